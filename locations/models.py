@@ -1,0 +1,89 @@
+"""Stock locations, SKUs and stock levels.
+
+Quantities are whole units. ``on_hand`` counts sellable units on the shelf; ``reserved`` is
+the part of ``on_hand`` promised to open packages (so ``available = on_hand - reserved``);
+``damaged`` counts units set aside as defective (not part of ``on_hand``). The database
+refuses any negative quantity and any ``reserved > on_hand``.
+"""
+
+from django.db import models
+from django.db.models import F, Q
+
+from oms.models import TimeStampedModel
+
+
+class StockLocation(TimeStampedModel):
+    """A warehouse or store holding stock. ``code`` is the external key (Olist seller id)."""
+
+    class Kind(models.TextChoices):
+        WAREHOUSE = "warehouse", "Warehouse"
+        STORE = "store", "Store"
+
+    code = models.CharField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    city = models.CharField(max_length=100, blank=True)
+    region = models.CharField(max_length=100, blank=True, db_index=True)
+    postcode = models.CharField(max_length=20, blank=True)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.WAREHOUSE)
+    is_active = models.BooleanField(default=True)
+    can_package = models.BooleanField(default=True)
+    is_pickup_point = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.code})"
+
+
+class Sku(TimeStampedModel):
+    """A stock-keeping unit. ``code`` is the external key (Olist product id).
+
+    Weight in grams and dimensions in centimetres; any may be unknown (null).
+    """
+
+    code = models.CharField(max_length=64, unique=True)
+    name = models.CharField(max_length=200, blank=True)
+    category = models.CharField(max_length=100, blank=True)
+    weight_g = models.PositiveIntegerField(null=True, blank=True)
+    length_cm = models.PositiveIntegerField(null=True, blank=True)
+    height_cm = models.PositiveIntegerField(null=True, blank=True)
+    width_cm = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["code"]
+        verbose_name = "SKU"
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class StockLevel(TimeStampedModel):
+    """Units of one SKU at one stock location. Change it only through ``locations.services``."""
+
+    location = models.ForeignKey(StockLocation, on_delete=models.PROTECT, related_name="stock_levels")
+    sku = models.ForeignKey(Sku, on_delete=models.PROTECT, related_name="stock_levels")
+    on_hand = models.PositiveIntegerField(default=0)
+    reserved = models.PositiveIntegerField(default=0)
+    damaged = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["location_id", "sku_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["location", "sku"], name="stock_level_location_sku_uniq"),
+            models.CheckConstraint(condition=Q(on_hand__gte=0), name="stock_level_on_hand_gte_0"),
+            models.CheckConstraint(condition=Q(reserved__gte=0), name="stock_level_reserved_gte_0"),
+            models.CheckConstraint(condition=Q(damaged__gte=0), name="stock_level_damaged_gte_0"),
+            models.CheckConstraint(
+                condition=Q(reserved__lte=F("on_hand")), name="stock_level_reserved_lte_on_hand"
+            ),
+        ]
+        indexes = [models.Index(fields=["sku", "location"])]
+
+    def __str__(self) -> str:
+        return f"{self.sku_id}@{self.location_id}: {self.on_hand} on hand, {self.reserved} reserved"
+
+    @property
+    def available(self) -> int:
+        """Units that can still be promised: ``on_hand - reserved``."""
+        return self.on_hand - self.reserved

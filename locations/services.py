@@ -1,0 +1,190 @@
+"""Every change of stock quantities. All functions run inside the caller's transaction.
+
+Lines are ``{sku_id: quantity}`` mappings with positive whole quantities. Rows are locked
+in primary-key order (``SELECT … FOR UPDATE``) so concurrent callers touching the same SKUs
+cannot deadlock, and every update is conditional in SQL as well, so the database
+constraints (``stock_level_*``) are a second line of defence, never the first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.db.models import F
+
+from locations.models import Sku, StockLevel, StockLocation
+from oms.exceptions import InsufficientStock, InvalidInput, OmsError
+
+
+@dataclass(frozen=True)
+class Shortage:
+    """A SKU a location cannot cover: ``needed`` units asked, ``available`` free."""
+
+    sku: str
+    needed: int
+    available: int
+
+    def as_dict(self) -> dict:
+        return {"sku": self.sku, "needed": self.needed, "available": self.available}
+
+    def __str__(self) -> str:
+        return f"SKU {self.sku} needs {self.needed}, has {self.available}"
+
+
+class StockInconsistency(OmsError):
+    """Stock rows do not hold what a package is recorded to hold (a bug, or a manual edit)."""
+
+    code = "stock_inconsistent"
+
+
+def _locked_levels(*, location_id: int, sku_ids) -> dict[int, StockLevel]:
+    rows = (
+        StockLevel.objects.select_for_update(of=("self",))
+        .select_related("sku")
+        .filter(location_id=location_id, sku_id__in=list(sku_ids))
+        .order_by("pk")
+    )
+    return {row.sku_id: row for row in rows}
+
+
+def _sku_codes(sku_ids) -> dict[int, str]:
+    return dict(Sku.objects.filter(pk__in=list(sku_ids)).values_list("pk", "code"))
+
+
+def stock_shortages(*, location_id: int, lines: Mapping[int, int], lock: bool = False) -> list[Shortage]:
+    """Return what ``location_id`` cannot cover of ``lines`` (empty list: all available).
+
+    With ``lock=True`` the stock rows stay locked until the caller's transaction ends.
+    Shortages are sorted by SKU code.
+    """
+    if lock:
+        levels = _locked_levels(location_id=location_id, sku_ids=lines.keys())
+    else:
+        levels = {
+            row.sku_id: row
+            for row in StockLevel.objects.select_related("sku").filter(
+                location_id=location_id, sku_id__in=list(lines)
+            )
+        }
+    missing_codes = _sku_codes(set(lines) - set(levels)) if set(lines) - set(levels) else {}
+    shortages = []
+    for sku_id, quantity in lines.items():
+        row = levels.get(sku_id)
+        available = row.available if row else 0
+        if available < quantity:
+            code = row.sku.code if row else missing_codes.get(sku_id, str(sku_id))
+            shortages.append(Shortage(sku=code, needed=quantity, available=max(available, 0)))
+    return sorted(shortages, key=lambda s: s.sku)
+
+
+@transaction.atomic
+def stock_reserve(*, location_id: int, lines: Mapping[int, int]) -> None:
+    """Reserve every line at ``location_id``, all or nothing.
+
+    Raises:
+        InsufficientStock: some line is not available; ``extra["shortages"]`` lists them and
+            nothing was reserved.
+    """
+    shortages = stock_shortages(location_id=location_id, lines=lines, lock=True)
+    if shortages:
+        raise InsufficientStock(
+            "Not enough stock: " + "; ".join(str(s) for s in shortages),
+            shortages=[s.as_dict() for s in shortages],
+        )
+    for sku_id, quantity in sorted(lines.items()):
+        updated = StockLevel.objects.filter(
+            location_id=location_id, sku_id=sku_id, on_hand__gte=F("reserved") + quantity
+        ).update(reserved=F("reserved") + quantity)
+        if updated != 1:  # only reachable without row locks (SQLite runs writers one at a time)
+            raise InsufficientStock(f"Stock of SKU id {sku_id} changed while reserving")
+
+
+def _apply(*, location_id: int, lines: Mapping[int, int], guard: tuple[str, ...],
+           changes: dict[str, int], what: str) -> None:
+    """Lock the rows, then for each line add ``sign * quantity`` to every field in
+    ``changes``, provided every field in ``guard`` holds at least ``quantity``."""
+    _locked_levels(location_id=location_id, sku_ids=lines.keys())
+    for sku_id, quantity in sorted(lines.items()):
+        qs = StockLevel.objects.filter(location_id=location_id, sku_id=sku_id)
+        qs = qs.filter(**{f"{field}__gte": quantity for field in guard})
+        values = {field: F(field) + sign * quantity for field, sign in changes.items()}
+        if qs.update(**values) != 1:
+            raise StockInconsistency(
+                f"Cannot {what} {quantity} of SKU id {sku_id} at location id {location_id}",
+                sku_id=sku_id,
+            )
+
+
+@transaction.atomic
+def stock_release(*, location_id: int, lines: Mapping[int, int]) -> None:
+    """Give back reserved units (cancel, refuse, replacement). Raises StockInconsistency."""
+    _apply(location_id=location_id, lines=lines, guard=("reserved",),
+           changes={"reserved": -1}, what="release")
+
+
+@transaction.atomic
+def stock_pick(*, location_id: int, lines: Mapping[int, int]) -> None:
+    """Turn reserved units into picked ones: they leave ``on_hand`` and ``reserved``."""
+    _apply(location_id=location_id, lines=lines, guard=("reserved",),
+           changes={"reserved": -1, "on_hand": -1}, what="pick")
+
+
+@transaction.atomic
+def stock_write_off(*, location_id: int, lines: Mapping[int, int]) -> None:
+    """Remove units that are not there (Product Not Found) from unreserved ``on_hand``."""
+    _lines_must_fit_unreserved(location_id=location_id, lines=lines)
+    _apply(location_id=location_id, lines=lines, guard=("on_hand",),
+           changes={"on_hand": -1}, what="write off")
+
+
+@transaction.atomic
+def stock_mark_damaged(*, location_id: int, lines: Mapping[int, int]) -> None:
+    """Move unreserved units from ``on_hand`` to ``damaged`` (Defective Product)."""
+    _lines_must_fit_unreserved(location_id=location_id, lines=lines)
+    _apply(location_id=location_id, lines=lines, guard=("on_hand",),
+           changes={"on_hand": -1, "damaged": 1}, what="mark damaged")
+
+
+def _lines_must_fit_unreserved(*, location_id: int, lines: Mapping[int, int]) -> None:
+    shortages = stock_shortages(location_id=location_id, lines=lines, lock=True)
+    if shortages:
+        raise StockInconsistency(
+            "Units to remove are promised elsewhere: " + "; ".join(str(s) for s in shortages),
+            shortages=[s.as_dict() for s in shortages],
+        )
+
+
+@transaction.atomic
+def stock_return(*, location_id: int, lines: Mapping[int, int]) -> None:
+    """Put picked units back on the shelf (``on_hand`` up), creating rows as needed."""
+    existing = _locked_levels(location_id=location_id, sku_ids=lines.keys())
+    for sku_id in sorted(set(lines) - set(existing)):
+        StockLevel.objects.get_or_create(location_id=location_id, sku_id=sku_id)
+    for sku_id, quantity in sorted(lines.items()):
+        StockLevel.objects.filter(location_id=location_id, sku_id=sku_id).update(
+            on_hand=F("on_hand") + quantity
+        )
+
+
+@transaction.atomic
+def stock_level_set(*, location: StockLocation, sku: Sku, on_hand: int) -> StockLevel:
+    """Set the on-hand quantity of ``sku`` at ``location`` (stock count, ERP sync).
+
+    Returns the locked, updated row.
+    Raises:
+        InvalidInput: ``on_hand`` is negative or below what is reserved (field ``on_hand``).
+    """
+    if on_hand < 0:
+        raise InvalidInput("on_hand must be >= 0", field="on_hand")
+    level, _ = StockLevel.objects.get_or_create(location=location, sku=sku)
+    level = StockLevel.objects.select_for_update().get(pk=level.pk)
+    if on_hand < level.reserved:
+        raise InvalidInput(
+            f"on_hand {on_hand} is below the {level.reserved} units reserved for open packages",
+            field="on_hand",
+        )
+    level.on_hand = on_hand
+    level.save(update_fields=["on_hand", "updated_at"])
+    return level

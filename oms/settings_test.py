@@ -1,0 +1,14 @@
+"""Test settings: the base settings with fast hashing and eager Celery.
+
+``DATABASE_URL`` still decides the database, so ``.ci/run`` runs the suite on PostgreSQL.
+"""
+
+from oms.settings import *  # noqa: F401,F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+CELERY_TASK_ALWAYS_EAGER = True
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_BROKER_URL = "memory://"
+CELERY_RESULT_BACKEND = None
+LOGGING = {"version": 1, "disable_existing_loggers": False}

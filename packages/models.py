@@ -1,0 +1,403 @@
+"""Brands, packages, their items and transition log, and denial reasons.
+
+The package state machine implements the "Package states" and "Package actions" tables of
+``shared/domain/state-machine.md``: one django-fsm-2 transition per action, with exactly
+the sources and targets of the table. Transition bodies only assign fields of the package
+row; locking, stock, the log row and events live in ``packages.services``.
+"""
+
+from __future__ import annotations
+
+import django_fsm as fsm
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from oms.models import TimeStampedModel
+
+
+class Status(models.IntegerChoices):
+    """The 17 package states; codes are stable and stored in the database."""
+
+    PENDING = 100, "Pending"
+    IN_PROGRESS = 200, "In Progress"
+    PENDING_TRANSFER = 300, "Pending Transfer"
+    READY_TO_PACKAGING = 400, "Ready to Packaging"
+    PACKAGING_COMPLETED = 500, "Packaging Completed"
+    PENDING_SHIPPING_LABEL = 550, "Pending Shipping Label for Printing"
+    PENDING_INVOICE = 560, "Pending Invoice"
+    READY_FOR_PICKUP = 600, "Ready for Pickup"
+    SHIPPED = 700, "Shipped"
+    DELIVERY_FAILED = 710, "Delivery Failed"
+    DELIVERY_ATTEMPTED = 720, "Delivery Attempted"
+    DELIVERED = 800, "Delivered"
+    PENDING_CANCELLATION = 850, "Pending Cancellation"
+    CANCELED = 900, "Canceled"
+    DEFECTIVE_PRODUCT_FOUND = 910, "Defective Product Found"
+    PRODUCT_OUT_OF_STOCK = 920, "Product Out of Stock"
+    TO_BE_RESCHEDULED = 930, "To Be Rescheduled"
+
+    @property
+    def slug(self) -> str:
+        """The spec's slug, e.g. ``"pending_shipping_label"``."""
+        return self.name.lower()
+
+    @classmethod
+    def from_slug(cls, slug: str) -> Status:
+        """Return the member for ``slug``; raises KeyError for an unknown slug."""
+        return cls[slug.upper()]
+
+
+S = Status
+
+# Stock a package holds at its location, by state (state table, "effect" column):
+# reserved units in the open picking states, picked units once packaging is completed.
+RESERVING_STATES = frozenset({S.PENDING, S.IN_PROGRESS, S.PENDING_TRANSFER, S.READY_TO_PACKAGING})
+PICKED_STATES = frozenset(
+    {S.PACKAGING_COMPLETED, S.PENDING_SHIPPING_LABEL, S.PENDING_INVOICE, S.READY_FOR_PICKUP}
+)
+FINAL_STATES = frozenset({S.DELIVERED, S.CANCELED, S.DEFECTIVE_PRODUCT_FOUND})
+DASHBOARD_LABELS = {
+    S.PENDING: "Waiting",
+    S.IN_PROGRESS: "Preparing",
+    S.PENDING_TRANSFER: "Waiting Transfer Operations",
+    S.READY_TO_PACKAGING: "Ready to Package",
+}
+
+
+def status_dict(code: int) -> dict:
+    """Return ``{"code": 100, "slug": "pending", "label": "Pending"}`` for a status code."""
+    status = Status(code)
+    return {"code": status.value, "slug": status.slug, "label": status.label}
+
+
+class Brand(TimeStampedModel):
+    """A sales channel with its per-brand settings (state-machine.md, "Per brand").
+
+    ``disabled_actions`` lists action names switched off for the brand: they are neither
+    shown nor accepted. ``recheck_interval_minutes`` paces the automatic re-check of Product
+    Out of Stock packages.
+    """
+
+    slug = models.SlugField(max_length=50, unique=True)
+    name = models.CharField(max_length=100)
+    disabled_actions = models.JSONField(default=list, blank=True)
+    requires_shipping_label = models.BooleanField(
+        default=False, help_text="Ship stops in Pending Shipping Label for Printing until the label is printed."
+    )
+    requires_invoice = models.BooleanField(
+        default=False, help_text="Ship stops in Pending Invoice until an invoice is attached."
+    )
+    recheck_interval_minutes = models.PositiveIntegerField(default=30)
+
+    class Meta:
+        ordering = ["slug"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(recheck_interval_minutes__gte=1), name="brand_recheck_interval_gte_1"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        from packages.actions import ACTIONS
+
+        if not isinstance(self.disabled_actions, list):
+            raise ValidationError({"disabled_actions": "Must be a list of action names."})
+        switchable = {name for name, spec in ACTIONS.items() if spec.switchable}
+        unknown = sorted(set(self.disabled_actions) - switchable)
+        if unknown:
+            raise ValidationError(
+                {"disabled_actions": f"Unknown or non-switchable actions: {', '.join(unknown)}. "
+                 f"Choose from: {', '.join(sorted(switchable))}."}
+            )
+
+    def is_action_enabled(self, action: str) -> bool:
+        return action not in (self.disabled_actions or [])
+
+
+class DenialReason(TimeStampedModel):
+    """A managed reason a location may give when refusing a package (``refuse``)."""
+
+    title = models.CharField(max_length=255, unique=True)
+    priority = models.IntegerField(default=0)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["-priority", "title"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Package(fsm.FSMModelMixin, TimeStampedModel):
+    """A packaging order: the items of one order that one stock location picks and ships.
+
+    ``status`` is protected: only the transitions below change it, and only the services
+    in ``packages.services`` call them. ``version`` grows by one with every action, for
+    optimistic checks by clients (``If-Match``).
+    """
+
+    Status = Status
+
+    class DeliveryType(models.TextChoices):
+        SHIP = "ship", "Ship"
+        CLICK_AND_COLLECT = "click_and_collect", "Click and collect"
+
+    number = models.CharField(max_length=80, unique=True)
+    order_number = models.CharField(max_length=64, db_index=True)
+    brand = models.ForeignKey(Brand, on_delete=models.PROTECT, related_name="packages")
+    location = models.ForeignKey(
+        "locations.StockLocation", on_delete=models.PROTECT, related_name="packages"
+    )
+    delivery_type = models.CharField(
+        max_length=20, choices=DeliveryType.choices, default=DeliveryType.SHIP
+    )
+    status = fsm.FSMIntegerField(choices=Status.choices, default=Status.PENDING, protected=True)
+    status_changed_at = models.DateTimeField(default=timezone.now)
+    version = models.PositiveIntegerField(default=1)
+    ship_by = models.DateTimeField(null=True, blank=True, db_index=True)
+    carrier = models.CharField(max_length=64, blank=True)
+    tracking_number = models.CharField(max_length=64, blank=True)
+    label_printed_at = models.DateTimeField(null=True, blank=True)
+    invoice_number = models.CharField(max_length=64, blank=True)
+    invoice_date = models.DateField(null=True, blank=True)
+    invoice_url = models.URLField(max_length=500, blank=True)
+    shipped_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    delivery_attempts = models.PositiveIntegerField(default=0)
+    denial_reason = models.ForeignKey(
+        DenialReason, null=True, blank=True, on_delete=models.PROTECT, related_name="packages"
+    )
+    cancellation_reason = models.CharField(max_length=255, blank=True)
+    replaces = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="replacement",
+        help_text="The canceled package this one replaces (Product Not Found / Defective Product).",
+    )
+    external_ref = models.CharField(
+        max_length=120, null=True, blank=True, unique=True,
+        help_text="Key of the package in the system it was imported from (idempotent imports).",
+    )
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["location", "status"]),
+            models.Index(fields=["status", "status_changed_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.number
+
+    # --- guards -----------------------------------------------------------------------
+    def is_ship_delivery(self) -> bool:
+        return self.delivery_type == self.DeliveryType.SHIP
+
+    def is_click_and_collect(self) -> bool:
+        return self.delivery_type == self.DeliveryType.CLICK_AND_COLLECT
+
+    # --- transitions (state-machine.md, "Package actions") -----------------------------
+    @fsm.transition(field=status, source=S.PENDING, target=S.IN_PROGRESS)
+    def start_preparing(self) -> None:
+        pass
+
+    @fsm.transition(
+        field=status, source=[S.PENDING, S.IN_PROGRESS, S.READY_TO_PACKAGING],
+        target=S.PACKAGING_COMPLETED,
+    )
+    def complete_packaging(self) -> None:
+        pass
+
+    @fsm.transition(
+        field=status, source=[S.PENDING, S.IN_PROGRESS, S.READY_TO_PACKAGING], target=S.CANCELED
+    )
+    def report_missing(self, *, reason: str = "product_not_found") -> None:
+        self.cancellation_reason = reason
+
+    @fsm.transition(
+        field=status, source=[S.PENDING, S.IN_PROGRESS, S.READY_TO_PACKAGING],
+        target=S.DEFECTIVE_PRODUCT_FOUND,
+    )
+    def report_defective(self, *, reason: str = "defective_product") -> None:
+        self.cancellation_reason = reason
+
+    @fsm.transition(
+        field=status, source=S.PACKAGING_COMPLETED,
+        target=fsm.RETURN_VALUE(S.PENDING_SHIPPING_LABEL, S.PENDING_INVOICE, S.SHIPPED),
+        conditions=[is_ship_delivery],
+    )
+    def ship(self, *, carrier: str, tracking_number: str, label_required: bool,
+             invoice_required: bool) -> Status:
+        self.carrier, self.tracking_number = carrier, tracking_number
+        return self._next_ship_gate(label_required=label_required, invoice_required=invoice_required)
+
+    @fsm.transition(
+        field=status, source=S.PENDING_SHIPPING_LABEL,
+        target=fsm.RETURN_VALUE(S.PENDING_INVOICE, S.SHIPPED),
+    )
+    def confirm_label_printed(self, *, invoice_required: bool) -> Status:
+        self.label_printed_at = timezone.now()
+        return self._next_ship_gate(label_required=False, invoice_required=invoice_required)
+
+    @fsm.transition(field=status, source=S.PENDING_INVOICE, target=S.SHIPPED)
+    @fsm.transition(
+        field=status,
+        source=[S.PENDING, S.IN_PROGRESS, S.PENDING_TRANSFER, S.READY_TO_PACKAGING,
+                S.PACKAGING_COMPLETED, S.PENDING_SHIPPING_LABEL],
+        target=None,
+    )
+    def attach_invoice(self, *, invoice_number: str, invoice_date, invoice_url: str = "") -> None:
+        self.invoice_number, self.invoice_date, self.invoice_url = (
+            invoice_number, invoice_date, invoice_url,
+        )
+        if self.status == S.PENDING_INVOICE:
+            self.shipped_at = timezone.now()
+
+    @fsm.transition(
+        field=status, source=S.PACKAGING_COMPLETED, target=S.READY_FOR_PICKUP,
+        conditions=[is_click_and_collect],
+    )
+    def mark_ready_for_pickup(self) -> None:
+        pass
+
+    @fsm.transition(field=status, source=S.READY_FOR_PICKUP, target=S.DELIVERED)
+    def hand_over(self) -> None:
+        self.delivered_at = timezone.now()
+
+    @fsm.transition(
+        field=status, source=[S.SHIPPED, S.DELIVERY_ATTEMPTED], target=S.DELIVERY_ATTEMPTED
+    )
+    def record_delivery_attempt(self) -> None:
+        self.delivery_attempts += 1
+
+    @fsm.transition(
+        field=status, source=[S.SHIPPED, S.DELIVERY_FAILED, S.DELIVERY_ATTEMPTED], target=S.DELIVERED
+    )
+    def mark_delivered(self) -> None:
+        self.delivered_at = timezone.now()
+
+    @fsm.transition(
+        field=status, source=[S.SHIPPED, S.DELIVERY_ATTEMPTED], target=S.DELIVERY_FAILED
+    )
+    def mark_delivery_failed(self) -> None:
+        pass
+
+    @fsm.transition(field=status, source=S.PRODUCT_OUT_OF_STOCK, target=S.IN_PROGRESS)
+    def reschedule(self) -> None:
+        pass
+
+    @fsm.transition(field=status, source=[S.PENDING, S.IN_PROGRESS], target=S.TO_BE_RESCHEDULED)
+    def refuse(self, *, denial_reason: DenialReason) -> None:
+        self.denial_reason = denial_reason
+
+    @fsm.transition(
+        field=status, source=[S.PRODUCT_OUT_OF_STOCK, S.TO_BE_RESCHEDULED],
+        target=fsm.RETURN_VALUE(S.PENDING, S.PENDING_TRANSFER, S.PRODUCT_OUT_OF_STOCK),
+    )
+    def reassign_location(self, *, location, target: Status) -> Status:
+        self.location = location
+        return target
+
+    @fsm.transition(
+        field=status, source=[S.PENDING, S.PRODUCT_OUT_OF_STOCK, S.TO_BE_RESCHEDULED],
+        target=S.CANCELED,
+    )
+    def cancel(self, *, reason: str = "") -> None:
+        self.cancellation_reason = reason
+
+    @fsm.transition(
+        field=status,
+        source=[S.IN_PROGRESS, S.PENDING_TRANSFER, S.READY_TO_PACKAGING, S.PACKAGING_COMPLETED,
+                S.PENDING_SHIPPING_LABEL, S.PENDING_INVOICE, S.READY_FOR_PICKUP],
+        target=S.PENDING_CANCELLATION,
+    )
+    def request_cancellation(self, *, reason: str = "") -> None:
+        self.cancellation_reason = reason
+
+    @fsm.transition(field=status, source=S.PENDING_CANCELLATION, target=S.CANCELED)
+    def confirm_cancellation(self) -> None:
+        pass
+
+    @fsm.transition(
+        field=status, source=S.PENDING_CANCELLATION,
+        target=fsm.RETURN_VALUE(
+            S.IN_PROGRESS, S.PENDING_TRANSFER, S.READY_TO_PACKAGING, S.PACKAGING_COMPLETED,
+            S.PENDING_SHIPPING_LABEL, S.PENDING_INVOICE, S.READY_FOR_PICKUP,
+        ),
+    )
+    def reject_cancellation(self, *, previous_status: Status) -> Status:
+        self.cancellation_reason = ""
+        return previous_status
+
+    @fsm.transition(field=status, source=S.PENDING_TRANSFER, target=S.READY_TO_PACKAGING)
+    def transfers_arrived(self) -> None:
+        pass
+
+    @fsm.transition(field=status, source=S.PENDING_TRANSFER, target=S.TO_BE_RESCHEDULED)
+    def transfer_lost(self) -> None:
+        pass
+
+    # --- helpers ------------------------------------------------------------------------
+    def _next_ship_gate(self, *, label_required: bool, invoice_required: bool) -> Status:
+        """First ship gate still open (label, then invoice), else Shipped (state table, ship)."""
+        if label_required and self.label_printed_at is None:
+            return S.PENDING_SHIPPING_LABEL
+        if invoice_required and not self.invoice_number:
+            return S.PENDING_INVOICE
+        self.shipped_at = timezone.now()
+        return S.SHIPPED
+
+    @property
+    def status_info(self) -> dict:
+        return status_dict(self.status)
+
+
+class PackageItem(models.Model):
+    """One SKU line of a package: ``quantity`` units, prices in BRL (or the brand's currency)."""
+
+    package = models.ForeignKey(Package, on_delete=models.CASCADE, related_name="items")
+    sku = models.ForeignKey("locations.Sku", on_delete=models.PROTECT, related_name="package_items")
+    quantity = models.PositiveIntegerField()
+    unit_price = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    freight_value = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["package", "sku"], name="package_item_package_sku_uniq"),
+            models.CheckConstraint(condition=Q(quantity__gte=1), name="package_item_quantity_gte_1"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} × {self.sku_id}"
+
+
+class PackageTransition(models.Model):
+    """One row per action on a package: the transition log (state-machine.md).
+
+    ``from_status`` is null for the ``create`` row. Data-only actions (``attach_invoice``
+    before Pending Invoice) log ``from_status == to_status``.
+    """
+
+    package = models.ForeignKey(Package, on_delete=models.CASCADE, related_name="transitions")
+    from_status = models.IntegerField(choices=Status.choices, null=True, blank=True)
+    to_status = models.IntegerField(choices=Status.choices)
+    action = models.CharField(max_length=50)
+    actor = models.CharField(max_length=150)
+    actor_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reason = models.CharField(max_length=255, blank=True)
+    payload = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["package", "id"])]
+
+    def __str__(self) -> str:
+        return f"{self.package_id}: {self.from_status} -> {self.to_status} ({self.action})"

@@ -1,0 +1,643 @@
+"""Every state change of a package: one function per action, one transaction each.
+
+Each action service (state-machine.md, "Package actions"):
+
+1. locks the package row (``SELECT … FOR UPDATE``) and checks, under the lock, that the
+   actor may run the action, that the brand has it switched on and that the current state
+   allows it (else ``ActionNotAllowed``, nothing written);
+2. runs the django-fsm transition and its stock effects (``locations.services``);
+3. saves with ``update_fields``, bumps ``version``, writes one ``PackageTransition`` row and
+   one ``package.status.transitioned`` outbox event, handed on only after commit.
+
+Errors: ``ActionNotAllowed`` (409), ``ActorNotPermitted`` (403), ``InsufficientStock``
+(409), ``InvalidInput`` (400), ``Package.DoesNotExist`` (404).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+import django_fsm as fsm
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from locations import services as stock
+from locations.models import Sku, StockLocation
+from oms.actors import Actor
+from oms.events import event_publish
+from oms.exceptions import ActionNotAllowed, InsufficientStock, InvalidInput, OmsError
+from packages.actions import ACTIONS, actor_may_run
+from packages.models import (
+    PICKED_STATES,
+    RESERVING_STATES,
+    Brand,
+    DenialReason,
+    Package,
+    PackageItem,
+    PackageTransition,
+    Status,
+    status_dict,
+)
+
+
+class ActorNotPermitted(OmsError):
+    """The actor's kind may not run this action (state table "who" column). HTTP 403."""
+
+    code = "actor_not_permitted"
+    http_status = 403
+
+
+@dataclass(frozen=True)
+class ItemInput:
+    """A line to put in a new package: ``quantity`` units of ``sku`` (a ``Sku``)."""
+
+    sku: Sku
+    quantity: int
+    unit_price: Decimal | None = None
+    freight_value: Decimal | None = None
+
+
+# --- reads used by the services ----------------------------------------------------------
+
+def package_allowed_actions(package: Package, *, actor_kind: str | None = None) -> list[str]:
+    """Return the actions runnable now on ``package``: allowed from its state (and delivery
+    type), switched on for its brand and, if ``actor_kind`` is given, open to that actor.
+
+    Reads ``package.brand`` (use ``select_related("brand")`` to avoid a query).
+    """
+    names = []
+    for transition in package.get_available_status_transitions():
+        name = transition.name
+        if name in names or not package.brand.is_action_enabled(name):
+            continue
+        if actor_kind is not None and not actor_may_run(name, actor_kind):
+            continue
+        names.append(name)
+    return sorted(names, key=list(ACTIONS).index)
+
+
+def package_item_lines(package: Package) -> dict[int, int]:
+    """Return ``{sku_id: quantity}`` for the package's items (1 query)."""
+    return dict(PackageItem.objects.filter(package=package).values_list("sku_id", "quantity"))
+
+
+def package_event_payload(package: Package, *, action: str, from_status: int | None,
+                          actor: Actor, reason: str = "") -> dict:
+    """Return the JSON-safe event payload: the committed package and the transition."""
+    items = [
+        {"sku": code, "quantity": quantity}
+        for code, quantity in PackageItem.objects.filter(package=package)
+        .order_by("id").values_list("sku__code", "quantity")
+    ]
+    return {
+        "package": {
+            "id": package.pk,
+            "number": package.number,
+            "order_number": package.order_number,
+            "brand": package.brand.slug,
+            "location": package.location.code,
+            "delivery_type": package.delivery_type,
+            "status": status_dict(package.status),
+            "version": package.version,
+            "ship_by": package.ship_by.isoformat() if package.ship_by else None,
+            "carrier": package.carrier,
+            "tracking_number": package.tracking_number,
+            "invoice_number": package.invoice_number,
+            "replaces": package.replaces.number if package.replaces_id else None,
+            "items": items,
+        },
+        "transition": {
+            "action": action,
+            "from_status": status_dict(from_status) if from_status is not None else None,
+            "to_status": status_dict(package.status),
+            "actor": str(actor),
+            "reason": reason,
+        },
+    }
+
+
+# --- the shared skeleton -----------------------------------------------------------------
+
+def _lock(package_id: int) -> Package:
+    return (
+        Package.objects.select_for_update(of=("self",))
+        .select_related("brand", "location")
+        .get(pk=package_id)
+    )
+
+
+def _not_allowed(package: Package, action: str, actor: Actor, detail: str | None = None,
+                 code: str | None = None) -> ActionNotAllowed:
+    return ActionNotAllowed(
+        detail or f"'{action}' is not allowed while the package is {package.get_status_display()}",
+        code=code,
+        action=action,
+        current_status=status_dict(package.status),
+        allowed_actions=package_allowed_actions(package, actor_kind=actor.kind),
+    )
+
+
+def _check(package: Package, action: str, actor: Actor) -> None:
+    if not actor_may_run(action, actor.kind):
+        raise ActorNotPermitted(
+            f"'{action}' cannot be run by a {actor.kind} actor", action=action
+        )
+    if not package.brand.is_action_enabled(action):
+        raise _not_allowed(package, action, actor,
+                           f"'{action}' is switched off for brand {package.brand.slug}",
+                           code="action_disabled")
+    if not fsm.can_proceed(getattr(package, action)):
+        raise _not_allowed(package, action, actor)
+
+
+def _record(package: Package, *, action: str, from_status: int | None, actor: Actor,
+            fields: Iterable[str] = (), reason: str = "", payload: dict | None = None) -> Package:
+    """Save the changed package row and write its log row and outbox event."""
+    now = timezone.now()
+    if from_status is not None:
+        package.version += 1
+        update_fields = {"status", "version", "updated_at", *fields}
+        if package.status != from_status:
+            package.status_changed_at = now
+            update_fields.add("status_changed_at")
+        package.save(update_fields=sorted(update_fields))
+    PackageTransition.objects.create(
+        package=package, from_status=from_status, to_status=package.status, action=action,
+        actor=str(actor)[:150], actor_user_id=actor.user_id, reason=reason[:255],
+        payload=payload or {}, created_at=now,
+    )
+    event_publish(
+        type="package.created" if from_status is None else "package.status.transitioned",
+        aggregate_type="package", aggregate_id=package.pk,
+        payload=package_event_payload(package, action=action, from_status=from_status,
+                                      actor=actor, reason=reason),
+    )
+    return package
+
+
+def _release_held_stock(package: Package, status: int) -> None:
+    """Undo what a package in ``status`` holds at its location: reservations or picked units."""
+    lines = package_item_lines(package)
+    if status in RESERVING_STATES:
+        stock.stock_release(location_id=package.location_id, lines=lines)
+    elif status in PICKED_STATES:
+        stock.stock_return(location_id=package.location_id, lines=lines)
+
+
+def _try_reserve(location_id: int, lines: Mapping[int, int]) -> list[dict]:
+    """Reserve all ``lines`` or nothing; return the shortages (empty when reserved)."""
+    try:
+        stock.stock_reserve(location_id=location_id, lines=lines)
+    except InsufficientStock as exc:
+        return exc.extra.get("shortages", [])
+    return []
+
+
+# --- creation ----------------------------------------------------------------------------
+
+def _next_number(order_number: str) -> str:
+    n = Package.objects.filter(order_number=order_number).count() + 1
+    while Package.objects.filter(number=f"{order_number}-{n}").exists():
+        n += 1
+    return f"{order_number}-{n}"
+
+
+@transaction.atomic
+def package_create(*, order_number: str, brand: Brand, location: StockLocation,
+                   items: Sequence[ItemInput], actor: Actor,
+                   delivery_type: str = Package.DeliveryType.SHIP,
+                   ship_by: dt.datetime | None = None, number: str | None = None,
+                   external_ref: str | None = None, replaces: Package | None = None) -> Package:
+    """Create a package and reserve its stock (state-machine.md: "New packages start …").
+
+    Starts Pending when ``location`` has every item available (units reserved), else
+    Product Out of Stock (nothing reserved). Pending Transfer joins with the transfer planner.
+    ``number`` defaults to ``"<order_number>-<n>"``. Writes a ``create`` log row and a
+    ``package.created`` event.
+
+    Raises:
+        InvalidInput: no items, a quantity < 1, a SKU twice, an inactive or non-packaging
+            location, an unknown delivery type (``extra["field"]`` names the field).
+    """
+    if not items:
+        raise InvalidInput("A package needs at least one item", field="items")
+    if delivery_type not in Package.DeliveryType.values:
+        raise InvalidInput(f"Unknown delivery type {delivery_type!r}", field="delivery_type")
+    if not (location.is_active and location.can_package):
+        raise InvalidInput(f"Location {location.code} cannot package", field="location")
+    lines: dict[int, int] = {}
+    for item in items:
+        if item.quantity < 1:
+            raise InvalidInput(f"Quantity of SKU {item.sku.code} must be >= 1", field="items")
+        if item.sku.pk in lines:
+            raise InvalidInput(f"SKU {item.sku.code} appears twice", field="items")
+        lines[item.sku.pk] = item.quantity
+
+    shortages = _try_reserve(location.pk, lines)
+    status = Status.PRODUCT_OUT_OF_STOCK if shortages else Status.PENDING
+    package = None
+    for _attempt in range(5):
+        try:
+            with transaction.atomic():
+                package = Package.objects.create(
+                    number=number or _next_number(order_number), order_number=order_number,
+                    brand=brand, location=location, delivery_type=delivery_type,
+                    ship_by=ship_by, status=status, external_ref=external_ref, replaces=replaces,
+                )
+            break
+        except IntegrityError:
+            if number is not None:
+                raise InvalidInput(f"Package number {number} exists", field="number") from None
+    if package is None:
+        raise OmsError("Could not allocate a package number", code="number_conflict")
+    PackageItem.objects.bulk_create(
+        PackageItem(package=package, sku=item.sku, quantity=item.quantity,
+                    unit_price=item.unit_price, freight_value=item.freight_value)
+        for item in items
+    )
+    reason = "short: " + "; ".join(
+        f"SKU {s['sku']} needs {s['needed']}, has {s['available']}" for s in shortages
+    ) if shortages else ""
+    return _record(package, action="create", from_status=None, actor=actor, reason=reason,
+                   payload={"replaces": replaces.number} if replaces else {})
+
+
+# --- actions -----------------------------------------------------------------------------
+
+@transaction.atomic
+def package_start_preparing(*, package_id: int, actor: Actor) -> Package:
+    """Start picking (start_preparing, 100 -> 200). No stock effect."""
+    package = _lock(package_id)
+    _check(package, "start_preparing", actor)
+    from_status = package.status
+    package.start_preparing()
+    return _record(package, action="start_preparing", from_status=from_status, actor=actor)
+
+
+@transaction.atomic
+def package_complete_packaging(*, package_id: int, actor: Actor) -> Package:
+    """Finish packing (complete_packaging, 100/200/400 -> 500).
+
+    The reserved units are picked: they leave the location's ``on_hand`` and ``reserved``.
+    """
+    package = _lock(package_id)
+    _check(package, "complete_packaging", actor)
+    from_status = package.status
+    stock.stock_pick(location_id=package.location_id, lines=package_item_lines(package))
+    package.complete_packaging()
+    return _record(package, action="complete_packaging", from_status=from_status, actor=actor)
+
+
+def _parse_item_quantities(package: Package, items: Mapping[str, int] | Sequence[dict],
+                           lines: Mapping[int, int]) -> dict[int, int]:
+    """Turn ``{"sku": qty}`` or ``[{"sku", "quantity"}]`` into ``{sku_id: qty}`` for this package."""
+    if isinstance(items, Mapping):
+        pairs = list(items.items())
+    else:
+        try:
+            pairs = [(entry["sku"], entry["quantity"]) for entry in items]
+        except (KeyError, TypeError):
+            raise InvalidInput('items must be [{"sku": str, "quantity": int}, …]', field="items") from None
+    if not pairs:
+        raise InvalidInput("Name at least one item and quantity", field="items")
+    sku_ids = dict(
+        PackageItem.objects.filter(package=package).values_list("sku__code", "sku_id")
+    )
+    result: dict[int, int] = {}
+    for code, quantity in pairs:
+        if code not in sku_ids:
+            raise InvalidInput(f"SKU {code} is not in package {package.number}", field="items")
+        if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 1:
+            raise InvalidInput(f"Quantity of SKU {code} must be a whole number >= 1", field="items")
+        sku_id = sku_ids[code]
+        result[sku_id] = result.get(sku_id, 0) + quantity
+        if result[sku_id] > lines[sku_id]:
+            raise InvalidInput(
+                f"SKU {code}: {result[sku_id]} reported but the package holds {lines[sku_id]}",
+                field="items",
+            )
+    return result
+
+
+def _replace(package: Package, *, action: str, items, actor: Actor, reason: str,
+             remove_units) -> Package:
+    """Shared body of report_missing / report_defective (state table rows 3 and 4)."""
+    package = _lock(package.pk)
+    _check(package, action, actor)
+    from_status = package.status
+    lines = package_item_lines(package)
+    reported = _parse_item_quantities(package, items, lines)
+    stock.stock_release(location_id=package.location_id, lines=lines)
+    remove_units(location_id=package.location_id, lines=reported)
+    getattr(package, action)(reason=reason)
+    codes = dict(Sku.objects.filter(pk__in=reported).values_list("pk", "code"))
+    _record(package, action=action, from_status=from_status, actor=actor, reason=reason,
+            fields=["cancellation_reason"],
+            payload={"items": [{"sku": codes[s], "quantity": q} for s, q in sorted(reported.items())]})
+    originals = PackageItem.objects.filter(package=package).select_related("sku").order_by("id")
+    replacement = package_create(
+        order_number=package.order_number, brand=package.brand, location=package.location,
+        delivery_type=package.delivery_type, ship_by=package.ship_by, actor=actor,
+        replaces=package,
+        items=[ItemInput(sku=i.sku, quantity=i.quantity, unit_price=i.unit_price,
+                         freight_value=i.freight_value) for i in originals],
+    )
+    package.replacement = replacement
+    return package
+
+
+@transaction.atomic
+def package_report_missing(*, package_id: int, actor: Actor,
+                           items: Mapping[str, int] | Sequence[dict]) -> Package:
+    """Product Not Found (report_missing, 100/200/400 -> 900).
+
+    ``items``: the units not found, ``{"SKU": qty}`` or ``[{"sku", "quantity"}]``, each
+    at most what the package holds. The package's reservations are released, the missing
+    units written off the location's ``on_hand``, the package canceled with reason
+    ``product_not_found``, and a replacement package for the same order and items created
+    in the same transaction (Pending if the location still has the stock, else Product Out
+    of Stock), linked both ways (``replacement.replaces``). Returns the canceled package
+    with ``.replacement`` set.
+    """
+    return _replace(Package(pk=package_id), action="report_missing", items=items, actor=actor,
+                    reason="product_not_found", remove_units=stock.stock_write_off)
+
+
+@transaction.atomic
+def package_report_defective(*, package_id: int, actor: Actor,
+                             items: Mapping[str, int] | Sequence[dict]) -> Package:
+    """Defective Product (report_defective, 100/200/400 -> 910).
+
+    As ``package_report_missing``, but the reported units move to the location's damaged
+    stock and the package ends in Defective Product Found.
+    """
+    return _replace(Package(pk=package_id), action="report_defective", items=items, actor=actor,
+                    reason="defective_product", remove_units=stock.stock_mark_damaged)
+
+
+@transaction.atomic
+def package_ship(*, package_id: int, actor: Actor, carrier: str, tracking_number: str) -> Package:
+    """Hand over to ``carrier`` (ship, 500 -> 550 | 560 | 700; delivery type ``ship`` only).
+
+    Stops at the first of the brand's gates still open: a printed label (550), then an
+    invoice (560); else Shipped (700).
+    Raises InvalidInput when carrier or tracking number is blank.
+    """
+    carrier, tracking_number = (carrier or "").strip(), (tracking_number or "").strip()
+    package = _lock(package_id)
+    _check(package, "ship", actor)
+    if not carrier:
+        raise InvalidInput("carrier is required", field="carrier")
+    if not tracking_number:
+        raise InvalidInput("tracking_number is required", field="tracking_number")
+    from_status = package.status
+    package.ship(carrier=carrier, tracking_number=tracking_number,
+                 label_required=package.brand.requires_shipping_label,
+                 invoice_required=package.brand.requires_invoice)
+    return _record(package, action="ship", from_status=from_status, actor=actor,
+                   fields=["carrier", "tracking_number", "shipped_at"],
+                   payload={"carrier": carrier, "tracking_number": tracking_number})
+
+
+@transaction.atomic
+def package_confirm_label_printed(*, package_id: int, actor: Actor) -> Package:
+    """Label printed and stuck on (confirm_label_printed, 550 -> 560 | 700)."""
+    package = _lock(package_id)
+    _check(package, "confirm_label_printed", actor)
+    from_status = package.status
+    package.confirm_label_printed(invoice_required=package.brand.requires_invoice)
+    return _record(package, action="confirm_label_printed", from_status=from_status, actor=actor,
+                   fields=["label_printed_at", "shipped_at"])
+
+
+@transaction.atomic
+def package_attach_invoice(*, package_id: int, actor: Actor, invoice_number: str,
+                           invoice_date: dt.date, invoice_url: str = "") -> Package:
+    """Attach the invoice (attach_invoice: 560 -> 700; a data update in 100–550).
+
+    Raises InvalidInput when ``invoice_number`` is blank.
+    """
+    invoice_number = (invoice_number or "").strip()
+    package = _lock(package_id)
+    _check(package, "attach_invoice", actor)
+    if not invoice_number:
+        raise InvalidInput("invoice_number is required", field="invoice_number")
+    from_status = package.status
+    package.attach_invoice(invoice_number=invoice_number, invoice_date=invoice_date,
+                           invoice_url=invoice_url or "")
+    return _record(package, action="attach_invoice", from_status=from_status, actor=actor,
+                   fields=["invoice_number", "invoice_date", "invoice_url", "shipped_at"],
+                   payload={"invoice_number": invoice_number,
+                            "invoice_date": invoice_date.isoformat() if invoice_date else None})
+
+
+def _simple(action: str, *, fields: Sequence[str] = (), doc: str):
+    @transaction.atomic
+    def service(*, package_id: int, actor: Actor, reason: str = "") -> Package:
+        package = _lock(package_id)
+        _check(package, action, actor)
+        from_status = package.status
+        getattr(package, action)()
+        return _record(package, action=action, from_status=from_status, actor=actor,
+                       fields=fields, reason=reason)
+
+    service.__name__ = service.__qualname__ = f"package_{action}"
+    service.__doc__ = doc
+    return service
+
+
+package_mark_ready_for_pickup = _simple(
+    "mark_ready_for_pickup",
+    doc="Ready for the customer to collect (mark_ready_for_pickup, 500 -> 600; click-and-collect only).")
+package_hand_over = _simple(
+    "hand_over", fields=["delivered_at"],
+    doc="The customer collected it (hand_over, 600 -> 800).")
+package_record_delivery_attempt = _simple(
+    "record_delivery_attempt", fields=["delivery_attempts"],
+    doc="Carrier event: delivery attempted (record_delivery_attempt, 700/720 -> 720); counts attempts.")
+package_mark_delivered = _simple(
+    "mark_delivered", fields=["delivered_at"],
+    doc="Carrier event: delivered (mark_delivered, 700/710/720 -> 800).")
+package_transfers_arrived = _simple(
+    "transfers_arrived",
+    doc="System: every transfer of the package is Transferred (transfers_arrived, 300 -> 400).")
+
+
+@transaction.atomic
+def package_mark_delivery_failed(*, package_id: int, actor: Actor, reason: str) -> Package:
+    """Carrier event: delivery failed (mark_delivery_failed, 700/720 -> 710), with ``reason``.
+
+    Raises InvalidInput when ``reason`` is blank.
+    """
+    package = _lock(package_id)
+    _check(package, "mark_delivery_failed", actor)
+    if not (reason or "").strip():
+        raise InvalidInput("reason is required", field="reason")
+    from_status = package.status
+    package.mark_delivery_failed()
+    return _record(package, action="mark_delivery_failed", from_status=from_status, actor=actor,
+                   reason=reason.strip())
+
+
+@transaction.atomic
+def package_reschedule(*, package_id: int, actor: Actor) -> Package:
+    """Back to work once stock returned (reschedule, 920 -> 200); reserves every item.
+
+    Raises:
+        InsufficientStock: the location still lacks some item; ``extra["shortages"]`` names
+            each SKU with the units needed and available. Nothing is written.
+    """
+    package = _lock(package_id)
+    _check(package, "reschedule", actor)
+    from_status = package.status
+    stock.stock_reserve(location_id=package.location_id, lines=package_item_lines(package))
+    package.reschedule()
+    return _record(package, action="reschedule", from_status=from_status, actor=actor)
+
+
+@transaction.atomic
+def package_refuse(*, package_id: int, actor: Actor, denial_reason_id: int) -> Package:
+    """The location declines the package (refuse, 100/200 -> 930); reservations released.
+
+    Raises InvalidInput when ``denial_reason_id`` names no active denial reason.
+    """
+    package = _lock(package_id)
+    _check(package, "refuse", actor)
+    reason = DenialReason.objects.filter(pk=denial_reason_id, is_active=True).first()
+    if reason is None:
+        raise InvalidInput(f"No active denial reason {denial_reason_id}", field="denial_reason")
+    from_status = package.status
+    _release_held_stock(package, from_status)
+    package.refuse(denial_reason=reason)
+    return _record(package, action="refuse", from_status=from_status, actor=actor,
+                   fields=["denial_reason"], reason=reason.title)
+
+
+@transaction.atomic
+def package_reassign_location(*, package_id: int, actor: Actor, location_code: str) -> Package:
+    """Re-plan to ``location_code`` (reassign_location, 920/930 -> 100 | 920).
+
+    Pending with the units reserved where the new location has every item, else Product Out
+    of Stock there. (Pending Transfer comes with the transfer planner.)
+    Raises InvalidInput for an unknown, inactive or non-packaging location.
+    """
+    package = _lock(package_id)
+    _check(package, "reassign_location", actor)
+    location = StockLocation.objects.filter(code=location_code).first()
+    if location is None or not (location.is_active and location.can_package):
+        raise InvalidInput(f"Location {location_code} does not exist or cannot package",
+                           field="location")
+    from_status, from_location = package.status, package.location.code
+    shortages = _try_reserve(location.pk, package_item_lines(package))
+    target = Status.PRODUCT_OUT_OF_STOCK if shortages else Status.PENDING
+    package.reassign_location(location=location, target=target)
+    reason = "short: " + "; ".join(
+        f"SKU {s['sku']} needs {s['needed']}, has {s['available']}" for s in shortages
+    ) if shortages else ""
+    return _record(package, action="reassign_location", from_status=from_status, actor=actor,
+                   fields=["location"], reason=reason,
+                   payload={"from_location": from_location, "to_location": location.code})
+
+
+@transaction.atomic
+def package_cancel(*, package_id: int, actor: Actor, reason: str = "") -> Package:
+    """Cancel before any physical work (cancel, 100/920/930 -> 900); reservations released."""
+    package = _lock(package_id)
+    _check(package, "cancel", actor)
+    from_status = package.status
+    _release_held_stock(package, from_status)
+    package.cancel(reason=reason)
+    return _record(package, action="cancel", from_status=from_status, actor=actor,
+                   fields=["cancellation_reason"], reason=reason)
+
+
+@transaction.atomic
+def package_request_cancellation(*, package_id: int, actor: Actor, reason: str = "") -> Package:
+    """Ask to cancel work in progress (request_cancellation, 200–600 -> 850). No stock effect."""
+    package = _lock(package_id)
+    _check(package, "request_cancellation", actor)
+    from_status = package.status
+    package.request_cancellation(reason=reason)
+    return _record(package, action="request_cancellation", from_status=from_status, actor=actor,
+                   fields=["cancellation_reason"], reason=reason)
+
+
+def _status_before_cancellation_request(package: Package) -> int:
+    previous = (
+        PackageTransition.objects.filter(package=package, to_status=Status.PENDING_CANCELLATION)
+        .exclude(from_status=Status.PENDING_CANCELLATION)
+        .order_by("-id").values_list("from_status", flat=True).first()
+    )
+    if previous is None:
+        raise OmsError("No cancellation request in the log", code="log_inconsistent")
+    return previous
+
+
+@transaction.atomic
+def package_confirm_cancellation(*, package_id: int, actor: Actor, reason: str = "") -> Package:
+    """Cancel after work started (confirm_cancellation, 850 -> 900).
+
+    Stock by the state before the request (read from the log): reservations released, or
+    picked units returned to ``on_hand``.
+    """
+    package = _lock(package_id)
+    _check(package, "confirm_cancellation", actor)
+    from_status = package.status
+    _release_held_stock(package, _status_before_cancellation_request(package))
+    package.confirm_cancellation()
+    return _record(package, action="confirm_cancellation", from_status=from_status, actor=actor,
+                   reason=reason)
+
+
+@transaction.atomic
+def package_reject_cancellation(*, package_id: int, actor: Actor, reason: str = "") -> Package:
+    """Too late to cancel (reject_cancellation, 850 -> the state before 850, from the log)."""
+    package = _lock(package_id)
+    _check(package, "reject_cancellation", actor)
+    from_status = package.status
+    package.reject_cancellation(previous_status=_status_before_cancellation_request(package))
+    return _record(package, action="reject_cancellation", from_status=from_status, actor=actor,
+                   fields=["cancellation_reason"], reason=reason)
+
+
+@transaction.atomic
+def package_transfer_lost(*, package_id: int, actor: Actor, reason: str = "") -> Package:
+    """System: a transfer of the package was Cancelled (transfer_lost, 300 -> 930).
+
+    The package's reservations at its location are released.
+    """
+    package = _lock(package_id)
+    _check(package, "transfer_lost", actor)
+    from_status = package.status
+    _release_held_stock(package, from_status)
+    package.transfer_lost()
+    return _record(package, action="transfer_lost", from_status=from_status, actor=actor,
+                   reason=reason)
+
+
+ACTION_SERVICES = {
+    "start_preparing": package_start_preparing,
+    "complete_packaging": package_complete_packaging,
+    "report_missing": package_report_missing,
+    "report_defective": package_report_defective,
+    "ship": package_ship,
+    "confirm_label_printed": package_confirm_label_printed,
+    "attach_invoice": package_attach_invoice,
+    "mark_ready_for_pickup": package_mark_ready_for_pickup,
+    "hand_over": package_hand_over,
+    "record_delivery_attempt": package_record_delivery_attempt,
+    "mark_delivered": package_mark_delivered,
+    "mark_delivery_failed": package_mark_delivery_failed,
+    "reschedule": package_reschedule,
+    "refuse": package_refuse,
+    "reassign_location": package_reassign_location,
+    "cancel": package_cancel,
+    "request_cancellation": package_request_cancellation,
+    "confirm_cancellation": package_confirm_cancellation,
+    "reject_cancellation": package_reject_cancellation,
+    "transfers_arrived": package_transfers_arrived,
+    "transfer_lost": package_transfer_lost,
+}
