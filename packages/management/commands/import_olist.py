@@ -1,0 +1,26 @@
+"""``manage.py import_olist <dir> [--brand olist]``: run ``packages.olist_import``."""
+
+from django.core.management.base import BaseCommand, CommandError
+
+from packages.olist_import import OlistImportError, olist_import
+
+
+class Command(BaseCommand):
+    help = (
+        "Import Olist sellers (stock locations), products (SKUs) and order items (packages) "
+        "from a directory of CSV files. Skipped rows are reported; the exit status is non-zero "
+        "only when the directory or a required file is missing."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("directory", help="directory holding sellers.csv, products.csv, "
+                                              "order_items.csv (and the category translation)")
+        parser.add_argument("--brand", default="olist", help="brand slug of the packages (default: olist)")
+
+    def handle(self, *args, directory: str, brand: str, **options):
+        try:
+            report = olist_import(directory=directory, brand_slug=brand)
+        except OlistImportError as exc:
+            raise CommandError(str(exc)) from exc
+        for line in report.lines():
+            self.stdout.write(line)

@@ -1,0 +1,692 @@
+"""Import the Olist marketplace CSVs: sellers, products and order items.
+
+Mapping (``shared/data/olist/README.md``):
+
+- each row of ``sellers.csv`` becomes a ``StockLocation`` (code = seller id);
+- each row of ``products.csv`` becomes a ``Sku`` (code = product id), with the English
+  category name from ``product_category_name_translation.csv`` when it has one;
+- the rows of ``order_items.csv`` sharing ``(order_id, seller_id)`` become one package at
+  the seller's location, created through ``packages.services.package_create`` (which
+  reserves stock and picks Pending or Product Out of Stock). Rows of one group with the
+  same product are one item; ``quantity`` is their count.
+
+Before packages are created, every (location, SKU) pair with demand and no stock row yet
+gets a ``StockLevel`` whose ``on_hand`` comes from a hash of the pair, so a re-import of
+the same files reproduces the same stock: about 9 % of pairs start at 0 (their packages
+start Product Out of Stock), the others hold the demand plus 0–2 spare units.
+
+Re-running is idempotent: locations, SKUs and stock rows that exist are left alone, and a
+package group whose ``external_ref`` (``"olist:<order_id>:<seller_id>"``) exists is counted
+as already present. Dirty rows never raise: they are skipped and listed in the report with
+file name, line number and reason.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import datetime as dt
+import hashlib
+import re
+import time
+import unicodedata
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import ftfy
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_slug
+from django.db import DataError, IntegrityError, transaction
+
+from locations.models import Sku, StockLevel, StockLocation
+from oms.actors import system_actor
+from oms.exceptions import OmsError
+from packages.models import Brand, Package, Status
+from packages.services import ItemInput, package_create
+
+SELLERS_FILE = "sellers.csv"
+PRODUCTS_FILE = "products.csv"
+TRANSLATION_FILE = "product_category_name_translation.csv"
+ORDER_ITEMS_FILE = "order_items.csv"
+REQUIRED_FILES = (SELLERS_FILE, PRODUCTS_FILE, ORDER_ITEMS_FILE)
+
+SOURCE_TIME_ZONE = ZoneInfo("America/Sao_Paulo")
+EXTERNAL_REF_PREFIX = "olist"
+PACKAGE_CHUNK_SIZE = 200  # package groups per transaction (each package_create is a savepoint)
+BULK_BATCH_SIZE = 500
+QUERY_CHUNK_SIZE = 500  # values per ``__in`` lookup (SQLite's parameter limit)
+OUT_OF_STOCK_PERCENT = 9  # share of seeded (location, SKU) pairs that start with 0 on hand
+MAX_SPARE_UNITS = 2
+MAX_ID_LENGTH = 64  # StockLocation.code, Sku.code, Package.order_number
+MAX_EXTERNAL_REF_LENGTH = 120  # Package.external_ref
+MAX_AMOUNT = Decimal("9999999999.99")  # PackageItem.unit_price: max_digits=12, 2 places
+MAX_DIMENSION = 2_147_483_647  # PositiveIntegerField on PostgreSQL
+MISSING_CATEGORY = frozenset({"", "#n/a", "n/a", "na", "null", "none", "nan", "-"})
+DATE_FORMATS = ("%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d/%m/%Y")
+
+# Canonical column -> (accepted header names, words that identify the column when no name
+# matches). Headers are compared lower-cased with runs of non-alphanumerics as "_".
+SELLER_COLUMNS = {
+    "seller_id": (("seller_id", "id", "seller", "code"), ()),
+    "zip": (("seller_zip_code_prefix", "zip_code_prefix", "seller_zip_code", "zip_code",
+             "zip", "cep", "postcode"), ("zip",)),
+    "city": (("seller_city", "seler_city", "sellers_city", "city", "cidade"), ("city",)),
+    "state": (("seller_state", "state", "uf", "region"), ("state",)),
+}
+PRODUCT_COLUMNS = {
+    "product_id": (("product_id", "id", "product", "code"), ()),
+    "category": (("product_category_name", "category_name", "category",
+                  "product_category", "product_category_name_english"), ("categ",)),
+    "weight_g": (("product_weight_g", "weight_g", "weight"), ("weight",)),
+    "length_cm": (("product_length_cm", "product_lenght_cm", "length_cm", "length"),
+                  ("length", "lenght")),
+    "height_cm": (("product_height_cm", "height_cm", "height"), ("height",)),
+    "width_cm": (("product_width_cm", "width_cm", "width"), ("width",)),
+}
+TRANSLATION_COLUMNS = {
+    "portuguese": (("product_category_name", "category_name", "portuguese"), ()),
+    "english": (("product_category_name_english", "category_name_english", "english"),
+                ("english",)),
+}
+ORDER_ITEM_COLUMNS = {
+    "order_id": (("order_id", "order"), ()),
+    "product_id": (("product_id", "product"), ()),
+    "seller_id": (("seller_id", "seller"), ()),
+    "shipping_limit_date": (("shipping_limit_date", "shipping_limit", "ship_by"),
+                            ("shipping", "limit")),
+    "price": (("price", "unit_price", "item_price"), ("price",)),
+    "freight_value": (("freight_value", "freight"), ("freight",)),
+}
+
+
+class OlistImportError(OmsError):
+    """The import cannot start: a missing directory, required file or required column."""
+
+    code = "olist_import_invalid"
+    http_status = 400
+
+
+@dataclass(frozen=True)
+class SkippedRow:
+    """A row (or package group) the import did not use: ``line`` is 1-based, header = 1."""
+
+    file: str
+    line: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.file} line {self.line}: {self.reason}"
+
+
+@dataclass
+class OlistImportReport:
+    """What one import did. Counts are rows / packages; ``elapsed_seconds`` is wall time.
+
+    ``skipped`` lists every unused row in file order, then every package group that
+    ``package_create`` refused (with the line of the group's first row).
+    """
+
+    directory: str = ""
+    brand: str = ""
+    locations_created: int = 0
+    locations_present: int = 0
+    skus_created: int = 0
+    skus_present: int = 0
+    stock_levels_seeded: int = 0
+    packages_pending: int = 0
+    packages_out_of_stock: int = 0
+    packages_present: int = 0
+    packages_failed: int = 0
+    item_rows_read: int = 0
+    cities_repaired: int = 0
+    lines_recoded: int = 0
+    elapsed_seconds: float = 0.0
+    skipped: list[SkippedRow] = field(default_factory=list)
+
+    @property
+    def packages_created(self) -> int:
+        """Packages created by this run (Pending + Product Out of Stock)."""
+        return self.packages_pending + self.packages_out_of_stock
+
+    @property
+    def item_rows_per_second(self) -> float:
+        """``item_rows_read / elapsed_seconds`` (0.0 before anything was timed)."""
+        return self.item_rows_read / self.elapsed_seconds if self.elapsed_seconds > 0 else 0.0
+
+    def skip(self, file: str, line: int, reason: str) -> None:
+        self.skipped.append(SkippedRow(file=file, line=line, reason=reason))
+
+    def lines(self, *, max_skipped: int = 50) -> list[str]:
+        """Return the report as printable lines, listing at most ``max_skipped`` skip lines."""
+        out = [
+            f"Olist import from {self.directory} (brand {self.brand})",
+            f"  locations: {self.locations_created} created, {self.locations_present} already present",
+            f"  SKUs: {self.skus_created} created, {self.skus_present} already present",
+            f"  stock rows seeded: {self.stock_levels_seeded}",
+            (f"  packages: {self.packages_created} created ({self.packages_pending} Pending, "
+             f"{self.packages_out_of_stock} Product Out of Stock), "
+             f"{self.packages_present} already present, {self.packages_failed} not created"),
+            f"  order item rows read: {self.item_rows_read}",
+            f"  city names repaired: {self.cities_repaired}",
+            f"  lines not valid UTF-8 (read as cp1252/latin-1): {self.lines_recoded}",
+            f"  rows skipped: {len(self.skipped)}",
+        ]
+        out += [f"    {row}" for row in self.skipped[:max_skipped]]
+        if len(self.skipped) > max_skipped:
+            out.append(f"    … and {len(self.skipped) - max_skipped} more")
+        out.append(f"  elapsed: {self.elapsed_seconds:.1f} s "
+                   f"({self.item_rows_per_second:.0f} item rows/s)")
+        return out
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines())
+
+
+# --- text and values -----------------------------------------------------------------------
+
+# Characters cp1252 gives for the UTF-8 continuation bytes 0x80–0xBF (latin-1 where cp1252
+# leaves a byte undefined). A mojibake lead character is followed by one of them.
+_CONTINUATION_CHARS = "".join(
+    bytes([b]).decode("cp1252", errors="ignore") or bytes([b]).decode("latin-1")
+    for b in range(0x80, 0xC0)
+)
+# ftfy only recognises the upper-case lead characters ("Ã", "Â", "Ì"); the data also has
+# lower-cased mojibake ("Saìƒo" for "São" written as "Sa" + combining tilde + "o").
+_LOWERCASE_LEAD = re.compile(f"[ìâ](?=[{re.escape(_CONTINUATION_CHARS)}])")
+_LEAD_UPPER = {"ì": "Ì", "â": "Â"}
+
+
+def mojibake_repair(text: str) -> str:
+    """Return ``text`` with double-encoded UTF-8 undone, NFC-normalised.
+
+    ``"Saìƒo Paulo"`` -> ``"São Paulo"``, ``"Santa Barbara Dâ´Oeste"`` -> ``"Santa Barbara
+    D´Oeste"``. Plain ASCII comes back unchanged; so does correct text such as
+    ``"Mâncio Lima"`` (a lead character is upper-cased only before a continuation
+    character, so ftfy sees the mojibake it knows).
+    """
+    if text.isascii():
+        return text
+    upper = _LOWERCASE_LEAD.sub(lambda m: _LEAD_UPPER[m.group()], text)
+    fixed = unicodedata.normalize("NFC", ftfy.fix_text(upper))
+    if fixed == unicodedata.normalize("NFC", upper):  # nothing to repair: keep the original case
+        return unicodedata.normalize("NFC", text)
+    return fixed
+
+
+def _decode_lines(data: bytes) -> tuple[list[str], int]:
+    """Split ``data`` into lines decoded as UTF-8, else cp1252, else latin-1 (per line).
+
+    Returns ``(lines, number of lines not valid UTF-8)``. A UTF-8 BOM and NUL characters
+    (refused by PostgreSQL) are dropped.
+    """
+    data = data.removeprefix(codecs.BOM_UTF8)
+    lines, recoded = [], 0
+    for raw in data.splitlines():  # bytes.splitlines: only \n, \r and \r\n
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            recoded += 1
+            try:
+                text = raw.decode("cp1252")
+            except UnicodeDecodeError:
+                text = raw.decode("latin-1", errors="replace")
+        lines.append(text.replace("\x00", ""))
+    if lines:
+        lines[0] = lines[0].lstrip("\ufeff")
+    return lines, recoded
+
+
+def _header_key(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", name.strip().strip("\"'").lower()).strip("_")
+
+
+def _match_columns(headers: Sequence[str], spec: dict, *, file: str,
+                   required: Iterable[str]) -> dict[str, int]:
+    """Return ``{canonical name: column index}``; raise OlistImportError for a missing
+    required column."""
+    keys = [_header_key(h) for h in headers]
+    columns: dict[str, int] = {}
+    for name, (aliases, _words) in spec.items():
+        for alias in aliases:
+            if alias in keys and keys.index(alias) not in columns.values():
+                columns[name] = keys.index(alias)
+                break
+    for name, (_aliases, words) in spec.items():
+        if name in columns or not words:
+            continue
+        for index, key in enumerate(keys):
+            if index not in columns.values() and any(word in key for word in words):
+                columns[name] = index
+                break
+    missing = [name for name in required if name not in columns]
+    if missing:
+        raise OlistImportError(
+            f"{file}: no column for {', '.join(missing)} (header: {', '.join(headers)})",
+            file=file, missing=missing,
+        )
+    return columns
+
+
+def _read_table(path: Path, spec: dict, *, required: Iterable[str],
+                report: OlistImportReport) -> tuple[list[tuple[int, dict[str, str]]], int]:
+    """Return ``([(line number, {canonical column: raw value})], data line count)`` for a CSV.
+
+    Blank lines are ignored; a row whose column count differs from the header's (beyond
+    trailing empty fields) is skipped into ``report``. Each line is parsed on its own, so
+    a stray quote cannot swallow the rows after it (Olist values never span lines).
+    Raises OlistImportError when the file has no header or lacks a required column.
+    """
+    lines, recoded = _decode_lines(path.read_bytes())
+    report.lines_recoded += recoded
+    rows: list[tuple[int, dict[str, str]]] = []
+    header: list[str] | None = None
+    columns: dict[str, int] = {}
+    data_lines = 0
+    for number, text in enumerate(lines, start=1):
+        if not text.strip():
+            continue
+        data_lines += header is not None
+        try:
+            fields = next(csv.reader([text], skipinitialspace=True))
+        except csv.Error as exc:
+            report.skip(path.name, number, f"unreadable CSV line ({exc})")
+            continue
+        if header is None:
+            header = fields
+            columns = _match_columns(header, spec, file=path.name, required=required)
+            continue
+        if len(fields) > len(header) and not any(f.strip() for f in fields[len(header):]):
+            fields = fields[:len(header)]
+        if len(fields) != len(header):
+            report.skip(path.name, number,
+                        f"expected {len(header)} columns, found {len(fields)}")
+            continue
+        rows.append((number, {name: fields[index] for name, index in columns.items()}))
+    if header is None:
+        raise OlistImportError(f"{path.name} is empty (no header line)", file=path.name)
+    return rows, data_lines
+
+
+def _clean_id(value: str | None) -> str:
+    """``' "abc" '`` -> ``"abc"``: ids come quoted or not, with stray whitespace."""
+    return (value or "").strip().strip("\"'").strip()
+
+
+def _clean_text(value: str | None) -> str:
+    return " ".join((value or "").split())
+
+
+def _int_or_none(value: str | None) -> int | None:
+    """A whole non-negative number (``"154"``, ``"154.0"``) as int, else None."""
+    try:
+        number = Decimal(_clean_id(value).replace(",", "."))
+    except InvalidOperation:
+        return None
+    if not number.is_finite() or number < 0 or number != number.to_integral_value():
+        return None
+    return int(number) if number <= MAX_DIMENSION else None
+
+
+def _amount(value: str | None) -> Decimal | None:
+    """A BRL amount (``"58.90"``, ``"58,90"``) rounded to cents, else None (also < 0)."""
+    text = _clean_id(value)
+    if "," in text and "." not in text:
+        text = text.replace(",", ".")
+    try:
+        amount = Decimal(text)
+    except InvalidOperation:
+        return None
+    if not amount.is_finite() or amount < 0 or amount > MAX_AMOUNT:
+        return None
+    return amount.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+def _ship_by(value: str | None) -> dt.datetime | None:
+    """Parse a São Paulo wall-clock time (ISO or dd/mm/yyyy) into an aware UTC datetime."""
+    text = _clean_id(value)
+    if not text:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        for fmt in DATE_FORMATS:
+            try:
+                moment = dt.datetime.strptime(text, fmt)
+                break
+            except ValueError:
+                continue
+        else:
+            return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=SOURCE_TIME_ZONE)
+    return moment.astimezone(dt.UTC)
+
+
+def _humanise(category: str) -> str:
+    return " ".join(word.capitalize() for word in re.split(r"[_\s]+", category) if word)
+
+
+def _stock_seed(seller_id: str, product_id: str, demand: int) -> int:
+    """Deterministic on-hand units for a new (seller, product) pair with ``demand`` units."""
+    digest = int.from_bytes(hashlib.md5(f"{seller_id}|{product_id}".encode()).digest()[:8], "big")
+    if digest % 100 < OUT_OF_STOCK_PERCENT:
+        return 0
+    return demand + (digest // 100) % (MAX_SPARE_UNITS + 1)
+
+
+def _chunks(values: Sequence, size: int = QUERY_CHUNK_SIZE):
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
+
+
+def _existing(model, field_name: str, values: Iterable, *, columns: Sequence[str]) -> list:
+    """Return ``values_list(*columns)`` of ``model`` rows whose ``field_name`` is in ``values``."""
+    result = []
+    for chunk in _chunks(sorted(set(values))):
+        result += model.objects.filter(**{f"{field_name}__in": chunk}).values_list(*columns)
+    return result
+
+
+# --- catalogue: sellers and products -------------------------------------------------------
+
+def _import_sellers(path: Path, report: OlistImportReport) -> None:
+    rows, _ = _read_table(path, SELLER_COLUMNS, required=["seller_id"], report=report)
+    sellers: dict[str, StockLocation] = {}
+    first_line: dict[str, int] = {}
+    for line, row in rows:
+        code = _clean_id(row["seller_id"])
+        if not code:
+            report.skip(path.name, line, "missing seller_id")
+            continue
+        if len(code) > MAX_ID_LENGTH:
+            report.skip(path.name, line, f"seller_id longer than {MAX_ID_LENGTH} characters")
+            continue
+        if code in sellers:
+            report.skip(path.name, line, f"duplicate seller_id {code} (first at line {first_line[code]})")
+            continue
+        raw_city = _clean_text(row.get("city"))
+        city = mojibake_repair(raw_city)
+        if city != raw_city:
+            report.cities_repaired += 1
+        city = city[:100]
+        state = _clean_text(row.get("state")).upper()[:100]
+        postcode = _clean_id(row.get("zip"))
+        if postcode.isdigit() and len(postcode) < 5:  # CEP prefixes lost their leading zeros
+            postcode = postcode.zfill(5)
+        place = "/".join(part for part in (city, state) if part) or "Seller"
+        sellers[code] = StockLocation(
+            code=code, name=f"{place} · {code[:8]}"[:200], city=city, region=state,
+            postcode=postcode[:20], kind=StockLocation.Kind.WAREHOUSE,
+        )
+        first_line[code] = line
+    present = {code for (code,) in _existing(StockLocation, "code", sellers, columns=["code"])}
+    new = [location for code, location in sellers.items() if code not in present]
+    StockLocation.objects.bulk_create(new, batch_size=BULK_BATCH_SIZE, ignore_conflicts=True)
+    report.locations_created += len(new)
+    report.locations_present += len(present)
+
+
+def _read_translations(path: Path, report: OlistImportReport) -> dict[str, str]:
+    if not path.is_file():
+        return {}
+    rows, _ = _read_table(path, TRANSLATION_COLUMNS, required=["portuguese", "english"],
+                       report=report)
+    translations = {}
+    for line, row in rows:
+        portuguese, english = _clean_id(row["portuguese"]), _clean_id(row["english"])
+        if not portuguese or not english:
+            report.skip(path.name, line, "missing category name or its English translation")
+            continue
+        translations[portuguese.lower()] = english
+    return translations
+
+
+def _import_products(path: Path, translations: dict[str, str], report: OlistImportReport) -> None:
+    rows, _ = _read_table(path, PRODUCT_COLUMNS, required=["product_id"], report=report)
+    products: dict[str, Sku] = {}
+    first_line: dict[str, int] = {}
+    for line, row in rows:
+        code = _clean_id(row["product_id"])
+        if not code:
+            report.skip(path.name, line, "missing product_id")
+            continue
+        if len(code) > MAX_ID_LENGTH:
+            report.skip(path.name, line, f"product_id longer than {MAX_ID_LENGTH} characters")
+            continue
+        if code in products:
+            report.skip(path.name, line, f"duplicate product_id {code} (first at line {first_line[code]})")
+            continue
+        category = _clean_id(row.get("category"))
+        if category.lower() in MISSING_CATEGORY:
+            category = ""
+        category = translations.get(category.lower(), category)[:100]
+        products[code] = Sku(
+            code=code, name=f"{_humanise(category) or 'Product'} {code[:8]}"[:200],
+            category=category,
+            weight_g=_int_or_none(row.get("weight_g")),
+            length_cm=_int_or_none(row.get("length_cm")),
+            height_cm=_int_or_none(row.get("height_cm")),
+            width_cm=_int_or_none(row.get("width_cm")),
+        )
+        first_line[code] = line
+    present = {code for (code,) in _existing(Sku, "code", products, columns=["code"])}
+    new = [sku for code, sku in products.items() if code not in present]
+    Sku.objects.bulk_create(new, batch_size=BULK_BATCH_SIZE, ignore_conflicts=True)
+    report.skus_created += len(new)
+    report.skus_present += len(present)
+
+
+# --- order items ---------------------------------------------------------------------------
+
+@dataclass
+class _Item:
+    quantity: int
+    unit_price: Decimal
+    freight_value: Decimal
+
+
+@dataclass
+class _Group:
+    """The good rows of one (order, seller): one package."""
+
+    order_id: str
+    seller_id: str
+    rank: int
+    first_line: int
+    ship_by: dt.datetime | None = None
+    items: dict[str, _Item] = field(default_factory=dict)  # product_id -> item
+
+    @property
+    def number(self) -> str:
+        return f"{self.order_id}-{self.rank}"
+
+    @property
+    def external_ref(self) -> str:
+        return f"{EXTERNAL_REF_PREFIX}:{self.order_id}:{self.seller_id}"
+
+
+def _group_order_items(rows: Sequence[tuple[int, dict[str, str]]], report: OlistImportReport, *,
+                       locations: dict[str, StockLocation], skus: dict[str, Sku]) -> list[_Group]:
+    """Group the good rows of ``order_items.csv`` by (order, seller), in file order.
+
+    The seller's rank ``k`` in the package number ``<order_id>-<k>`` counts every row that
+    names an order and a seller, good or not, so fixing a bad row later does not renumber
+    the packages already imported.
+    """
+    ranks: dict[str, dict[str, int]] = defaultdict(dict)
+    groups: dict[tuple[str, str], _Group] = {}
+    for line, row in rows:
+        order_id, seller_id = _clean_id(row["order_id"]), _clean_id(row["seller_id"])
+        product_id = _clean_id(row["product_id"])
+        if order_id and seller_id:
+            ranks[order_id].setdefault(seller_id, len(ranks[order_id]) + 1)
+        problems = [f"missing {name}" for name, value in
+                    (("order_id", order_id), ("product_id", product_id), ("seller_id", seller_id))
+                    if not value]
+        for name, value in (("order_id", order_id), ("product_id", product_id),
+                            ("seller_id", seller_id)):
+            if len(value) > MAX_ID_LENGTH:
+                problems.append(f"{name} longer than {MAX_ID_LENGTH} characters")
+        raw_date = _clean_id(row["shipping_limit_date"])
+        ship_by = _ship_by(raw_date)
+        if ship_by is None:
+            problems.append(f"invalid shipping_limit_date {raw_date!r}" if raw_date
+                            else "missing shipping_limit_date")
+        price = _amount(row["price"])
+        if price is None:
+            problems.append(f"invalid price {_clean_id(row['price'])!r}")
+        raw_freight = _clean_id(row.get("freight_value"))
+        freight = _amount(raw_freight) if raw_freight else Decimal("0.00")
+        if freight is None:
+            problems.append(f"invalid freight_value {raw_freight!r}")
+        if seller_id and seller_id not in locations and len(seller_id) <= MAX_ID_LENGTH:
+            problems.append(f"unknown seller_id {seller_id}")
+        if product_id and product_id not in skus and len(product_id) <= MAX_ID_LENGTH:
+            problems.append(f"unknown product_id {product_id}")
+        if problems:
+            report.skip(ORDER_ITEMS_FILE, line, "; ".join(problems))
+            continue
+        group = groups.get((order_id, seller_id))
+        if group is None:
+            group = groups[order_id, seller_id] = _Group(
+                order_id=order_id, seller_id=seller_id, rank=ranks[order_id][seller_id],
+                first_line=line,
+            )
+        if len(group.external_ref) > MAX_EXTERNAL_REF_LENGTH:
+            report.skip(ORDER_ITEMS_FILE, line, f"order_id and seller_id too long for an external_ref "
+                                         f"({MAX_EXTERNAL_REF_LENGTH} characters)")
+            continue
+        group.ship_by = ship_by if group.ship_by is None else min(group.ship_by, ship_by)
+        item = group.items.get(product_id)
+        if item is None:  # same product again: one more unit; the first row's price stays
+            group.items[product_id] = _Item(quantity=1, unit_price=price, freight_value=freight)
+        else:
+            item.quantity += 1
+            item.freight_value += freight
+    return [group for group in groups.values() if group.items]
+
+
+def _seed_stock(groups: Sequence[_Group], *, locations: dict[str, StockLocation],
+                skus: dict[str, Sku], report: OlistImportReport) -> None:
+    """Create the missing StockLevel rows for the demand of ``groups``; never touch others."""
+    demand: dict[tuple[str, str], int] = defaultdict(int)
+    for group in groups:
+        for product_id, item in group.items.items():
+            demand[group.seller_id, product_id] += item.quantity
+    location_ids = {locations[seller_id].pk for seller_id, _ in demand}
+    present = set(_existing(StockLevel, "location_id", location_ids,
+                            columns=["location_id", "sku_id"]))
+    new = [
+        StockLevel(location=locations[seller_id], sku=skus[product_id],
+                   on_hand=_stock_seed(seller_id, product_id, units))
+        for (seller_id, product_id), units in sorted(demand.items())
+        if (locations[seller_id].pk, skus[product_id].pk) not in present
+    ]
+    StockLevel.objects.bulk_create(new, batch_size=BULK_BATCH_SIZE, ignore_conflicts=True)
+    report.stock_levels_seeded += len(new)
+
+
+def _create_packages(groups: Sequence[_Group], *, brand: Brand, locations: dict[str, StockLocation],
+                     skus: dict[str, Sku], report: OlistImportReport) -> None:
+    """Create one package per group through ``package_create``, earliest ship-by first."""
+    actor = system_actor(f"import:{EXTERNAL_REF_PREFIX}")
+    far_future = dt.datetime.max.replace(tzinfo=dt.UTC)
+    ordered = sorted(groups, key=lambda g: (g.ship_by or far_future, g.first_line))
+    for chunk in _chunks(ordered, PACKAGE_CHUNK_SIZE):
+        with transaction.atomic():
+            for group in chunk:
+                try:
+                    package = package_create(
+                        order_number=group.order_id, brand=brand,
+                        location=locations[group.seller_id], actor=actor,
+                        items=[ItemInput(sku=skus[product_id], quantity=item.quantity,
+                                         unit_price=item.unit_price,
+                                         freight_value=item.freight_value)
+                               for product_id, item in group.items.items()],
+                        ship_by=group.ship_by, number=group.number,
+                        external_ref=group.external_ref,
+                    )
+                except (OmsError, IntegrityError, DataError) as exc:  # savepoint rolled back
+                    report.packages_failed += 1
+                    report.skip(ORDER_ITEMS_FILE, group.first_line,
+                                f"package {group.number} not created: {exc}")
+                    continue
+                if package.status == Status.PRODUCT_OUT_OF_STOCK:
+                    report.packages_out_of_stock += 1
+                else:
+                    report.packages_pending += 1
+
+
+# --- entry point ---------------------------------------------------------------------------
+
+def olist_import(*, directory: str | Path, brand_slug: str = "olist") -> OlistImportReport:
+    """Import the Olist CSVs in ``directory`` and return what was done.
+
+    Reads ``sellers.csv``, ``products.csv``, ``order_items.csv`` and, if present,
+    ``product_category_name_translation.csv``. Creates missing stock locations, SKUs and
+    stock rows (bulk), then one package per (order, seller) group through
+    ``package_create`` as ``system:import:olist``, in transactions of
+    ``PACKAGE_CHUNK_SIZE`` groups: a failure part-way leaves whole chunks committed, and a
+    re-run continues where it stopped. Each created package registers its outbox hand-off
+    on commit. The brand ``brand_slug`` is created if missing (invoice and shipping label
+    required, as for NF-e in Brazil); an existing brand is used as it is.
+
+    Rows that cannot be used are skipped and listed in ``report.skipped``; they never raise.
+    Raises:
+        OlistImportError: ``directory`` or a required file is missing, a required column
+            is missing from a file's header, or ``brand_slug`` is not a slug.
+    """
+    started = time.perf_counter()
+    base = Path(directory)
+    report = OlistImportReport(directory=str(base), brand=brand_slug)
+    if not base.is_dir():
+        raise OlistImportError(f"Directory not found: {base}", field="directory")
+    missing = [name for name in REQUIRED_FILES if not (base / name).is_file()]
+    if missing:
+        raise OlistImportError(f"Missing in {base}: {', '.join(missing)}", field="directory",
+                               missing=missing)
+    try:
+        validate_slug(brand_slug)
+    except ValidationError:
+        raise OlistImportError(f"Brand {brand_slug!r} is not a slug", field="brand") from None
+
+    with transaction.atomic():
+        _import_sellers(base / SELLERS_FILE, report)
+        _import_products(base / PRODUCTS_FILE, _read_translations(base / TRANSLATION_FILE, report),
+                         report)
+    rows, report.item_rows_read = _read_table(
+        base / ORDER_ITEMS_FILE, ORDER_ITEM_COLUMNS, report=report,
+        required=["order_id", "product_id", "seller_id", "shipping_limit_date", "price"],
+    )
+    locations = _by_code(StockLocation, {_clean_id(row["seller_id"]) for _, row in rows})
+    skus = _by_code(Sku, {_clean_id(row["product_id"]) for _, row in rows})
+    groups = _group_order_items(rows, report, locations=locations, skus=skus)
+
+    present = {ref for (ref,) in _existing(Package, "external_ref",
+                                           [g.external_ref for g in groups],
+                                           columns=["external_ref"])}
+    new_groups = [group for group in groups if group.external_ref not in present]
+    report.packages_present += len(groups) - len(new_groups)
+    if new_groups:
+        brand, _ = Brand.objects.get_or_create(
+            slug=brand_slug,
+            defaults={"name": "Olist" if brand_slug == "olist" else _humanise(brand_slug),
+                      "requires_invoice": True, "requires_shipping_label": True},
+        )
+        with transaction.atomic():
+            _seed_stock(new_groups, locations=locations, skus=skus, report=report)
+        _create_packages(new_groups, brand=brand, locations=locations, skus=skus, report=report)
+    report.elapsed_seconds = time.perf_counter() - started
+    return report
+
+
+def _by_code(model, codes: Iterable[str]) -> dict:
+    """Return ``{code: instance}`` of ``model`` for the non-empty ``codes`` that exist."""
+    found = {}
+    for chunk in _chunks(sorted(c for c in codes if c and len(c) <= MAX_ID_LENGTH)):
+        found.update((obj.code, obj) for obj in model.objects.filter(code__in=chunk))
+    return found
