@@ -8,14 +8,18 @@ constraints (``stock_level_*``) are a second line of defence, never the first.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 
 from django.db import transaction
 from django.db.models import F
 
 from locations.models import Sku, StockLevel, StockLocation
 from oms.exceptions import InsufficientStock, InvalidInput, OmsError
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,21 @@ class StockInconsistency(OmsError):
     """Stock rows do not hold what a package is recorded to hold (a bug, or a manual edit)."""
 
     code = "stock_inconsistent"
+
+
+def _enqueue_recheck(location_id: int, sku_ids: list[int]) -> None:
+    from packages.tasks import package_recheck_for_stock_task
+
+    try:
+        package_recheck_for_stock_task.delay(location_id, sku_ids)
+    except Exception as exc:  # broker down: the beat re-check finds these packages when due
+        logger.warning("stock re-check for location %s not queued (%s)", location_id, exc)
+
+
+def stock_rose(*, location_id: int, sku_ids) -> None:
+    """Queue, after commit, a re-check of the out-of-stock packages waiting on ``sku_ids``
+    at ``location_id`` (automatic rescheduling, event-driven part)."""
+    transaction.on_commit(partial(_enqueue_recheck, location_id, sorted(set(sku_ids))))
 
 
 def _locked_levels(*, location_id: int, sku_ids) -> dict[int, StockLevel]:
@@ -119,9 +138,12 @@ def _apply(*, location_id: int, lines: Mapping[int, int], guard: tuple[str, ...]
 
 @transaction.atomic
 def stock_release(*, location_id: int, lines: Mapping[int, int]) -> None:
-    """Give back reserved units (cancel, refuse, replacement). Raises StockInconsistency."""
+    """Give back reserved units (cancel, refuse, replacement). Raises StockInconsistency.
+
+    The freed units may serve waiting packages: a re-check is queued after commit."""
     _apply(location_id=location_id, lines=lines, guard=("reserved",),
            changes={"reserved": -1}, what="release")
+    stock_rose(location_id=location_id, sku_ids=lines.keys())
 
 
 @transaction.atomic
@@ -158,7 +180,8 @@ def _lines_must_fit_unreserved(*, location_id: int, lines: Mapping[int, int]) ->
 
 @transaction.atomic
 def stock_return(*, location_id: int, lines: Mapping[int, int]) -> None:
-    """Put picked units back on the shelf (``on_hand`` up), creating rows as needed."""
+    """Put picked units back on the shelf (``on_hand`` up), creating rows as needed; queues
+    a re-check of waiting packages after commit."""
     existing = _locked_levels(location_id=location_id, sku_ids=lines.keys())
     for sku_id in sorted(set(lines) - set(existing)):
         StockLevel.objects.get_or_create(location_id=location_id, sku_id=sku_id)
@@ -166,6 +189,7 @@ def stock_return(*, location_id: int, lines: Mapping[int, int]) -> None:
         StockLevel.objects.filter(location_id=location_id, sku_id=sku_id).update(
             on_hand=F("on_hand") + quantity
         )
+    stock_rose(location_id=location_id, sku_ids=lines.keys())
 
 
 @transaction.atomic
@@ -185,6 +209,44 @@ def stock_level_set(*, location: StockLocation, sku: Sku, on_hand: int) -> Stock
             f"on_hand {on_hand} is below the {level.reserved} units reserved for open packages",
             field="on_hand",
         )
+    rose = on_hand > level.on_hand
     level.on_hand = on_hand
     level.save(update_fields=["on_hand", "updated_at"])
+    if rose:
+        stock_rose(location_id=location.pk, sku_ids=[sku.pk])
     return level
+
+
+@transaction.atomic
+def stock_reserve_available(*, location_id: int, lines: Mapping[int, int]) -> dict[int, int]:
+    """Reserve as much of each line as ``location_id`` has free; return ``{sku_id: reserved}``.
+
+    Used when the rest will come by transfer. Rows are locked in primary-key order; lines
+    with nothing available are left out of the result.
+    """
+    levels = _locked_levels(location_id=location_id, sku_ids=lines.keys())
+    reserved: dict[int, int] = {}
+    for sku_id, quantity in sorted(lines.items()):
+        row = levels.get(sku_id)
+        take = min(quantity, row.available) if row else 0
+        if take > 0:
+            StockLevel.objects.filter(pk=row.pk).update(reserved=F("reserved") + take)
+            reserved[sku_id] = take
+    return reserved
+
+
+@transaction.atomic
+def stock_receive_reserved(*, location_id: int, lines: Mapping[int, int]) -> None:
+    """Take in units that arrive already promised (a received transfer).
+
+    ``on_hand`` and ``reserved`` both rise by each line's quantity, so the units are on the
+    shelf but not available to anyone else. Rows missing at ``location_id`` are created.
+    Existing rows are locked in primary-key order first, as everywhere in this module.
+    """
+    existing = _locked_levels(location_id=location_id, sku_ids=lines.keys())
+    for sku_id in sorted(set(lines) - set(existing)):
+        StockLevel.objects.get_or_create(location_id=location_id, sku_id=sku_id)
+    for sku_id, quantity in sorted(lines.items()):
+        StockLevel.objects.filter(location_id=location_id, sku_id=sku_id).update(
+            on_hand=F("on_hand") + quantity, reserved=F("reserved") + quantity
+        )

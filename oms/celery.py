@@ -12,6 +12,10 @@ app.autodiscover_tasks()
 
 # Every entry must name a registered task; oms/tests/test_celery.py checks it.
 app.conf.beat_schedule = {
+    "package-recheck-due": {
+        "task": "packages.tasks.package_recheck_due_task",
+        "schedule": 60.0,
+    },
     "outbox-redispatch": {
         "task": "oms.tasks.outbox_redispatch_task",
         "schedule": 60.0,

@@ -3,22 +3,28 @@
 from __future__ import annotations
 
 import logging
-from functools import partial
+import threading
 
 from django.db import transaction
 
 from oms.models import OutboxEvent
 
 logger = logging.getLogger(__name__)
+_pending = threading.local()
 
 
-def _enqueue_dispatch(event_id: int) -> None:
-    from oms.tasks import outbox_dispatch_task
+def _flush_pending() -> None:
+    """Hand every event id published in the committed transaction to Celery in one message."""
+    ids = getattr(_pending, "ids", None)
+    if not ids:
+        return
+    _pending.ids = []
+    from oms.tasks import outbox_dispatch_batch_task
 
     try:
-        outbox_dispatch_task.delay(event_id)
-    except Exception as exc:  # broker down: the redispatch sweeper picks the row up later
-        logger.warning("outbox event %s not enqueued (%s); the sweeper will retry", event_id, exc)
+        outbox_dispatch_batch_task.delay(ids)
+    except Exception as exc:  # broker down: the redispatch sweeper picks the rows up later
+        logger.warning("%d outbox event(s) not enqueued (%s); the sweeper will retry", len(ids), exc)
 
 
 def event_publish(*, type: str, aggregate_type: str, aggregate_id: int, payload: dict) -> OutboxEvent:
@@ -26,7 +32,9 @@ def event_publish(*, type: str, aggregate_type: str, aggregate_id: int, payload:
 
     Must run inside the transaction of the change (services are ``atomic``): on rollback the
     row disappears and the on-commit hook never fires, so nothing leaves for a change that
-    did not happen.
+    did not happen. The events of one transaction leave together, in one Celery message.
+    An id whose savepoint was rolled back may ride along; the dispatcher finds no row and
+    skips it.
 
     Args:
         type: dotted event type, e.g. ``"package.status.transitioned"``.
@@ -37,5 +45,8 @@ def event_publish(*, type: str, aggregate_type: str, aggregate_id: int, payload:
     event = OutboxEvent.objects.create(
         type=type, aggregate_type=aggregate_type, aggregate_id=aggregate_id, payload=payload
     )
-    transaction.on_commit(partial(_enqueue_dispatch, event.pk))
+    if not getattr(_pending, "ids", None):
+        _pending.ids = []
+    _pending.ids.append(event.pk)
+    transaction.on_commit(_flush_pending)
     return event

@@ -33,6 +33,12 @@ def outbox_dispatch_task(event_id: int) -> bool:
 
 
 @shared_task(time_limit=120, soft_time_limit=100)
+def outbox_dispatch_batch_task(event_ids: list[int]) -> int:
+    """Hand on the events of one committed transaction; return how many this call did."""
+    return sum(outbox_dispatch(event_id=event_id) for event_id in event_ids)
+
+
+@shared_task(time_limit=120, soft_time_limit=100)
 def outbox_redispatch_task() -> int:
     """Re-queue events older than ``REDISPATCH_AFTER`` still not handed on; return how many."""
     cutoff = timezone.now() - REDISPATCH_AFTER
@@ -41,6 +47,6 @@ def outbox_redispatch_task() -> int:
         .order_by("id")
         .values_list("id", flat=True)[:REDISPATCH_BATCH]
     )
-    for event_id in ids:
-        outbox_dispatch_task.delay(event_id)
+    if ids:
+        outbox_dispatch_batch_task.delay(ids)
     return len(ids)

@@ -109,7 +109,7 @@ class PackageAdmin(admin.ModelAdmin):
         service = ACTION_SERVICES[name]
         actor = user_actor(request.user)
         done, refused = 0, []
-        for package in queryset.only("pk", "number"):
+        for package in queryset.select_related(None).only("pk", "number"):
             try:
                 service(package_id=package.pk, actor=actor, **kwargs)
                 done += 1

@@ -85,7 +85,8 @@ class Brand(TimeStampedModel):
     name = models.CharField(max_length=100)
     disabled_actions = models.JSONField(default=list, blank=True)
     requires_shipping_label = models.BooleanField(
-        default=False, help_text="Ship stops in Pending Shipping Label for Printing until the label is printed."
+        default=False,
+        help_text="Ship stops in Pending Shipping Label for Printing until the label is printed.",
     )
     requires_invoice = models.BooleanField(
         default=False, help_text="Ship stops in Pending Invoice until an invoice is attached."
@@ -178,6 +179,17 @@ class Package(fsm.FSMModelMixin, TimeStampedModel):
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="replacement",
         help_text="The canceled package this one replaces (Product Not Found / Defective Product).",
     )
+    placed_at = models.DateTimeField(
+        default=timezone.now,
+        help_text="When the package was last placed at its location (created or reassigned); "
+                  "transfers created since then serve this placement.")
+    stock_checked_at = models.DateTimeField(
+        null=True, blank=True, help_text="Last stock check while Product Out of Stock.")
+    next_stock_check_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the automatic re-check looks at this package next.")
+    stock_shortage = models.CharField(
+        max_length=500, blank=True,
+        help_text='What the last check found missing, e.g. "short: SKU X needs 2, has 0".')
     external_ref = models.CharField(
         max_length=120, null=True, blank=True, unique=True,
         help_text="Key of the package in the system it was imported from (idempotent imports).",
@@ -188,6 +200,10 @@ class Package(fsm.FSMModelMixin, TimeStampedModel):
         indexes = [
             models.Index(fields=["location", "status"]),
             models.Index(fields=["status", "status_changed_at"]),
+            # the automatic re-check reads only out-of-stock packages, by brand and due time
+            models.Index(fields=["brand", "next_stock_check_at", "status_changed_at"],
+                         name="package_recheck_due_idx",
+                         condition=Q(status=920)),
         ]
 
     def __str__(self) -> str:

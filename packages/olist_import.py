@@ -7,13 +7,15 @@ Mapping (``shared/data/olist/README.md``):
   category name from ``product_category_name_translation.csv`` when it has one;
 - the rows of ``order_items.csv`` sharing ``(order_id, seller_id)`` become one package at
   the seller's location, created through ``packages.services.package_create`` (which
-  reserves stock and picks Pending or Product Out of Stock). Rows of one group with the
-  same product are one item; ``quantity`` is their count.
+  reserves stock and picks the starting state: Pending, Pending Transfer or Product Out of
+  Stock). Rows of one group with the same product are one item; ``quantity`` is their count.
 
 Before packages are created, every (location, SKU) pair with demand and no stock row yet
 gets a ``StockLevel`` whose ``on_hand`` comes from a hash of the pair, so a re-import of
 the same files reproduces the same stock: about 9 % of pairs start at 0 (their packages
-start Product Out of Stock), the others hold the demand plus 0–2 spare units.
+start Product Out of Stock, or Pending Transfer when another location has spare units),
+the others hold the demand plus 0–2 spare units. Packages are created earliest ship-by
+first, so scarce units go to the earliest deadline.
 
 Re-running is idempotent: locations, SKUs and stock rows that exist are left alone, and a
 package group whose ``external_ref`` (``"olist:<order_id>:<seller_id>"``) exists is counted
@@ -137,8 +139,7 @@ class OlistImportReport:
     skus_created: int = 0
     skus_present: int = 0
     stock_levels_seeded: int = 0
-    packages_pending: int = 0
-    packages_out_of_stock: int = 0
+    packages_by_status: dict[int, int] = field(default_factory=dict)  # Status code -> count
     packages_present: int = 0
     packages_failed: int = 0
     item_rows_read: int = 0
@@ -149,8 +150,18 @@ class OlistImportReport:
 
     @property
     def packages_created(self) -> int:
-        """Packages created by this run (Pending + Product Out of Stock)."""
-        return self.packages_pending + self.packages_out_of_stock
+        """Packages created by this run, in any starting state."""
+        return sum(self.packages_by_status.values())
+
+    @property
+    def packages_pending(self) -> int:
+        """Created packages that started Pending (every unit reserved at their location)."""
+        return self.packages_by_status.get(Status.PENDING, 0)
+
+    @property
+    def packages_out_of_stock(self) -> int:
+        """Created packages that started Product Out of Stock (nothing reserved)."""
+        return self.packages_by_status.get(Status.PRODUCT_OUT_OF_STOCK, 0)
 
     @property
     def item_rows_per_second(self) -> float:
@@ -158,6 +169,7 @@ class OlistImportReport:
         return self.item_rows_read / self.elapsed_seconds if self.elapsed_seconds > 0 else 0.0
 
     def skip(self, file: str, line: int, reason: str) -> None:
+        """Record that ``line`` of ``file`` was not used, and why."""
         self.skipped.append(SkippedRow(file=file, line=line, reason=reason))
 
     def lines(self, *, max_skipped: int = 50) -> list[str]:
@@ -167,8 +179,7 @@ class OlistImportReport:
             f"  locations: {self.locations_created} created, {self.locations_present} already present",
             f"  SKUs: {self.skus_created} created, {self.skus_present} already present",
             f"  stock rows seeded: {self.stock_levels_seeded}",
-            (f"  packages: {self.packages_created} created ({self.packages_pending} Pending, "
-             f"{self.packages_out_of_stock} Product Out of Stock), "
+            (f"  packages: {self.packages_created} created ({self._status_split()}), "
              f"{self.packages_present} already present, {self.packages_failed} not created"),
             f"  order item rows read: {self.item_rows_read}",
             f"  city names repaired: {self.cities_repaired}",
@@ -184,6 +195,10 @@ class OlistImportReport:
 
     def __str__(self) -> str:
         return "\n".join(self.lines())
+
+    def _status_split(self) -> str:
+        counts = {Status.PENDING: 0, Status.PRODUCT_OUT_OF_STOCK: 0, **self.packages_by_status}
+        return ", ".join(f"{n} {Status(code).label}" for code, n in sorted(counts.items()))
 
 
 # --- text and values -----------------------------------------------------------------------
@@ -615,10 +630,8 @@ def _create_packages(groups: Sequence[_Group], *, brand: Brand, locations: dict[
                     report.skip(ORDER_ITEMS_FILE, group.first_line,
                                 f"package {group.number} not created: {exc}")
                     continue
-                if package.status == Status.PRODUCT_OUT_OF_STOCK:
-                    report.packages_out_of_stock += 1
-                else:
-                    report.packages_pending += 1
+                status = int(package.status)
+                report.packages_by_status[status] = report.packages_by_status.get(status, 0) + 1
 
 
 # --- entry point ---------------------------------------------------------------------------
@@ -629,7 +642,7 @@ def olist_import(*, directory: str | Path, brand_slug: str = "olist") -> OlistIm
     Reads ``sellers.csv``, ``products.csv``, ``order_items.csv`` and, if present,
     ``product_category_name_translation.csv``. Creates missing stock locations, SKUs and
     stock rows (bulk), then one package per (order, seller) group through
-    ``package_create`` as ``system:import:olist``, in transactions of
+    ``package_create`` as the system actor ``import:olist``, in transactions of
     ``PACKAGE_CHUNK_SIZE`` groups: a failure part-way leaves whole chunks committed, and a
     re-run continues where it stopped. Each created package registers its outbox hand-off
     on commit. The brand ``brand_slug`` is created if missing (invoice and shipping label

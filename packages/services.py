@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from locations import services as stock
 from locations.models import Sku, StockLocation
-from oms.actors import Actor
+from oms.actors import Actor, system_actor
 from oms.events import event_publish
 from oms.exceptions import ActionNotAllowed, InsufficientStock, InvalidInput, OmsError
 from packages.actions import ACTIONS, actor_may_run
@@ -178,13 +178,86 @@ def _record(package: Package, *, action: str, from_status: int | None, actor: Ac
     return package
 
 
+def _local_lines(package: Package, status: int) -> dict[int, int]:
+    """Units a package in ``status`` holds reserved at its own location.
+
+    All its items, except in Pending Transfer, where the units of this placement's
+    transfers that have not arrived (still travelling, or lost with a cancelled transfer)
+    are not there; received ones are reserved for the package on arrival.
+    """
+    lines = package_item_lines(package)
+    if status != Status.PENDING_TRANSFER:
+        return lines
+    from transfers.services import transfer_placement_units
+
+    in_flight, lost = transfer_placement_units(package=package)
+    local = {sku_id: qty - in_flight.get(sku_id, 0) - lost.get(sku_id, 0)
+             for sku_id, qty in lines.items()}
+    return {sku_id: qty for sku_id, qty in local.items() if qty > 0}
+
+
 def _release_held_stock(package: Package, status: int) -> None:
     """Undo what a package in ``status`` holds at its location: reservations or picked units."""
-    lines = package_item_lines(package)
     if status in RESERVING_STATES:
-        stock.stock_release(location_id=package.location_id, lines=lines)
+        lines = _local_lines(package, status)
+        if lines:
+            stock.stock_release(location_id=package.location_id, lines=lines)
     elif status in PICKED_STATES:
-        stock.stock_return(location_id=package.location_id, lines=lines)
+        stock.stock_return(location_id=package.location_id, lines=package_item_lines(package))
+
+
+def _cancel_open_transfers(package: Package, actor: Actor) -> None:
+    """Cancel (or ask to cancel) the transfers still bringing units to ``package``.
+
+    Call after the package left Pending Transfer and was saved, so the transfers' own
+    "package still waiting" hooks do not fire again.
+    """
+    from transfers.services import transfers_cancel_open_for_package
+
+    transfers_cancel_open_for_package(package_id=package.pk, actor=actor)
+
+
+def _place(package: Package, lines: Mapping[int, int], actor: Actor) -> tuple[Status, list[dict]]:
+    """Decide where ``package`` starts at ``package.location`` and hold its stock.
+
+    state-machine.md ("New packages start …"): Pending with every unit reserved when the
+    location has them all; else Pending Transfer when transfers from other locations can
+    bring the rest (the local part is reserved, the transfers reserve at their sources);
+    else Product Out of Stock, holding nothing. The package row must exist (transfers point
+    to it). Returns the status and the local shortages.
+    """
+    shortages = _try_reserve(package.location_id, lines)
+    if not shortages:
+        return Status.PENDING, []
+    from transfers.services import transfers_create_for_package
+
+    try:
+        with transaction.atomic():
+            local = stock.stock_reserve_available(location_id=package.location_id, lines=lines)
+            missing = {sku_id: qty - local.get(sku_id, 0) for sku_id, qty in lines.items()}
+            transfers_create_for_package(
+                package=package, lines={k: v for k, v in missing.items() if v > 0}, actor=actor
+            )
+    except InsufficientStock:
+        return Status.PRODUCT_OUT_OF_STOCK, shortages
+    return Status.PENDING_TRANSFER, shortages
+
+
+def shortage_text(shortages: Sequence[dict]) -> str:
+    """Return ``"short: SKU X needs 2, has 0; …"`` for shortage dicts (``sku``/``needed``/``available``)."""
+    if not shortages:
+        return ""
+    return ("short: " + "; ".join(
+        f"SKU {s['sku']} needs {s['needed']}, has {s['available']}" for s in shortages))[:500]
+
+
+def _out_of_stock_fields(package: Package, shortages: Sequence[dict]) -> list[str]:
+    """Stamp the re-check fields of a package that is (still) Product Out of Stock."""
+    now = timezone.now()
+    package.stock_checked_at = now
+    package.next_stock_check_at = now + dt.timedelta(minutes=package.brand.recheck_interval_minutes)
+    package.stock_shortage = shortage_text(shortages)
+    return ["stock_checked_at", "next_stock_check_at", "stock_shortage"]
 
 
 def _try_reserve(location_id: int, lines: Mapping[int, int]) -> list[dict]:
@@ -213,8 +286,8 @@ def package_create(*, order_number: str, brand: Brand, location: StockLocation,
                    external_ref: str | None = None, replaces: Package | None = None) -> Package:
     """Create a package and reserve its stock (state-machine.md: "New packages start …").
 
-    Starts Pending when ``location`` has every item available (units reserved), else
-    Product Out of Stock (nothing reserved). Pending Transfer joins with the transfer planner.
+    Starts Pending when ``location`` has every item available (units reserved), Pending
+    Transfer when transfers can bring the rest, else Product Out of Stock (see ``_place``).
     ``number`` defaults to ``"<order_number>-<n>"``. Writes a ``create`` log row and a
     ``package.created`` event.
 
@@ -236,8 +309,8 @@ def package_create(*, order_number: str, brand: Brand, location: StockLocation,
             raise InvalidInput(f"SKU {item.sku.code} appears twice", field="items")
         lines[item.sku.pk] = item.quantity
 
-    shortages = _try_reserve(location.pk, lines)
-    status = Status.PRODUCT_OUT_OF_STOCK if shortages else Status.PENDING
+    if external_ref and Package.objects.filter(external_ref=external_ref).exists():
+        raise InvalidInput(f"A package with external_ref {external_ref} exists", field="external_ref")
     package = None
     for _attempt in range(5):
         try:
@@ -245,12 +318,16 @@ def package_create(*, order_number: str, brand: Brand, location: StockLocation,
                 package = Package.objects.create(
                     number=number or _next_number(order_number), order_number=order_number,
                     brand=brand, location=location, delivery_type=delivery_type,
-                    ship_by=ship_by, status=status, external_ref=external_ref, replaces=replaces,
+                    ship_by=ship_by, status=Status.PENDING, external_ref=external_ref,
+                    replaces=replaces,
                 )
             break
         except IntegrityError:
-            if number is not None:
+            if number is not None and Package.objects.filter(number=number).exists():
                 raise InvalidInput(f"Package number {number} exists", field="number") from None
+            if external_ref and Package.objects.filter(external_ref=external_ref).exists():
+                raise InvalidInput(f"A package with external_ref {external_ref} exists",
+                                   field="external_ref") from None
     if package is None:
         raise OmsError("Could not allocate a package number", code="number_conflict")
     PackageItem.objects.bulk_create(
@@ -258,9 +335,16 @@ def package_create(*, order_number: str, brand: Brand, location: StockLocation,
                     unit_price=item.unit_price, freight_value=item.freight_value)
         for item in items
     )
-    reason = "short: " + "; ".join(
-        f"SKU {s['sku']} needs {s['needed']}, has {s['available']}" for s in shortages
-    ) if shortages else ""
+    status, shortages = _place(package, lines, actor)
+    if status != Status.PENDING:
+        # Not a transition: the row was inserted a moment ago in this transaction and
+        # gets its starting state before anyone can see it.
+        extra = {}
+        if status == Status.PRODUCT_OUT_OF_STOCK:
+            extra = {f: getattr(package, f) for f in _out_of_stock_fields(package, shortages)}
+        Package.objects.filter(pk=package.pk).update(status=status, **extra)
+        package.refresh_from_db(fields=["status"])
+    reason = shortage_text(shortages)
     return _record(package, action="create", from_status=None, actor=actor, reason=reason,
                    payload={"replaces": replaces.number} if replaces else {})
 
@@ -518,10 +602,10 @@ def package_refuse(*, package_id: int, actor: Actor, denial_reason_id: int) -> P
 
 @transaction.atomic
 def package_reassign_location(*, package_id: int, actor: Actor, location_code: str) -> Package:
-    """Re-plan to ``location_code`` (reassign_location, 920/930 -> 100 | 920).
+    """Re-plan to ``location_code`` (reassign_location, 920/930 -> 100 | 300 | 920).
 
-    Pending with the units reserved where the new location has every item, else Product Out
-    of Stock there. (Pending Transfer comes with the transfer planner.)
+    Pending with the units reserved where the new location has every item, Pending Transfer
+    where transfers can bring the rest, else Product Out of Stock there (see ``_place``).
     Raises InvalidInput for an unknown, inactive or non-packaging location.
     """
     package = _lock(package_id)
@@ -531,14 +615,14 @@ def package_reassign_location(*, package_id: int, actor: Actor, location_code: s
         raise InvalidInput(f"Location {location_code} does not exist or cannot package",
                            field="location")
     from_status, from_location = package.status, package.location.code
-    shortages = _try_reserve(location.pk, package_item_lines(package))
-    target = Status.PRODUCT_OUT_OF_STOCK if shortages else Status.PENDING
+    package.location, package.placed_at = location, timezone.now()
+    target, shortages = _place(package, package_item_lines(package), actor)
     package.reassign_location(location=location, target=target)
-    reason = "short: " + "; ".join(
-        f"SKU {s['sku']} needs {s['needed']}, has {s['available']}" for s in shortages
-    ) if shortages else ""
+    fields = ["location", "placed_at"]
+    if target == Status.PRODUCT_OUT_OF_STOCK:
+        fields += _out_of_stock_fields(package, shortages)
     return _record(package, action="reassign_location", from_status=from_status, actor=actor,
-                   fields=["location"], reason=reason,
+                   fields=fields, reason=shortage_text(shortages),
                    payload={"from_location": from_location, "to_location": location.code})
 
 
@@ -581,15 +665,19 @@ def package_confirm_cancellation(*, package_id: int, actor: Actor, reason: str =
     """Cancel after work started (confirm_cancellation, 850 -> 900).
 
     Stock by the state before the request (read from the log): reservations released, or
-    picked units returned to ``on_hand``.
+    picked units returned to ``on_hand``; transfers still bringing units are cancelled.
     """
     package = _lock(package_id)
     _check(package, "confirm_cancellation", actor)
     from_status = package.status
-    _release_held_stock(package, _status_before_cancellation_request(package))
+    before_request = _status_before_cancellation_request(package)
+    _release_held_stock(package, before_request)
     package.confirm_cancellation()
-    return _record(package, action="confirm_cancellation", from_status=from_status, actor=actor,
-                   reason=reason)
+    _record(package, action="confirm_cancellation", from_status=from_status, actor=actor,
+            reason=reason)
+    if before_request == Status.PENDING_TRANSFER:
+        _cancel_open_transfers(package, actor)
+    return package
 
 
 @transaction.atomic
@@ -599,23 +687,36 @@ def package_reject_cancellation(*, package_id: int, actor: Actor, reason: str = 
     _check(package, "reject_cancellation", actor)
     from_status = package.status
     package.reject_cancellation(previous_status=_status_before_cancellation_request(package))
-    return _record(package, action="reject_cancellation", from_status=from_status, actor=actor,
-                   fields=["cancellation_reason"], reason=reason)
+    _record(package, action="reject_cancellation", from_status=from_status, actor=actor,
+            fields=["cancellation_reason"], reason=reason)
+    if package.status == Status.PENDING_TRANSFER:
+        # Transfers may have arrived or been lost while the cancellation was pending.
+        from transfers.services import transfer_placement_units
+
+        in_flight, lost = transfer_placement_units(package=package)
+        if lost:
+            return package_transfer_lost(package_id=package.pk, actor=system_actor(),
+                                         reason="a transfer was cancelled meanwhile")
+        if not in_flight:
+            return package_transfers_arrived(package_id=package.pk, actor=system_actor())
+    return package
 
 
 @transaction.atomic
 def package_transfer_lost(*, package_id: int, actor: Actor, reason: str = "") -> Package:
     """System: a transfer of the package was Cancelled (transfer_lost, 300 -> 930).
 
-    The package's reservations at its location are released.
+    The package's reservations at its location are released and its other open transfers
+    cancelled (or asked to cancel when already on their way).
     """
     package = _lock(package_id)
     _check(package, "transfer_lost", actor)
     from_status = package.status
     _release_held_stock(package, from_status)
     package.transfer_lost()
-    return _record(package, action="transfer_lost", from_status=from_status, actor=actor,
-                   reason=reason)
+    _record(package, action="transfer_lost", from_status=from_status, actor=actor, reason=reason)
+    _cancel_open_transfers(package, actor)
+    return package
 
 
 ACTION_SERVICES = {

@@ -7,6 +7,7 @@ import pytest
 from locations.models import StockLevel
 from locations.tests.factories import SkuFactory, StockLocationFactory
 from oms.actors import Actor
+from oms.events import _flush_pending
 from oms.exceptions import ActionNotAllowed, InsufficientStock, InvalidInput
 from oms.models import OutboxEvent
 from packages import services
@@ -81,8 +82,10 @@ def test_every_action_from_every_state(action, state, django_capture_on_commit_c
     ]
     new_events = OutboxEvent.objects.filter(aggregate_id=package.pk, aggregate_type="package")
     assert [e.type for e in new_events] == ["package.status.transitioned"]
-    # one hand-off per outbox row written (the replacement adds its package.created)
-    assert len(callbacks) == OutboxEvent.objects.count() - before[1]
+    # the outbox rows are handed on after commit
+    assert any(cb is _flush_pending for cb in callbacks)
+    if action.startswith("report_"):
+        assert OutboxEvent.objects.filter(type="package.created").count() == 1  # the replacement
 
 
 def test_ship_stops_at_each_open_gate_in_order(operator, system):

@@ -1,0 +1,43 @@
+"""Admin actions call the services and report refusals per transfer."""
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.urls import reverse
+
+from transfers.models import Status, TransferTransition
+from transfers.tests.factories import make_transfer
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def admin_client(client):
+    user = get_user_model().objects.create_superuser("boss", "boss@example.com", "pw")
+    client.force_login(user)
+    return client
+
+
+def test_dispatch_action_runs_the_service_and_reports_refusals(admin_client):
+    ready = make_transfer(Status.READY_TO_SHIPMENT)
+    done = make_transfer(Status.TRANSFERRED)
+    response = admin_client.post(
+        reverse("admin:transfers_transfer_changelist"),
+        {"action": "action_dispatch", "_selected_action": [ready.pk, done.pk]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    messages = [str(m) for m in response.context["messages"]]
+    assert "Dispatch: 1 transfer(s) done." in messages
+    assert any(m.startswith(f"{done.number}: 'dispatch' is not allowed") for m in messages)
+    ready.refresh_from_db()
+    assert ready.status == Status.IN_TRANSIT
+    log = TransferTransition.objects.get(action="dispatch")
+    assert (log.actor, log.actor_user.username) == ("user:boss", "boss")
+
+
+def test_change_page_shows_items_and_log_read_only(admin_client):
+    transfer = make_transfer(Status.CANCELLATION_WAITING)
+    response = admin_client.get(reverse("admin:transfers_transfer_change", args=[transfer.pk]))
+    assert response.status_code == 200
+    assert b"Cancellation Waiting" in response.content
+    assert b'name="status"' not in response.content
