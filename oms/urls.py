@@ -1,11 +1,11 @@
 from django.contrib import admin
-from django.urls import path
-from django.views.generic import RedirectView
+from django.urls import include, path
 
 admin.site.site_header = "OMS back-office"
 admin.site.site_title = "OMS"
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    path("api/", include("oms.api_urls")),
+    path("", include("oms.web_urls")),
 ]
