@@ -125,6 +125,19 @@ CELERY_ENABLE_UTC = True
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT_SECONDS", default=300)
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT_SECONDS", default=240)
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+# Every entry must name a registered task (oms/tests/test_celery.py). Schedules are in UTC.
+CELERY_BEAT_SCHEDULE = {
+    # Finds each brand's out-of-stock packages whose next check is due; the brand's own
+    # interval (editable in admin, read at every run) sets that due time.
+    "package-recheck-due": {
+        "task": "packages.tasks.package_recheck_due_task",
+        "schedule": env.float("RECHECK_BEAT_SECONDS", default=60.0),
+    },
+    "outbox-redispatch": {
+        "task": "oms.tasks.outbox_redispatch_task",
+        "schedule": 60.0,
+    },
+}
 
 LOGGING = {
     "version": 1,
