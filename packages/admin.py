@@ -11,7 +11,7 @@ from oms.exceptions import OmsError
 from packages.actions import ACTIONS, actor_may_run
 from packages.forms import ACTION_FORMS, form_service_kwargs
 from packages.models import Brand, DenialReason, Package, PackageItem, PackageTransition
-from packages.services import ACTION_SERVICES
+from packages.services import ACTION_SERVICES, brand_update
 
 
 @admin.register(Brand)
@@ -19,6 +19,9 @@ class BrandAdmin(admin.ModelAdmin):
     list_display = ("slug", "name", "requires_shipping_label", "requires_invoice",
                     "recheck_interval_minutes")
     search_fields = ("slug", "name")
+
+    def save_model(self, request, obj, form, change):
+        brand_update(brand=obj)
 
 
 @admin.register(DenialReason)

@@ -22,6 +22,7 @@ from decimal import Decimal
 
 import django_fsm as fsm
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from locations import services as stock
@@ -742,3 +743,28 @@ ACTION_SERVICES = {
     "transfers_arrived": package_transfers_arrived,
     "transfer_lost": package_transfer_lost,
 }
+
+
+@transaction.atomic
+def brand_update(*, brand: Brand, **changes) -> Brand:
+    """Save changed settings of ``brand`` (admin, API).
+
+    ``changes`` are Brand field values. A new ``recheck_interval_minutes`` applies at once:
+    the next check of the brand's out-of-stock packages moves to their last check plus the
+    new interval (packages never checked become due now).
+    Raises ``django.core.exceptions.ValidationError`` for invalid values (e.g. an unknown
+    action in ``disabled_actions``).
+    """
+    old_interval = (Brand.objects.filter(pk=brand.pk).values_list("recheck_interval_minutes", flat=True)
+                    .first() if brand.pk else None)
+    for name, value in changes.items():
+        setattr(brand, name, value)
+    brand.full_clean()
+    brand.save()
+    if old_interval is not None and old_interval != brand.recheck_interval_minutes:
+        waiting = Package.objects.filter(brand=brand, status=Status.PRODUCT_OUT_OF_STOCK)
+        interval = dt.timedelta(minutes=brand.recheck_interval_minutes)
+        waiting.filter(stock_checked_at__isnull=False).update(
+            next_stock_check_at=F("stock_checked_at") + interval)
+        waiting.filter(stock_checked_at__isnull=True).update(next_stock_check_at=timezone.now())
+    return brand

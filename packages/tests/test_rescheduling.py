@@ -140,3 +140,31 @@ def test_every_beat_entry_names_a_registered_task():
     assert schedule
     for name, entry in schedule.items():
         assert entry["task"] in celery_app.tasks, f"beat entry {name} names unknown task {entry['task']}"
+
+
+def test_shorter_brand_interval_applies_to_waiting_packages_at_once():
+    from packages.services import brand_update
+
+    brand = BrandFactory(recheck_interval_minutes=60)
+    location, sku = StockLocationFactory(), SkuFactory()
+    package = _waiting(location, sku, brand=brand, due=False)
+    checked = timezone.now() - dt.timedelta(minutes=10)
+    Package.objects.filter(pk=package.pk).update(stock_checked_at=checked,
+                                                 next_stock_check_at=checked + dt.timedelta(minutes=60))
+    brand_update(brand=brand, recheck_interval_minutes=5)
+    package.refresh_from_db()
+    assert package.next_stock_check_at == checked + dt.timedelta(minutes=5)
+    StockLevel.objects.create(location=location, sku=sku, on_hand=1)
+    assert package_recheck_out_of_stock(brand_id=brand.pk).rescheduled == [package.pk]
+
+
+def test_brand_rejects_unknown_disabled_action():
+    from django.core.exceptions import ValidationError
+
+    from packages.services import brand_update
+
+    brand = BrandFactory()
+    with pytest.raises(ValidationError):
+        brand_update(brand=brand, disabled_actions=["fly_to_moon"])
+    with pytest.raises(ValidationError):
+        brand_update(brand=brand, disabled_actions=["transfers_arrived"])
