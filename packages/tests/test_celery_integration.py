@@ -40,9 +40,10 @@ def _redis_or_skip():
 def _env(tmp_path):
     db = connection.settings_dict
     env = dict(os.environ)
+    host, port = db["HOST"] or "127.0.0.1", db["PORT"] or 5432
     env.update({
         "DJANGO_SETTINGS_MODULE": "oms.settings",
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+        "DATABASE_URL": f"postgres://{db['USER']}@{host}:{port}/{db['NAME']}",
         "CELERY_BROKER_URL": REDIS_TEST_URL,
         "CELERY_RESULT_BACKEND": REDIS_TEST_URL,
         "REDIS_URL": REDIS_TEST_URL,
