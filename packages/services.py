@@ -28,6 +28,7 @@ from django.utils import timezone
 from locations import services as stock
 from locations.models import Sku, StockLocation
 from oms.actors import Actor, system_actor
+from oms.db import retry_on_deadlock
 from oms.events import event_publish
 from oms.exceptions import ActionNotAllowed, InsufficientStock, InvalidInput, OmsError
 from packages.actions import ACTIONS, actor_may_run
@@ -279,6 +280,7 @@ def _next_number(order_number: str) -> str:
     return f"{order_number}-{n}"
 
 
+@retry_on_deadlock
 @transaction.atomic
 def package_create(*, order_number: str, brand: Brand, location: StockLocation,
                    items: Sequence[ItemInput], actor: Actor,
@@ -434,6 +436,7 @@ def _replace(package: Package, *, action: str, items, actor: Actor, reason: str,
     return package
 
 
+@retry_on_deadlock
 @transaction.atomic
 def package_report_missing(*, package_id: int, actor: Actor,
                            items: Mapping[str, int] | Sequence[dict]) -> Package:
@@ -451,6 +454,7 @@ def package_report_missing(*, package_id: int, actor: Actor,
                     reason="product_not_found", remove_units=stock.stock_write_off)
 
 
+@retry_on_deadlock
 @transaction.atomic
 def package_report_defective(*, package_id: int, actor: Actor,
                              items: Mapping[str, int] | Sequence[dict]) -> Package:
@@ -601,6 +605,7 @@ def package_refuse(*, package_id: int, actor: Actor, denial_reason_id: int) -> P
                    fields=["denial_reason"], reason=reason.title)
 
 
+@retry_on_deadlock
 @transaction.atomic
 def package_reassign_location(*, package_id: int, actor: Actor, location_code: str) -> Package:
     """Re-plan to ``location_code`` (reassign_location, 920/930 -> 100 | 300 | 920).

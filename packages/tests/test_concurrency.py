@@ -109,3 +109,27 @@ def test_missing_report_racing_complete_packaging_one_wins_stock_consistent():
         assert levels[code].on_hand == 1
         assert package.replacement.status == Status.PENDING
     assert PackageTransition.objects.filter(package=package).count() == 1
+
+
+def test_crossing_transfer_plans_do_not_fail():
+    """Packages at A and at B each need 2 units of a SKU of which A and B hold 1 each:
+    each reserves its local unit, then wants the other's (lock orders cross). One must end
+    Pending Transfer with both units, the other Product Out of Stock; never an error."""
+    from packages.services import ItemInput, package_create
+    from packages.tests.factories import BrandFactory
+
+    brand = BrandFactory()
+    a, b = StockLocationFactory(region="SP"), StockLocationFactory(region="SP")
+    for round_ in range(4):  # each deadlock costs PostgreSQL's deadlock_timeout (1 s)
+        sku = SkuFactory()
+        StockLevel.objects.create(location=a, sku=sku, on_hand=1)
+        StockLevel.objects.create(location=b, sku=sku, on_hand=1)
+
+        def create(i, sku=sku, round_=round_):
+            return package_create(order_number=f"X{round_}-{i}", brand=brand, location=(a, b)[i],
+                                  items=[ItemInput(sku=sku, quantity=2)], actor=OPERATOR)
+
+        results = run_concurrently(2, create)
+        assert not any(isinstance(r, Exception) for r in results), results
+        assert sorted(r.status for r in results) == [Status.PENDING_TRANSFER, Status.PRODUCT_OUT_OF_STOCK]
+        assert [(lvl.on_hand, lvl.reserved) for lvl in StockLevel.objects.filter(sku=sku)] == [(1, 1)] * 2
