@@ -250,3 +250,16 @@ def stock_receive_reserved(*, location_id: int, lines: Mapping[int, int]) -> Non
         StockLevel.objects.filter(location_id=location_id, sku_id=sku_id).update(
             on_hand=F("on_hand") + quantity, reserved=F("reserved") + quantity
         )
+
+
+def stock_levels_locked(*, pairs) -> list[StockLevel]:
+    """Lock and return the stock rows of ``pairs`` (``{(location_id, sku_id)}``), in
+    primary-key order, in one query. Pairs without a row are absent. Call inside a
+    transaction."""
+    if not pairs:
+        return []
+    location_ids = {loc for loc, _ in pairs}
+    sku_ids = {sku for _, sku in pairs}
+    rows = (StockLevel.objects.select_for_update(of=("self",))
+            .filter(location_id__in=location_ids, sku_id__in=sku_ids).order_by("pk"))
+    return [row for row in rows if (row.location_id, row.sku_id) in pairs]

@@ -50,3 +50,20 @@ def event_publish(*, type: str, aggregate_type: str, aggregate_id: int, payload:
     _pending.ids.append(event.pk)
     transaction.on_commit(_flush_pending)
     return event
+
+
+def events_publish_many(events: list[tuple[str, str, int, dict]]) -> list[OutboxEvent]:
+    """Record many events at once: ``[(type, aggregate_type, aggregate_id, payload), …]``.
+
+    As ``event_publish`` (same transaction, hand-off after commit), with one bulk insert.
+    """
+    rows = OutboxEvent.objects.bulk_create(
+        [OutboxEvent(type=t, aggregate_type=a, aggregate_id=i, payload=p) for t, a, i, p in events],
+        batch_size=1000,
+    )
+    if rows:
+        if not getattr(_pending, "ids", None):
+            _pending.ids = []
+        _pending.ids.extend(row.pk for row in rows)
+        transaction.on_commit(_flush_pending)
+    return rows

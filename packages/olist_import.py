@@ -42,13 +42,13 @@ from zoneinfo import ZoneInfo
 import ftfy
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_slug
-from django.db import DataError, IntegrityError, transaction
+from django.db import transaction
 
 from locations.models import Sku, StockLevel, StockLocation
 from oms.actors import system_actor
 from oms.exceptions import OmsError
 from packages.models import Brand, Package, Status
-from packages.services import ItemInput, package_create
+from packages.services import ItemInput, PackageSpec, package_create_many
 
 SELLERS_FILE = "sellers.csv"
 PRODUCTS_FILE = "products.csv"
@@ -58,7 +58,7 @@ REQUIRED_FILES = (SELLERS_FILE, PRODUCTS_FILE, ORDER_ITEMS_FILE)
 
 SOURCE_TIME_ZONE = ZoneInfo("America/Sao_Paulo")
 EXTERNAL_REF_PREFIX = "olist"
-PACKAGE_CHUNK_SIZE = 200  # package groups per transaction (each package_create is a savepoint)
+PACKAGE_CHUNK_SIZE = 500  # package groups per package_create_many call (one transaction)
 BULK_BATCH_SIZE = 500
 QUERY_CHUNK_SIZE = 500  # values per ``__in`` lookup (SQLite's parameter limit)
 OUT_OF_STOCK_PERCENT = 9  # share of seeded (location, SKU) pairs that start with 0 on hand
@@ -612,26 +612,25 @@ def _create_packages(groups: Sequence[_Group], *, brand: Brand, locations: dict[
     far_future = dt.datetime.max.replace(tzinfo=dt.UTC)
     ordered = sorted(groups, key=lambda g: (g.ship_by or far_future, g.first_line))
     for chunk in _chunks(ordered, PACKAGE_CHUNK_SIZE):
-        with transaction.atomic():
-            for group in chunk:
-                try:
-                    package = package_create(
-                        order_number=group.order_id, brand=brand,
-                        location=locations[group.seller_id], actor=actor,
-                        items=[ItemInput(sku=skus[product_id], quantity=item.quantity,
-                                         unit_price=item.unit_price,
-                                         freight_value=item.freight_value)
-                               for product_id, item in group.items.items()],
-                        ship_by=group.ship_by, number=group.number,
-                        external_ref=group.external_ref,
-                    )
-                except (OmsError, IntegrityError, DataError) as exc:  # savepoint rolled back
-                    report.packages_failed += 1
-                    report.skip(ORDER_ITEMS_FILE, group.first_line,
-                                f"package {group.number} not created: {exc}")
-                    continue
-                status = int(package.status)
-                report.packages_by_status[status] = report.packages_by_status.get(status, 0) + 1
+        specs = [
+            PackageSpec(
+                order_number=group.order_id, brand=brand, location=locations[group.seller_id],
+                items=[ItemInput(sku=skus[product_id], quantity=item.quantity,
+                                 unit_price=item.unit_price, freight_value=item.freight_value)
+                       for product_id, item in group.items.items()],
+                ship_by=group.ship_by, number=group.number, external_ref=group.external_ref,
+            )
+            for group in chunk
+        ]
+        results = package_create_many(specs=specs, actor=actor)
+        for group, result in zip(chunk, results, strict=True):
+            if isinstance(result, OmsError):
+                report.packages_failed += 1
+                report.skip(ORDER_ITEMS_FILE, group.first_line,
+                            f"package {group.number} not created: {result.detail}")
+                continue
+            status = int(result.status)
+            report.packages_by_status[status] = report.packages_by_status.get(status, 0) + 1
 
 
 # --- entry point ---------------------------------------------------------------------------

@@ -16,20 +16,21 @@ Errors: ``ActionNotAllowed`` (409), ``ActorNotPermitted`` (403), ``InsufficientS
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
 import django_fsm as fsm
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Sum
 from django.utils import timezone
 
 from locations import services as stock
-from locations.models import Sku, StockLocation
+from locations.models import Sku, StockLevel, StockLocation
 from oms.actors import Actor, system_actor
 from oms.db import retry_on_deadlock
-from oms.events import event_publish
+from oms.events import event_publish, events_publish_many
 from oms.exceptions import ActionNotAllowed, InsufficientStock, InvalidInput, OmsError
 from packages.actions import ACTIONS, actor_may_run
 from packages.models import (
@@ -87,13 +88,18 @@ def package_item_lines(package: Package) -> dict[int, int]:
 
 
 def package_event_payload(package: Package, *, action: str, from_status: int | None,
-                          actor: Actor, reason: str = "") -> dict:
-    """Return the JSON-safe event payload: the committed package and the transition."""
-    items = [
-        {"sku": code, "quantity": quantity}
-        for code, quantity in PackageItem.objects.filter(package=package)
-        .order_by("id").values_list("sku__code", "quantity")
-    ]
+                          actor: Actor, reason: str = "", items: list[dict] | None = None) -> dict:
+    """Return the JSON-safe event payload: the committed package and the transition.
+
+    ``items`` (``[{"sku", "quantity"}]``) may be given by a caller that has them; else they
+    are read (1 query).
+    """
+    if items is None:
+        items = [
+            {"sku": code, "quantity": quantity}
+            for code, quantity in PackageItem.objects.filter(package=package)
+            .order_by("id").values_list("sku__code", "quantity")
+        ]
     return {
         "package": {
             "id": package.pk,
@@ -280,6 +286,25 @@ def _next_number(order_number: str) -> str:
     return f"{order_number}-{n}"
 
 
+def _validated_lines(*, location: StockLocation, items: Sequence[ItemInput],
+                     delivery_type: str) -> dict[int, int]:
+    """Check a new package's input; return its ``{sku_id: quantity}``. Raises InvalidInput."""
+    if not items:
+        raise InvalidInput("A package needs at least one item", field="items")
+    if delivery_type not in Package.DeliveryType.values:
+        raise InvalidInput(f"Unknown delivery type {delivery_type!r}", field="delivery_type")
+    if not (location.is_active and location.can_package):
+        raise InvalidInput(f"Location {location.code} cannot package", field="location")
+    lines: dict[int, int] = {}
+    for item in items:
+        if item.quantity < 1:
+            raise InvalidInput(f"Quantity of SKU {item.sku.code} must be >= 1", field="items")
+        if item.sku.pk in lines:
+            raise InvalidInput(f"SKU {item.sku.code} appears twice", field="items")
+        lines[item.sku.pk] = item.quantity
+    return lines
+
+
 @retry_on_deadlock
 @transaction.atomic
 def package_create(*, order_number: str, brand: Brand, location: StockLocation,
@@ -298,20 +323,7 @@ def package_create(*, order_number: str, brand: Brand, location: StockLocation,
         InvalidInput: no items, a quantity < 1, a SKU twice, an inactive or non-packaging
             location, an unknown delivery type (``extra["field"]`` names the field).
     """
-    if not items:
-        raise InvalidInput("A package needs at least one item", field="items")
-    if delivery_type not in Package.DeliveryType.values:
-        raise InvalidInput(f"Unknown delivery type {delivery_type!r}", field="delivery_type")
-    if not (location.is_active and location.can_package):
-        raise InvalidInput(f"Location {location.code} cannot package", field="location")
-    lines: dict[int, int] = {}
-    for item in items:
-        if item.quantity < 1:
-            raise InvalidInput(f"Quantity of SKU {item.sku.code} must be >= 1", field="items")
-        if item.sku.pk in lines:
-            raise InvalidInput(f"SKU {item.sku.code} appears twice", field="items")
-        lines[item.sku.pk] = item.quantity
-
+    lines = _validated_lines(location=location, items=items, delivery_type=delivery_type)
     if external_ref and Package.objects.filter(external_ref=external_ref).exists():
         raise InvalidInput(f"A package with external_ref {external_ref} exists", field="external_ref")
     package = None
@@ -350,6 +362,153 @@ def package_create(*, order_number: str, brand: Brand, location: StockLocation,
     reason = shortage_text(shortages)
     return _record(package, action="create", from_status=None, actor=actor, reason=reason,
                    payload={"replaces": replaces.number} if replaces else {})
+
+
+@dataclass(frozen=True)
+class PackageSpec:
+    """One package to create with ``package_create_many`` (same fields as ``package_create``)."""
+
+    order_number: str
+    brand: Brand
+    location: StockLocation
+    items: Sequence[ItemInput]
+    number: str
+    delivery_type: str = Package.DeliveryType.SHIP
+    ship_by: dt.datetime | None = None
+    external_ref: str | None = None
+
+
+def _free_units_by_sku(sku_ids) -> dict[int, int]:
+    """Return ``{sku_id: free units over all active locations}`` (1 query)."""
+    if not sku_ids:
+        return {}
+    rows = (StockLevel.objects.filter(sku_id__in=list(sku_ids), location__is_active=True,
+                                      on_hand__gt=F("reserved"))
+            .values("sku_id").annotate(free=Sum(F("on_hand") - F("reserved"))).order_by())
+    return {row["sku_id"]: row["free"] for row in rows}
+
+
+@retry_on_deadlock
+@transaction.atomic
+def package_create_many(*, specs: Sequence[PackageSpec], actor: Actor) -> list[Package | OmsError]:
+    """Create many packages in one transaction, set-based (imports, bulk order intake).
+
+    Same rules as ``package_create``, in the order of ``specs`` (an earlier spec gets scarce
+    stock first): a package whose location holds every item starts Pending with its units
+    reserved; the others go through ``package_create`` one by one afterwards (Pending
+    Transfer or Product Out of Stock). Every stock row involved is locked in one query, in
+    primary-key order; packages, items, log rows and ``package.created`` events are
+    inserted in bulk.
+
+    Returns one entry per spec, aligned: the created ``Package``, or the ``OmsError``
+    (``InvalidInput``: bad items, location, duplicate number/external_ref) that kept it out.
+    Nothing is written for a refused spec.
+    """
+    results: list[Package | OmsError | None] = [None] * len(specs)
+    numbers = set(Package.objects.filter(number__in=[s.number for s in specs])
+                  .values_list("number", flat=True))
+    refs = set(Package.objects.filter(external_ref__in=[s.external_ref for s in specs if s.external_ref])
+               .values_list("external_ref", flat=True))
+    valid: list[tuple[int, PackageSpec, dict[int, int]]] = []
+    for index, spec in enumerate(specs):
+        try:
+            lines = _validated_lines(location=spec.location, items=spec.items,
+                                     delivery_type=spec.delivery_type)
+            if spec.number in numbers:
+                raise InvalidInput(f"Package number {spec.number} exists", field="number")
+            if spec.external_ref and spec.external_ref in refs:
+                raise InvalidInput(f"A package with external_ref {spec.external_ref} exists",
+                                   field="external_ref")
+        except InvalidInput as exc:
+            results[index] = exc
+            continue
+        numbers.add(spec.number)
+        if spec.external_ref:
+            refs.add(spec.external_ref)
+        valid.append((index, spec, lines))
+
+    levels = {
+        (level.location_id, level.sku_id): level
+        for level in stock.stock_levels_locked(
+            pairs={(spec.location.pk, sku_id) for _, spec, lines in valid for sku_id in lines})
+    }
+    placed, slow, added = [], [], defaultdict(int)
+    for index, spec, lines in valid:
+        rows = [levels.get((spec.location.pk, sku_id)) for sku_id in lines]
+        if all(row is not None and row.available >= lines[row.sku_id] for row in rows):
+            for row in rows:
+                row.reserved += lines[row.sku_id]
+                added[row.pk] += lines[row.sku_id]
+            placed.append((index, spec, Status.PENDING, ""))
+        else:
+            slow.append((index, spec, lines))
+    by_amount = defaultdict(list)
+    for pk, amount in added.items():
+        by_amount[amount].append(pk)
+    for amount, pks in by_amount.items():  # a handful of set-based updates (amounts repeat)
+        StockLevel.objects.filter(pk__in=pks).update(reserved=F("reserved") + amount)
+
+    # A short package that no other location can complete either starts Product Out of
+    # Stock right here; the others may get transfers and go through package_create.
+    elsewhere = _free_units_by_sku({sku_id for _, _, lines in slow for sku_id in lines})
+    to_plan = []
+    for index, spec, lines in slow:
+        shortages = []
+        for sku_id, quantity in lines.items():
+            row = levels.get((spec.location.pk, sku_id))
+            here = max(row.available, 0) if row else 0
+            if here < quantity:
+                shortages.append((sku_id, quantity, here))
+        if any(quantity - here > elsewhere.get(sku_id, 0) - here for sku_id, quantity, here in shortages):
+            codes = {item.sku.pk: item.sku.code for item in spec.items}
+            placed.append((index, spec, Status.PRODUCT_OUT_OF_STOCK, shortage_text(
+                [{"sku": codes[sku_id], "needed": quantity, "available": here}
+                 for sku_id, quantity, here in sorted(shortages, key=lambda s: codes[s[0]])])))
+        else:
+            to_plan.append(index)
+
+    now = timezone.now()
+    packages = Package.objects.bulk_create([
+        Package(number=spec.number, order_number=spec.order_number, brand=spec.brand,
+                location=spec.location, delivery_type=spec.delivery_type, ship_by=spec.ship_by,
+                external_ref=spec.external_ref, status=status, status_changed_at=now,
+                placed_at=now,
+                **({"stock_checked_at": now, "stock_shortage": reason,
+                    "next_stock_check_at": now + dt.timedelta(minutes=spec.brand.recheck_interval_minutes)}
+                   if status == Status.PRODUCT_OUT_OF_STOCK else {}))
+        for _, spec, status, reason in placed
+    ], batch_size=500)
+    PackageItem.objects.bulk_create([
+        PackageItem(package=package, sku=item.sku, quantity=item.quantity,
+                    unit_price=item.unit_price, freight_value=item.freight_value)
+        for package, (_, spec, _, _) in zip(packages, placed, strict=True) for item in spec.items
+    ], batch_size=1000)
+    PackageTransition.objects.bulk_create([
+        PackageTransition(package=package, from_status=None, to_status=status,
+                          action="create", actor=str(actor)[:150], actor_user_id=actor.user_id,
+                          reason=reason, created_at=now)
+        for package, (_, _, status, reason) in zip(packages, placed, strict=True)
+    ], batch_size=1000)
+    events_publish_many([
+        ("package.created", "package", package.pk, package_event_payload(
+            package, action="create", from_status=None, actor=actor, reason=reason,
+            items=[{"sku": i.sku.code, "quantity": i.quantity} for i in spec.items]))
+        for package, (_, spec, _, reason) in zip(packages, placed, strict=True)
+    ])
+    for package, (index, _, _, _) in zip(packages, placed, strict=True):
+        results[index] = package
+    slow = to_plan
+
+    for index in slow:
+        spec = specs[index]
+        try:
+            results[index] = package_create(
+                order_number=spec.order_number, brand=spec.brand, location=spec.location,
+                items=spec.items, actor=actor, delivery_type=spec.delivery_type,
+                ship_by=spec.ship_by, number=spec.number, external_ref=spec.external_ref)
+        except InvalidInput as exc:
+            results[index] = exc
+    return results
 
 
 # --- actions -----------------------------------------------------------------------------

@@ -366,3 +366,36 @@ def test_events_leave_only_after_commit(operator, django_capture_on_commit_callb
 def test_unknown_package_raises_does_not_exist(operator):
     with pytest.raises(Package.DoesNotExist):
         services.package_start_preparing(package_id=10**9, actor=operator)
+
+
+def test_create_many_matches_one_by_one_rules(operator):
+    """Pending where stock covers all (earlier specs first), Product Out of Stock where no
+    location can help, a refused spec reported without stopping the others."""
+    from packages.services import PackageSpec, package_create_many
+
+    brand, home = BrandFactory(), StockLocationFactory()
+    sku, scarce = SkuFactory(code="S-OK"), SkuFactory(code="S-SCARCE")
+    StockLevel.objects.create(location=home, sku=sku, on_hand=10)
+    StockLevel.objects.create(location=home, sku=scarce, on_hand=1)
+    specs = [
+        PackageSpec(order_number="A", brand=brand, location=home, number="A-1",
+                    items=[ItemInput(sku=sku, quantity=2), ItemInput(sku=scarce, quantity=1)]),
+        PackageSpec(order_number="B", brand=brand, location=home, number="B-1",
+                    items=[ItemInput(sku=scarce, quantity=1)]),
+        PackageSpec(order_number="C", brand=brand, location=home, number="A-1",  # duplicate
+                    items=[ItemInput(sku=sku, quantity=1)]),
+    ]
+    first, second, third = package_create_many(specs=specs, actor=operator)
+    assert first.status == Status.PENDING
+    assert second.status == Status.PRODUCT_OUT_OF_STOCK
+    assert isinstance(third, InvalidInput) and third.extra["field"] == "number"
+    second.refresh_from_db()
+    assert second.stock_shortage == "short: SKU S-SCARCE needs 1, has 0"
+    assert second.next_stock_check_at is not None
+    assert {(lvl.sku.code, lvl.reserved) for lvl in StockLevel.objects.select_related("sku")} == {
+        ("S-OK", 2), ("S-SCARCE", 1)}
+    assert list(PackageTransition.objects.order_by("package__number")
+                .values_list("package__number", "to_status", "action")) == [
+        ("A-1", 100, "create"), ("B-1", 920, "create")]
+    assert OutboxEvent.objects.filter(type="package.created").count() == 2
+    assert Package.objects.count() == 2
