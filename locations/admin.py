@@ -1,6 +1,7 @@
+from django import forms
 from django.contrib import admin, messages
 
-from locations.models import Sku, StockLevel, StockLocation
+from locations.models import OperatorAssignment, Sku, StockLevel, StockLocation
 from locations.services import stock_level_set
 from oms.exceptions import OmsError
 
@@ -19,11 +20,27 @@ class SkuAdmin(admin.ModelAdmin):
     search_fields = ("code", "name")
 
 
+class StockLevelForm(forms.ModelForm):
+    """Refuses an on-hand count below what open packages hold reserved."""
+
+    class Meta:
+        model = StockLevel
+        fields = ("location", "sku", "on_hand")
+
+    def clean_on_hand(self):
+        on_hand = self.cleaned_data["on_hand"]
+        if self.instance.pk and on_hand < self.instance.reserved:
+            raise forms.ValidationError(
+                f"Cannot go below the {self.instance.reserved} units reserved for open packages.")
+        return on_hand
+
+
 @admin.register(StockLevel)
 class StockLevelAdmin(admin.ModelAdmin):
     """Stock rows. ``reserved`` is owned by packages and read-only; ``on_hand`` is edited
     through ``stock_level_set`` so it can never drop below what is reserved."""
 
+    form = StockLevelForm
     list_display = ("location", "sku", "on_hand", "reserved", "damaged")
     list_select_related = ("location", "sku")
     search_fields = ("location__code", "sku__code")
@@ -43,3 +60,13 @@ class StockLevelAdmin(admin.ModelAdmin):
         except OmsError as exc:
             messages.error(request, f"Stock not changed: {exc.detail}")
 
+
+
+@admin.register(OperatorAssignment)
+class OperatorAssignmentAdmin(admin.ModelAdmin):
+    """Which operators work at which stock locations (they see only those in the web UI)."""
+
+    list_display = ("user", "location")
+    list_select_related = ("user", "location")
+    search_fields = ("user__username", "location__code", "location__name", "location__city")
+    raw_id_fields = ("user", "location")

@@ -9,13 +9,13 @@ row; locking, stock, the log row and events live in ``packages.services``.
 from __future__ import annotations
 
 import django_fsm as fsm
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
 from oms.models import TimeStampedModel
+from oms.transitions import TransitionLog
 
 
 class Status(models.IntegerChoices):
@@ -392,7 +392,7 @@ class PackageItem(models.Model):
         return f"{self.quantity} × {self.sku_id}"
 
 
-class PackageTransition(models.Model):
+class PackageTransition(TransitionLog):
     """One row per action on a package: the transition log (state-machine.md).
 
     ``from_status`` is null for the ``create`` row. Data-only actions (``attach_invoice``
@@ -402,17 +402,8 @@ class PackageTransition(models.Model):
     package = models.ForeignKey(Package, on_delete=models.CASCADE, related_name="transitions")
     from_status = models.IntegerField(choices=Status.choices, null=True, blank=True)
     to_status = models.IntegerField(choices=Status.choices)
-    action = models.CharField(max_length=50)
-    actor = models.CharField(max_length=150)
-    actor_user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    reason = models.CharField(max_length=255, blank=True)
-    payload = models.JSONField(default=dict, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
 
-    class Meta:
-        ordering = ["id"]
+    class Meta(TransitionLog.Meta):
         indexes = [models.Index(fields=["package", "id"])]
 
     def __str__(self) -> str:

@@ -30,8 +30,9 @@ from locations import services as stock
 from locations.models import Sku, StockLevel, StockLocation
 from oms.actors import Actor, system_actor
 from oms.db import retry_on_deadlock
-from oms.events import event_publish, events_publish_many
+from oms.events import events_publish_many
 from oms.exceptions import ActionNotAllowed, InsufficientStock, InvalidInput, OmsError
+from oms.transitions import transition_record
 from packages.actions import ACTIONS, actor_may_run
 from packages.models import (
     PICKED_STATES,
@@ -164,26 +165,10 @@ def _check(package: Package, action: str, actor: Actor) -> None:
 def _record(package: Package, *, action: str, from_status: int | None, actor: Actor,
             fields: Iterable[str] = (), reason: str = "", payload: dict | None = None) -> Package:
     """Save the changed package row and write its log row and outbox event."""
-    now = timezone.now()
-    if from_status is not None:
-        package.version += 1
-        update_fields = {"status", "version", "updated_at", *fields}
-        if package.status != from_status:
-            package.status_changed_at = now
-            update_fields.add("status_changed_at")
-        package.save(update_fields=sorted(update_fields))
-    PackageTransition.objects.create(
-        package=package, from_status=from_status, to_status=package.status, action=action,
-        actor=str(actor)[:150], actor_user_id=actor.user_id, reason=reason[:255],
-        payload=payload or {}, created_at=now,
-    )
-    event_publish(
-        type="package.created" if from_status is None else "package.status.transitioned",
-        aggregate_type="package", aggregate_id=package.pk,
-        payload=package_event_payload(package, action=action, from_status=from_status,
-                                      actor=actor, reason=reason),
-    )
-    return package
+    return transition_record(
+        package, log_model=PackageTransition, log_fk="package", action=action,
+        from_status=from_status, actor=actor, event_prefix="package",
+        event_payload=package_event_payload, fields=fields, reason=reason, payload=payload)
 
 
 def _local_lines(package: Package, status: int) -> dict[int, int]:

@@ -10,12 +10,12 @@ locking, stock effects, the log row, events and the package hooks live in
 from __future__ import annotations
 
 import django_fsm as fsm
-from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
 from oms.models import TimeStampedModel
+from oms.transitions import TransitionLog
 
 
 class Status(models.TextChoices):
@@ -150,7 +150,7 @@ class TransferItem(models.Model):
         return f"{self.quantity} × {self.sku_id}"
 
 
-class TransferTransition(models.Model):
+class TransferTransition(TransitionLog):
     """One row per action on a transfer: the transition log. ``from_status`` is null for
     the ``create`` row."""
 
@@ -160,17 +160,8 @@ class TransferTransition(models.Model):
         max_length=32, choices=Status.choices, null=True, blank=True
     )
     to_status = models.CharField(max_length=32, choices=Status.choices)
-    action = models.CharField(max_length=50)
-    actor = models.CharField(max_length=150)
-    actor_user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    reason = models.CharField(max_length=255, blank=True)
-    payload = models.JSONField(default=dict, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
 
-    class Meta:
-        ordering = ["id"]
+    class Meta(TransitionLog.Meta):
         indexes = [models.Index(fields=["transfer", "id"])]
 
     def __str__(self) -> str:

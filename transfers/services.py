@@ -49,13 +49,12 @@ from collections.abc import Iterable, Mapping
 import django_fsm as fsm
 from django.db import IntegrityError, transaction
 from django.db.models import F, Sum
-from django.utils import timezone
 
 from locations import services as stock
 from locations.models import Sku, StockLevel, StockLocation
 from oms.actors import Actor, system_actor
-from oms.events import event_publish
 from oms.exceptions import ActionNotAllowed, InsufficientStock, InvalidInput, OmsError
+from oms.transitions import transition_record
 from packages import services as package_services
 from packages.models import Package
 from packages.models import Status as PackageStatus
@@ -280,26 +279,11 @@ def _check(transfer: Transfer, action: str) -> None:
 def _record(transfer: Transfer, *, action: str, from_status: str | None, actor: Actor,
             fields: Iterable[str] = (), reason: str = "", payload: dict | None = None) -> Transfer:
     """Save the changed transfer row and write its log row and outbox event."""
-    now = timezone.now()
-    if from_status is not None:
-        transfer.version += 1
-        update_fields = {"status", "version", "updated_at", *fields}
-        if transfer.status != from_status:
-            transfer.status_changed_at = now
-            update_fields.add("status_changed_at")
-        transfer.save(update_fields=sorted(update_fields))
-    TransferTransition.objects.create(
-        transfer=transfer, from_status=from_status, to_status=transfer.status, action=action,
-        actor=str(actor)[:150], actor_user_id=actor.user_id, reason=reason[:255],
-        payload=payload or {}, created_at=now,
-    )
-    event_publish(
-        type="transfer.status.created" if from_status is None else "transfer.status.transitioned",
-        aggregate_type="transfer", aggregate_id=transfer.pk,
-        payload=transfer_event_payload(transfer, action=action, from_status=from_status,
-                                       actor=actor, reason=reason),
-    )
-    return transfer
+    return transition_record(
+        transfer, log_model=TransferTransition, log_fk="transfer", action=action,
+        from_status=from_status, actor=actor, event_prefix="transfer",
+        event_payload=transfer_event_payload, fields=fields, reason=reason, payload=payload,
+        created_event="transfer.status.created")
 
 
 def _status_before_cancellation_request(transfer: Transfer) -> str:

@@ -1,9 +1,6 @@
 """Row locks under real concurrency (PostgreSQL): threads hit the same rows at once."""
 
-import threading
-
 import pytest
-from django.db import connection
 
 from locations.models import StockLevel
 from locations.services import stock_reserve
@@ -11,6 +8,7 @@ from locations.tests.factories import SkuFactory, StockLocationFactory
 from oms.actors import Actor
 from oms.exceptions import ActionNotAllowed, InsufficientStock
 from oms.models import OutboxEvent
+from oms.testing import run_concurrently
 from packages import services
 from packages.models import PackageTransition, Status
 from packages.tests.helpers import make_package
@@ -20,27 +18,6 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 OPERATOR = Actor("user", "operator")
 
 
-def run_concurrently(n, target):
-    """Start ``n`` threads at one barrier; return each thread's result or exception."""
-    barrier = threading.Barrier(n)
-    results = [None] * n
-
-    def worker(i):
-        try:
-            barrier.wait()
-            results[i] = target(i)
-        except Exception as exc:  # collected and asserted by the caller
-            results[i] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not any(thread.is_alive() for thread in threads), "deadlock or hang"
-    return results
 
 
 def test_twenty_concurrent_ships_one_wins():

@@ -8,11 +8,11 @@ from django.utils import timezone
 from locations.models import StockLevel
 from locations.tests.factories import SkuFactory, StockLocationFactory
 from oms.actors import Actor
+from oms.testing import run_concurrently
 from packages import services
 from packages.models import Package, PackageItem, PackageTransition, Status
 from packages.rescheduling import package_recheck_out_of_stock
 from packages.tests.factories import BrandFactory
-from packages.tests.test_concurrency import run_concurrently
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 

@@ -27,7 +27,7 @@ def test_dispatch_action_runs_the_service_and_reports_refusals(admin_client):
     )
     assert response.status_code == 200
     messages = [str(m) for m in response.context["messages"]]
-    assert "Dispatch: 1 transfer(s) done." in messages
+    assert "Dispatch: 1 done." in messages
     assert any(m.startswith(f"{done.number}: 'dispatch' is not allowed") for m in messages)
     ready.refresh_from_db()
     assert ready.status == Status.IN_TRANSIT

@@ -1,0 +1,83 @@
+"""Admin building blocks shared by the state-machine admins (packages, transfers): read-only
+inlines and admin actions that run a service per selected row."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.contrib import admin, messages
+from django.template.response import TemplateResponse
+
+from oms.actors import user_actor
+from oms.exceptions import OmsError
+
+MAX_MESSAGES = 20
+
+
+class ReadOnlyTabularInline(admin.TabularInline):
+    """An inline that shows ``fields`` and lets nobody add, change or delete rows."""
+
+    extra = 0
+    can_delete = False
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+def make_admin_action(name: str, label: str, noun: str):
+    """Return an admin action function running ``ModelAdmin.run_action(…, name)``."""
+
+    def run(modeladmin, request, queryset):
+        return modeladmin.run_action(request, queryset, name)
+
+    run.__name__ = f"action_{name}"
+    run.short_description = f"{label} (selected {noun})"
+    return run
+
+
+class ServiceActionsMixin:
+    """Admin actions that call a state-changing service once per selected row.
+
+    Subclasses set ``action_services`` (``{name: service(<id_kwarg>=pk, actor=…, **kwargs)}``),
+    ``action_labels`` (``{name: label}``), ``service_id_kwarg`` (``"package_id"``) and
+    optionally ``action_forms`` (``{name: Form}``) for actions that take input; such an
+    action first shows ``templates/admin/action_form.html``. Each row is its own
+    transaction; a refusal (``OmsError``) is reported for that row, the others go on.
+    """
+
+    action_services: dict[str, Callable] = {}
+    action_labels: dict[str, str] = {}
+    action_forms: dict = {}
+    service_id_kwarg = "id"
+
+    def run_action(self, request, queryset, name: str):
+        kwargs = {}
+        form_class = self.action_forms.get(name)
+        if form_class is not None:
+            form = form_class(request.POST if "apply" in request.POST else None)
+            if not form.is_bound or not form.is_valid():
+                return TemplateResponse(request, "admin/action_form.html", {
+                    **self.admin_site.each_context(request),
+                    "title": self.action_labels[name], "form": form, "objects": queryset,
+                    "action": f"action_{name}", "opts": self.model._meta,
+                })
+            kwargs = form.service_kwargs() if hasattr(form, "service_kwargs") else dict(form.cleaned_data)
+        service, actor = self.action_services[name], user_actor(request.user)
+        done, refused = 0, []
+        for row in queryset.select_related(None).only("pk", "number").order_by("pk"):
+            try:
+                service(**{self.service_id_kwarg: row.pk}, actor=actor, **kwargs)
+                done += 1
+            except OmsError as exc:
+                refused.append(f"{row.number}: {exc.detail}")
+        if done:
+            self.message_user(request, f"{self.action_labels[name]}: {done} done.", messages.SUCCESS)
+        for line in refused[:MAX_MESSAGES]:
+            self.message_user(request, line, messages.ERROR)
+        if len(refused) > MAX_MESSAGES:
+            self.message_user(request, f"… and {len(refused) - MAX_MESSAGES} more refused.",
+                              messages.ERROR)
+        return None

@@ -1,0 +1,35 @@
+"""Helpers for tests (imported by test modules only)."""
+
+from __future__ import annotations
+
+import threading
+
+from django.db import connection
+
+
+def run_concurrently(n: int, target, *, timeout_seconds: float = 60):
+    """Start ``n`` threads at one barrier, each running ``target(i)``; return each thread's
+    result or the exception it raised, in thread order.
+
+    Each thread closes its database connection when done. Fails the test if a thread is
+    still running after ``timeout_seconds`` (a deadlock or hang).
+    """
+    barrier = threading.Barrier(n)
+    results: list = [None] * n
+
+    def worker(i):
+        try:
+            barrier.wait()
+            results[i] = target(i)
+        except Exception as exc:  # collected and asserted by the caller
+            results[i] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=timeout_seconds)
+    assert not any(thread.is_alive() for thread in threads), "deadlock or hang"
+    return results
