@@ -6,6 +6,7 @@ the part of ``on_hand`` promised to open packages (so ``available = on_hand - re
 refuses any negative quantity and any ``reserved > on_hand``.
 """
 
+from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
@@ -87,3 +88,28 @@ class StockLevel(TimeStampedModel):
     def available(self) -> int:
         """Units that can still be promised: ``on_hand - reserved``."""
         return self.on_hand - self.reserved
+
+
+class OperatorAssignment(TimeStampedModel):
+    """An operator (a Django user) assigned to work at a stock location.
+
+    Operators see and act only on the packages and transfers of the locations they are
+    assigned to; staff users see every location (``locations.selectors``).
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="location_assignments"
+    )
+    location = models.ForeignKey(
+        StockLocation, on_delete=models.CASCADE, related_name="operator_assignments"
+    )
+
+    class Meta:
+        ordering = ["user_id", "location_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "location"],
+                                    name="operator_assignment_user_location_uniq"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} @ {self.location_id}"
