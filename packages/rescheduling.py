@@ -137,13 +137,16 @@ def package_recheck_out_of_stock(*, brand_id: int, now: dt.datetime | None = Non
         due_only: only packages whose ``next_stock_check_at`` has passed (the beat run);
             False for the run after stock rose (``location_id``/``sku_ids`` then narrow it).
         batch_size: packages read per batch.
-    Returns a ``RecheckResult``. Touches no package outside Product Out of Stock. Must not
-    run inside a transaction (each package commits on its own).
+    Returns a ``RecheckResult``. Touches no package outside Product Out of Stock, and none
+    at all when the brand switched ``reschedule`` off. Must not run inside a transaction
+    (each package commits on its own).
     """
     now = now or timezone.now()
     brand = Brand.objects.get(pk=brand_id)
     interval = dt.timedelta(minutes=brand.recheck_interval_minutes)
     result = RecheckResult()
+    if not brand.is_action_enabled("reschedule"):
+        return result  # the brand switched rescheduling off: not for operators, not for us
     queryset = Package.objects.filter(brand_id=brand_id, status=Status.PRODUCT_OUT_OF_STOCK)
     if due_only:
         queryset = queryset.filter(Q(next_stock_check_at__lte=now) | Q(next_stock_check_at__isnull=True))

@@ -168,3 +168,14 @@ def test_brand_rejects_unknown_disabled_action():
         brand_update(brand=brand, disabled_actions=["fly_to_moon"])
     with pytest.raises(ValidationError):
         brand_update(brand=brand, disabled_actions=["transfers_arrived"])
+
+
+def test_brand_with_reschedule_switched_off_is_left_alone():
+    brand = BrandFactory(disabled_actions=["reschedule"])
+    location, sku = StockLocationFactory(), SkuFactory()
+    StockLevel.objects.create(location=location, sku=sku, on_hand=5)
+    package = _waiting(location, sku, brand=brand)
+    result = package_recheck_out_of_stock(brand_id=brand.pk)
+    assert (result.rescheduled, result.still_short, result.skipped) == ([], 0, 0)
+    package.refresh_from_db()
+    assert package.status == Status.PRODUCT_OUT_OF_STOCK
