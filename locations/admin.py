@@ -56,9 +56,15 @@ class StockLevelAdmin(admin.ModelAdmin):
         # The form already checked the constraints (reserved <= on_hand); the service re-checks
         # under a row lock, since a package may have reserved units meanwhile.
         try:
-            stock_level_set(location=obj.location, sku=obj.sku, on_hand=obj.on_hand)
+            level = stock_level_set(location=obj.location, sku=obj.sku, on_hand=obj.on_hand)
         except OmsError as exc:
             messages.error(request, f"Stock not changed: {exc.detail}")
+            return
+        obj.pk, obj.reserved, obj.damaged = level.pk, level.reserved, level.damaged
+
+    def has_delete_permission(self, request, obj=None):
+        # Reservations and picked units refer to these rows; set on_hand to 0 instead.
+        return False
 
 
 

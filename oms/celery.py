@@ -10,5 +10,5 @@ app = Celery("oms")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
-# The beat schedule lives in settings (CELERY_BEAT_SCHEDULE); oms/tests checks that every
-# entry names a registered task.
+# The beat schedule lives in settings (CELERY_BEAT_SCHEDULE); packages/tests/test_rescheduling.py
+# checks that every entry names a registered task.

@@ -4,6 +4,8 @@ that calls the action's service (lock, log row, outbox event), never ``save()``.
 from __future__ import annotations
 
 from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html
 
 from oms.admin_actions import ReadOnlyTabularInline, ServiceActionsMixin, make_admin_action
 from packages.actions import ACTIONS, actor_may_run
@@ -60,7 +62,15 @@ class PackageAdmin(ServiceActionsMixin, admin.ModelAdmin):
     show_full_result_count = False
 
     def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in Package._meta.fields]
+        return [f.name for f in Package._meta.fields] + ["replaced_by"]
+
+    @admin.display(description="Replaced by")
+    def replaced_by(self, obj):
+        replacement = Package.objects.filter(replaces=obj).only("pk", "number").first()
+        if replacement is None:
+            return "—"
+        url = reverse("admin:packages_package_change", args=[replacement.pk])
+        return format_html('<a href="{}">{}</a>', url, replacement.number)
 
     def has_add_permission(self, request):
         return False

@@ -107,8 +107,9 @@ class Brand(TimeStampedModel):
     def clean(self) -> None:
         from packages.actions import ACTIONS
 
-        if not isinstance(self.disabled_actions, list):
-            raise ValidationError({"disabled_actions": "Must be a list of action names."})
+        if not isinstance(self.disabled_actions, list) or not all(
+                isinstance(name, str) for name in self.disabled_actions):
+            raise ValidationError({"disabled_actions": 'Must be a list of action names, e.g. ["refuse"].'})
         switchable = {name for name, spec in ACTIONS.items() if spec.switchable}
         unknown = sorted(set(self.disabled_actions) - switchable)
         if unknown:

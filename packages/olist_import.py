@@ -96,6 +96,7 @@ TRANSLATION_COLUMNS = {
 }
 ORDER_ITEM_COLUMNS = {
     "order_id": (("order_id", "order"), ()),
+    "order_item_id": (("order_item_id", "item_id"), ()),
     "product_id": (("product_id", "product"), ()),
     "seller_id": (("seller_id", "seller"), ()),
     "shipping_limit_date": (("shipping_limit_date", "shipping_limit", "ship_by"),
@@ -147,6 +148,7 @@ class OlistImportReport:
     lines_recoded: int = 0
     elapsed_seconds: float = 0.0
     skipped: list[SkippedRow] = field(default_factory=list)
+    warnings: list[SkippedRow] = field(default_factory=list)  # rows used, a value left unknown
 
     @property
     def packages_created(self) -> int:
@@ -189,6 +191,11 @@ class OlistImportReport:
         out += [f"    {row}" for row in self.skipped[:max_skipped]]
         if len(self.skipped) > max_skipped:
             out.append(f"    … and {len(self.skipped) - max_skipped} more")
+        if self.warnings:
+            out.append(f"  rows used with a value left unknown: {len(self.warnings)}")
+            out += [f"    {row}" for row in self.warnings[:max_skipped]]
+            if len(self.warnings) > max_skipped:
+                out.append(f"    … and {len(self.warnings) - max_skipped} more")
         out.append(f"  elapsed: {self.elapsed_seconds:.1f} s "
                    f"({self.item_rows_per_second:.0f} item rows/s)")
         return out
@@ -331,6 +338,20 @@ def _clean_id(value: str | None) -> str:
     return (value or "").strip().strip("\"'").strip()
 
 
+_ID_CHARS = re.compile(r"[A-Za-z0-9_.:-]+")
+
+
+def _id_problem(name: str, value: str) -> str | None:
+    """Why ``value`` cannot be the id ``name`` (missing, too long, odd characters), or None."""
+    if not value:
+        return f"missing {name}"
+    if len(value) > MAX_ID_LENGTH:
+        return f"{name} longer than {MAX_ID_LENGTH} characters"
+    if not _ID_CHARS.fullmatch(value):
+        return f"{name} {value!r} has characters an id cannot hold"
+    return None
+
+
 def _clean_text(value: str | None) -> str:
     return " ".join((value or "").split())
 
@@ -417,8 +438,8 @@ def _import_sellers(path: Path, report: OlistImportReport) -> None:
         if not code:
             report.skip(path.name, line, "missing seller_id")
             continue
-        if len(code) > MAX_ID_LENGTH:
-            report.skip(path.name, line, f"seller_id longer than {MAX_ID_LENGTH} characters")
+        if problem := _id_problem("seller_id", code):
+            report.skip(path.name, line, problem)
             continue
         if code in sellers:
             report.skip(path.name, line, f"duplicate seller_id {code} (first at line {first_line[code]})")
@@ -469,8 +490,8 @@ def _import_products(path: Path, translations: dict[str, str], report: OlistImpo
         if not code:
             report.skip(path.name, line, "missing product_id")
             continue
-        if len(code) > MAX_ID_LENGTH:
-            report.skip(path.name, line, f"product_id longer than {MAX_ID_LENGTH} characters")
+        if problem := _id_problem("product_id", code):
+            report.skip(path.name, line, problem)
             continue
         if code in products:
             report.skip(path.name, line, f"duplicate product_id {code} (first at line {first_line[code]})")
@@ -479,13 +500,16 @@ def _import_products(path: Path, translations: dict[str, str], report: OlistImpo
         if category.lower() in MISSING_CATEGORY:
             category = ""
         category = translations.get(category.lower(), category)[:100]
+        sizes = {}
+        for name in ("weight_g", "length_cm", "height_cm", "width_cm"):
+            raw = _clean_id(row.get(name))
+            sizes[name] = _int_or_none(raw)
+            if raw and sizes[name] is None:
+                report.warnings.append(
+                    SkippedRow(path.name, line, f"{name} {raw!r} unreadable, kept unknown"))
         products[code] = Sku(
             code=code, name=f"{_humanise(category) or 'Product'} {code[:8]}"[:200],
-            category=category,
-            weight_g=_int_or_none(row.get("weight_g")),
-            length_cm=_int_or_none(row.get("length_cm")),
-            height_cm=_int_or_none(row.get("height_cm")),
-            width_cm=_int_or_none(row.get("width_cm")),
+            category=category, **sizes,
         )
         first_line[code] = line
     present = {code for (code,) in _existing(Sku, "code", products, columns=["code"])}
@@ -530,22 +554,31 @@ def _group_order_items(rows: Sequence[tuple[int, dict[str, str]]], report: Olist
 
     The seller's rank ``k`` in the package number ``<order_id>-<k>`` counts every row that
     names an order and a seller, good or not, so fixing a bad row later does not renumber
-    the packages already imported.
+    the packages already imported. A group with any skipped row is not created at all (it
+    would be short) and is reported; rows repeating an ``order_item_id`` of their order
+    are skipped as duplicates.
     """
     ranks: dict[str, dict[str, int]] = defaultdict(dict)
     groups: dict[tuple[str, str], _Group] = {}
+    item_lines: dict[tuple[str, str], int] = {}  # (order_id, order_item_id) -> line
+    tainted: dict[tuple[str, str], int] = {}  # (order_id, seller_id) -> first skipped line
     for line, row in rows:
         order_id, seller_id = _clean_id(row["order_id"]), _clean_id(row["seller_id"])
         product_id = _clean_id(row["product_id"])
         if order_id and seller_id:
             ranks[order_id].setdefault(seller_id, len(ranks[order_id]) + 1)
-        problems = [f"missing {name}" for name, value in
+        problems = [problem for name, value in
                     (("order_id", order_id), ("product_id", product_id), ("seller_id", seller_id))
-                    if not value]
-        for name, value in (("order_id", order_id), ("product_id", product_id),
-                            ("seller_id", seller_id)):
-            if len(value) > MAX_ID_LENGTH:
-                problems.append(f"{name} longer than {MAX_ID_LENGTH} characters")
+                    if (problem := _id_problem(name, value))]
+        raw_item_id = _clean_id(row.get("order_item_id"))
+        if raw_item_id:
+            if not raw_item_id.isascii() or not raw_item_id.isdigit() or int(raw_item_id) < 1:
+                problems.append(f"invalid order_item_id {raw_item_id!r}")
+            elif (order_id, raw_item_id) in item_lines:
+                problems.append(f"duplicate order_item_id {raw_item_id} of order {order_id} "
+                                f"(first at line {item_lines[order_id, raw_item_id]})")
+            else:
+                item_lines[order_id, raw_item_id] = line
         raw_date = _clean_id(row["shipping_limit_date"])
         ship_by = _ship_by(raw_date)
         if ship_by is None:
@@ -564,6 +597,8 @@ def _group_order_items(rows: Sequence[tuple[int, dict[str, str]]], report: Olist
             problems.append(f"unknown product_id {product_id}")
         if problems:
             report.skip(ORDER_ITEMS_FILE, line, "; ".join(problems))
+            if order_id and seller_id:
+                tainted.setdefault((order_id, seller_id), line)
             continue
         group = groups.get((order_id, seller_id))
         if group is None:
@@ -582,7 +617,18 @@ def _group_order_items(rows: Sequence[tuple[int, dict[str, str]]], report: Olist
         else:
             item.quantity += 1
             item.freight_value += freight
-    return [group for group in groups.values() if group.items]
+    usable = []
+    for key, group in groups.items():
+        if key in tainted:
+            # Half a package would ship the wrong quantity and, once imported, never be
+            # completed by a corrected file: refuse the whole group until its rows are fixed.
+            report.packages_failed += 1
+            report.skip(ORDER_ITEMS_FILE, group.first_line,
+                        f"package {group.number} not created: line {tainted[key]} of the same "
+                        "order and seller was skipped; fix it and import again")
+        elif group.items:
+            usable.append(group)
+    return usable
 
 
 def _seed_stock(groups: Sequence[_Group], *, locations: dict[str, StockLocation],

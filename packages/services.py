@@ -159,6 +159,11 @@ def _check(package: Package, action: str, actor: Actor) -> None:
                            f"'{action}' is switched off for brand {package.brand.slug}",
                            code="action_disabled")
     if not fsm.can_proceed(getattr(package, action)):
+        if fsm.can_proceed(getattr(package, action), check_conditions=False):
+            needed = {"ship": "a ship", "mark_ready_for_pickup": "a click-and-collect"}.get(action, "another")
+            raise _not_allowed(package, action, actor,
+                               f"'{action}' needs {needed} package; this one is {package.delivery_type}",
+                               code="delivery_type_mismatch")
         raise _not_allowed(package, action, actor)
 
 
@@ -210,18 +215,22 @@ def _cancel_open_transfers(package: Package, actor: Actor) -> None:
     transfers_cancel_open_for_package(package_id=package.pk, actor=actor)
 
 
-def _place(package: Package, lines: Mapping[int, int], actor: Actor) -> tuple[Status, list[dict]]:
+def _place(package: Package, lines: Mapping[int, int], actor: Actor, *,
+           allow_transfers: bool = True) -> tuple[Status, list[dict]]:
     """Decide where ``package`` starts at ``package.location`` and hold its stock.
 
     state-machine.md ("New packages start …"): Pending with every unit reserved when the
     location has them all; else Pending Transfer when transfers from other locations can
     bring the rest (the local part is reserved, the transfers reserve at their sources);
     else Product Out of Stock, holding nothing. The package row must exist (transfers point
-    to it). Returns the status and the local shortages.
+    to it). Without ``allow_transfers`` only Pending or Product Out of Stock. Returns the
+    status and the local shortages.
     """
     shortages = _try_reserve(package.location_id, lines)
     if not shortages:
         return Status.PENDING, []
+    if not allow_transfers:
+        return Status.PRODUCT_OUT_OF_STOCK, shortages
     from transfers.services import transfers_create_for_package
 
     try:
@@ -296,13 +305,15 @@ def package_create(*, order_number: str, brand: Brand, location: StockLocation,
                    items: Sequence[ItemInput], actor: Actor,
                    delivery_type: str = Package.DeliveryType.SHIP,
                    ship_by: dt.datetime | None = None, number: str | None = None,
-                   external_ref: str | None = None, replaces: Package | None = None) -> Package:
+                   external_ref: str | None = None, replaces: Package | None = None,
+                   allow_transfers: bool = True) -> Package:
     """Create a package and reserve its stock (state-machine.md: "New packages start …").
 
     Starts Pending when ``location`` has every item available (units reserved), Pending
     Transfer when transfers can bring the rest, else Product Out of Stock (see ``_place``).
-    ``number`` defaults to ``"<order_number>-<n>"``. Writes a ``create`` log row and a
-    ``package.created`` event.
+    ``number`` defaults to ``"<order_number>-<n>"``. ``allow_transfers=False`` keeps it to
+    Pending / Product Out of Stock (replacement packages). Writes a ``create`` log row and
+    a ``package.created`` event.
 
     Raises:
         InvalidInput: no items, a quantity < 1, a SKU twice, an inactive or non-packaging
@@ -335,7 +346,7 @@ def package_create(*, order_number: str, brand: Brand, location: StockLocation,
                     unit_price=item.unit_price, freight_value=item.freight_value)
         for item in items
     )
-    status, shortages = _place(package, lines, actor)
+    status, shortages = _place(package, lines, actor, allow_transfers=allow_transfers)
     if status != Status.PENDING:
         # Not a transition: the row was inserted a moment ago in this transaction and
         # gets its starting state before anyone can see it.
@@ -572,7 +583,7 @@ def _replace(package: Package, *, action: str, items, actor: Actor, reason: str,
     replacement = package_create(
         order_number=package.order_number, brand=package.brand, location=package.location,
         delivery_type=package.delivery_type, ship_by=package.ship_by, actor=actor,
-        replaces=package,
+        replaces=package, allow_transfers=False,
         items=[ItemInput(sku=i.sku, quantity=i.quantity, unit_price=i.unit_price,
                          freight_value=i.freight_value) for i in originals],
     )
@@ -694,9 +705,28 @@ package_record_delivery_attempt = _simple(
 package_mark_delivered = _simple(
     "mark_delivered", fields=["delivered_at"],
     doc="Carrier event: delivered (mark_delivered, 700/710/720 -> 800).")
-package_transfers_arrived = _simple(
-    "transfers_arrived",
-    doc="System: every transfer of the package is Transferred (transfers_arrived, 300 -> 400).")
+
+
+@transaction.atomic
+def package_transfers_arrived(*, package_id: int, actor: Actor, reason: str = "") -> Package:
+    """System: every transfer of the package is Transferred (transfers_arrived, 300 -> 400).
+
+    Raises ``ActionNotAllowed`` (code ``transfers_not_arrived``) while a transfer of this
+    placement is still open or was lost: the units would not be there to pick.
+    """
+    package = _lock(package_id)
+    _check(package, "transfers_arrived", actor)
+    from transfers.services import transfer_placement_units
+
+    in_flight, lost = transfer_placement_units(package=package)
+    if in_flight or lost:
+        raise _not_allowed(package, "transfers_arrived", actor,
+                           "Transfers of this package are still open or were cancelled",
+                           code="transfers_not_arrived")
+    from_status = package.status
+    package.transfers_arrived()
+    return _record(package, action="transfers_arrived", from_status=from_status, actor=actor,
+                   reason=reason)
 
 
 @transaction.atomic
@@ -763,6 +793,9 @@ def package_reassign_location(*, package_id: int, actor: Actor, location_code: s
     location = StockLocation.objects.filter(code=location_code).first()
     if location is None or not (location.is_active and location.can_package):
         raise InvalidInput(f"Location {location_code} does not exist or cannot package",
+                           field="location")
+    if location.pk == package.location_id:
+        raise InvalidInput(f"The package is already at {location_code}; choose another location",
                            field="location")
     from_status, from_location = package.status, package.location.code
     package.location, package.placed_at = location, timezone.now()
@@ -856,11 +889,19 @@ def package_reject_cancellation(*, package_id: int, actor: Actor, reason: str = 
 def package_transfer_lost(*, package_id: int, actor: Actor, reason: str = "") -> Package:
     """System: a transfer of the package was Cancelled (transfer_lost, 300 -> 930).
 
+    Raises ``ActionNotAllowed`` (code ``no_transfer_lost``) when none of this placement's
+    transfers is Cancelled.
+
     The package's reservations at its location are released and its other open transfers
     cancelled (or asked to cancel when already on their way).
     """
     package = _lock(package_id)
     _check(package, "transfer_lost", actor)
+    from transfers.services import transfer_placement_units
+
+    if not transfer_placement_units(package=package)[1]:
+        raise _not_allowed(package, "transfer_lost", actor,
+                           "No transfer of this package was cancelled", code="no_transfer_lost")
     from_status = package.status
     _release_held_stock(package, from_status)
     package.transfer_lost()

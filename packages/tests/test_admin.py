@@ -99,3 +99,51 @@ def test_stock_below_reserved_is_refused_in_admin(admin_client):
     level.refresh_from_db()
     assert level.on_hand == 7
     assert package.pk
+
+
+@pytest.mark.parametrize("value", ['[["nested"]]', "[null]", "[1]", '"refuse"', '["fly"]'])
+def test_brand_with_bad_disabled_actions_is_a_form_error(admin_client, value):
+    from packages.tests.factories import BrandFactory
+
+    brand = BrandFactory(slug="olist")
+    response = admin_client.post(reverse("admin:packages_brand_change", args=[brand.pk]), {
+        "slug": "olist", "name": "Olist", "disabled_actions": value, "recheck_interval_minutes": 30})
+    assert response.status_code == 200
+    assert b"errornote" in response.content or b"errorlist" in response.content
+    brand.refresh_from_db()
+    assert brand.disabled_actions == []
+
+
+@pytest.mark.parametrize("text", ["{sku} \u00b2", "{sku} \u0661", "{sku} 0", "{sku} 1.0"])
+def test_report_missing_odd_digits_are_form_errors(admin_client, text):
+    package = make_package(Status.PENDING, quantities=(1,))
+    response = admin_client.post(reverse(CHANGELIST), {
+        "action": "action_report_missing", "_selected_action": [package.pk], "apply": "1",
+        "items": text.format(sku=package.items.get().sku.code)})
+    assert response.status_code == 200
+    assert b"errorlist" in response.content
+    package.refresh_from_db()
+    assert package.status == Status.PENDING
+
+
+def test_stock_level_added_in_admin_links_to_its_row_and_cannot_be_deleted(admin_client):
+    from locations.tests.factories import SkuFactory, StockLocationFactory
+
+    location, sku = StockLocationFactory(), SkuFactory()
+    response = admin_client.post(reverse("admin:locations_stocklevel_add"), {
+        "location": location.pk, "sku": sku.pk, "on_hand": 4, "_continue": "1"})
+    level = StockLevel.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == reverse("admin:locations_stocklevel_change", args=[level.pk])
+    assert admin_client.get(reverse("admin:locations_stocklevel_delete", args=[level.pk])).status_code == 403
+
+
+def test_original_shows_its_replacement(admin_client, operator):
+    from packages import services
+
+    package = make_package(Status.PENDING, quantities=(1,), on_hand=2)
+    services.package_report_missing(package_id=package.pk, actor=operator,
+                                    items={package.items.get().sku.code: 1})
+    replacement = Package.objects.get(replaces=package)
+    response = admin_client.get(reverse("admin:packages_package_change", args=[package.pk]))
+    assert replacement.number.encode() in response.content

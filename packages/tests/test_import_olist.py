@@ -81,6 +81,8 @@ def test_olist_import_dirty_files_import_good_rows_and_report_bad_ones(tmp_path)
         ("order_items.csv", 8): "unknown seller_id unknown_seller",
         ("order_items.csv", 9): "invalid price 'abc'",
         ("order_items.csv", 10): "expected 7 columns, found 6",
+        ("order_items.csv", 6): ("package o2-1 not created: line 5 of the same order and seller "
+                                 "was skipped; fix it and import again"),
     }
     assert StockLocation.objects.count() == 3
     s2 = StockLocation.objects.get(code="s2")
@@ -88,16 +90,15 @@ def test_olist_import_dirty_files_import_good_rows_and_report_bad_ones(tmp_path)
     assert StockLocation.objects.get(code="s3").city == "São Carlos"
     assert report.cities_repaired == 1
     assert report.lines_recoded == 1
-    assert set(Package.objects.values_list("number", flat=True)) == {"o1-1", "o1-2", "o2-1", "o7-1"}
+    assert set(Package.objects.values_list("number", flat=True)) == {"o1-1", "o1-2", "o7-1"}
     assert Package.objects.get(number="o1-2").location == s2
-    assert Package.objects.get(number="o2-1").items.get().sku.code == "p3"  # o2's good row
-    assert report.packages_created == 4
-    assert report.packages_pending + report.packages_out_of_stock == 4
+    assert report.packages_created == 3
+    assert report.packages_pending + report.packages_out_of_stock == 3
     assert report.item_rows_read == 10  # the blank line is not a row
     assert report.locations_created == 3 and report.skus_created == 3
     text = str(report)
     assert "order_items.csv line 8: unknown seller_id unknown_seller" in text
-    assert "rows skipped: 7" in text
+    assert "rows skipped: 8" in text
 
 
 def test_olist_import_products_map_category_and_dimensions(tmp_path):
@@ -276,3 +277,43 @@ def test_olist_import_real_data():
     assert (again.locations_created, again.skus_created, again.stock_levels_seeded) == (0, 0, 0)
     assert (Package.objects.count(), StockLocation.objects.count(), Sku.objects.count(),
             StockLevel.objects.count(), PackageItem.objects.count()) == counts
+
+
+def test_olist_import_group_with_a_bad_row_waits_for_the_fixed_file(tmp_path):
+    """A package is never created short: its order's bad row blocks it until fixed."""
+    _write_catalogue(tmp_path)
+    good = "o9,1,p1,s1,2017-09-19 09:45:35,58.90,13.29\n"
+    _write(tmp_path, "order_items.csv", ITEMS_HEADER + good + "o9,2,p1,s1,2017-09-19 09:45:35,abc,13.29\n")
+    first = olist_import(directory=tmp_path)
+    assert not Package.objects.exists()
+    assert first.packages_failed == 1
+    _write(tmp_path, "order_items.csv", ITEMS_HEADER + good + "o9,2,p1,s1,2017-09-19 09:45:35,58.90,13.29\n")
+    second = olist_import(directory=tmp_path)
+    assert second.packages_created == 1
+    assert Package.objects.get(number="o9-1").items.get().quantity == 2
+
+
+def test_olist_import_refuses_duplicate_items_and_odd_ids(tmp_path):
+    _write_catalogue(tmp_path)
+    _write(tmp_path, "order_items.csv", ITEMS_HEADER + (
+        "o1,1,p1,s1,2017-09-19 09:45:35,58.90,13.29\n"          # 2
+        "o1,1,p1,s1,2017-09-19 09:45:35,58.90,13.29\n"          # 3 same order_item_id again
+        "o2,x,p1,s1,2017-09-19 09:45:35,58.90,13.29\n"          # 4 order_item_id not a number
+        "o3\u00ff\u20ac,1,p1,s1,2017-09-19 09:45:35,58.90,13.29\n"  # 5 odd characters in the id
+    ))
+    report = olist_import(directory=tmp_path)
+    skips = _skips(report)
+    assert skips[("order_items.csv", 3)] == "duplicate order_item_id 1 of order o1 (first at line 2)"
+    assert skips[("order_items.csv", 4)] == "invalid order_item_id 'x'"
+    assert "has characters an id cannot hold" in skips[("order_items.csv", 5)]
+    assert not Package.objects.filter(number__startswith="o3").exists()
+    assert not Package.objects.filter(number__startswith="o2").exists()
+
+
+def test_olist_import_reports_unreadable_dimensions(tmp_path):
+    _write_catalogue(tmp_path)
+    _write(tmp_path, "order_items.csv", ITEMS_HEADER)
+    report = olist_import(directory=tmp_path)
+    assert [str(w) for w in report.warnings] == [
+        "products.csv line 3: length_cm 'abc' unreadable, kept unknown"]
+    assert "rows used with a value left unknown: 1" in str(report)

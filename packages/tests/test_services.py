@@ -46,7 +46,12 @@ def _kwargs(action, package):
 def _package_for(action, state):
     delivery = (Package.DeliveryType.CLICK_AND_COLLECT if action == "mark_ready_for_pickup"
                 else Package.DeliveryType.SHIP)
-    return make_package(state, quantities=(2, 1), delivery_type=delivery)
+    package = make_package(state, quantities=(2, 1), delivery_type=delivery)
+    if action == "transfer_lost":  # the system runs it when a transfer was cancelled
+        from transfers.tests.factories import make_transfer
+
+        make_transfer("cancelled", package=package, quantities=(1,))
+    return package
 
 
 def _written():
@@ -399,3 +404,45 @@ def test_create_many_matches_one_by_one_rules(operator):
         ("A-1", 100, "create"), ("B-1", 920, "create")]
     assert OutboxEvent.objects.filter(type="package.created").count() == 2
     assert Package.objects.count() == 2
+
+
+def test_replacement_never_waits_for_transfers(operator):
+    """Spec: the replacement is Pending or Product Out of Stock, even when another location
+    could send the missing unit."""
+    package = make_package(Status.PENDING, quantities=(1,), on_hand=1)
+    sku = package.items.get().sku
+    StockLevel.objects.create(location=StockLocationFactory(region=package.location.region), sku=sku,
+                              on_hand=5)
+    services.package_report_missing(package_id=package.pk, actor=operator, items={sku.code: 1})
+    replacement = Package.objects.get(replaces=package)
+    assert replacement.status == Status.PRODUCT_OUT_OF_STOCK
+    assert not replacement.transfers.exists()
+
+
+def test_transfers_arrived_refused_while_a_transfer_is_open(system):
+    from transfers.tests.factories import make_transfer
+
+    package = make_package(Status.PENDING_TRANSFER, quantities=())
+    make_transfer("in_transit", package=package)
+    with pytest.raises(ActionNotAllowed) as excinfo:
+        services.package_transfers_arrived(package_id=package.pk, actor=system)
+    assert excinfo.value.code == "transfers_not_arrived"
+    with pytest.raises(ActionNotAllowed) as excinfo:
+        services.package_transfer_lost(package_id=package.pk, actor=system)
+    assert excinfo.value.code == "no_transfer_lost"
+
+
+def test_reassign_to_the_same_location_is_refused(operator):
+    package = make_package(Status.PRODUCT_OUT_OF_STOCK)
+    with pytest.raises(InvalidInput) as excinfo:
+        services.package_reassign_location(package_id=package.pk, actor=operator,
+                                           location_code=package.location.code)
+    assert excinfo.value.extra["field"] == "location"
+
+
+def test_delivery_type_mismatch_says_so(operator):
+    package = make_package(Status.PACKAGING_COMPLETED)
+    with pytest.raises(ActionNotAllowed) as excinfo:
+        services.package_mark_ready_for_pickup(package_id=package.pk, actor=operator)
+    assert excinfo.value.code == "delivery_type_mismatch"
+    assert "click-and-collect" in excinfo.value.detail
