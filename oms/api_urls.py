@@ -1,3 +1,34 @@
-"""REST API routes (``/api/…``)."""
+"""REST API routes (``/api/…``): ``v1/`` endpoints, the OpenAPI schema and Swagger UI.
 
-urlpatterns: list = []
+The schema (``/api/schema/``) and the docs (``/api/docs/``, Swagger UI served from
+drf-spectacular-sidecar's static files, no internet needed) need no token.
+"""
+
+from django.http import JsonResponse
+from django.urls import include, path, re_path, register_converter
+from django.views.decorators.csrf import csrf_exempt
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from oms.converters import NumberConverter
+
+register_converter(NumberConverter, "number")
+
+app_name = "api"
+
+
+@csrf_exempt
+def api_not_found(request, *args, **kwargs) -> JsonResponse:
+    """Return the API's JSON 404 for a path that names no endpoint."""
+    return JsonResponse({"code": "not_found", "detail": "No such endpoint. API paths end with a "
+                                                        "slash, e.g. /api/v1/packages/."}, status=404)
+
+urlpatterns = [
+    path("v1/", include("packages.api.urls")),
+    path("v1/", include("transfers.api.urls")),
+    path("v1/", include("locations.api.urls")),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    # Anything else under /api/ answers JSON, not Django's HTML 404 (nor an APPEND_SLASH
+    # redirect, which cannot carry a POST body).
+    re_path(r"", api_not_found, name="not-found"),
+]

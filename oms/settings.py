@@ -8,6 +8,7 @@ Celery's filesystem broker. ``DATABASE_URL`` switches to PostgreSQL, ``REDIS_URL
 from pathlib import Path
 
 import environ
+from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("OMS_VAR_DIR", default=str(BASE_DIR / "var")))
@@ -39,6 +40,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Serves static files (admin, operator CSS, htmx) from gunicorn too, without a web server.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -92,16 +95,63 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise reads it at start-up
+WHITENOISE_USE_FINDERS = DEBUG  # development: serve app static files without collectstatic
+WHITENOISE_AUTOREFRESH = DEBUG
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+                    if not DEBUG else "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-LOGIN_URL = "admin:login"
+LOGIN_URL = "login"
 
 # --- REST API (issue 5 owns this block) ---------------------------------------------------
+# Integrators authenticate with ``Authorization: Token <key>`` (oms.models.ApiToken); JSON
+# only; every list is cursor-paginated by id; errors are {"code", "detail", ...} (oms/api.py).
 REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "oms.api.exception_handler",
+    "DEFAULT_AUTHENTICATION_CLASSES": ["oms.authentication.ApiTokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["oms.permissions.IsApiClient", "oms.permissions.TokenCanWrite"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PAGINATION_CLASS": "oms.pagination.IdCursorPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_SCHEMA_CLASS": "oms.api_schema.OmsAutoSchema",
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "OMS API",
+    "DESCRIPTION": (
+        "Packages, transfers and stock for integrators. Authenticate with "
+        "`Authorization: Token <key>`. Every state change is an action "
+        "(`POST …/actions/{action}/`); send `Idempotency-Key` to retry safely and `If-Match` "
+        "with the ETag to act only on the version you saw."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "ENUM_NAME_OVERRIDES": {
+        "PackageStatusCodeEnum": "packages.models.Status",
+        "PackageStatusSlugEnum": "packages.api.serializers.PACKAGE_STATUS_SLUGS",
+        "PackageActionEnum": "packages.actions.ACTIONS",
+        "DeliveryTypeEnum": "packages.models.Package.DeliveryType",
+        "TransferStatusEnum": "transfers.models.Status",
+        "TransferActionEnum": "transfers.models.TRANSFER_ACTIONS",
+    },
 }
 
 # --- Operator web UI (issue 4 owns this block) ------------------------------------------------
+LOGIN_REDIRECT_URL = "packages:movements"
+LOGOUT_REDIRECT_URL = "login"
+STATICFILES_DIRS = [BASE_DIR / "static"]
 
 # --- Celery -------------------------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
@@ -125,7 +175,16 @@ CELERY_ENABLE_UTC = True
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT_SECONDS", default=300)
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT_SECONDS", default=240)
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
-# Every entry must name a registered task (oms/tests/test_celery.py). Schedules are in UTC.
+# Three queues so a backlog of one kind never starves another: "celery" (outbox hand-off),
+# "stock" (re-checks of out-of-stock packages), "webhooks" (HTTP deliveries). A worker
+# started without -Q consumes all three, in turn; production may dedicate workers with -Q.
+CELERY_TASK_QUEUES = (Queue("celery"), Queue("stock"), Queue("webhooks"))
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_ROUTES = {
+    "packages.tasks.*": {"queue": "stock"},
+    "oms.tasks.webhook_*": {"queue": "webhooks"},
+}
+# Every entry must name a registered task (packages/tests/test_rescheduling.py). UTC.
 CELERY_BEAT_SCHEDULE = {
     # Finds each brand's out-of-stock packages whose next check is due; the brand's own
     # interval (editable in admin, read at every run) sets that due time.
@@ -137,7 +196,20 @@ CELERY_BEAT_SCHEDULE = {
         "task": "oms.tasks.outbox_redispatch_task",
         "schedule": 60.0,
     },
+    "idempotency-purge": {
+        "task": "oms.tasks.idempotency_records_purge_task",
+        "schedule": 24 * 3600.0,
+    },
+    "webhook-retry-due": {
+        "task": "oms.tasks.webhook_retry_due_task",
+        "schedule": env.float("WEBHOOK_RETRY_BEAT_SECONDS", default=15.0),
+    },
 }
+
+# --- Webhooks (issue 7) --------------------------------------------------------------------
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+# Hosts that skip the public-address check of webhook targets (tests, trusted internal hosts).
+WEBHOOK_ALLOWED_HOSTS = env.list("WEBHOOK_ALLOWED_HOSTS", default=[])
 
 LOGGING = {
     "version": 1,

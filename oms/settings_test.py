@@ -12,3 +12,7 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_BROKER_URL = "memory://"
 CELERY_RESULT_BACKEND = None
 LOGGING = {"version": 1, "disable_existing_loggers": False}
+# Close connections after each request/task: threaded and live-server tests would
+# otherwise keep one open per thread until PostgreSQL runs out of slots.
+DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
+STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"  # noqa: F405

@@ -5,25 +5,30 @@ from __future__ import annotations
 from datetime import timedelta
 
 from celery import shared_task
+from django.db import transaction
 from django.utils import timezone
 
 from oms.models import OutboxEvent
+from oms.webhooks import webhook_deliver, webhook_due_delivery_ids, webhook_fan_out
 
 REDISPATCH_AFTER = timedelta(minutes=2)
 REDISPATCH_BATCH = 500
 
 
+@transaction.atomic
 def outbox_dispatch(*, event_id: int) -> bool:
-    """Hand one outbox event on; idempotent.
+    """Hand one outbox event on: create its webhook deliveries; idempotent.
 
-    Marks the row dispatched with a compare-and-set update, so two workers handling the
-    same id hand it on once. Webhook fan-out hooks in here (events-and-webhooks issue).
-    Returns True when this call did the hand-off, False when it was already done or the
-    row does not exist.
+    Marks the row dispatched with a compare-and-set update in the same transaction as the
+    fan-out, so two workers handling the same id hand it on once, and a worker dying
+    half-way leaves it for the sweeper. Returns True when this call did the hand-off,
+    False when it was already done or the row does not exist.
     """
     updated = OutboxEvent.objects.filter(pk=event_id, dispatched_at__isnull=True).update(
         dispatched_at=timezone.now()
     )
+    if updated:
+        webhook_fan_out(event_id=event_id)
     return bool(updated)
 
 
@@ -50,3 +55,27 @@ def outbox_redispatch_task() -> int:
     if ids:
         outbox_dispatch_batch_task.delay(ids)
     return len(ids)
+
+
+@shared_task(acks_late=True, time_limit=120, soft_time_limit=100)
+def webhook_deliver_task(delivery_id: int) -> str:
+    """One attempt of one webhook delivery (retries are scheduled by the service)."""
+    return webhook_deliver(delivery_id=delivery_id)
+
+
+@shared_task(time_limit=120, soft_time_limit=100)
+def webhook_retry_due_task() -> int:
+    """Beat job: queue the deliveries whose next attempt is due (retries, lost hand-offs,
+    attempts whose worker died). Returns how many were queued."""
+    ids = webhook_due_delivery_ids()
+    for delivery_id in ids:
+        webhook_deliver_task.delay(delivery_id)
+    return len(ids)
+
+
+@shared_task(time_limit=600, soft_time_limit=570)
+def idempotency_records_purge_task() -> int:
+    """Beat job (daily): forget Idempotency-Key records older than a week."""
+    from oms.idempotency import idempotency_records_purge
+
+    return idempotency_records_purge()

@@ -33,3 +33,14 @@ def run_concurrently(n: int, target, *, timeout_seconds: float = 60):
         thread.join(timeout=timeout_seconds)
     assert not any(thread.is_alive() for thread in threads), "deadlock or hang"
     return results
+
+
+def olist_dir():
+    """Folder of the Olist sample: ``$OLIST_DIR``, else ``../shared/data/olist`` beside the
+    project (where the README's run command reads it)."""
+    import os
+    from pathlib import Path
+
+    from django.conf import settings
+
+    return Path(os.environ.get("OLIST_DIR", Path(settings.BASE_DIR).parent / "shared" / "data" / "olist"))

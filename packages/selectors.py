@@ -2,9 +2,30 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, Prefetch, QuerySet
+import datetime as dt
 
-from packages.models import Package, PackageItem, PackageTransition, Status
+from django.db.models import (
+    BooleanField,
+    Case,
+    Count,
+    Exists,
+    F,
+    FilteredRelation,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from locations.models import StockLocation
+from locations.selectors import locations_restrict, stock_levels_for_skus, stock_location_list
+from packages.models import DASHBOARD_LABELS, Package, PackageItem, PackageTransition, Status
 
 
 def package_list() -> QuerySet[Package]:
@@ -12,9 +33,7 @@ def package_list() -> QuerySet[Package]:
     return Package.objects.select_related("brand", "location")
 
 
-def package_get(*, number: str) -> Package:
-    """Return the package ``number`` with brand, location, items (+SKU) and transition log
-    prefetched. Raises ``Package.DoesNotExist``."""
+def _package_detail_queryset() -> QuerySet[Package]:
     return (
         Package.objects.select_related("brand", "location", "replaces", "replacement",
                                        "denial_reason")
@@ -22,8 +41,13 @@ def package_get(*, number: str) -> Package:
             Prefetch("items", queryset=PackageItem.objects.select_related("sku").order_by("id")),
             Prefetch("transitions", queryset=PackageTransition.objects.order_by("id")),
         )
-        .get(number=number)
     )
+
+
+def package_get(*, number: str) -> Package:
+    """Return the package ``number`` with brand, location, items (+SKU) and transition log
+    prefetched. Raises ``Package.DoesNotExist``."""
+    return _package_detail_queryset().get(number=number)
 
 
 def package_counts_by_status(*, location_id: int | None = None) -> dict[int, int]:
@@ -74,3 +98,196 @@ def package_waiting_reason(package: Package) -> dict | None:
     if status == Status.PENDING_CANCELLATION:
         return {"kind": "cancellation_requested", "reason": package.cancellation_reason}
     return None
+
+
+# --- operator web UI -----------------------------------------------------------------------
+# Every read below takes the requesting ``user`` and applies the visibility rule of
+# ``locations.selectors`` (operators: their assigned locations; staff: all).
+
+# The four open states of the Package Location Movements cards, in the card's order, with
+# the annotation name each count gets.
+MOVEMENT_STATES: dict[int, str] = {
+    Status.PENDING: "waiting",
+    Status.IN_PROGRESS: "preparing",
+    Status.PENDING_TRANSFER: "waiting_transfer",
+    Status.READY_TO_PACKAGING: "ready_to_package",
+}
+assert set(MOVEMENT_STATES) == set(DASHBOARD_LABELS)
+
+# Card orders offered on the dashboard; ties are broken by code so pages never overlap.
+MOVEMENT_SORTS: dict[str, tuple[str, tuple]] = {
+    "waiting": ("Most waiting first", ("-waiting", "-open_total", "code")),
+    "open": ("Most open work first", ("-open_total", "-waiting", "code")),
+    "code": ("Location code", ("code",)),
+    "name": ("Location name", ("name", "code")),
+    "city": ("City", ("city", "code")),
+}
+
+# States in which the package has not left the location yet: ship-by still matters.
+BEFORE_HANDOVER_STATES = frozenset({
+    Status.PENDING, Status.IN_PROGRESS, Status.PENDING_TRANSFER, Status.READY_TO_PACKAGING,
+    Status.PACKAGING_COMPLETED, Status.PENDING_SHIPPING_LABEL, Status.PENDING_INVOICE,
+    Status.PRODUCT_OUT_OF_STOCK, Status.TO_BE_RESCHEDULED,
+})
+
+# Package list orders: label and order_by.
+PACKAGE_SORTS: dict[str, tuple[str, tuple]] = {
+    "in_state": ("Longest in state first", ("status_changed_at", "pk")),
+    "recent": ("Most recently changed first", ("-status_changed_at", "-pk")),
+    "ship_by": ("Earliest ship-by first", (F("ship_by").asc(nulls_last=True), "pk")),
+    "number": ("Package number", ("number",)),
+    "newest": ("Newest package first", ("-pk",)),
+}
+
+# States after ship in which the shipping ticket is shown.
+TICKET_STATES = frozenset({
+    Status.PENDING_SHIPPING_LABEL, Status.PENDING_INVOICE, Status.SHIPPED,
+    Status.DELIVERY_FAILED, Status.DELIVERY_ATTEMPTED, Status.DELIVERED,
+})
+
+
+def package_list_for_user(*, user) -> QuerySet[Package]:
+    """Return ``package_list()`` narrowed to the locations ``user`` may see."""
+    return locations_restrict(package_list(), user=user)
+
+
+def package_get_for_user(*, user, number: str) -> Package:
+    """Return ``package_get(number=…)``'s package if ``user`` may see its location.
+
+    Raises ``Package.DoesNotExist`` for an unknown number and for a package at a location
+    the user may not see alike (the page answers 404 either way). 3 queries.
+    """
+    return locations_restrict(_package_detail_queryset(), user=user).get(number=number)
+
+
+def _movement_locations(*, user, q: str = "", include_empty: bool = False) -> QuerySet[StockLocation]:
+    locations = stock_location_list(user=user)
+    q = (q or "").strip()
+    if q:
+        locations = locations.filter(Q(code__icontains=q) | Q(name__icontains=q)
+                                     | Q(city__icontains=q) | Q(region__iexact=q))
+    if not include_empty:
+        locations = locations.filter(Exists(Package.objects.filter(location=OuterRef("pk"))))
+    return locations
+
+
+def package_location_movements(*, user, q: str = "", sort: str = "waiting",
+                               include_empty: bool = False) -> QuerySet[StockLocation]:
+    """Return the Package Location Movements cards: visible stock locations annotated with
+    ``waiting``, ``preparing``, ``waiting_transfer``, ``ready_to_package`` (package counts in
+    Pending, In Progress, Pending Transfer, Ready to Packaging) and ``open_total`` (their sum).
+
+    ``q`` searches code, name and city (contains) and region (exact); ``sort`` is a key of
+    ``MOVEMENT_SORTS`` (unknown keys fall back to ``"waiting"``: most Pending first).
+    Locations without any package are left out unless ``include_empty``. The counts come
+    from one grouped query over the four states only (a filtered join on the
+    ``(location, status)`` index), so a page of cards costs one query whatever its size.
+    """
+    locations = _movement_locations(user=user, q=q, include_empty=include_empty).annotate(
+        open_packages=FilteredRelation(
+            "packages", condition=Q(packages__status__in=list(MOVEMENT_STATES))),
+    )
+    counts = {name: Count("open_packages", filter=Q(open_packages__status=code))
+              for code, name in MOVEMENT_STATES.items()}
+    ordering = MOVEMENT_SORTS.get(sort, MOVEMENT_SORTS["waiting"])[1]
+    return (locations.annotate(**counts, open_total=Count("open_packages"))
+            .order_by(*ordering))
+
+
+def package_movement_totals(*, user, q: str = "", include_empty: bool = False) -> dict[str, int]:
+    """Return the sums of the cards' counts over every location the search finds
+    (``{"waiting": n, …, "open_total": n}``). 1 query."""
+    locations = _movement_locations(user=user, q=q, include_empty=include_empty)
+    counts = {name: Count("pk", filter=Q(status=code)) for code, name in MOVEMENT_STATES.items()}
+    return Package.objects.filter(
+        location__in=locations.values("pk"), status__in=list(MOVEMENT_STATES),
+    ).aggregate(**counts, open_total=Count("pk"))
+
+
+def package_counts_by_status_for_user(*, user, location_id: int | None = None) -> dict[int, int]:
+    """As ``package_counts_by_status``, over the packages ``user`` may see. 1 query."""
+    qs = locations_restrict(Package.objects.all(), user=user)
+    if location_id is not None:
+        qs = qs.filter(location_id=location_id)
+    counts = dict(qs.values_list("status").annotate(n=Count("pk")).order_by())
+    return {code: counts.get(code, 0) for code in Status.values}
+
+
+def package_search(*, user, location_id: int | None = None, status: int | None = None,
+                   q: str = "", sort: str = "in_state",
+                   now: dt.datetime | None = None) -> QuerySet[Package]:
+    """Return the packages of the package list: visible to ``user``, optionally at one
+    location and in one state, matching ``q``, ordered by ``sort`` (a key of
+    ``PACKAGE_SORTS``; default longest in its state first).
+
+    ``q`` matches the package number, order number and tracking number (contains, any case)
+    and the SKU code of any item (contains). Rows carry ``brand`` and ``location`` and the
+    annotations ``units`` (sum of item quantities) and ``is_late`` (ship-by passed at
+    ``now`` while the package has not left the location), so a page of rows is one query.
+    """
+    now = now or timezone.now()
+    qs = package_list_for_user(user=user)
+    if location_id is not None:
+        qs = qs.filter(location_id=location_id)
+    if status is not None:
+        qs = qs.filter(status=status)
+    q = (q or "").strip()
+    if q:
+        sku_match = PackageItem.objects.filter(package=OuterRef("pk"), sku__code__icontains=q)
+        qs = qs.filter(Q(number__icontains=q) | Q(order_number__icontains=q)
+                       | Q(tracking_number__icontains=q) | Exists(sku_match))
+    units = (PackageItem.objects.filter(package=OuterRef("pk")).order_by()
+             .values("package").annotate(n=Sum("quantity")).values("n"))
+    ordering = PACKAGE_SORTS.get(sort, PACKAGE_SORTS["in_state"])[1]
+    return qs.annotate(
+        units=Coalesce(Subquery(units), 0),
+        is_late=Case(
+            When(ship_by__lt=now, status__in=list(BEFORE_HANDOVER_STATES), then=Value(True)),
+            default=Value(False), output_field=BooleanField(),
+        ),
+    ).order_by(*ordering)
+
+
+def package_item_rows(package: Package) -> list[dict]:
+    """Return one row per item with the location's stock of its SKU:
+    ``[{"item": PackageItem, "stock": StockLevel | None, "short": bool}]``.
+
+    ``short`` marks, for a Product Out of Stock package (which holds no reservation), an
+    item the location cannot cover now. Reads ``package.items`` (prefetched by
+    ``package_get``) and the stock rows in 1 query.
+    """
+    items = list(package.items.all())
+    levels = stock_levels_for_skus(location_id=package.location_id, sku_ids=[i.sku_id for i in items])
+    waiting_for_stock = package.status == Status.PRODUCT_OUT_OF_STOCK
+    rows = []
+    for item in items:
+        stock = levels.get(item.sku_id)
+        short = waiting_for_stock and (stock is None or stock.available < item.quantity)
+        rows.append({"item": item, "stock": stock, "short": short})
+    return rows
+
+
+def package_order_packages(package: Package) -> list[Package]:
+    """Return the other packages of ``package``'s order (all locations), oldest first. 1 query."""
+    return list(
+        Package.objects.filter(order_number=package.order_number).exclude(pk=package.pk)
+        .select_related("location").only("number", "status", "location__code", "location__name")
+        .order_by("pk")
+    )
+
+
+def package_is_late(package: Package, *, now: dt.datetime | None = None) -> bool:
+    """Return True when ``package``'s ship-by has passed and it has not left the location."""
+    now = now or timezone.now()
+    return bool(package.ship_by and package.ship_by < now and package.status in BEFORE_HANDOVER_STATES)
+
+
+def package_has_shipping_ticket(package: Package) -> bool:
+    """Return True once ``ship`` has run: the package carries a tracking number and is in a
+    state after Packaging Completed on the shipping path."""
+    return bool(package.tracking_number) and package.status in TICKET_STATES
+
+
+def package_last_transition(*, package_id: int) -> PackageTransition | None:
+    """Return the newest transition-log row of a package, or None. 1 query."""
+    return PackageTransition.objects.filter(package_id=package_id).order_by("-id").first()

@@ -10,12 +10,13 @@ from django.db.models import F
 
 from locations.models import Sku, StockLevel, StockLocation
 from locations.tests.factories import SkuFactory, StockLevelFactory, StockLocationFactory
+from oms.testing import olist_dir
 from packages.models import Brand, Package, PackageItem, PackageTransition, Status
 from packages.olist_import import OlistImportError, mojibake_repair, olist_import
 
 pytestmark = pytest.mark.django_db
 
-OLIST_DIR = Path("/work/shared/data/olist")
+OLIST_DIR = olist_dir()
 ITEMS_HEADER = ('"order_id","order_item_id","product_id","seller_id","shipping_limit_date",'
                 '"price","freight_value"\n')
 

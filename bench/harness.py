@@ -1,0 +1,273 @@
+"""What every benchmark shares: Django on PostgreSQL, databases, raw connections, timing,
+medians, the result table and the ``met`` / ``NOT met`` verdicts.
+
+A benchmark module's ``main()`` calls ``bootstrap(db_name)`` first: it points
+``DATABASE_URL`` at ``postgres://postgres@127.0.0.1:5432/<db_name>`` (or
+``BENCH_DATABASE_URL``), creates the database when missing, runs ``django.setup()`` with
+production-like settings (``DJANGO_DEBUG=false``, Celery's in-memory broker so no task
+leaves the process and no shared Redis queue fills up) and migrates. The measuring
+functions themselves only use Django's ``connection``, so the smoke test runs them on the
+pytest database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DEFAULT_SERVER_URL = "postgres://postgres@127.0.0.1:5432"
+RESULTS_DIR = BASE_DIR / "var" / "bench"
+OLIST_DIR = Path(os.environ.get("OLIST_DIR", BASE_DIR.parent / "shared" / "data" / "olist"))
+
+
+# --- process set-up ---------------------------------------------------------------------------
+
+def database_url(db_name: str) -> str:
+    """Return the URL of ``db_name`` on the benchmark server (``BENCH_DATABASE_URL`` wins)."""
+    explicit = os.environ.get("BENCH_DATABASE_URL")
+    if explicit:
+        return explicit
+    base = os.environ.get("BENCH_SERVER_URL", DEFAULT_SERVER_URL).rstrip("/")
+    return f"{base}/{db_name}"
+
+
+def _server_params(url: str) -> tuple[dict, str]:
+    parts = urlsplit(url)
+    params = {"host": parts.hostname or "127.0.0.1", "port": parts.port or 5432,
+              "user": parts.username or "postgres"}
+    if parts.password:
+        params["password"] = parts.password
+    return params, parts.path.lstrip("/")
+
+
+def create_database(url: str) -> bool:
+    """Create the database named in ``url`` if it does not exist; return True if created."""
+    import psycopg2
+    from psycopg2 import sql
+
+    params, name = _server_params(url)
+    conn = psycopg2.connect(dbname="postgres", **params)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
+            if cursor.fetchone():
+                return False
+            cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            return True
+    finally:
+        conn.close()
+
+
+def bootstrap(db_name: str, *, migrate: bool = True) -> str:
+    """Configure this process for a benchmark on ``db_name`` and set Django up; return the URL."""
+    url = database_url(db_name)
+    os.environ["DATABASE_URL"] = url
+    os.environ["DJANGO_SETTINGS_MODULE"] = os.environ.get("BENCH_SETTINGS_MODULE", "oms.settings")
+    os.environ["DJANGO_DEBUG"] = "false"
+    os.environ["CELERY_BROKER_URL"] = os.environ.get("BENCH_CELERY_BROKER_URL", "memory://")
+    os.environ.pop("REDIS_URL", None)
+    os.environ.pop("CELERY_RESULT_BACKEND", None)
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    if str(BASE_DIR) not in sys.path:
+        sys.path.insert(0, str(BASE_DIR))
+    create_database(url)
+    import django
+
+    django.setup()
+    if migrate:
+        migrate_current()
+    return url
+
+
+def ensure_static() -> None:
+    """Run ``collectstatic`` once when the manifest the production storage needs is missing
+    (pages rendered with ``DJANGO_DEBUG=false`` look their assets up in it)."""
+    from django.conf import settings
+    from django.core.management import call_command
+
+    if not (Path(settings.STATIC_ROOT) / "staticfiles.json").exists():
+        call_command("collectstatic", interactive=False, verbosity=0)
+
+
+def migrate_current() -> None:
+    """Bring the current database up to the project's migrations (quiet)."""
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0, interactive=False)
+
+
+def use_database(db_name: str, *, migrate: bool = True) -> str:
+    """Switch Django's default connection to ``db_name`` (created if missing); return its URL."""
+    from django.db import connections
+
+    url = database_url(db_name)
+    create_database(url)
+    connection = connections["default"]
+    connection.close()
+    connection.settings_dict["NAME"] = _server_params(url)[1]
+    if migrate:
+        migrate_current()
+    return url
+
+
+def current_database_url() -> str:
+    """Return a ``postgres://`` URL for Django's current default database."""
+    from django.db import connection
+
+    s = connection.settings_dict
+    auth = s.get("USER") or "postgres"
+    if s.get("PASSWORD"):
+        auth += f":{s['PASSWORD']}"
+    return urlunsplit(("postgres", f"{auth}@{s.get('HOST') or '127.0.0.1'}:{s.get('PORT') or 5432}",
+                       f"/{s['NAME']}", "", ""))
+
+
+def raw_connection(*, autocommit: bool = False):
+    """Return a new psycopg2 connection to Django's current database (for raw-SQL baselines)."""
+    import psycopg2
+    from django.db import connection
+
+    s = connection.settings_dict
+    params = {"dbname": s["NAME"], "user": s.get("USER") or "postgres",
+              "host": s.get("HOST") or "127.0.0.1", "port": s.get("PORT") or 5432}
+    if s.get("PASSWORD"):
+        params["password"] = s["PASSWORD"]
+    conn = psycopg2.connect(**params)
+    conn.autocommit = autocommit
+    return conn
+
+
+def require_postgresql() -> None:
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        raise SystemExit("benchmarks run on PostgreSQL only (set BENCH_DATABASE_URL or use the default)")
+
+
+# --- measuring --------------------------------------------------------------------------------
+
+def timed(fn: Callable[[], object]) -> tuple[float, object]:
+    """Run ``fn`` once; return ``(seconds, result)``."""
+    started = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - started, result
+
+
+def median(values: Iterable[float]) -> float:
+    values = list(values)
+    return statistics.median(values) if values else float("nan")
+
+
+@contextmanager
+def count_queries():
+    """Count the SQL statements run on Django's connection: ``with count_queries() as q: …; len(q)``."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as context:
+        yield context
+
+
+def machine_summary() -> dict:
+    """Return what bounds every figure: CPU count, model, memory, PostgreSQL version."""
+    info = {"cpus": os.cpu_count(), "python": sys.version.split()[0]}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                info["cpu"] = line.split(":", 1)[1].strip()
+                break
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                info["memory_gib"] = round(int(line.split()[1]) / 1024 / 1024, 1)
+                break
+    except OSError:
+        pass
+    try:
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW server_version")
+            info["postgresql"] = cursor.fetchone()[0]
+    except Exception:  # noqa: BLE001 - informational only
+        pass
+    return info
+
+
+# --- reporting --------------------------------------------------------------------------------
+
+def verdict(met: bool) -> str:
+    return "met" if met else "NOT met"
+
+
+@dataclass
+class Table:
+    """A plain-text result table: ``add(...)`` rows, ``print()`` it."""
+
+    title: str
+    columns: Sequence[str]
+    rows: list[list[str]] = field(default_factory=list)
+
+    def add(self, *values) -> None:
+        self.rows.append([_fmt(value) for value in values])
+
+    def render(self) -> str:
+        widths = [max(len(str(c)), *(len(r[i]) for r in self.rows)) if self.rows else len(str(c))
+                  for i, c in enumerate(self.columns)]
+        line = "  ".join("-" * w for w in widths)
+        out = [self.title, line,
+               "  ".join(str(c).ljust(w) for c, w in zip(self.columns, widths, strict=True)), line]
+        out += ["  ".join(v.rjust(w) if _numeric(v) else v.ljust(w)
+                          for v, w in zip(r, widths, strict=True)) for r in self.rows]
+        out.append(line)
+        return "\n".join(out)
+
+    def print(self) -> None:
+        print(self.render(), flush=True)
+
+
+def _numeric(text: str) -> bool:
+    return bool(text) and (text[0].isdigit() or text[0] in "-.") and not text.startswith("--")
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        if value != value:  # NaN
+            return "n/a"
+        if abs(value) >= 100:
+            return f"{value:,.0f}"
+        if abs(value) >= 10:
+            return f"{value:.1f}"
+        return f"{value:.3g}" if abs(value) < 1 else f"{value:.2f}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return str(value)
+
+
+def save_results(name: str, results: dict, path: str | None = None) -> Path:
+    """Write ``results`` (plus the machine summary) as JSON to ``path`` or ``var/bench/<name>.json``."""
+    target = Path(path) if path else RESULTS_DIR / f"{name}.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"benchmark": name, "at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+               "machine": machine_summary(), **results}
+    target.write_text(json.dumps(payload, indent=2, default=str))
+    return target
+
+
+def base_parser(description: str, *, db: str) -> argparse.ArgumentParser:
+    """Return an argument parser with the options every benchmark has."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--db", default=db, help=f"database name on the local server (default {db})")
+    parser.add_argument("--repeat", type=int, default=3, help="measurements per figure; the median is reported")
+    parser.add_argument("--json", default=None, help="write results here (default var/bench/<name>.json)")
+    return parser

@@ -1,0 +1,113 @@
+"""Stock location and stock endpoints. Scope: the token's stock locations only."""
+
+from __future__ import annotations
+
+import django_filters
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, OpenApiTypes, extend_schema
+from rest_framework import generics
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from locations.api.serializers import (
+    STOCK_ROWS_MAX,
+    LocationOutputSerializer,
+    StockLevelOutputSerializer,
+    StockSetOutputSerializer,
+    StockSetRowInputSerializer,
+    stock_rows_parse,
+)
+from locations.models import Sku, StockLevel, StockLocation
+from locations.movements import location_movement_counts
+from locations.stock_bulk import stock_levels_set_bulk
+from oms.api import StrictQueryParamsMixin
+from oms.api_schema import IDEMPOTENCY_KEY_PARAMETER
+from oms.api_tokens import api_token_scope
+from oms.idempotency import idempotent_call
+
+
+def visible_locations(request):
+    """Return the stock locations in the request token's scope (a queryset)."""
+    return api_token_scope(StockLocation.objects.all(), request.auth, fields=("pk",))
+
+
+class LocationListView(StrictQueryParamsMixin, generics.ListAPIView):
+    """Stock locations with their package and transfer counts by state."""
+
+    serializer_class = LocationOutputSerializer
+    queryset = StockLocation.objects.none()  # for the schema generator
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return self.queryset
+        return visible_locations(self.request)
+
+    @extend_schema(operation_id="locations_list", tags=["locations"],
+                   summary="List stock locations with movement counts")
+    def get(self, request, *args, **kwargs):
+        page = self.paginate_queryset(self.get_queryset())
+        movements = location_movement_counts(location_ids=[location.pk for location in page])
+        data = LocationOutputSerializer(page, many=True, context={"movements": movements}).data
+        return self.get_paginated_response(data)
+
+
+class LocationDetailView(StrictQueryParamsMixin, APIView):
+    """One stock location with its movement counts (404 outside the scope)."""
+
+    @extend_schema(operation_id="locations_retrieve", tags=["locations"],
+                   parameters=[OpenApiParameter("code", OpenApiTypes.STR, OpenApiParameter.PATH)],
+                   responses=LocationOutputSerializer)
+    def get(self, request, code: str):
+        location = generics.get_object_or_404(visible_locations(request), code=code)
+        movements = location_movement_counts(location_ids=[location.pk])
+        return Response(LocationOutputSerializer(location, context={"movements": movements}).data)
+
+
+class StockFilter(django_filters.FilterSet):
+    """Filters of ``GET /api/v1/stock/``: location code, SKU code."""
+
+    location = django_filters.CharFilter(field_name="location__code", max_length=64,
+                                         help_text="Stock location code.")
+    sku = django_filters.CharFilter(field_name="sku__code", max_length=64, help_text="SKU code.")
+
+    class Meta:
+        model = StockLevel
+        fields: list[str] = []
+
+
+class StockView(StrictQueryParamsMixin, generics.ListAPIView):
+    """``GET``: stock levels in scope; ``POST``: set on-hand quantities in bulk."""
+
+    serializer_class = StockLevelOutputSerializer
+    filterset_class = StockFilter
+    queryset = StockLevel.objects.none()  # for the schema generator
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return self.queryset
+        return api_token_scope(StockLevel.objects.select_related("location", "sku"), self.request.auth)
+
+    @extend_schema(operation_id="stock_list", tags=["stock"],
+                   summary="List stock levels (cursor-paginated by id)")
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        operation_id="stock_set", tags=["stock"], summary="Set on-hand quantities in bulk",
+        description=f"1 to {STOCK_ROWS_MAX} rows, applied in one transaction: all or none. A value "
+                    "below the units reserved for open packages is refused (400, `errors` keyed "
+                    "by row index). A rise triggers the re-check of out-of-stock packages.",
+        request=StockSetRowInputSerializer(many=True),
+        parameters=[IDEMPOTENCY_KEY_PARAMETER],
+        responses={200: OpenApiResponse(StockSetOutputSerializer, "The updated rows, in request order.")},
+    )
+    def post(self, request, *args, **kwargs):
+        def handler() -> Response:
+            rows = stock_rows_parse(request.data, locations=visible_locations(request),
+                                    skus=Sku.objects.all())
+            levels = stock_levels_set_bulk(rows=rows)
+            for level, row in zip(levels, rows, strict=True):
+                level.location, level.sku = row.location, row.sku
+            return Response({"count": len(levels),
+                             "results": StockLevelOutputSerializer(levels, many=True).data})
+
+        return idempotent_call(request, handler)

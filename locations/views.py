@@ -1,0 +1,48 @@
+"""Operator web UI for one stock location: its packages in all 17 states and its transfers
+in the 6 transfer states, incoming and outgoing apart (each count opens the list)."""
+
+from __future__ import annotations
+
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.http import Http404
+from django.views.generic import TemplateView
+
+from locations.models import StockLocation
+from locations.selectors import stock_location_get
+from packages.models import DASHBOARD_LABELS, Status
+from packages.selectors import package_counts_by_status
+from transfers.models import Status as TransferStatus
+from transfers.selectors import DIRECTION_LABELS, transfer_counts_by_direction
+
+
+class LocationDetailView(LoginRequiredMixin, TemplateView):
+    """A location's counts in every package state and transfer state (3 queries: the
+    location, the package counts, the transfer counts). 404 for a location the user does
+    not work at."""
+
+    template_name = "locations/detail.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        try:
+            location = stock_location_get(user=self.request.user, code=kwargs["code"])
+        except StockLocation.DoesNotExist:
+            raise Http404("No such stock location among yours") from None
+        counts = package_counts_by_status(location_id=location.pk)
+        transfers = transfer_counts_by_direction(location_id=location.pk)
+        context.update(
+            location=location,
+            package_counts=[
+                {"code": code, "slug": Status(code).slug, "label": Status(code).label,
+                 "dashboard_label": DASHBOARD_LABELS.get(code, ""), "count": counts[code]}
+                for code in Status.values
+            ],
+            package_total=sum(counts.values()),
+            transfer_counts=[
+                {"key": direction, "label": DIRECTION_LABELS[direction],
+                 "counts": [{"slug": value, "label": label, "count": transfers[direction][value]}
+                            for value, label in TransferStatus.choices]}
+                for direction in ("incoming", "outgoing")
+            ],
+        )
+        return context

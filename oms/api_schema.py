@@ -1,0 +1,130 @@
+"""OpenAPI generation (drf-spectacular): error responses on every operation, strict bodies.
+
+Every operation documents the error statuses it can answer with the shared error
+components, so clients and schemathesis know them: 400, 401, 403, 404 everywhere; 409,
+412, 415 and 422 on POST. Input serializers deriving from ``StrictInputSerializer`` are
+published with ``additionalProperties: false`` (the API refuses unknown fields).
+"""
+
+from __future__ import annotations
+
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.utils import OpenApiParameter, OpenApiTypes
+from rest_framework import serializers
+
+
+class ErrorSerializer(serializers.Serializer):
+    """``{"code": str, "detail": str, ...}``: every error body (extra keys depend on ``code``)."""
+
+    code = serializers.CharField(help_text="Stable machine-readable code, e.g. 'not_found'.")
+    detail = serializers.CharField(help_text="Human-readable explanation.")
+
+
+class ValidationErrorSerializer(ErrorSerializer):
+    """400: ``errors`` maps each field (or row index) to its messages."""
+
+    errors = serializers.JSONField(required=False, help_text="{field: [message, …]}")
+    field = serializers.CharField(required=False, help_text="The field a domain rule refused.")
+
+
+class ConflictErrorSerializer(ErrorSerializer):
+    """409: ``transition_not_allowed`` carries the package's or transfer's current status and
+    the actions allowed now; ``insufficient_stock`` carries ``shortages``."""
+
+    action = serializers.CharField(required=False)
+    current_status = serializers.JSONField(required=False)
+    allowed_actions = serializers.ListField(child=serializers.CharField(), required=False)
+    shortages = serializers.JSONField(required=False)
+
+
+class PreconditionErrorSerializer(ErrorSerializer):
+    """412: ``If-Match`` named another version than the current one."""
+
+    current_version = serializers.IntegerField()
+
+
+IDEMPOTENCY_KEY_PARAMETER = OpenApiParameter(
+    "Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
+    description="1–255 printable ASCII characters (e.g. a UUID). Resending the same key with "
+                "the same body replays the first response without acting again (header "
+                "Idempotent-Replayed: true); the same key with another body answers 422.",
+)
+
+_COMMON_ERRORS = {
+    "400": (ValidationErrorSerializer, "Invalid input (field errors in `errors`)."),
+    "401": (ErrorSerializer, "Missing, unknown or revoked token."),
+    "403": (ErrorSerializer, "Read-only token writing, or an action this client may not run."),
+    "404": (ErrorSerializer, "Not found, or outside the token's stock locations."),
+}
+_POST_ERRORS = {
+    "409": (ConflictErrorSerializer, "Not allowed in the current state (nothing was changed)."),
+    "412": (PreconditionErrorSerializer, "If-Match does not match the current version."),
+    "415": (ErrorSerializer, "The body is not JSON."),
+    "422": (ErrorSerializer, "Idempotency-Key reused with another request."),
+}
+
+
+class StrictCharField(serializers.CharField):
+    """A ``CharField`` that accepts only JSON strings (DRF would turn ``12`` into ``"12"``)
+    and applies ``max_length`` to the string as sent, before trimming whitespace."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        if self.max_length is not None and len(data) > self.max_length:
+            self.fail("max_length", max_length=self.max_length)
+        return super().to_internal_value(data)
+
+
+class StrictURLField(StrictCharField, serializers.URLField):
+    """A ``URLField`` with the checks of ``StrictCharField``."""
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """An ``IntegerField`` that accepts only JSON integers (not ``"5"``, ``5.0`` or ``true``)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictInputSerializer(serializers.Serializer):
+    """Base of every input serializer: unknown fields are refused (400), and a ``status``
+    field is refused with a pointer to the actions (the status changes only through them)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            errors = {}
+            if "status" in data and "status" not in self.fields:
+                errors["status"] = ["The status changes only through actions: "
+                                    "POST /api/v1/…/{number}/actions/{action}/."]
+            for name in sorted(set(data) - set(self.fields) - {"status"}):
+                errors[str(name)] = ["Unknown field."]
+            if errors:
+                raise serializers.ValidationError(errors)
+        return super().to_internal_value(data)
+
+
+class OmsAutoSchema(AutoSchema):
+    """AutoSchema adding the shared error responses and ``additionalProperties: false``."""
+
+    def _get_response_bodies(self, direction="response"):
+        responses = super()._get_response_bodies(direction)
+        errors = dict(_COMMON_ERRORS)
+        if self.method == "POST":
+            errors.update(_POST_ERRORS)
+        for code, (serializer, description) in errors.items():
+            if code not in responses:
+                response = self._get_response_for_code(serializer, code, direction=direction)
+                response["description"] = description
+                responses[code] = response
+        return responses
+
+    def _map_basic_serializer(self, serializer, direction):
+        schema = super()._map_basic_serializer(serializer, direction)
+        if isinstance(serializer, StrictInputSerializer) or (
+            isinstance(serializer, type) and issubclass(serializer, StrictInputSerializer)
+        ):
+            schema["additionalProperties"] = False
+        return schema

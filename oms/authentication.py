@@ -1,0 +1,54 @@
+"""``Authorization: Token <key>`` authentication for the REST API."""
+
+from __future__ import annotations
+
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from rest_framework import authentication, exceptions
+
+from oms.api_tokens import api_token_for_key
+
+
+class ApiTokenAuthentication(authentication.BaseAuthentication):
+    """Authenticate ``Authorization: Token <key>`` against ``oms.models.ApiToken``.
+
+    On success ``request.user`` is the token's user and ``request.auth`` the ``ApiToken``.
+    A missing header leaves the request anonymous (the permission then answers 401); a
+    malformed header, an unknown or revoked key, or an inactive user answers 401 with
+    ``WWW-Authenticate: Token``.
+    """
+
+    keyword = "Token"
+
+    def authenticate(self, request):
+        parts = authentication.get_authorization_header(request).split()
+        if not parts or parts[0].lower() != self.keyword.lower().encode():
+            return None
+        if len(parts) != 2:
+            raise exceptions.AuthenticationFailed("Invalid token header: use 'Token <key>'.")
+        try:
+            key = parts[1].decode("ascii")
+        except UnicodeDecodeError:
+            raise exceptions.AuthenticationFailed("Invalid token.") from None
+        token = api_token_for_key(key) if 0 < len(key) <= 100 else None
+        if token is None:
+            raise exceptions.AuthenticationFailed("Invalid or revoked token.")
+        return token.user, token
+
+    def authenticate_header(self, request) -> str:
+        return self.keyword
+
+
+class ApiTokenScheme(OpenApiAuthenticationExtension):
+    """Publish the token header as the ``tokenAuth`` security scheme of the OpenAPI schema."""
+
+    target_class = "oms.authentication.ApiTokenAuthentication"
+    name = "tokenAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": 'Send "Token <key>". Create keys in the admin or with '
+                           "`manage.py create_api_token`.",
+        }

@@ -1,0 +1,246 @@
+"""Webhooks: signed deliveries to a real HTTP receiver, retries, redirects, SSRF guard,
+and nothing sent for a change that did not commit."""
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from django.utils import timezone
+from standardwebhooks.webhooks import Webhook
+
+from oms.actors import Actor
+from oms.exceptions import InvalidInput
+from oms.models import OutboxEvent
+from oms.tasks import outbox_dispatch, webhook_retry_due_task
+from oms.webhook_models import WebhookDelivery, WebhookSubscription
+from oms.webhooks import (
+    PAUSE_AFTER_CONSECUTIVE_FAILURES,
+    UnsafeTargetUrl,
+    webhook_deliver,
+    webhook_secret_rotate,
+    webhook_subscription_save,
+    webhook_target_check,
+)
+from packages import services
+from packages.models import Status
+from packages.tests.helpers import make_package
+
+pytestmark = pytest.mark.django_db
+OPERATOR = Actor("user", "operator")
+
+
+class Receiver:
+    """A loopback HTTP server answering with the scripted statuses, recording requests."""
+
+    def __init__(self, statuses=(200,), location=None):
+        self.statuses = list(statuses)
+        self.requests = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802
+                body = self.rfile.read(int(self.headers["content-length"]))
+                receiver.requests.append({"headers": dict(self.headers), "body": body})
+                status = receiver.statuses.pop(0) if len(receiver.statuses) > 1 else receiver.statuses[0]
+                self.send_response(status)
+                if location:
+                    self.send_header("Location", location)
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+
+
+@pytest.fixture
+def receiver(settings):
+    settings.WEBHOOK_ALLOWED_HOSTS = ["127.0.0.1"]
+    made = []
+
+    def make(*args, **kwargs):
+        made.append(Receiver(*args, **kwargs))
+        return made[-1]
+
+    yield make
+    for r in made:
+        r.close()
+
+
+def _subscribe(url, types=("package.*",)):
+    return webhook_subscription_save(subscription=WebhookSubscription(
+        name="erp", target_url=url, event_types=list(types)))
+
+
+def _ship(package, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        services.package_ship(package_id=package.pk, actor=OPERATOR, carrier="C", tracking_number="T")
+
+
+def _force_due():
+    WebhookDelivery.objects.update(next_attempt_at=timezone.now())
+
+
+def test_signed_delivery_verifies_with_standardwebhooks(receiver, django_capture_on_commit_callbacks):
+    r = receiver()
+    subscription = _subscribe(r.url, ["package.status.shipped"])
+    package = make_package(Status.PACKAGING_COMPLETED)
+    _ship(package, django_capture_on_commit_callbacks)
+    assert len(r.requests) == 1
+    request = r.requests[0]
+    headers = {k.lower(): v for k, v in request["headers"].items()}
+    payload = Webhook(subscription.secret).verify(request["body"], headers)
+    assert payload["event"]["type"] == "package.status.shipped"
+    assert payload["event"]["uuid"] == headers["webhook-id"] == OutboxEvent.objects.get().uuid.hex
+    assert payload["payload"]["package"]["number"] == package.number
+    assert WebhookDelivery.objects.get().status == "delivered"
+
+
+def test_one_committed_action_one_event_per_subscription(receiver, django_capture_on_commit_callbacks):
+    a, b = receiver(), receiver()
+    _subscribe(a.url, ["package.*", "package.status.shipped"])
+    _subscribe(b.url, ["*"])
+    _subscribe(b.url, ["transfer.*"])  # not interested
+    package = make_package(Status.PACKAGING_COMPLETED)
+    _ship(package, django_capture_on_commit_callbacks)
+    assert len(a.requests) == 1 and len(b.requests) == 1
+    assert WebhookDelivery.objects.count() == 2
+
+
+def test_failed_transaction_sends_nothing(receiver, monkeypatch, django_capture_on_commit_callbacks):
+    r = receiver()
+    _subscribe(r.url)
+    package = make_package(Status.PENDING, quantities=(1, 1))
+
+    def broken(**kwargs):
+        raise RuntimeError("replacement cannot be created")
+
+    monkeypatch.setattr(services, "package_create", broken)
+    with django_capture_on_commit_callbacks(execute=True), pytest.raises(RuntimeError):
+        services.package_report_missing(package_id=package.pk, actor=OPERATOR,
+                                        items={package.items.first().sku.code: 1})
+    assert not OutboxEvent.objects.exists()
+    assert r.requests == []
+
+
+def test_500_three_times_then_200_same_webhook_id(receiver, django_capture_on_commit_callbacks):
+    r = receiver(statuses=(500, 500, 500, 200))
+    _subscribe(r.url)
+    _ship(make_package(Status.PACKAGING_COMPLETED), django_capture_on_commit_callbacks)
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.status == "pending" and delivery.attempt_count == 1
+    assert delivery.next_attempt_at > timezone.now()  # backoff, not an immediate retry
+    for _ in range(3):
+        _force_due()
+        webhook_retry_due_task()
+    delivery.refresh_from_db()
+    assert delivery.status == "delivered"
+    assert delivery.attempt_count == 4
+    assert len({req["headers"]["webhook-id"] for req in r.requests}) == 1
+    assert len(r.requests) == 4
+    assert [a.status_code for a in delivery.attempts.all()] == [500, 500, 500, 200]
+
+
+def test_redirect_is_not_followed(receiver, django_capture_on_commit_callbacks):
+    target = receiver()
+    r = receiver(statuses=(302,), location=target.url)
+    _subscribe(r.url)
+    _ship(make_package(Status.PACKAGING_COMPLETED), django_capture_on_commit_callbacks)
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.status == "pending"
+    assert delivery.last_error == "redirect not followed"
+    assert target.requests == []
+
+
+@pytest.mark.parametrize("url", [
+    "http://10.1.2.3/hook", "http://169.254.169.254/latest/meta-data", "http://127.0.0.1/x",
+    "http://[::1]/x", "http://192.168.0.10/", "ftp://example.com/", "not a url",
+    "http://[::ffff:10.0.0.1]/",
+])
+def test_unsafe_targets_are_refused(url):
+    with pytest.raises(UnsafeTargetUrl):
+        webhook_target_check(url)
+    with pytest.raises(InvalidInput):
+        _subscribe(url)
+    assert not WebhookSubscription.objects.exists()
+
+
+def test_worker_dying_mid_delivery_is_recovered(receiver, monkeypatch, django_capture_on_commit_callbacks):
+    r = receiver()
+    _subscribe(r.url)
+    import oms.webhooks as webhooks
+
+    real_post = webhooks._post
+
+    def dies(*args, **kwargs):
+        raise SystemExit("worker killed")
+
+    monkeypatch.setattr(webhooks, "_post", dies)
+    package = make_package(Status.PACKAGING_COMPLETED)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        services.package_ship(package_id=package.pk, actor=OPERATOR, carrier="C", tracking_number="T")
+    event = OutboxEvent.objects.get()
+    outbox_dispatch(event_id=event.pk)  # fan-out committed
+    delivery = WebhookDelivery.objects.get()
+    with pytest.raises(SystemExit):
+        webhook_deliver(delivery_id=delivery.pk)
+    delivery.refresh_from_db()
+    assert delivery.status == "pending" and delivery.attempt_count == 0  # rolled back
+    monkeypatch.setattr(webhooks, "_post", real_post)
+    assert webhook_retry_due_task() == 1  # the sweeper finds it
+    delivery.refresh_from_db()
+    assert delivery.status == "delivered"
+    assert len(r.requests) == 1
+    assert callbacks  # the hand-off was registered for after commit
+
+
+def test_continuously_failing_endpoint_is_paused(receiver, django_capture_on_commit_callbacks):
+    r = receiver(statuses=(500,))
+    subscription = _subscribe(r.url)
+    for _ in range(PAUSE_AFTER_CONSECUTIVE_FAILURES):
+        _ship(make_package(Status.PACKAGING_COMPLETED), django_capture_on_commit_callbacks)
+    subscription.refresh_from_db()
+    assert subscription.is_paused
+    before = len(r.requests)
+    _ship(make_package(Status.PACKAGING_COMPLETED), django_capture_on_commit_callbacks)
+    assert len(r.requests) == before  # paused: nothing new is sent
+
+
+def test_secret_rotation_signs_with_both_during_overlap(receiver, django_capture_on_commit_callbacks):
+    r = receiver()
+    subscription = _subscribe(r.url)
+    old_secret = subscription.secret
+    subscription = webhook_secret_rotate(subscription_id=subscription.pk)
+    _ship(make_package(Status.PACKAGING_COMPLETED), django_capture_on_commit_callbacks)
+    request = r.requests[0]
+    headers = {k.lower(): v for k, v in request["headers"].items()}
+    assert len(headers["webhook-signature"].split()) == 2
+    for secret in (old_secret, subscription.secret):
+        assert json.loads(json.dumps(Webhook(secret).verify(request["body"], headers)))
+
+
+def test_operator_sees_package_deliveries_and_replays_failed_ones(client, receiver,
+                                                                  django_capture_on_commit_callbacks):
+    from django.contrib.auth import get_user_model
+
+    r = receiver(statuses=(500,))
+    _subscribe(r.url)
+    package = make_package(Status.PACKAGING_COMPLETED)
+    _ship(package, django_capture_on_commit_callbacks)
+    WebhookDelivery.objects.update(status="failed")
+    client.force_login(get_user_model().objects.create_user("op", password="pw", is_staff=True))
+    page = client.get(f"/packages/{package.number}/")
+    assert page.status_code == 200
+    assert b"package.status.shipped" in page.content or b"package.status.transitioned" in page.content
+    r.statuses = [200]
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(f"/packages/{package.number}/webhooks/replay/")
+    assert response.status_code == 302
+    assert WebhookDelivery.objects.get().status == "delivered"

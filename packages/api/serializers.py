@@ -1,0 +1,366 @@
+"""Package API serializers: input (one class per action, strict) and output.
+
+Output shapes are documented on each class; every status is ``{"code", "slug", "label"}``.
+"""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from locations.models import Sku, StockLocation
+from oms.api_schema import StrictCharField, StrictInputSerializer, StrictIntegerField, StrictURLField
+from packages.actions import ACTIONS
+from packages.models import Brand, Package, Status, status_dict
+from packages.services import ItemInput, package_allowed_actions
+
+MAX_QUANTITY = 100_000
+MAX_ITEMS = 500
+BULK_MAX = 1000
+PG_INT_MAX = 2_147_483_647
+PG_BIGINT_MAX = 9_223_372_036_854_775_807
+PACKAGE_STATUS_SLUGS = [status.slug for status in Status]
+
+
+# --- output ------------------------------------------------------------------------------
+
+class PackageStatusSerializer(serializers.Serializer):
+    """``{"code": 100, "slug": "pending", "label": "Pending"}``."""
+
+    code = serializers.ChoiceField(choices=Status.choices)
+    slug = serializers.ChoiceField(choices=PACKAGE_STATUS_SLUGS)
+    label = serializers.CharField()
+
+
+@extend_schema_field(PackageStatusSerializer)
+class PackageStatusField(serializers.Field):
+    """A status code rendered as ``{"code", "slug", "label"}`` (read-only)."""
+
+    def __init__(self, **kwargs):
+        kwargs["read_only"] = True
+        super().__init__(**kwargs)
+
+    def to_representation(self, value):
+        return status_dict(value)
+
+
+class PackageItemOutputSerializer(serializers.Serializer):
+    """One line: ``{"sku": code, "quantity": units, "unit_price": "12.50"|null, "freight_value": …}``."""
+
+    sku = serializers.CharField(source="sku.code")
+    quantity = serializers.IntegerField()
+    unit_price = serializers.DecimalField(max_digits=12, decimal_places=2, allow_null=True)
+    freight_value = serializers.DecimalField(max_digits=12, decimal_places=2, allow_null=True)
+
+
+class DenialReasonOutputSerializer(serializers.Serializer):
+    """``{"id": int, "title": str, "priority": int}``: a reason a location may refuse with."""
+
+    id = serializers.IntegerField()
+    title = serializers.CharField()
+    priority = serializers.IntegerField()
+
+
+class PackageTransitionOutputSerializer(serializers.Serializer):
+    """One row of the transition log (``from_status`` is null for ``create``)."""
+
+    action = serializers.CharField()
+    from_status = PackageStatusField(allow_null=True)
+    to_status = PackageStatusField()
+    actor = serializers.CharField()
+    reason = serializers.CharField()
+    payload = serializers.JSONField()
+    created_at = serializers.DateTimeField()
+
+
+class PackageOutputSerializer(serializers.Serializer):
+    """A package as listed: fields, ``items`` and the ``allowed_actions`` for this client.
+
+    Needs ``brand``/``location`` selected and ``items__sku`` prefetched (no extra queries).
+    ``version`` grows by one with every action; send it back in ``If-Match``.
+    """
+
+    number = serializers.CharField()
+    order_number = serializers.CharField()
+    brand = serializers.CharField(source="brand.slug")
+    location = serializers.CharField(source="location.code")
+    delivery_type = serializers.ChoiceField(choices=Package.DeliveryType.choices)
+    status = PackageStatusField()
+    version = serializers.IntegerField()
+    status_changed_at = serializers.DateTimeField()
+    ship_by = serializers.DateTimeField(allow_null=True)
+    carrier = serializers.CharField()
+    tracking_number = serializers.CharField()
+    label_printed_at = serializers.DateTimeField(allow_null=True)
+    invoice_number = serializers.CharField()
+    invoice_date = serializers.DateField(allow_null=True)
+    invoice_url = serializers.CharField()
+    shipped_at = serializers.DateTimeField(allow_null=True)
+    delivered_at = serializers.DateTimeField(allow_null=True)
+    delivery_attempts = serializers.IntegerField()
+    cancellation_reason = serializers.CharField()
+    replaces = serializers.CharField(source="replaces.number", allow_null=True)
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+    items = PackageItemOutputSerializer(many=True)
+    allowed_actions = serializers.SerializerMethodField()
+
+    @extend_schema_field(serializers.ListField(child=serializers.ChoiceField(choices=list(ACTIONS))))
+    def get_allowed_actions(self, package) -> list[str]:
+        return package_allowed_actions(package, actor_kind="api")
+
+
+class PackageDetailOutputSerializer(PackageOutputSerializer):
+    """A package with its replacement, denial reason, the "waiting because" explanation
+    (``packages.selectors.package_waiting_reason``; null when not waiting) and its log."""
+
+    replacement = serializers.SerializerMethodField()
+    denial_reason = DenialReasonOutputSerializer(allow_null=True)
+    waiting_reason = serializers.SerializerMethodField()
+    transitions = PackageTransitionOutputSerializer(many=True)
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_replacement(self, package) -> str | None:
+        try:
+            return package.replacement.number
+        except Package.replacement.RelatedObjectDoesNotExist:
+            return None
+
+    @extend_schema_field(serializers.JSONField(allow_null=True))
+    def get_waiting_reason(self, package) -> dict | None:
+        from packages.selectors import package_waiting_reason
+
+        return package_waiting_reason(package)
+
+
+class BrandOutputSerializer(serializers.Serializer):
+    """A brand (sales channel) and its settings; ``enabled_actions`` = offered actions."""
+
+    slug = serializers.CharField()
+    name = serializers.CharField()
+    requires_shipping_label = serializers.BooleanField()
+    requires_invoice = serializers.BooleanField()
+    recheck_interval_minutes = serializers.IntegerField()
+    disabled_actions = serializers.ListField(child=serializers.CharField())
+    enabled_actions = serializers.SerializerMethodField()
+
+    @extend_schema_field(serializers.ListField(child=serializers.ChoiceField(choices=list(ACTIONS))))
+    def get_enabled_actions(self, brand) -> list[str]:
+        return [name for name in ACTIONS if brand.is_action_enabled(name)]
+
+
+# --- input -------------------------------------------------------------------------------
+
+class ItemInputSerializer(StrictInputSerializer):
+    """``{"sku": code, "quantity": whole units >= 1}``."""
+
+    sku = StrictCharField(max_length=64)
+    quantity = StrictIntegerField(min_value=1, max_value=MAX_QUANTITY)
+
+
+class PackageCreateInputSerializer(StrictInputSerializer):
+    """Body of ``POST /api/v1/packages/``. ``brand`` is a slug, ``location`` a stock location
+    code inside the token's scope; SKUs must exist. ``service_kwargs()`` gives
+    ``packages.services.package_create`` its arguments (without the actor)."""
+
+    order_number = StrictCharField(max_length=64)
+    brand = StrictCharField(max_length=50)
+    location = StrictCharField(max_length=64)
+    delivery_type = serializers.ChoiceField(choices=Package.DeliveryType.choices)
+    ship_by = serializers.DateTimeField(required=False, allow_null=True)
+    items = ItemInputSerializer(many=True, min_length=1, max_length=MAX_ITEMS)
+
+    def validate_brand(self, value: str) -> Brand:
+        brand = Brand.objects.filter(slug=value).first()
+        if brand is None:
+            raise serializers.ValidationError(f"Unknown brand {value!r}.")
+        return brand
+
+    def validate_location(self, value: str) -> StockLocation:
+        location = self.context["locations"].filter(code=value).first()
+        if location is None:
+            raise serializers.ValidationError(f"Unknown stock location {value!r}.")
+        return location
+
+    def validate_items(self, items: list[dict]) -> list[ItemInput]:
+        codes = [item["sku"] for item in items]
+        skus = {sku.code: sku for sku in Sku.objects.filter(code__in=codes)}
+        unknown = sorted(set(codes) - set(skus))
+        if unknown:
+            raise serializers.ValidationError(f"Unknown SKU(s): {', '.join(unknown)}.")
+        if len(set(codes)) != len(codes):
+            raise serializers.ValidationError("Each SKU may appear once; add up the quantities.")
+        return [ItemInput(sku=skus[item["sku"]], quantity=item["quantity"]) for item in items]
+
+    def service_kwargs(self) -> dict:
+        data = self.validated_data
+        return {"order_number": data["order_number"], "brand": data["brand"],
+                "location": data["location"], "delivery_type": data["delivery_type"],
+                "ship_by": data.get("ship_by"), "items": data["items"]}
+
+
+class ActionInputSerializer(StrictInputSerializer):
+    """Base of the per-action bodies; ``kwargs_from`` maps validated data to the service's
+    keyword arguments (without ``package_id`` and ``actor``)."""
+
+    @classmethod
+    def kwargs_from(cls, data: dict) -> dict:
+        return dict(data)
+
+    def service_kwargs(self) -> dict:
+        return self.kwargs_from(self.validated_data)
+
+
+class NoInputSerializer(ActionInputSerializer):
+    """An action without parameters: send ``{}`` or no body."""
+
+
+class ReasonInputSerializer(ActionInputSerializer):
+    """``{"reason": str (optional, <= 255)}``, stored in the transition log."""
+
+    reason = StrictCharField(max_length=255, required=False, allow_blank=True)
+
+
+class ReportItemsInputSerializer(ActionInputSerializer):
+    """``{"items": [{"sku": code, "quantity": units}, …]}``: the units not found / defective."""
+
+    items = ItemInputSerializer(many=True, min_length=1, max_length=MAX_ITEMS)
+
+
+class ShipInputSerializer(ActionInputSerializer):
+    """``{"carrier": str, "tracking_number": str}`` (both required, <= 64 characters)."""
+
+    carrier = StrictCharField(max_length=64)
+    tracking_number = StrictCharField(max_length=64)
+
+
+class AttachInvoiceInputSerializer(ActionInputSerializer):
+    """``{"invoice_number": str, "invoice_date": "YYYY-MM-DD", "invoice_url": url (optional)}``."""
+
+    invoice_number = StrictCharField(max_length=64)
+    invoice_date = serializers.DateField()
+    invoice_url = StrictURLField(max_length=500, required=False, allow_blank=True)
+
+
+class MarkDeliveryFailedInputSerializer(ActionInputSerializer):
+    """``{"reason": str}`` (required): why the carrier could not deliver."""
+
+    reason = StrictCharField(max_length=255)
+
+
+class RefuseInputSerializer(ActionInputSerializer):
+    """``{"denial_reason_id": int}``: an active reason from ``GET /api/v1/denial-reasons/``."""
+
+    denial_reason_id = StrictIntegerField(min_value=1, max_value=PG_BIGINT_MAX)
+
+
+class ReassignLocationInputSerializer(ActionInputSerializer):
+    """``{"location": code}``: the new stock location (inside the token's scope)."""
+
+    location = StrictCharField(max_length=64)
+
+    def validate_location(self, value: str) -> str:
+        if not self.context["locations"].filter(code=value).exists():
+            raise serializers.ValidationError(f"Unknown stock location {value!r}.")
+        return value
+
+    @classmethod
+    def kwargs_from(cls, data: dict) -> dict:
+        return {"location_code": data["location"]}
+
+
+def _named(base: type, action: str) -> type:
+    """Subclass ``base`` under a per-action name (one OpenAPI component per action)."""
+    camel = "".join(part.title() for part in action.split("_"))
+    return type(f"{camel}InputSerializer", (base,), {"__doc__": base.__doc__,
+                                                     "__module__": __name__})
+
+
+_BASE_FOR_ACTION = {
+    "start_preparing": NoInputSerializer,
+    "complete_packaging": NoInputSerializer,
+    "report_missing": ReportItemsInputSerializer,
+    "report_defective": ReportItemsInputSerializer,
+    "ship": ShipInputSerializer,
+    "confirm_label_printed": NoInputSerializer,
+    "attach_invoice": AttachInvoiceInputSerializer,
+    "mark_ready_for_pickup": ReasonInputSerializer,
+    "hand_over": ReasonInputSerializer,
+    "record_delivery_attempt": ReasonInputSerializer,
+    "mark_delivered": ReasonInputSerializer,
+    "mark_delivery_failed": MarkDeliveryFailedInputSerializer,
+    "reschedule": NoInputSerializer,
+    "refuse": RefuseInputSerializer,
+    "reassign_location": ReassignLocationInputSerializer,
+    "cancel": ReasonInputSerializer,
+    "request_cancellation": ReasonInputSerializer,
+    "confirm_cancellation": ReasonInputSerializer,
+    "reject_cancellation": ReasonInputSerializer,
+    "transfers_arrived": ReasonInputSerializer,
+    "transfer_lost": ReasonInputSerializer,
+}
+
+# One input serializer class per action of ``packages.actions.ACTIONS``.
+ACTION_INPUT_SERIALIZERS: dict[str, type[ActionInputSerializer]] = {
+    name: _named(_BASE_FOR_ACTION[name], name) for name in ACTIONS
+}
+
+
+def _bulk_serializer(action: str, entry_base: type[ActionInputSerializer]) -> type:
+    camel = "".join(part.title() for part in action.split("_"))
+    entry = type(f"{camel}BulkEntrySerializer", (entry_base,), {
+        "__module__": __name__,
+        "__doc__": f"One package of a bulk {action}: its ``number`` and the action's fields.",
+        "number": StrictCharField(max_length=80),
+    })
+
+    def validate_packages(self, entries):
+        seen, duplicates = set(), set()
+        for entry in entries:
+            (duplicates if entry["number"] in seen else seen).add(entry["number"])
+        if duplicates:
+            raise serializers.ValidationError(f"Package(s) listed twice: {', '.join(sorted(duplicates))}.")
+        return entries
+
+    return type(f"{camel}BulkInputSerializer", (StrictInputSerializer,), {
+        "__module__": __name__,
+        "__doc__": f"Body of a bulk {action}: ``{{\"packages\": [{{\"number\": str, …}}, …]}}`` "
+                   f"(1 to {BULK_MAX} packages, each once).",
+        "packages": entry(many=True, min_length=1, max_length=BULK_MAX),
+        "validate_packages": validate_packages,
+    })
+
+
+ACTION_BULK_INPUT_SERIALIZERS: dict[str, type[StrictInputSerializer]] = {
+    name: _bulk_serializer(name, serializer) for name, serializer in ACTION_INPUT_SERIALIZERS.items()
+}
+
+
+class BulkResultSerializer(serializers.Serializer):
+    """One package of a bulk action. ``result``: ``done`` (``status``/``version`` after the
+    action), ``not_allowed`` (``status`` = current status, ``allowed_actions``), ``not_found``
+    (unknown or outside the token's scope) or ``failed`` (another domain error in ``error``)."""
+
+    number = serializers.CharField()
+    result = serializers.ChoiceField(choices=["done", "not_allowed", "not_found", "failed"])
+    status = PackageStatusSerializer(allow_null=True)
+    version = serializers.IntegerField(allow_null=True)
+    allowed_actions = serializers.ListField(child=serializers.CharField())
+    error = serializers.JSONField(allow_null=True)
+
+
+class BulkSummarySerializer(serializers.Serializer):
+    """How many packages ended in each result: ``{"done", "not_allowed", "not_found", "failed"}``."""
+
+    done = serializers.IntegerField()
+    not_allowed = serializers.IntegerField()
+    not_found = serializers.IntegerField()
+    failed = serializers.IntegerField()
+
+
+class BulkOutputSerializer(serializers.Serializer):
+    """``{"action": str, "summary": {result: count}, "results": [per package, in request order]}``."""
+
+    action = serializers.CharField()
+    summary = BulkSummarySerializer()
+    results = BulkResultSerializer(many=True)

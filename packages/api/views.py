@@ -1,0 +1,362 @@
+"""Package endpoints: list/create/detail, one endpoint per action, bulk actions, brands,
+denial reasons and the published state machine.
+
+Views validate input, call one service or selector and serialize; every rule (who may run
+an action, from which state, stock) lives in ``packages.services``.
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.db.models import Prefetch
+from django.http import Http404
+from django.urls import reverse
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, OpenApiTypes, extend_schema
+from rest_framework import generics, serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from locations.models import StockLocation
+from oms.api import ApiError, StrictQueryParamsMixin, etag_for, if_match_check
+from oms.api_schema import IDEMPOTENCY_KEY_PARAMETER
+from oms.api_tokens import api_token_scope
+from oms.idempotency import idempotent_bulk, idempotent_call
+from oms.permissions import api_actor
+from oms.state_machines import fsm_actions
+from packages.actions import ACTIONS, actor_may_run
+from packages.api.filters import PackageFilter
+from packages.api.serializers import (
+    ACTION_BULK_INPUT_SERIALIZERS,
+    ACTION_INPUT_SERIALIZERS,
+    BrandOutputSerializer,
+    BulkOutputSerializer,
+    DenialReasonOutputSerializer,
+    PackageCreateInputSerializer,
+    PackageDetailOutputSerializer,
+    PackageOutputSerializer,
+)
+from packages.bulk import package_bulk_outcome, package_bulk_summary
+from packages.models import FINAL_STATES, Brand, DenialReason, Package, PackageItem, Status
+from packages.selectors import package_get, package_list
+from packages.services import ACTION_SERVICES, ActorNotPermitted, package_create
+
+ETAG_HEADER = OpenApiParameter("ETag", OpenApiTypes.STR, OpenApiParameter.HEADER, response=[200, 201],
+                               description='The package version, e.g. "3": send it in If-Match.')
+IF_MATCH_PARAMETER = OpenApiParameter(
+    "If-Match", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
+    description='Act only if the package is still at this version (its ETag, e.g. "3"); '
+                "else 412 and nothing changes.")
+NUMBER_PARAMETER = OpenApiParameter("number", OpenApiTypes.STR, OpenApiParameter.PATH,
+                                    description="Package number.")
+
+
+def visible_locations(request):
+    """Return the stock locations the request's token may see (a queryset)."""
+    return api_token_scope(StockLocation.objects.all(), request.auth, fields=("pk",))
+
+
+def visible_packages(request):
+    """Return the packages the request's token may see (a queryset, not evaluated)."""
+    return api_token_scope(Package.objects.all(), request.auth)
+
+
+def _package_id(request, number: str) -> int:
+    package_id = visible_packages(request).filter(number=number).values_list("pk", flat=True).first()
+    if package_id is None:
+        raise Http404
+    return package_id
+
+
+def _detail_response(request, number: str, *, status: int = 200, headers: dict | None = None) -> Response:
+    package = package_get(number=number)
+    data = PackageDetailOutputSerializer(package, context={"request": request}).data
+    return Response(data, status=status, headers={"ETag": etag_for(package.version), **(headers or {})})
+
+
+class PackageListCreateView(StrictQueryParamsMixin, generics.ListAPIView):
+    """``GET`` lists packages in the token's scope; ``POST`` creates one."""
+
+    serializer_class = PackageOutputSerializer
+    filterset_class = PackageFilter
+    queryset = Package.objects.none()  # for the schema generator; requests use get_queryset
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return self.queryset
+        items = PackageItem.objects.select_related("sku").order_by("id")
+        return api_token_scope(package_list(), self.request.auth).prefetch_related(
+            Prefetch("items", queryset=items))
+
+    @extend_schema(operation_id="packages_list", tags=["packages"],
+                   summary="List packages (cursor-paginated by id)")
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        operation_id="packages_create", tags=["packages"], summary="Create a package for an order",
+        description="Starts Pending when the location has every item (reserved), Pending Transfer "
+                    "when transfers can bring the rest, else Product Out of Stock.",
+        request=PackageCreateInputSerializer, parameters=[IDEMPOTENCY_KEY_PARAMETER, ETAG_HEADER],
+        responses={201: OpenApiResponse(PackageDetailOutputSerializer, "Created")},
+    )
+    def post(self, request, *args, **kwargs):
+        def handler() -> Response:
+            serializer = PackageCreateInputSerializer(
+                data=request.data, context={"locations": visible_locations(request)})
+            serializer.is_valid(raise_exception=True)
+            package = package_create(actor=api_actor(request), **serializer.service_kwargs())
+            location = reverse("api:package-detail", kwargs={"number": package.number})
+            return _detail_response(request, package.number, status=201, headers={"Location": location})
+
+        return idempotent_call(request, handler)
+
+
+class PackageDetailView(StrictQueryParamsMixin, APIView):
+    """One package with items, allowed actions, log and "waiting because"."""
+
+    @extend_schema(operation_id="packages_retrieve", tags=["packages"], summary="Get a package",
+                   parameters=[NUMBER_PARAMETER, ETAG_HEADER], responses=PackageDetailOutputSerializer)
+    def get(self, request, number: str):
+        _package_id(request, number)
+        return _detail_response(request, number)
+
+    @extend_schema(exclude=True)
+    def put(self, request, number: str):
+        return self._refuse_update(request, number)
+
+    @extend_schema(exclude=True)
+    def patch(self, request, number: str):
+        return self._refuse_update(request, number)
+
+    def _refuse_update(self, request, number: str):
+        """Packages change only through actions: a body with ``status`` gets 400 saying so,
+        anything else 405."""
+        _package_id(request, number)
+        if isinstance(request.data, dict) and "status" in request.data:
+            raise serializers.ValidationError({"status": [
+                "The status changes only through actions: "
+                f"POST /api/v1/packages/{number}/actions/{{action}}/."]})
+        raise ApiError(405, "method_not_allowed",
+                       "Packages change only through actions: POST …/actions/{action}/.")
+
+
+class PackageActionView(StrictQueryParamsMixin, APIView):
+    """``POST /api/v1/packages/{number}/actions/{action}/``: validate, call the service, answer
+    the updated package. Subclassed once per action (``action_name``, ``input_serializer``)."""
+
+    action_name: str = ""
+    input_serializer: type = serializers.Serializer
+
+    def post(self, request, number: str):
+        def handler() -> Response:
+            serializer = self.input_serializer(
+                data=request.data, context={"locations": visible_locations(request)})
+            serializer.is_valid(raise_exception=True)
+            package_id = _package_id(request, number)
+            with transaction.atomic():
+                if "If-Match" in request.headers:
+                    version = (Package.objects.select_for_update().filter(pk=package_id)
+                               .values_list("version", flat=True).get())
+                    if_match_check(request, version)
+                ACTION_SERVICES[self.action_name](package_id=package_id, actor=api_actor(request),
+                                                  **serializer.service_kwargs())
+            return _detail_response(request, number)
+
+        return idempotent_call(request, handler)
+
+
+class PackageBulkActionView(StrictQueryParamsMixin, APIView):
+    """``POST /api/v1/packages/actions/{action}/``: one action on up to 1,000 packages, each in
+    its own transaction; 200 with a result per package (see ``BulkOutputSerializer``)."""
+
+    action_name: str = ""
+    input_serializer: type = serializers.Serializer
+
+    def post(self, request):
+        if not actor_may_run(self.action_name, "api"):
+            raise ActorNotPermitted(f"'{self.action_name}' cannot be run through the API",
+                                    action=self.action_name)
+        serializer = self.input_serializer(
+            data=request.data, context={"locations": visible_locations(request)})
+        serializer.is_valid(raise_exception=True)
+        entries = serializer.validated_data["packages"]
+        entry_serializer = ACTION_INPUT_SERIALIZERS[self.action_name]
+        actor, packages = api_actor(request), visible_packages(request)
+
+        def run_entry(position: int, entry: dict) -> dict:
+            fields = {name: value for name, value in entry.items() if name != "number"}
+            return package_bulk_outcome(action=self.action_name, number=entry["number"],
+                                        kwargs=entry_serializer.kwargs_from(fields), actor=actor,
+                                        packages=packages)
+
+        def respond(outcomes: list[dict]) -> Response:
+            return Response({"action": self.action_name, "summary": package_bulk_summary(outcomes),
+                             "results": outcomes})
+
+        return idempotent_bulk(request, entries=entries, run_entry=run_entry, respond=respond)
+
+
+_WHO_NAMES = {"O": "operator", "A": "integrator", "S": "system"}
+
+
+def _who(letters: str) -> list[str]:
+    return [_WHO_NAMES[letter] for letter in letters]
+
+
+def _action_doc(name: str) -> str:
+    spec = ACTIONS[name]
+    service = ACTION_SERVICES[name]
+    who = ", ".join(_who(spec.who))
+    api_note = "" if "A" in spec.who else " Not open to integrators: answers 403."
+    return f"{spec.label}. Who: {who}.{api_note}\n\n{(service.__doc__ or '').strip()}"
+
+
+def _make_action_view(name: str) -> type[PackageActionView]:
+    camel = "".join(part.title() for part in name.split("_"))
+    def post(self, request, number: str):
+        return PackageActionView.post(self, request, number)
+
+    view = type(f"Package{camel}ActionView", (PackageActionView,), {
+        "action_name": name, "input_serializer": ACTION_INPUT_SERIALIZERS[name],
+        "__module__": __name__,
+    })
+    view.post = extend_schema(
+        operation_id=f"packages_action_{name}", tags=["package actions"],
+        summary=f"{ACTIONS[name].label} ({name})", description=_action_doc(name),
+        request=ACTION_INPUT_SERIALIZERS[name],
+        parameters=[NUMBER_PARAMETER, IDEMPOTENCY_KEY_PARAMETER, IF_MATCH_PARAMETER, ETAG_HEADER],
+        responses={200: PackageDetailOutputSerializer},
+    )(post)
+    return view
+
+
+def _make_bulk_view(name: str) -> type[PackageBulkActionView]:
+    camel = "".join(part.title() for part in name.split("_"))
+    def post(self, request):
+        return PackageBulkActionView.post(self, request)
+
+    view = type(f"PackageBulk{camel}ActionView", (PackageBulkActionView,), {
+        "action_name": name, "input_serializer": ACTION_BULK_INPUT_SERIALIZERS[name],
+        "__module__": __name__,
+    })
+    view.post = extend_schema(
+        operation_id=f"packages_bulk_{name}", tags=["bulk actions"],
+        summary=f"{ACTIONS[name].label} on many packages ({name})",
+        description="Each package in its own transaction, in request order. Answers 200 with "
+                    "`done`, `not_allowed` (with the current status), `not_found` or `failed` per "
+                    "package.\n\n" + _action_doc(name),
+        request=ACTION_BULK_INPUT_SERIALIZERS[name], parameters=[IDEMPOTENCY_KEY_PARAMETER],
+        responses={200: BulkOutputSerializer},
+    )(post)
+    return view
+
+
+ACTION_VIEWS = {name: _make_action_view(name) for name in ACTIONS}
+BULK_ACTION_VIEWS = {name: _make_bulk_view(name) for name in ACTIONS}
+
+
+class BrandListView(StrictQueryParamsMixin, generics.ListAPIView):
+    """Brands (sales channels) with their settings."""
+
+    serializer_class = BrandOutputSerializer
+    queryset = Brand.objects.all()
+
+    @extend_schema(operation_id="brands_list", tags=["brands"])
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+
+class BrandDetailView(StrictQueryParamsMixin, generics.RetrieveAPIView):
+    """One brand by slug (404 if unknown)."""
+
+    serializer_class = BrandOutputSerializer
+    queryset = Brand.objects.all()
+    lookup_field = "slug"
+
+    @extend_schema(operation_id="brands_retrieve", tags=["brands"])
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+
+class DenialReasonListView(StrictQueryParamsMixin, generics.ListAPIView):
+    """Active reasons a location may refuse a package with (``refuse``'s ``denial_reason_id``)."""
+
+    serializer_class = DenialReasonOutputSerializer
+    queryset = DenialReason.objects.filter(is_active=True)
+
+    @extend_schema(operation_id="denial_reasons_list", tags=["packages"])
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+
+# --- state machine ------------------------------------------------------------------------
+
+class PackageStateSerializer(serializers.Serializer):
+    """``{"code": 100, "slug": "pending", "label": "Pending", "is_final": false}``."""
+
+    code = serializers.IntegerField()
+    slug = serializers.CharField()
+    label = serializers.CharField()
+    is_final = serializers.BooleanField()
+
+
+class PackageMachineActionSerializer(serializers.Serializer):
+    """One action: who may run it, its source and target codes, its guard conditions."""
+
+    name = serializers.CharField()
+    label = serializers.CharField()
+    who = serializers.ListField(child=serializers.ChoiceField(choices=["operator", "integrator", "system"]))
+    switchable = serializers.BooleanField(help_text="Can be switched off per brand.")
+    sources = serializers.ListField(child=serializers.IntegerField())
+    targets = serializers.ListField(child=serializers.IntegerField())
+    conditions = serializers.ListField(child=serializers.CharField())
+    path = serializers.CharField(help_text="The endpoint running it.")
+
+
+class PackageEdgeSerializer(serializers.Serializer):
+    """One (action, source code, target code) edge of the graph."""
+
+    action = serializers.CharField()
+    source = serializers.IntegerField()
+    target = serializers.IntegerField(help_text="Equal to source for a data-only update.")
+
+
+class PackageStateMachineSerializer(serializers.Serializer):
+    """The package state machine as enforced: states, actions and every (source, target) edge,
+    read from the django-fsm transitions of ``Package`` and ``packages.actions.ACTIONS``."""
+
+    entity = serializers.CharField()
+    states = PackageStateSerializer(many=True)
+    actions = PackageMachineActionSerializer(many=True)
+    transitions = PackageEdgeSerializer(many=True)
+
+
+def package_state_machine() -> dict:
+    """Return the package graph (shape: ``PackageStateMachineSerializer``)."""
+    actions = fsm_actions(Package, states=Status.values, order=list(ACTIONS))
+    return {
+        "entity": "package",
+        "states": [{"code": s.value, "slug": s.slug, "label": s.label, "is_final": s in FINAL_STATES}
+                   for s in Status],
+        "actions": [
+            {"name": a.name, "label": ACTIONS[a.name].label if a.name in ACTIONS else a.name,
+             "who": _who(ACTIONS[a.name].who) if a.name in ACTIONS else [],
+             "switchable": ACTIONS[a.name].switchable if a.name in ACTIONS else False,
+             "sources": [int(s) for s in a.sources], "targets": [int(t) for t in a.targets],
+             "conditions": a.conditions,
+             "path": f"/api/v1/packages/{{number}}/actions/{a.name}/"}
+            for a in actions
+        ],
+        "transitions": [{"action": a.name, "source": int(s), "target": int(t)}
+                        for a in actions for s, t in sorted(a.edges)],
+    }
+
+
+class PackageStateMachineView(StrictQueryParamsMixin, APIView):
+    """``GET /api/v1/state-machines/package/`` (shape: ``PackageStateMachineSerializer``)."""
+
+    @extend_schema(operation_id="state_machines_package", tags=["state machines"],
+                   summary="The package state machine (read from the code)",
+                   responses=PackageStateMachineSerializer)
+    def get(self, request):
+        return Response(package_state_machine())

@@ -1,0 +1,16 @@
+"""Operator web UI routes for packages (mounted at ``/packages/`` by ``oms.web_urls``)."""
+
+from django.urls import path
+
+from packages import views
+
+app_name = "packages"
+
+urlpatterns = [
+    path("", views.PackageListView.as_view(), name="list"),
+    path("movements/", views.PackageMovementsView.as_view(), name="movements"),
+    path("<str:number>/", views.PackageDetailView.as_view(), name="detail"),
+    path("<str:number>/ticket/", views.PackageTicketView.as_view(), name="ticket"),
+    path("<str:number>/actions/<slug:action>/", views.PackageActionView.as_view(), name="action"),
+    path("<str:number>/webhooks/replay/", views.PackageWebhookReplayView.as_view(), name="webhook_replay"),
+]

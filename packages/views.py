@@ -1,0 +1,466 @@
+"""Operator web UI for packages: movement dashboard, package list, package detail with its
+actions, and the printable shipping ticket.
+
+Views hold no business rule: reads come from ``packages.selectors`` (which apply the
+location visibility rule of ``locations.selectors``), every state change is the action's
+service from ``packages.services`` run as ``user_actor(request.user)``. The one thing a
+view adds is the optimistic check of ``Package.version`` carried by every action form
+(``_run_action``), so a stale or double-submitted form never acts twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.http import Http404, HttpResponseRedirect
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views import View
+from django.views.generic import TemplateView
+
+from locations.models import StockLocation
+from locations.selectors import (
+    location_is_visible,
+    stock_location_get,
+    user_sees_all_locations,
+    visible_location_ids,
+)
+from oms.actors import user_actor
+from oms.exceptions import OmsError
+from oms.webhooks import webhook_deliveries_for, webhook_replay
+from packages.actions import ACTIONS, actor_may_run
+from packages.barcode import code128_svg
+from packages.forms import OPERATOR_ACTION_FORMS, ReportItemQuantitiesForm, form_service_kwargs
+from packages.models import DASHBOARD_LABELS, Package, Status
+from packages.selectors import (
+    MOVEMENT_SORTS,
+    MOVEMENT_STATES,
+    PACKAGE_SORTS,
+    package_counts_by_status,
+    package_counts_by_status_for_user,
+    package_get_for_user,
+    package_has_shipping_ticket,
+    package_is_late,
+    package_item_rows,
+    package_last_transition,
+    package_location_movements,
+    package_movement_totals,
+    package_order_packages,
+    package_search,
+    package_waiting_reason,
+)
+from packages.services import ACTION_SERVICES, package_allowed_actions
+from transfers.selectors import transfer_list_for_package
+
+CARDS_PER_PAGE = 48
+PACKAGES_PER_PAGE = 50
+
+# The top-right button: the first of these the package allows (state-machine.md / the
+# reference's detail screen); every other allowed action goes in the Select Action menu.
+PRIMARY_ACTIONS = (
+    "complete_packaging", "ship", "confirm_label_printed", "mark_ready_for_pickup", "hand_over",
+    "reschedule", "reassign_location", "confirm_cancellation",
+)
+# Actions an operator can run from the browser at all (state table "who" column: O).
+OPERATOR_ACTIONS = tuple(name for name in ACTIONS if actor_may_run(name, "user"))
+
+
+class VersionForm(forms.Form):
+    """The package version an action form was rendered with (hidden field)."""
+
+    version = forms.IntegerField(min_value=1, widget=forms.HiddenInput)
+
+
+def _get_package_or_404(user, number: str) -> Package:
+    try:
+        return package_get_for_user(user=user, number=number)
+    except Package.DoesNotExist:
+        raise Http404("No such package at your locations") from None
+
+
+def _get_location_or_404(user, code: str) -> StockLocation:
+    try:
+        return stock_location_get(user=user, code=code)
+    except StockLocation.DoesNotExist:
+        raise Http404("No such stock location among yours") from None
+
+
+def _status_from_slug(slug: str | None) -> Status | None:
+    if not slug:
+        return None
+    try:
+        return Status.from_slug(slug)
+    except KeyError:
+        return None
+
+
+def _is_partial(request, target: str) -> bool:
+    """True when htmx asks for the fragment ``target`` only (live search, paging)."""
+    htmx = getattr(request, "htmx", None)
+    return bool(htmx) and htmx.target == target and not htmx.boosted
+
+
+# --- Package Location Movements -----------------------------------------------------------
+
+class PackageMovementsView(LoginRequiredMixin, TemplateView):
+    """Package Location Movements: a card per visible stock location with its Waiting,
+    Preparing, Waiting Transfer Operations and Ready to Package counts; search, sort and
+    pagination. One aggregate query for the cards, one for the totals, one page count."""
+
+    template_name = "packages/movements.html"
+
+    def get_template_names(self):
+        if _is_partial(self.request, "movement-results"):
+            return ["packages/_movement_results.html"]
+        return [self.template_name]
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        user = self.request.user
+        params = self.request.GET
+        q = params.get("q", "").strip()
+        sort = params.get("sort") if params.get("sort") in MOVEMENT_SORTS else "waiting"
+        # Staff see only locations with packages unless asked; an operator always sees
+        # every location they are assigned to.
+        include_empty = params.get("empty") == "1" or not user_sees_all_locations(user)
+        locations = package_location_movements(user=user, q=q, sort=sort, include_empty=include_empty)
+        page = Paginator(locations, CARDS_PER_PAGE).get_page(params.get("page"))
+        cards = [
+            {
+                "location": location,
+                "open_total": location.open_total,
+                "counts": [
+                    {"code": code, "slug": Status(code).slug, "label": DASHBOARD_LABELS[code],
+                     "count": getattr(location, name)}
+                    for code, name in MOVEMENT_STATES.items()
+                ],
+            }
+            for location in page.object_list
+        ]
+        totals = package_movement_totals(user=user, q=q, include_empty=include_empty)
+        context.update(
+            page_obj=page, cards=cards, q=q, sort=sort, include_empty=include_empty,
+            sorts=[(key, label) for key, (label, _) in MOVEMENT_SORTS.items()],
+            totals=[{"label": DASHBOARD_LABELS[code], "slug": Status(code).slug,
+                     "count": totals[name]} for code, name in MOVEMENT_STATES.items()],
+            open_total=totals["open_total"],
+            sees_all=user_sees_all_locations(user),
+        )
+        return context
+
+
+# --- package list ---------------------------------------------------------------------------
+
+class PackageListView(LoginRequiredMixin, TemplateView):
+    """The package list: a status slider (the 17 states with counts), search by package
+    number, order number, SKU and tracking number, sorting, pagination, time in state and
+    late flags. Filters: ``location`` (code), ``status`` (slug), ``q``, ``sort``, ``page``."""
+
+    template_name = "packages/list.html"
+
+    def get_template_names(self):
+        if _is_partial(self.request, "package-results"):
+            return ["packages/_list_results.html"]
+        return [self.template_name]
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        user, params = self.request.user, self.request.GET
+        location = None
+        if params.get("location"):
+            location = _get_location_or_404(user, params["location"])
+        status = _status_from_slug(params.get("status"))
+        q = params.get("q", "").strip()
+        sort = params.get("sort") if params.get("sort") in PACKAGE_SORTS else "in_state"
+        if location is not None:
+            counts = package_counts_by_status(location_id=location.pk)
+        else:
+            counts = package_counts_by_status_for_user(user=user)
+        now = timezone.now()
+        packages = package_search(user=user, location_id=location.pk if location else None,
+                                  status=status, q=q, sort=sort, now=now)
+        page = Paginator(packages, PACKAGES_PER_PAGE).get_page(params.get("page"))
+        context.update(
+            location=location, status=status, q=q, sort=sort, page_obj=page, now=now,
+            slider=[{"code": code, "slug": Status(code).slug, "label": Status(code).label,
+                     "dashboard_label": DASHBOARD_LABELS.get(code, ""), "count": counts[code],
+                     "active": status == code}
+                    for code in Status.values],
+            total_count=sum(counts.values()),
+            sorts=[(key, label) for key, (label, _) in PACKAGE_SORTS.items()],
+        )
+        return context
+
+
+# --- package detail -------------------------------------------------------------------------
+
+def _action_entry(package: Package, name: str) -> dict:
+    return {
+        "name": name,
+        "label": ACTIONS[name].label,
+        "needs_input": name in OPERATOR_ACTION_FORMS,
+        "url": reverse("packages:action", args=[package.number, name]),
+    }
+
+
+def _action_label(name: str) -> str:
+    spec = ACTIONS.get(name)
+    return spec.label if spec else name.replace("_", " ").capitalize()
+
+
+def _form_for(name: str, package: Package, data=None) -> forms.Form | None:
+    form_class = OPERATOR_ACTION_FORMS.get(name)
+    if form_class is None:
+        return None
+    if issubclass(form_class, ReportItemQuantitiesForm):
+        return form_class(data, package=package)
+    return form_class(data)
+
+
+def _transition_rows(package: Package) -> list[dict]:
+    return [
+        {
+            "at": t.created_at,
+            "action": _action_label(t.action),
+            "from": Status(t.from_status).label if t.from_status is not None else "",
+            "to": Status(t.to_status).label,
+            "actor": t.actor,
+            "reason": t.reason,
+            "details": _payload_text(t.payload),
+        }
+        for t in package.transitions.all()
+    ]
+
+
+def _payload_text(payload: dict) -> str:
+    """Summarise a transition's payload for the history table (carrier, items, invoice…)."""
+    if not isinstance(payload, dict):
+        return ""
+    parts = []
+    if payload.get("tracking_number"):
+        parts.append(f"{payload.get('carrier', '')} {payload['tracking_number']}".strip())
+    if isinstance(payload.get("items"), list):
+        parts.append(", ".join(f"{i.get('quantity')} × {i.get('sku')}" for i in payload["items"]
+                               if isinstance(i, dict)))
+    if payload.get("invoice_number"):
+        parts.append(f"invoice {payload['invoice_number']}")
+    if payload.get("to_location"):
+        parts.append(f"{payload.get('from_location', '?')} → {payload['to_location']}")
+    if payload.get("replaces"):
+        parts.append(f"replaces {payload['replaces']}")
+    return "; ".join(p for p in parts if p)
+
+
+def _waiting_context(package: Package) -> dict | None:
+    """``package_waiting_reason`` with its ISO timestamps turned into datetimes for display."""
+    waiting = package_waiting_reason(package)
+    if waiting is None:
+        return None
+    waiting = dict(waiting)
+    for key in ("last_checked_at", "next_check_at"):
+        if waiting.get(key):
+            waiting[key] = dt.datetime.fromisoformat(waiting[key])
+    return waiting
+
+
+def shipping_ticket_context(package: Package) -> dict:
+    """Return what the shipping ticket shows: addresses, numbers and barcodes (no query)."""
+    location = package.location
+    return {
+        "from_lines": [line for line in (
+            location.name, location.code,
+            ", ".join(p for p in (location.city, location.region) if p), location.postcode,
+        ) if line],
+        "to_lines": [f"Customer of order {package.order_number}", f"{package.brand.name} order"],
+        "package_barcode": code128_svg(package.number),
+        "tracking_barcode": code128_svg(package.tracking_number) if package.tracking_number else "",
+    }
+
+
+class PackageDetailView(LoginRequiredMixin, TemplateView):
+    """One package: Package Information, items with the location's stock, order
+    information, replacement links, transfers, why it waits, the transition history, the
+    Select Action menu and the primary action; the shipping ticket once shipped."""
+
+    template_name = "packages/detail.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        user = self.request.user
+        package = _get_package_or_404(user, kwargs["number"])
+        allowed = package_allowed_actions(package, actor_kind="user")
+        primary_name = next((name for name in PRIMARY_ACTIONS if name in allowed), None)
+        primary = _action_entry(package, primary_name) if primary_name else None
+        if primary is not None and primary_name == "ship":
+            primary["form"] = _form_for("ship", package)
+            primary["needs_input"] = False  # the carrier and tracking fields sit by the button
+        visible_ids = visible_location_ids(user=user)
+        order_packages = [
+            {"package": other, "visible": visible_ids is None or other.location_id in visible_ids}
+            for other in package_order_packages(package)
+        ]
+        replacement = getattr(package, "replacement", None)
+        context.update(
+            package=package,
+            status=Status(package.status),
+            is_late=package_is_late(package),
+            primary=primary,
+            secondary=[_action_entry(package, name) for name in allowed if name != primary_name],
+            items=package_item_rows(package),
+            order_packages=order_packages,
+            replacement=replacement,
+            waiting=_waiting_context(package),
+            transfers=transfer_list_for_package(package_id=package.pk),
+            transitions=_transition_rows(package),
+            has_ticket=package_has_shipping_ticket(package),
+            deliveries=webhook_deliveries_for(aggregate_type="package", aggregate_id=package.pk),
+        )
+        if context["has_ticket"]:
+            context["ticket"] = shipping_ticket_context(package)
+        return context
+
+
+class PackageTicketView(LoginRequiredMixin, TemplateView):
+    """The printable shipping ticket: addresses, package number and Code 128 barcodes."""
+
+    template_name = "packages/ticket.html"
+
+    def get(self, request, *args, **kwargs):
+        package = _get_package_or_404(request.user, kwargs["number"])
+        if not package_has_shipping_ticket(package):
+            messages.info(request, "The shipping ticket exists once the package is shipped.")
+            return redirect("packages:detail", number=package.number)
+        return self.render_to_response({"package": package, "ticket": shipping_ticket_context(package),
+                                        "printed_at": timezone.now()})
+
+
+# --- actions --------------------------------------------------------------------------------
+
+class _Conflict(Exception):
+    """The submitted version is not the package's current one (someone acted first)."""
+
+    def __init__(self, package: Package):
+        self.package = package
+
+
+def _conflict_message(package: Package, user) -> str:
+    last = package_last_transition(package_id=package.pk)
+    state = Status(package.status).label
+    if last is not None and last.actor_user_id == user.pk:
+        return (f"This package already changed (you ran {_action_label(last.action)}): "
+                f"it is now {state}. Nothing was done a second time.")
+    who = f" ({last.actor}: {_action_label(last.action)})" if last is not None else ""
+    return (f"Someone else changed this package{who}: it is now {state}. "
+            "Nothing was done; check it and act again if still needed.")
+
+
+def _run_action(*, user, package: Package, action: str, version: int, kwargs: dict) -> Package:
+    """Run ``action`` on ``package`` if it is still at ``version``; return the service's result.
+
+    Inside one transaction: lock the package row, re-check visibility and the version under
+    the lock, then call the service (whose own transaction nests as a savepoint). Raises
+    ``_Conflict`` on a version mismatch (nothing written), ``Http404`` when the package
+    left the user's locations, and lets ``OmsError`` through (nothing written).
+    """
+    with transaction.atomic():
+        locked = (Package.objects.select_for_update()
+                  .only("pk", "status", "version", "location_id").get(pk=package.pk))
+        if not location_is_visible(user=user, location_id=locked.location_id):
+            raise Http404("No such package at your locations")
+        if locked.version != version:
+            raise _Conflict(locked)
+        return ACTION_SERVICES[action](package_id=package.pk, actor=user_actor(user), **kwargs)
+
+
+class PackageActionView(LoginRequiredMixin, View):
+    """``GET``: the action's form (or confirmation). ``POST``: run the action on the package
+    if the form's version is current, then redirect (POST-redirect-GET).
+
+    Only actions an operator may run and the package allows now are offered; a package at
+    a location the user does not work at answers 404 and nothing changes.
+    """
+
+    template_name = "packages/action_form.html"
+
+    def _setup(self, request, number: str, action: str) -> Package:
+        if action not in OPERATOR_ACTIONS:
+            raise Http404("No such operator action")
+        return _get_package_or_404(request.user, number)
+
+    def _render(self, request, package: Package, action: str, form, *, version: int, status: int = 200):
+        return render(request, self.template_name, {
+            "package": package, "status": Status(package.status), "action": action,
+            "action_label": ACTIONS[action].label, "form": form, "version": version,
+        }, status=status)
+
+    def get(self, request, number: str, action: str):
+        package = self._setup(request, number, action)
+        if action not in package_allowed_actions(package, actor_kind="user"):
+            messages.warning(request, f"{ACTIONS[action].label} is not possible while the package is "
+                                      f"{Status(package.status).label}.")
+            return redirect("packages:detail", number=package.number)
+        return self._render(request, package, action, _form_for(action, package), version=package.version)
+
+    def post(self, request, number: str, action: str):
+        package = self._setup(request, number, action)
+        detail_url = reverse("packages:detail", args=[package.number])
+        version_form = VersionForm(request.POST)
+        if not version_form.is_valid():
+            messages.error(request, "The form was incomplete (no package version): nothing was done.")
+            return HttpResponseRedirect(detail_url)
+        form = _form_for(action, package, request.POST)
+        if form is not None and not form.is_valid():
+            # Keep the version the operator started from: a stale form stays stale.
+            return self._render(request, package, action, form,
+                                version=version_form.cleaned_data["version"], status=400)
+        kwargs = form_service_kwargs(form) if form is not None else {}
+        try:
+            result = _run_action(user=request.user, package=package, action=action,
+                                 version=version_form.cleaned_data["version"], kwargs=kwargs)
+        except _Conflict as conflict:
+            messages.warning(request, _conflict_message(conflict.package, request.user))
+            return HttpResponseRedirect(detail_url)
+        except OmsError as exc:
+            messages.error(request, _error_text(ACTIONS[action].label, exc))
+            return HttpResponseRedirect(detail_url)
+        return self._after_success(request, package, action, result)
+
+    def _after_success(self, request, package: Package, action: str, result: Package):
+        label = ACTIONS[action].label
+        messages.success(request, f"{label}: the package is now {Status(result.status).label}.")
+        replacement = getattr(result, "replacement", None) if action.startswith("report_") else None
+        if replacement is not None:
+            messages.info(request, f"Replacement package {replacement.number} created "
+                                   f"({Status(replacement.status).label}).")
+        if not location_is_visible(user=request.user, location_id=result.location_id):
+            messages.info(request, "The package now belongs to a location you do not work at.")
+            return redirect(f"{reverse('packages:list')}?location={package.location.code}")
+        anchor = "#shipping-ticket" if package_has_shipping_ticket(result) else ""
+        return HttpResponseRedirect(reverse("packages:detail", args=[package.number]) + anchor)
+
+
+def _error_text(label: str, exc: OmsError) -> str:
+    text = f"{label} refused: {exc.detail}"
+    shortages = exc.extra.get("shortages") if isinstance(exc.extra, dict) else None
+    if shortages:
+        text += " — " + "; ".join(
+            f"SKU {s.get('sku')}: needs {s.get('needed')}, has {s.get('available')}" for s in shortages)
+    return text
+
+
+class PackageWebhookReplayView(LoginRequiredMixin, View):
+    """POST: send the package's failed webhook deliveries again (same webhook-id)."""
+
+    def post(self, request, number):
+        package = _get_package_or_404(request.user, number)
+        failed = [d.pk for d in webhook_deliveries_for(aggregate_type="package", aggregate_id=package.pk)
+                  if d.status == "failed"]
+        count = webhook_replay(delivery_ids=failed)
+        messages.success(request, f"{count} failed webhook delivery(ies) queued again.")
+        return redirect("packages:detail", number=package.number)

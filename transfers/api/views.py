@@ -1,0 +1,211 @@
+"""Transfer endpoints: list, detail, one endpoint per action, the published state machine.
+
+A transfer is visible to a token when its source or its destination is in the token's
+stock locations. Every rule lives in ``transfers.services``.
+"""
+
+from __future__ import annotations
+
+import django_filters
+from django.db import transaction
+from django.db.models import Prefetch
+from django.http import Http404
+from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema
+from rest_framework import generics, serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from oms.api import StrictQueryParamsMixin, etag_for, if_match_check
+from oms.api_schema import IDEMPOTENCY_KEY_PARAMETER
+from oms.api_tokens import api_token_scope
+from oms.filters import StrictIsoDateTimeFilter
+from oms.idempotency import idempotent_call
+from oms.permissions import api_actor
+from oms.state_machines import fsm_actions
+from transfers.api.serializers import (
+    TRANSFER_ACTION_INPUT_SERIALIZERS,
+    TransferDetailOutputSerializer,
+    TransferOutputSerializer,
+)
+from transfers.models import TRANSFER_ACTIONS, Status, Transfer, TransferItem, TransferTransition
+from transfers.services import TRANSFER_ACTION_SERVICES
+
+NUMBER_PARAMETER = OpenApiParameter("number", OpenApiTypes.STR, OpenApiParameter.PATH,
+                                    description="Transfer number.")
+ETAG_HEADER = OpenApiParameter("ETag", OpenApiTypes.STR, OpenApiParameter.HEADER, response=[200, 201],
+                               description='The transfer version, e.g. "2": send it in If-Match.')
+IF_MATCH_PARAMETER = OpenApiParameter(
+    "If-Match", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
+    description='Act only if the transfer is still at this version (its ETag); else 412.')
+
+
+def visible_transfers(request):
+    """Return the transfers whose source or destination is in the token's scope."""
+    return api_token_scope(Transfer.objects.all(), request.auth, fields=("source", "destination"))
+
+
+def _with_related(queryset):
+    return queryset.select_related("package", "source", "destination").prefetch_related(
+        Prefetch("items", queryset=TransferItem.objects.select_related("sku").order_by("id")))
+
+
+def _transfer_id(request, number: str) -> int:
+    transfer_id = visible_transfers(request).filter(number=number).values_list("pk", flat=True).first()
+    if transfer_id is None:
+        raise Http404
+    return transfer_id
+
+
+def _detail_response(request, transfer_id: int) -> Response:
+    transfer = _with_related(Transfer.objects.filter(pk=transfer_id)).prefetch_related(
+        Prefetch("transitions", queryset=TransferTransition.objects.order_by("id"))).get()
+    return Response(TransferDetailOutputSerializer(transfer).data,
+                    headers={"ETag": etag_for(transfer.version)})
+
+
+class TransferFilter(django_filters.FilterSet):
+    """Filters of ``GET /api/v1/transfers/``; all optional, combined with AND."""
+
+    status = django_filters.MultipleChoiceFilter(choices=Status.choices,
+                                                 help_text="Transfer status slug (repeatable).")
+    source = django_filters.CharFilter(field_name="source__code", max_length=64)
+    destination = django_filters.CharFilter(field_name="destination__code", max_length=64)
+    package = django_filters.CharFilter(field_name="package__number", max_length=80)
+    updated_since = StrictIsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
+
+    class Meta:
+        model = Transfer
+        fields: list[str] = []
+
+
+class TransferListView(StrictQueryParamsMixin, generics.ListAPIView):
+    """Transfers whose source or destination is in the token's scope."""
+
+    serializer_class = TransferOutputSerializer
+    filterset_class = TransferFilter
+    queryset = Transfer.objects.none()  # for the schema generator
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return self.queryset
+        return _with_related(visible_transfers(self.request))
+
+    @extend_schema(operation_id="transfers_list", tags=["transfers"],
+                   summary="List transfers (cursor-paginated by id)")
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+
+class TransferDetailView(StrictQueryParamsMixin, APIView):
+    """One transfer with items, allowed actions and its log (404 outside the scope)."""
+
+    @extend_schema(operation_id="transfers_retrieve", tags=["transfers"], summary="Get a transfer",
+                   parameters=[NUMBER_PARAMETER, ETAG_HEADER], responses=TransferDetailOutputSerializer)
+    def get(self, request, number: str):
+        return _detail_response(request, _transfer_id(request, number))
+
+
+class TransferActionView(StrictQueryParamsMixin, APIView):
+    """``POST /api/v1/transfers/{number}/actions/{action}/``: validate, call the service,
+    answer the updated transfer. Subclassed once per action."""
+
+    action_name: str = ""
+    input_serializer: type = serializers.Serializer
+
+    def post(self, request, number: str):
+        def handler() -> Response:
+            serializer = self.input_serializer(data=request.data)
+            serializer.is_valid(raise_exception=True)
+            transfer_id = _transfer_id(request, number)
+            with transaction.atomic():
+                if "If-Match" in request.headers:
+                    version = (Transfer.objects.select_for_update().filter(pk=transfer_id)
+                               .values_list("version", flat=True).get())
+                    if_match_check(request, version)
+                TRANSFER_ACTION_SERVICES[self.action_name](
+                    transfer_id=transfer_id, actor=api_actor(request), **serializer.service_kwargs())
+            return _detail_response(request, transfer_id)
+
+        return idempotent_call(request, handler)
+
+
+def _make_action_view(name: str) -> type[TransferActionView]:
+    camel = "".join(part.title() for part in name.split("_"))
+    def post(self, request, number: str):
+        return TransferActionView.post(self, request, number)
+
+    view = type(f"Transfer{camel}ActionView", (TransferActionView,), {
+        "action_name": name, "input_serializer": TRANSFER_ACTION_INPUT_SERIALIZERS[name],
+        "__module__": __name__,
+    })
+    service = TRANSFER_ACTION_SERVICES[name]
+    view.post = extend_schema(
+        operation_id=f"transfers_action_{name}", tags=["transfer actions"],
+        summary=f"Transfer action {name}", description=(service.__doc__ or "").strip(),
+        request=TRANSFER_ACTION_INPUT_SERIALIZERS[name],
+        parameters=[NUMBER_PARAMETER, IDEMPOTENCY_KEY_PARAMETER, IF_MATCH_PARAMETER, ETAG_HEADER],
+        responses={200: TransferDetailOutputSerializer},
+    )(post)
+    return view
+
+
+ACTION_VIEWS = {name: _make_action_view(name) for name in TRANSFER_ACTIONS}
+
+
+# --- state machine ------------------------------------------------------------------------
+
+class TransferStateSerializer(serializers.Serializer):
+    """``{"slug": "waiting", "label": "Waiting"}``."""
+
+    slug = serializers.CharField()
+    label = serializers.CharField()
+
+
+class TransferMachineActionSerializer(serializers.Serializer):
+    """One action with its source and target slugs."""
+
+    name = serializers.CharField()
+    sources = serializers.ListField(child=serializers.CharField())
+    targets = serializers.ListField(child=serializers.CharField())
+    path = serializers.CharField()
+
+
+class TransferEdgeSerializer(serializers.Serializer):
+    """One (action, source slug, target slug) edge of the graph."""
+
+    action = serializers.CharField()
+    source = serializers.CharField()
+    target = serializers.CharField()
+
+
+class TransferStateMachineSerializer(serializers.Serializer):
+    """The transfer state machine as enforced, read from the django-fsm transitions."""
+
+    entity = serializers.CharField()
+    states = TransferStateSerializer(many=True)
+    actions = TransferMachineActionSerializer(many=True)
+    transitions = TransferEdgeSerializer(many=True)
+
+
+def transfer_state_machine() -> dict:
+    """Return the transfer graph (shape: ``TransferStateMachineSerializer``)."""
+    actions = fsm_actions(Transfer, states=Status.values, order=TRANSFER_ACTIONS)
+    return {
+        "entity": "transfer",
+        "states": [{"slug": s.value, "label": s.label} for s in Status],
+        "actions": [{"name": a.name, "sources": [str(s) for s in a.sources],
+                     "targets": [str(t) for t in a.targets],
+                     "path": f"/api/v1/transfers/{{number}}/actions/{a.name}/"} for a in actions],
+        "transitions": [{"action": a.name, "source": str(s), "target": str(t)}
+                        for a in actions for s, t in sorted(a.edges)],
+    }
+
+
+class TransferStateMachineView(StrictQueryParamsMixin, APIView):
+    """``GET /api/v1/state-machines/transfer/`` (shape: ``TransferStateMachineSerializer``)."""
+
+    @extend_schema(operation_id="state_machines_transfer", tags=["state machines"],
+                   summary="The transfer state machine (read from the code)",
+                   responses=TransferStateMachineSerializer)
+    def get(self, request):
+        return Response(transfer_state_machine())
