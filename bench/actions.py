@@ -75,8 +75,8 @@ def cleanup() -> None:
         return
     ids = f"(SELECT id FROM {table(Package)} WHERE brand_id = %s)"
     with transaction.atomic():
-        execute(f"DELETE FROM {table(OutboxEvent)} WHERE aggregate_type = 'package' AND aggregate_id IN {ids}",
-                [brand.pk])
+        execute(f"DELETE FROM {table(OutboxEvent)} WHERE aggregate_type = 'package' "
+                f"AND aggregate_id IN {ids}", [brand.pk])
         execute(f"DELETE FROM {table(PackageTransition)} WHERE package_id IN {ids}", [brand.pk])
         execute(f"DELETE FROM {table(PackageItem)} WHERE package_id IN {ids}", [brand.pk])
         execute(f"DELETE FROM {table(Package)} WHERE brand_id = %s", [brand.pk])
@@ -91,19 +91,21 @@ def _raw_statements() -> dict[str, str]:
     _, _, OutboxEvent, _, Package, _, PackageTransition = _models()
     log_cols, log_exprs, _ = insert_columns(PackageTransition, {
         "package_id": "%(id)s", "from_status": "500", "to_status": "700", "action": "'ship'",
-        "actor": "'api:bench-api'", "actor_user_id": "NULL", "reason": "''", "payload": "%(log_payload)s::jsonb",
-        "created_at": "now()"})
+        "actor": "'api:bench-api'", "actor_user_id": "NULL", "reason": "''",
+        "payload": "%(log_payload)s::jsonb",
+        "created_at": "now()"}, literal_defaults=True)
     out_cols, out_exprs, _ = insert_columns(OutboxEvent, {
         "uuid": "gen_random_uuid()", "type": "'package.status.transitioned'", "aggregate_type": "'package'",
         "aggregate_id": "%(id)s", "payload": "%(payload)s::jsonb", "created_at": "now()",
-        "dispatched_at": "NULL"})
+        "dispatched_at": "NULL"}, literal_defaults=True)
     return {
         "lock": f"SELECT id, status, version, number, order_number, ship_by FROM {table(Package)} "
                 "WHERE number = %(number)s FOR UPDATE",
         "update": f"UPDATE {table(Package)} SET status = 700, version = version + 1, carrier = %(carrier)s, "
                   "tracking_number = %(tracking)s, shipped_at = now(), status_changed_at = now(), "
                   "updated_at = now() WHERE id = %(id)s",
-        "log": f"INSERT INTO {table(PackageTransition)} ({', '.join(log_cols)}) VALUES ({', '.join(log_exprs)})",
+        "log": f"INSERT INTO {table(PackageTransition)} ({', '.join(log_cols)}) "
+               f"VALUES ({', '.join(log_exprs)})",
         "event": f"INSERT INTO {table(OutboxEvent)} ({', '.join(out_cols)}) VALUES ({', '.join(out_exprs)})",
     }
 
@@ -148,7 +150,8 @@ def raw_ship(numbers: Sequence[str], *, threads: int) -> tuple[float, int]:
         finally:
             conn.close()
 
-    workers = [threading.Thread(target=worker, args=(i, chunk), daemon=True) for i, chunk in enumerate(chunks)]
+    workers = [threading.Thread(target=worker, args=(i, chunk), daemon=True)
+               for i, chunk in enumerate(chunks)]
     for w in workers:
         w.start()
     barrier.wait()

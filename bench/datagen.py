@@ -39,7 +39,7 @@ from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from django.db import connection, transaction
+from django.db import transaction
 
 from bench.harness import OLIST_DIR, base_parser, bootstrap, require_postgresql
 from bench.sql import execute, fetchone, insert_select, reset_sequence, table
@@ -88,7 +88,10 @@ class DatasetSpec:
 
 # --- Olist distributions ----------------------------------------------------------------------
 
-def olist_distributions(olist_dir: Path = OLIST_DIR) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
+Cdf = list[tuple[int, float]]
+
+
+def olist_distributions(olist_dir: Path = OLIST_DIR) -> tuple[Cdf, Cdf]:
     """Return cumulative ``[(value, cdf)]`` for lines per package and units per line, from
     ``order_items.csv`` grouped by (order, seller) and product as the importer does."""
     groups: dict[tuple[str, str], Counter] = defaultdict(Counter)
@@ -205,7 +208,8 @@ def generate(spec: DatasetSpec, *, olist_dir: Path = OLIST_DIR, verbose: bool = 
             FROM {table(StockLocation)};
             CREATE TEMP TABLE bench_loc_slot ON COMMIT DROP AS
             WITH w AS (SELECT location_id, power(rank, -%(zipf)s) AS w FROM bench_loc),
-                 c AS (SELECT location_id, greatest(1, round(%(slots)s * w / sum(w) OVER ()))::int AS n FROM w),
+                 c AS (SELECT location_id, greatest(1, round(%(slots)s * w / sum(w) OVER ()))::int AS n
+                       FROM w),
                  o AS (SELECT location_id, n, (sum(n) OVER (ORDER BY location_id) - n)::int AS start FROM c)
             SELECT start + k AS slot, location_id FROM o CROSS JOIN LATERAL generate_series(0, n - 1) AS k;
             CREATE UNIQUE INDEX ON bench_loc_slot (slot);

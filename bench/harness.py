@@ -268,6 +268,7 @@ def base_parser(description: str, *, db: str) -> argparse.ArgumentParser:
     """Return an argument parser with the options every benchmark has."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--db", default=db, help=f"database name on the local server (default {db})")
-    parser.add_argument("--repeat", type=int, default=3, help="measurements per figure; the median is reported")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="measurements per figure; the median is reported")
     parser.add_argument("--json", default=None, help="write results here (default var/bench/<name>.json)")
     return parser

@@ -20,10 +20,12 @@ are compared. Targets (issue 8): P1 >= 25 % of the baseline, P2 >= 60 %.
 from __future__ import annotations
 
 import json
+from contextlib import nullcontext
 
 from bench import actions
 from bench.datagen import DatasetSpec, ensure_dataset
 from bench.harness import (
+    RESULTS_DIR,
     Table,
     base_parser,
     bootstrap,
@@ -32,7 +34,6 @@ from bench.harness import (
     save_results,
     verdict,
 )
-from bench.harness import RESULTS_DIR
 from bench.server import api_token, gunicorn_server, pyspy_record, run_clients, summarise_profile
 
 P1_TARGET = 0.25
@@ -57,10 +58,13 @@ def _bulk_ok(status: int, body: bytes) -> bool:
 
 def run(*, bulk: bool = False, clients: int | None = None, per_client: int | None = None,
         workers: int = 4, threads: int = 2, repeat: int = 3, bulk_size: int = BULK_SIZE,
-        quiet: bool = False, profile: bool = False) -> dict:
-    """Measure HTTP vs raw SQL ``repeat`` times; return the results (see the module doc)."""
+        quiet: bool = False, profile: bool = False, server: tuple | None = None) -> dict:
+    """Measure HTTP vs raw SQL ``repeat`` times; return the results (see the module doc).
+
+    ``server``: ``(host, port, pid)`` of a running ``gunicorn_server`` to reuse (else one is
+    started for this call with ``workers`` x ``threads``)."""
     clients = clients or (2 if bulk else 8)
-    per_client = per_client or (2 if bulk else 150)  # requests per client
+    per_client = per_client or (2 if bulk else 60)  # requests per client
     per_request = bulk_size if bulk else 1
     count = clients * per_client * per_request
     actions.cleanup()
@@ -68,20 +72,21 @@ def run(*, bulk: bool = False, clients: int | None = None, per_client: int | Non
     headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
     http_runs, raw_runs = [], []
     profile_path = RESULTS_DIR / f"{'p2' if bulk else 'p1'}-server.pyspy.txt"
-    with gunicorn_server(workers=workers, threads=threads) as (host, port, pid):
-        warm = run_clients(host, port, [[("GET", "/api/v1/brands/", None)] * 5] * max(clients, workers * threads),
-                           headers=headers, check=_ok)
+    serving = nullcontext(server) if server else gunicorn_server(workers=workers, threads=threads)
+    with serving as (host, port, pid):
+        warm_jobs = [[("GET", "/api/v1/brands/", None)] * 5] * max(clients, workers * threads)
+        warm = run_clients(host, port, warm_jobs, headers=headers, check=_ok)
         if warm.failures:
             raise RuntimeError(f"warm-up failed: {warm.failures[:3]}")
         for r in range(repeat):
             numbers = actions.ship_pool(count, f"{'p2' if bulk else 'p1'}h{r}")
             if bulk:
                 requests = [("POST", "/api/v1/packages/actions/ship/", json.dumps(
-                    {"packages": [{"number": n, **_ship_body(n)} for n in numbers[i:i + bulk_size]]}).encode())
-                    for i in range(0, count, bulk_size)]
+                    {"packages": [{"number": n, **_ship_body(n)} for n in numbers[i:i + bulk_size]]}
+                ).encode()) for i in range(0, count, bulk_size)]
             else:
-                requests = [("POST", f"/api/v1/packages/{n}/actions/ship/", json.dumps(_ship_body(n)).encode())
-                            for n in numbers]
+                requests = [("POST", f"/api/v1/packages/{n}/actions/ship/",
+                             json.dumps(_ship_body(n)).encode()) for n in numbers]
             jobs = [requests[i::clients] for i in range(clients)]
             if profile and r == 0:
                 with pyspy_record(pid, profile_path):
@@ -110,7 +115,8 @@ def run(*, bulk: bool = False, clients: int | None = None, per_client: int | Non
     }
     result["target_met"] = result["ratio"] >= target
     if profile and profile_path.exists():
-        result["profile"] = [{"share": a, "db_share": b, "frame": c} for a, b, c in summarise_profile(profile_path)]
+        result["profile"] = [{"share": a, "db_share": b, "frame": c}
+                             for a, b, c in summarise_profile(profile_path)]
     if not quiet:
         print_table(result)
         for row in result.get("profile", []):
@@ -126,7 +132,8 @@ def print_table(r: dict) -> None:
              f"{r['clients']} keep-alive clients, {r['packages_per_run']:,} packages "
              f"({r['packages_per_request']} per request), median of {r['repeat']}")
     t = Table(title, ["what", unit, "p50 ms", "p95 ms", "vs raw SQL", "target", "verdict"])
-    t.add(f"POST …/{'actions/ship/ (bulk)' if bulk else '{number}/actions/ship/'}", r["http_packages_per_second"],
+    path = "…/actions/ship/ (bulk)" if bulk else "…/{number}/actions/ship/"
+    t.add(f"POST {path}", r["http_packages_per_second"],
           median(x["p50_ms"] for x in r["http_runs"]), median(x["p95_ms"] for x in r["http_runs"]),
           f"{r['ratio']:.0%}", f">= {r['target']:.0%}", verdict(r["target_met"]))
     t.add(f"raw SQL, {r['clients']} connections", r["raw_packages_per_second"], "", "", "100%", "", "")
@@ -135,14 +142,15 @@ def print_table(r: dict) -> None:
 
 def main(argv=None) -> None:
     parser = base_parser("P1/P2: ship over HTTP (gunicorn) vs raw SQL.", db="oms_bench")
-    parser.add_argument("--bulk", action="store_true", help="P2: bulk endpoint, --bulk-size packages per request")
+    parser.add_argument("--bulk", action="store_true",
+                        help="P2: bulk endpoint, --bulk-size packages per request")
     parser.add_argument("--bulk-size", type=int, default=BULK_SIZE)
     parser.add_argument("--clients", type=int, default=None, help="concurrent clients (P1 8, P2 2)")
-    parser.add_argument("--requests", type=int, default=None, help="requests per client (P1 150, P2 2)")
+    parser.add_argument("--requests", type=int, default=None, help="requests per client (P1 60, P2 2)")
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--profile", action="store_true",
-                        help="sample the server with py-spy during the first HTTP run and print where time goes")
+                        help="sample the server with py-spy during the first HTTP run; print where time goes")
     parser.add_argument("--base", type=int, default=100_000, help="base dataset size if it must be generated")
     args = parser.parse_args(argv)
     bootstrap(args.db)

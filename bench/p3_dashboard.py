@@ -159,16 +159,18 @@ def print_table(r: dict) -> None:
     note = " (provisional: the target is defined at 1M)" if r["provisional"] else ""
     t = Table(f"P3 Package Location Movements, {a['open_packages']:,} open packages at both sizes, "
               f"median of {r['repeat']}{note}",
-              ["page", f"ms @ {a['size']:,}", f"ms @ {b['size']:,}", "growth", "queries", "raw SQL ms (large)",
-               "x raw SQL", "target", "verdict"])
+              ["page", f"ms @ {a['size']:,}", f"ms @ {b['size']:,}", "growth", "queries",
+               "raw SQL ms (large)", "x raw SQL", "target", "verdict"])
     for page, label, sql_key in (("dashboard", "/packages/movements/ (dashboard)", "dashboard_sql_ms"),
                                  ("location_view", "/locations/<busiest>/ (17 states)", "location_sql_ms")):
         t.add(label, a[page]["ms"], b[page]["ms"], f"{r[f'{page}_growth']:.2f}x",
-              f"{a[page]['queries']} / {b[page]['queries']}", b[sql_key], f"{b[page]['ms'] / b[sql_key]:.1f}x",
+              f"{a[page]['queries']} / {b[page]['queries']}", b[sql_key],
+              f"{b[page]['ms'] / b[sql_key]:.1f}x",
               f"<= {TARGET_GROWTH}x, <= {TARGET_QUERIES} queries", verdict(r[f"{page}_target_met"]))
     t.print()
     print(f"  busiest location: {a['busiest_location_packages']:,} packages @ {a['size']:,}, "
-          f"{b['busiest_location_packages']:,} @ {b['size']:,}; query counts include the session and user lookups")
+          f"{b['busiest_location_packages']:,} @ {b['size']:,}; "
+          "query counts include the session and user lookups")
 
 
 def main(argv=None) -> None:

@@ -185,12 +185,14 @@ def raw_sql_import(directory: Path, *, brand_slug: str = "olist") -> dict:
                 FROM s_items s LEFT JOIN {t_loc} l ON l.code = s.seller_id
                 LEFT JOIN {t_sku} k ON k.code = s.product_id;
                 CREATE TEMP TABLE s_rank ON COMMIT DROP AS
-                SELECT order_id, seller_id, row_number() OVER (PARTITION BY order_id ORDER BY min(line)) AS rank,
+                SELECT order_id, seller_id,
+                       row_number() OVER (PARTITION BY order_id ORDER BY min(line)) AS rank,
                        bool_and(ok) AS ok
                 FROM s_valid WHERE order_id <> '' AND seller_id <> '' GROUP BY order_id, seller_id;
                 CREATE TEMP TABLE s_line ON COMMIT DROP AS
                 SELECT v.order_id, v.seller_id, v.location_id, v.sku_id, count(*)::int AS quantity,
-                       (array_agg(replace(v.price, ',', '.')::numeric(12, 2) ORDER BY v.line))[1] AS unit_price,
+                       (array_agg(replace(v.price, ',', '.')::numeric(12, 2) ORDER BY v.line))[1]
+                         AS unit_price,
                        sum(coalesce(nullif(replace(v.freight, ',', '.'), '')::numeric(12, 2), 0)) AS freight,
                        min(v.line) AS first_line,
                        min((v.ship::timestamp) AT TIME ZONE 'America/Sao_Paulo') AS ship_by
@@ -201,7 +203,8 @@ def raw_sql_import(directory: Path, *, brand_slug: str = "olist") -> dict:
                        l.order_id || '-' || r.rank AS number,
                        'olist:' || l.order_id || ':' || l.seller_id AS external_ref,
                        min(l.ship_by) AS ship_by, min(l.first_line) AS first_line
-                FROM s_line l JOIN s_rank r USING (order_id, seller_id) GROUP BY l.order_id, l.seller_id, r.rank;
+                FROM s_line l JOIN s_rank r USING (order_id, seller_id)
+                GROUP BY l.order_id, l.seller_id, r.rank;
                 ANALYZE s_valid; ANALYZE s_rank; ANALYZE s_line; ANALYZE s_pkg;
             """)
             counts["stock_levels"] = insert(cur, StockLevel, {
@@ -209,10 +212,10 @@ def raw_sql_import(directory: Path, *, brand_slug: str = "olist") -> dict:
                     "CASE WHEN mod(d, 100) < 9 THEN 0 ELSE units + mod(div(d, 100), 3)::int END",
                 "reserved": "0", "damaged": "0",
             }, f"""FROM (SELECT l.location_id, l.sku_id, sum(l.quantity) AS units,
-                               ('x' || lpad(substr(md5(l.seller_id || '|' || k.code), 1, 8), 16, '0'))::bit(64)::bigint::numeric
-                                 * 4294967296
-                               + ('x' || lpad(substr(md5(l.seller_id || '|' || k.code), 9, 8), 16, '0'))::bit(64)::bigint
-                                 AS d
+                               ('x' || lpad(substr(md5(l.seller_id || '|' || k.code), 1, 8), 16, '0'))
+                                 ::bit(64)::bigint::numeric * 4294967296
+                               + ('x' || lpad(substr(md5(l.seller_id || '|' || k.code), 9, 8), 16, '0'))
+                                 ::bit(64)::bigint AS d
                         FROM s_line l JOIN {t_sku} k ON k.id = l.sku_id GROUP BY l.location_id, l.sku_id,
                              l.seller_id, k.code) x""", (), "ON CONFLICT (location_id, sku_id) DO NOTHING")
             # Earliest ship-by first: a package is Pending when every line fits alone and the
@@ -251,7 +254,8 @@ def raw_sql_import(directory: Path, *, brand_slug: str = "olist") -> dict:
             counts["items"] = insert(cur, PackageItem, {
                 "package_id": "p.id", "sku_id": "l.sku_id", "quantity": "l.quantity",
                 "unit_price": "l.unit_price", "freight_value": "l.freight",
-            }, f"FROM s_line l JOIN s_pkg s USING (order_id, seller_id) JOIN {t_pkg} p ON p.number = s.number")
+            }, f"FROM s_line l JOIN s_pkg s USING (order_id, seller_id) "
+               f"JOIN {t_pkg} p ON p.number = s.number")
             cur.execute(f"""
                 UPDATE {t_lvl} s SET reserved = s.reserved + d.units, updated_at = now()
                 FROM (SELECT l.location_id, l.sku_id, sum(l.quantity) AS units
@@ -266,7 +270,7 @@ def raw_sql_import(directory: Path, *, brand_slug: str = "olist") -> dict:
             counts["events"] = insert(cur, OutboxEvent, {
                 "uuid": "gen_random_uuid()", "type": "'package.created'", "aggregate_type": "'package'",
                 "aggregate_id": "p.id", "dispatched_at": "NULL",
-                "payload": (f"""jsonb_build_object(
+                "payload": ("""jsonb_build_object(
                     'package', jsonb_build_object(
                         'id', p.id, 'number', p.number, 'order_number', p.order_number, 'brand', %s,
                         'location', l.code, 'delivery_type', p.delivery_type,
@@ -279,10 +283,12 @@ def raw_sql_import(directory: Path, *, brand_slug: str = "olist") -> dict:
                         'to_status', jsonb_build_object('code', p.status), 'actor', 'system:import:olist',
                         'reason', p.stock_shortage))""", [brand_slug]),
             }, f"""FROM s_pkg s JOIN {t_pkg} p ON p.number = s.number JOIN {t_loc} l ON l.id = p.location_id
-                   JOIN (SELECT i.package_id, jsonb_agg(jsonb_build_object('sku', k.code, 'quantity', i.quantity)
-                                                        ORDER BY i.id) AS items
+                   JOIN (SELECT i.package_id,
+                                jsonb_agg(jsonb_build_object('sku', k.code, 'quantity', i.quantity)
+                                          ORDER BY i.id) AS items
                          FROM {t_item} i JOIN {t_sku} k ON k.id = i.sku_id
-                         WHERE i.package_id IN (SELECT p2.id FROM s_pkg s2 JOIN {t_pkg} p2 ON p2.number = s2.number)
+                         WHERE i.package_id IN (SELECT p2.id FROM s_pkg s2
+                                                JOIN {t_pkg} p2 ON p2.number = s2.number)
                          GROUP BY i.package_id) it ON it.package_id = p.id""")
             cur.execute(f"SELECT status, count(*) FROM {t_pkg} GROUP BY status")
             counts["by_status"] = dict(cur.fetchall())
@@ -308,7 +314,8 @@ def run(*, scale: int = 2, repeat: int = 3, memory: bool = True, max_rows: int |
     orm_s, raw_s = median(r["seconds"] for r in importer), median(r["seconds"] for r in baseline)
     result = {
         "scale": scale, "directory": str(directory), "item_rows": rows, "repeat": repeat,
-        "importer_seconds": [r["seconds"] for r in importer], "baseline_seconds": [r["seconds"] for r in baseline],
+        "importer_seconds": [r["seconds"] for r in importer],
+        "baseline_seconds": [r["seconds"] for r in baseline],
         "importer_rows_per_second": rows / orm_s, "baseline_rows_per_second": baseline[0]["rows"] / raw_s,
         "importer_by_status": importer[0]["by_status"], "baseline_by_status": baseline[0]["by_status"],
         "importer_packages": importer[0]["packages"], "baseline_packages": baseline[0]["packages"],
@@ -327,13 +334,14 @@ def run(*, scale: int = 2, repeat: int = 3, memory: bool = True, max_rows: int |
 
 
 def print_table(r: dict) -> None:
-    table = Table(f"P5 Olist import: {r['item_rows']:,} item rows (scale x{r['scale']}), median of {r['repeat']}",
+    table = Table(f"P5 Olist import: {r['item_rows']:,} item rows (scale x{r['scale']}), "
+                  f"median of {r['repeat']}",
                   ["what", "seconds", "item rows/s", "packages", "vs raw SQL", "target", "verdict"])
     table.add("olist_import (ORM services)", median(r["importer_seconds"]), r["importer_rows_per_second"],
               r["importer_packages"], f"{r['ratio']:.0%}", f">= {TARGET_ROWS_PER_SECOND:,} rows/s",
               verdict(r["target_met"]))
-    table.add("raw SQL (COPY + INSERT … SELECT)", median(r["baseline_seconds"]), r["baseline_rows_per_second"],
-              r["baseline_packages"], "100%", "", "")
+    table.add("raw SQL (COPY + INSERT … SELECT)", median(r["baseline_seconds"]),
+              r["baseline_rows_per_second"], r["baseline_packages"], "100%", "", "")
     table.print()
     print(f"  starting states, importer: {r['importer_by_status']}  raw SQL: {r['baseline_by_status']}")
     if "peak_traced_mib" in r:
@@ -343,7 +351,8 @@ def print_table(r: dict) -> None:
 
 def main(argv=None) -> None:
     parser = base_parser("P5: Olist import throughput and memory vs raw SQL.", db="oms_bench_import")
-    parser.add_argument("--scale", type=int, default=2, help="copies of order_items.csv (default 2: 8,000 rows)")
+    parser.add_argument("--scale", type=int, default=2,
+                        help="copies of order_items.csv (default 2: 8,000 rows)")
     parser.add_argument("--no-memory", action="store_true", help="skip the tracemalloc run")
     args = parser.parse_args(argv)
     bootstrap(args.db)

@@ -65,7 +65,8 @@ def gunicorn_server(*, workers: int = 4, threads: int = 2, ready_path: str = "/a
                 break
             except OSError:
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"gunicorn did not answer in {startup_seconds} s; see {log_path}") from None
+                    raise RuntimeError(
+                        f"gunicorn did not answer in {startup_seconds} s; see {log_path}") from None
                 time.sleep(0.2)
         yield "127.0.0.1", port, proc.pid
     finally:

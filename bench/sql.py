@@ -4,7 +4,7 @@ keep working when a migration adds a column.
 ``insert_select(Model, {"field": "SQL expression", …}, "FROM …")`` writes one
 ``INSERT … SELECT`` naming every concrete column: the given expressions, ``now()`` for a
 timestamp left out, the field's Python default (as a parameter) for any other NOT NULL
-column left out, and nothing (NULL or the identity default) for the rest.
+column left out, and nothing (NULL, the identity or the column's ``db_default``) for the rest.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from django.db import connection, models
+from django.db.models.fields import NOT_PROVIDED
 
 
 def _default_expression(field: models.Field) -> tuple[str, list]:
@@ -25,11 +26,14 @@ def _default_expression(field: models.Field) -> tuple[str, list]:
     return f"%s{cast}", [value]
 
 
-def insert_columns(model: type[models.Model], values: Mapping) -> tuple[list[str], list[str], list]:
+def insert_columns(model: type[models.Model], values: Mapping, *,
+                   literal_defaults: bool = False) -> tuple[list[str], list[str], list]:
     """Return ``(columns, expressions, params)`` for an insert of ``model`` rows.
 
     ``values`` maps field names, attnames (``location_id``) or columns to SQL expressions,
-    or to ``(expression, [params])`` when the expression has placeholders.
+    or to ``(expression, [params])`` when the expression has placeholders. With
+    ``literal_defaults`` the defaults of the columns left out are written into the SQL as
+    literals (for statements run with named parameters, which cannot mix with ``%s``).
     """
     columns, expressions, params = [], [], []
     known = dict(values)
@@ -40,10 +44,16 @@ def insert_columns(model: type[models.Model], values: Mapping) -> tuple[list[str
                 expression = known.pop(key)
                 break
         if expression is None:
-            if field.primary_key or field.null:
-                continue
+            has_db_default = getattr(field, "db_default", NOT_PROVIDED) is not NOT_PROVIDED
+            if field.primary_key or field.null or has_db_default:
+                continue  # NULL, the identity or the column's database default
             expression, extra = _default_expression(field)
-            params += extra
+            if literal_defaults and extra:
+                with connection.cursor() as cursor:
+                    literal = cursor.mogrify(expression, extra)
+                expression = (literal.decode() if isinstance(literal, bytes) else literal).replace("%", "%%")
+            else:
+                params += extra
         elif isinstance(expression, tuple):
             expression, extra = expression
             params += list(extra)

@@ -128,7 +128,7 @@ class StrictQueryParamsMixin:
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
-        allowed = set()
+        allowed = set(getattr(self, "allowed_query_params", ()))
         filterset_class = getattr(self, "filterset_class", None)
         if filterset_class is not None:
             allowed |= set(filterset_class.base_filters)

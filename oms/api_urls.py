@@ -8,8 +8,10 @@ from django.http import JsonResponse
 from django.urls import include, path, re_path, register_converter
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import SimpleRouter
 
 from oms.converters import NumberConverter
+from oms.webhooks_api import EventFeedView, WebhookSubscriptionViewSet
 
 register_converter(NumberConverter, "number")
 
@@ -22,7 +24,13 @@ def api_not_found(request, *args, **kwargs) -> JsonResponse:
     return JsonResponse({"code": "not_found", "detail": "No such endpoint. API paths end with a "
                                                         "slash, e.g. /api/v1/packages/."}, status=404)
 
+webhook_router = SimpleRouter()
+webhook_router.register("v1/webhooks/subscriptions", WebhookSubscriptionViewSet,
+                        basename="webhook-subscription")
+
 urlpatterns = [
+    path("v1/events/", EventFeedView.as_view(), name="events"),
+    *webhook_router.urls,
     path("v1/", include("packages.api.urls")),
     path("v1/", include("transfers.api.urls")),
     path("v1/", include("locations.api.urls")),

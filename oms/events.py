@@ -67,3 +67,37 @@ def events_publish_many(events: list[tuple[str, str, int, dict]]) -> list[Outbox
         _pending.ids.extend(row.pk for row in rows)
         transaction.on_commit(_flush_pending)
     return rows
+
+
+def _feed_horizon() -> int | None:
+    """The oldest transaction id still running (PostgreSQL), or None elsewhere."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+        return cursor.fetchone()[0]
+
+
+def event_feed(*, after: tuple[int, int] | None = None, limit: int = 100) -> list[OutboxEvent]:
+    """Return up to ``limit`` committed events after the cursor ``after`` = ``(xid, id)``.
+
+    Events are ordered by the id of the transaction that wrote them, then by id, and only
+    events of transactions older than every transaction still running are returned. Ids are
+    handed out at insert, not at commit, so paging by id alone could skip an event whose
+    transaction commits after a later one; with this order and horizon, every event shows up
+    exactly once, after all events returned before it. (On SQLite writers run one at a time,
+    ``xid`` is 0 and the order is the id.) The cursor of the next page is the last event's
+    ``(xid, id)``.
+    """
+    from django.db.models import Q
+
+    events = OutboxEvent.objects.all()
+    horizon = _feed_horizon()
+    if horizon is not None:
+        events = events.filter(xid__lt=horizon)
+    if after is not None:
+        xid, event_id = after
+        events = events.filter(Q(xid__gt=xid) | Q(xid=xid, id__gt=event_id))
+    return list(events.order_by("xid", "id")[:limit])

@@ -16,6 +16,22 @@ class TimeStampedModel(models.Model):
         abstract = True
 
 
+class CurrentTransactionId(models.Func):
+    """The writing transaction's id on PostgreSQL (``pg_current_xact_id()``), 0 elsewhere.
+
+    Used as the database default of ``OutboxEvent.xid`` so the event feed can order events
+    by commit horizon (see ``oms.events.event_feed``).
+    """
+
+    output_field = models.BigIntegerField()
+
+    def as_sql(self, compiler, connection, **extra_context):
+        return "0", []
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        return "(pg_current_xact_id()::text::bigint)", []
+
+
 class OutboxEvent(models.Model):
     """One domain event, written in the same transaction as the change it describes.
 
@@ -34,10 +50,13 @@ class OutboxEvent(models.Model):
     payload = models.JSONField()
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     dispatched_at = models.DateTimeField(null=True, blank=True)
+    xid = models.BigIntegerField(db_default=CurrentTransactionId(), editable=False,
+                                 help_text="Id of the transaction that wrote the event (PostgreSQL).")
 
     class Meta:
         ordering = ["id"]
         indexes = [
+            models.Index(fields=["xid", "id"], name="outbox_feed_idx"),
             models.Index(fields=["aggregate_type", "aggregate_id"]),
             models.Index(
                 fields=["created_at"],

@@ -16,20 +16,26 @@ REDISPATCH_BATCH = 500
 
 
 @transaction.atomic
-def outbox_dispatch(*, event_id: int) -> bool:
-    """Hand one outbox event on: create its webhook deliveries; idempotent.
+def outbox_dispatch_many(*, event_ids: list[int]) -> int:
+    """Hand outbox events on: mark them dispatched and create their webhook deliveries.
 
-    Marks the row dispatched with a compare-and-set update in the same transaction as the
-    fan-out, so two workers handling the same id hand it on once, and a worker dying
-    half-way leaves it for the sweeper. Returns True when this call did the hand-off,
-    False when it was already done or the row does not exist.
+    Rows are claimed with ``SELECT … FOR UPDATE SKIP LOCKED`` among the not yet dispatched,
+    in the same transaction as the fan-out: two workers given the same ids hand each event
+    on once, and a worker dying half-way leaves them for the sweeper. Returns how many this
+    call handed on (0 when already done or gone).
     """
-    updated = OutboxEvent.objects.filter(pk=event_id, dispatched_at__isnull=True).update(
-        dispatched_at=timezone.now()
-    )
-    if updated:
-        webhook_fan_out(event_id=event_id)
-    return bool(updated)
+    events = list(OutboxEvent.objects.select_for_update(skip_locked=True)
+                  .filter(pk__in=event_ids, dispatched_at__isnull=True).order_by("pk"))
+    if not events:
+        return 0
+    OutboxEvent.objects.filter(pk__in=[e.pk for e in events]).update(dispatched_at=timezone.now())
+    webhook_fan_out(events=events)
+    return len(events)
+
+
+def outbox_dispatch(*, event_id: int) -> bool:
+    """Hand one outbox event on (see ``outbox_dispatch_many``); True if this call did it."""
+    return bool(outbox_dispatch_many(event_ids=[event_id]))
 
 
 @shared_task(time_limit=60, soft_time_limit=50)
@@ -40,7 +46,7 @@ def outbox_dispatch_task(event_id: int) -> bool:
 @shared_task(time_limit=120, soft_time_limit=100)
 def outbox_dispatch_batch_task(event_ids: list[int]) -> int:
     """Hand on the events of one committed transaction; return how many this call did."""
-    return sum(outbox_dispatch(event_id=event_id) for event_id in event_ids)
+    return outbox_dispatch_many(event_ids=event_ids)
 
 
 @shared_task(time_limit=120, soft_time_limit=100)

@@ -1,0 +1,129 @@
+"""API of issue 7: webhook subscriptions and the ordered event feed."""
+
+import threading
+import time
+
+import pytest
+from django.db import transaction
+
+from locations.tests.factories import StockLocationFactory
+from oms.api_testing import api_client
+from oms.events import events_publish_many
+from oms.models import OutboxEvent
+from oms.webhook_models import WebhookSubscription
+
+pytestmark = pytest.mark.django_db
+
+SUBS = "/api/v1/webhooks/subscriptions/"
+
+
+def test_subscription_crud_and_refusals(settings):
+    client, _ = api_client()
+    response = client.post(SUBS, {"name": "erp", "target_url": "http://10.0.0.5/hook",
+                                  "event_types": ["package.*"]}, format="json")
+    assert response.status_code == 400
+    assert response.json()["field"] == "target_url"
+    settings.WEBHOOK_ALLOWED_HOSTS = ["hooks.example.test"]
+    response = client.post(SUBS, {"name": "erp", "target_url": "https://hooks.example.test/h",
+                                  "event_types": ["package.*", "transfer.status.*"]}, format="json")
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert body["secret"].startswith("whsec_")
+    rotated = client.post(f"{SUBS}{body['id']}/rotate-secret/").json()
+    assert rotated["secret"] != body["secret"] and rotated["previous_secret_expires_at"]
+    assert client.patch(f"{SUBS}{body['id']}/", {"is_active": False}, format="json").status_code == 200
+    assert WebhookSubscription.objects.get().is_active is False
+    assert client.post(SUBS, {"name": "x", "target_url": "https://hooks.example.test/h",
+                              "event_types": []}, format="json").status_code == 400
+
+
+def test_scoped_or_read_only_tokens_cannot_manage_subscriptions():
+    scoped, _ = api_client(locations=[StockLocationFactory()])
+    assert scoped.get(SUBS).status_code == 403
+    assert scoped.get("/api/v1/events/").status_code == 403
+    read_only, _ = api_client(read_only=True)
+    assert read_only.get(SUBS).status_code == 200
+    assert read_only.post(SUBS, {}, format="json").status_code == 403
+
+
+def _publish(n, start=0):
+    with transaction.atomic():
+        events_publish_many([("test.event", "test", start + i, {"n": start + i}) for i in range(n)])
+
+
+def _read_all(client, after=None, limit=300):
+    seen = []
+    while True:
+        url = f"/api/v1/events/?limit={limit}" + (f"&after={after}" if after else "")
+        body = client.get(url).json()
+        seen += [e["payload"]["n"] for e in body["events"]]
+        if not body["events"]:
+            return seen, body["next"]
+        after = body["next"]
+
+
+@pytest.mark.django_db(transaction=True)  # the feed shows committed events only
+def test_event_feed_pages_in_order_and_resumes_from_the_cursor():
+    client, _ = api_client()
+    _publish(1000)
+    seen, cursor = _read_all(client)
+    assert seen == list(range(1000))
+    _publish(5, start=1000)
+    more, _ = _read_all(client, after=cursor)
+    assert more == list(range(1000, 1005))
+    assert client.get("/api/v1/events/?after=garbage").status_code == 400
+    assert client.get("/api/v1/events/?limit=0").status_code == 400
+    event = client.get("/api/v1/events/?limit=1").json()["events"][0]
+    assert set(event) == {"event", "payload", "cursor", "created_at"}
+    assert event["event"]["uuid"] == OutboxEvent.objects.order_by("id").first().uuid.hex
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_event_feed_has_no_gap_while_transactions_commit_out_of_order():
+    """10,000 events read while writers keep adding, one transaction holding its events
+    uncommitted for a while (its ids are lower than events committed after it)."""
+    from django.db import connection
+
+    client, _ = api_client()
+    _publish(10_000)
+    stop = threading.Event()
+    written = []
+
+    def slow_writer():
+        try:
+            with transaction.atomic():
+                events_publish_many([("test.event", "test", 0, {"n": 100_000 + i}) for i in range(50)])
+                written.extend(range(100_000, 100_050))
+                time.sleep(1.5)  # later transactions commit first
+        finally:
+            connection.close()
+
+    def fast_writer():
+        try:
+            k = 200_000
+            while not stop.is_set():
+                with transaction.atomic():
+                    events_publish_many([("test.event", "test", 0, {"n": k + i}) for i in range(10)])
+                written.extend(range(k, k + 10))
+                k += 10
+                time.sleep(0.02)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=slow_writer), threading.Thread(target=fast_writer)]
+    for thread in threads:
+        thread.start()
+    seen, cursor = [], None
+    deadline = time.monotonic() + 4
+    while time.monotonic() < deadline:
+        body = client.get("/api/v1/events/?limit=500" + (f"&after={cursor}" if cursor else "")).json()
+        seen += [e["payload"]["n"] for e in body["events"]]
+        cursor = body["next"]
+    stop.set()
+    for thread in threads:
+        thread.join()
+    rest, _ = _read_all(client, after=cursor)
+    seen += rest
+    assert len(seen) == len(set(seen)), "an event came twice"
+    assert set(seen) == set(range(10_000)) | set(written), "an event was skipped"

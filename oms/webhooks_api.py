@@ -1,0 +1,119 @@
+"""REST endpoints of issue 7: webhook subscriptions and the ordered event feed.
+
+Both are integration-wide (not scoped to stock locations), so they need a token that
+covers all locations; subscriptions need a read-write token to change.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema
+from rest_framework import mixins, serializers, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from oms.api import StrictQueryParamsMixin
+from oms.events import event_feed
+from oms.webhook_models import WebhookDelivery, WebhookSubscription
+from oms.webhooks import webhook_replay, webhook_secret_rotate, webhook_subscription_save
+
+FEED_LIMIT_MAX = 1000
+
+
+def _require_all_locations(request) -> None:
+    if not request.auth.all_locations:
+        raise PermissionDenied("Webhooks and the event feed need a token that covers all locations.")
+
+
+class WebhookSubscriptionSerializer(serializers.ModelSerializer):
+    """A subscription. ``secret`` is shown so the integrator can verify signatures."""
+
+    event_types = serializers.ListField(child=serializers.CharField(max_length=100), min_length=1,
+                                        max_length=50)
+
+    class Meta:
+        model = WebhookSubscription
+        fields = ["id", "name", "target_url", "event_types", "is_active", "secret",
+                  "previous_secret_expires_at", "paused_at", "pause_reason",
+                  "consecutive_failures", "created_at", "updated_at"]
+        read_only_fields = ["id", "secret", "previous_secret_expires_at", "paused_at",
+                            "pause_reason", "consecutive_failures", "created_at", "updated_at"]
+
+    def save(self, **kwargs):
+        instance = self.instance or WebhookSubscription()
+        for name, value in {**self.validated_data, **kwargs}.items():
+            setattr(instance, name, value)
+        self.instance = webhook_subscription_save(subscription=instance)
+        return self.instance
+
+
+class WebhookSubscriptionViewSet(StrictQueryParamsMixin, mixins.ListModelMixin,
+                                 mixins.RetrieveModelMixin, mixins.CreateModelMixin,
+                                 mixins.UpdateModelMixin, mixins.DestroyModelMixin,
+                                 viewsets.GenericViewSet):
+    """Webhook subscriptions: target URL (public http(s) only), event type patterns such as
+    ``package.*``, active flag. Deliveries are signed per Standard Webhooks with ``secret``."""
+
+    serializer_class = WebhookSubscriptionSerializer
+    queryset = WebhookSubscription.objects.order_by("id")
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        _require_all_locations(request)
+
+    @extend_schema(request=None, responses=WebhookSubscriptionSerializer)
+    @action(detail=True, methods=["post"], url_path="rotate-secret")
+    def rotate_secret(self, request, pk=None):
+        subscription = self.get_object()
+        return Response(self.get_serializer(webhook_secret_rotate(subscription_id=subscription.pk)).data)
+
+    @extend_schema(request=None, responses={200: OpenApiTypes.OBJECT})
+    @action(detail=True, methods=["post"], url_path="replay-failed")
+    def replay_failed(self, request, pk=None):
+        subscription = self.get_object()
+        ids = list(WebhookDelivery.objects.filter(subscription=subscription, status="failed")
+                   .values_list("pk", flat=True))
+        return Response({"queued": webhook_replay(delivery_ids=ids)})
+
+
+def _decode_cursor(value: str) -> tuple[int, int]:
+    try:
+        xid, event_id = base64.urlsafe_b64decode(value.encode() + b"==").decode().split(".")
+        return int(xid), int(event_id)
+    except (ValueError, UnicodeDecodeError, binascii.Error):
+        raise ValidationError({"after": "Not a cursor returned by this endpoint."}) from None
+
+
+def _encode_cursor(xid: int, event_id: int) -> str:
+    return base64.urlsafe_b64encode(f"{xid}.{event_id}".encode()).decode().rstrip("=")
+
+
+class EventFeedView(StrictQueryParamsMixin, APIView):
+    """The committed events in order, for integrators who reconcile instead of receiving
+    webhooks. Follow ``next`` (or pass the last ``cursor`` as ``after``) until ``events`` is
+    empty; keep the last cursor and poll from it later. No event is skipped or repeated."""
+
+    allowed_query_params = {"after", "limit"}
+
+    @extend_schema(operation_id="events_list", tags=["events"], parameters=[
+        OpenApiParameter("after", OpenApiTypes.STR, description="cursor of the last event seen"),
+        OpenApiParameter("limit", OpenApiTypes.INT, description=f"1–{FEED_LIMIT_MAX}, default 100"),
+    ], responses={200: OpenApiTypes.OBJECT})
+    def get(self, request):
+        _require_all_locations(request)
+        after = request.query_params.get("after")
+        try:
+            limit = int(request.query_params.get("limit", 100))
+        except ValueError:
+            raise ValidationError({"limit": "Must be a whole number."}) from None
+        if not 1 <= limit <= FEED_LIMIT_MAX:
+            raise ValidationError({"limit": f"Must be between 1 and {FEED_LIMIT_MAX}."})
+        events = event_feed(after=_decode_cursor(after) if after else None, limit=limit)
+        items = [{**event.envelope(), "cursor": _encode_cursor(event.xid, event.pk),
+                  "created_at": event.created_at.isoformat()} for event in events]
+        cursor = items[-1]["cursor"] if items else after
+        return Response({"events": items, "next": cursor})
