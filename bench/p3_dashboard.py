@@ -184,7 +184,7 @@ def main(argv=None) -> None:
     require_postgresql()
     ensure_static()
     result = run(small=args.small, large=args.large, open_packages=args.open, repeat=args.repeat)
-    print(f"  results: {save_results('p3_dashboard', result, args.json)}")
+    print(f"  results: {save_results(f'p3_dashboard_{args.small}_{args.large}', result, args.json)}")
 
 
 if __name__ == "__main__":

@@ -397,7 +397,7 @@ def main(argv=None) -> None:
     require_postgresql()
     ensure_dataset(DatasetSpec(packages=args.base))
     result = run(packages=args.packages, repeat=args.repeat, keep=args.keep)
-    print(f"  results: {save_results('p4_recheck', result, args.json)}")
+    print(f"  results: {save_results(f'p4_recheck_{args.packages}', result, args.json)}")
 
 
 if __name__ == "__main__":

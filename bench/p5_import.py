@@ -358,7 +358,7 @@ def main(argv=None) -> None:
     bootstrap(args.db)
     require_postgresql()
     result = run(scale=args.scale, repeat=args.repeat, memory=not args.no_memory)
-    print(f"  results: {save_results('p5_import', result, args.json)}")
+    print(f"  results: {save_results(f'p5_import_x{args.scale}', result, args.json)}")
 
 
 if __name__ == "__main__":

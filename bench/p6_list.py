@@ -140,7 +140,7 @@ def main(argv=None) -> None:
     require_postgresql()
     ensure_dataset(DatasetSpec(packages=args.packages, open_packages=OPEN_PACKAGES))
     result = run(depth=args.depth, repeat=args.repeat)
-    print(f"  results: {save_results('p6_list', result, args.json)}")
+    print(f"  results: {save_results(f'p6_list_{args.packages}', result, args.json)}")
 
 
 if __name__ == "__main__":

@@ -90,8 +90,8 @@ def _to_shipped(n: int) -> list[tuple]:
 # (how many packages, the steps after which they rest) in ship-by order.
 def _plan() -> list[tuple[int, str, callable]]:
     return [
-        (400, "delivered", lambda n: _to_shipped(n) + [("mark_delivered", CARRIER_FEED, {})]),
-        (120, "shipped", _to_shipped),
+        (200, "delivered", lambda n: _to_shipped(n) + [("mark_delivered", CARRIER_FEED, {})]),
+        (80, "shipped", _to_shipped),
         (25, "delivery_attempted",
          lambda n: _to_shipped(n) + [("record_delivery_attempt", CARRIER_FEED, {})]),
         (20, "delivery_failed",
