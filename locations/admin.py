@@ -2,7 +2,7 @@ from django import forms
 from django.contrib import admin, messages
 
 from locations.models import OperatorAssignment, Sku, StockLevel, StockLocation
-from locations.services import stock_level_set
+from locations.services import stock_level_set, stock_location_save
 from oms.exceptions import OmsError
 
 
@@ -11,6 +11,9 @@ class StockLocationAdmin(admin.ModelAdmin):
     list_display = ("code", "name", "city", "region", "kind", "is_active", "can_package", "is_pickup_point")
     list_filter = ("kind", "is_active", "can_package", "is_pickup_point", "region")
     search_fields = ("code", "name", "city")
+
+    def save_model(self, request, obj, form, change):
+        stock_location_save(location=obj)  # publishes stock_location.created / .updated
 
 
 @admin.register(Sku)

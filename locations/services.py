@@ -263,3 +263,43 @@ def stock_levels_locked(*, pairs) -> list[StockLevel]:
     rows = (StockLevel.objects.select_for_update(of=("self",))
             .filter(location_id__in=location_ids, sku_id__in=sku_ids).order_by("pk"))
     return [row for row in rows if (row.location_id, row.sku_id) in pairs]
+
+
+LOCATION_EVENT_FIELDS = ("code", "name", "city", "region", "postcode", "kind", "is_active",
+                         "can_package", "is_pickup_point")
+
+
+def stock_location_event_payload(location: StockLocation) -> dict:
+    """The JSON-safe payload of ``stock_location.*`` events: the location's fields."""
+    fields = {name: getattr(location, name) for name in LOCATION_EVENT_FIELDS}
+    updated_at = location.updated_at.isoformat() if location.updated_at else None
+    return {"stock_location": {"id": location.pk, **fields, "updated_at": updated_at}}
+
+
+@transaction.atomic
+def stock_location_save(*, location: StockLocation, **changes) -> StockLocation:
+    """Create or update a stock location and publish ``stock_location.created`` /
+    ``stock_location.updated`` in the same transaction (admin, import, demo).
+
+    ``changes`` are field values to set first. Raises ``django.core.exceptions.ValidationError``
+    for invalid values (``full_clean``).
+    """
+    from oms.events import event_publish
+
+    created = location.pk is None
+    for name, value in changes.items():
+        setattr(location, name, value)
+    location.full_clean()
+    location.save()
+    event_publish(type="stock_location.created" if created else "stock_location.updated",
+                  aggregate_type="stock_location", aggregate_id=location.pk,
+                  payload=stock_location_event_payload(location))
+    return location
+
+
+def stock_locations_created(locations: list[StockLocation]) -> None:
+    """Publish ``stock_location.created`` for locations just inserted in bulk (imports)."""
+    from oms.events import events_publish_many
+
+    events_publish_many([("stock_location.created", "stock_location", location.pk,
+                          stock_location_event_payload(location)) for location in locations])

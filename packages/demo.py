@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from django.db.models import Count, F
 
 from locations.models import StockLevel, StockLocation
-from locations.services import stock_level_set
+from locations.services import stock_level_set, stock_location_save
 from oms.actors import Actor
 from oms.exceptions import OmsError
 from packages import services
@@ -207,8 +207,7 @@ def _click_and_collect(runner: _Runner, *, limit: int) -> None:
     for i, level in enumerate(_free_stock(limit=limit)):
         location = level.location
         if not location.is_pickup_point:
-            location.is_pickup_point, location.kind = True, StockLocation.Kind.STORE
-            location.save(update_fields=["is_pickup_point", "kind", "updated_at"])
+            stock_location_save(location=location, is_pickup_point=True, kind=StockLocation.Kind.STORE)
         package = services.package_create(
             order_number=f"DEMO-CC-{i + 1:04d}", brand=brand, location=location,
             delivery_type=Package.DeliveryType.CLICK_AND_COLLECT,

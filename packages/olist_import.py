@@ -45,6 +45,7 @@ from django.core.validators import validate_slug
 from django.db import transaction
 
 from locations.models import Sku, StockLevel, StockLocation
+from locations.services import stock_locations_created
 from oms.actors import system_actor
 from oms.exceptions import OmsError
 from packages.models import Brand, Package, Status
@@ -461,7 +462,9 @@ def _import_sellers(path: Path, report: OlistImportReport) -> None:
         first_line[code] = line
     present = {code for (code,) in _existing(StockLocation, "code", sellers, columns=["code"])}
     new = [location for code, location in sellers.items() if code not in present]
-    StockLocation.objects.bulk_create(new, batch_size=BULK_BATCH_SIZE, ignore_conflicts=True)
+    with transaction.atomic():
+        StockLocation.objects.bulk_create(new, batch_size=BULK_BATCH_SIZE)
+        stock_locations_created(new)
     report.locations_created += len(new)
     report.locations_present += len(present)
 

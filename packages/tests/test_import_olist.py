@@ -86,6 +86,9 @@ def test_olist_import_dirty_files_import_good_rows_and_report_bad_ones(tmp_path)
                                  "was skipped; fix it and import again"),
     }
     assert StockLocation.objects.count() == 3
+    from oms.models import OutboxEvent
+
+    assert OutboxEvent.objects.filter(type="stock_location.created").count() == 3
     s2 = StockLocation.objects.get(code="s2")
     assert (s2.city, s2.region, s2.postcode, s2.name) == ("São Paulo", "SP", "04557", "São Paulo/SP · s2")
     assert StockLocation.objects.get(code="s3").city == "São Carlos"
