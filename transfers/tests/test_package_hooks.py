@@ -154,3 +154,32 @@ def test_package_created_short_waits_for_transfers_then_readies():
     assert package.status == PackageStatus.READY_TO_PACKAGING
     assert _levels() == {(dest.pk, sku.pk): (3, 3), (source.pk, sku.pk): (3, 0)}
     assert TransferTransition.objects.filter(transfer=transfer).count() == 4
+
+
+def test_three_skus_one_local_two_transfers_then_ready():
+    """Issue acceptance: the location holds 1 of 3 SKUs; two transfers from the locations
+    holding the others; receiving both readies the package; stock moves exactly once."""
+    home, north, south = (StockLocationFactory(region="SP"), StockLocationFactory(region="SP"),
+                          StockLocationFactory(region="SP"))
+    local, from_north, from_south = SkuFactory(), SkuFactory(), SkuFactory()
+    StockLevel.objects.create(location=home, sku=local, on_hand=1)
+    StockLevel.objects.create(location=north, sku=from_north, on_hand=4)
+    StockLevel.objects.create(location=south, sku=from_south, on_hand=4)
+    package = package_create(order_number="O-3", brand=BrandFactory(), location=home, actor=OPERATOR,
+                             items=[ItemInput(sku=s, quantity=1) for s in (local, from_north, from_south)])
+    assert package.status == PackageStatus.PENDING_TRANSFER
+    transfers = list(Transfer.objects.filter(package=package).order_by("pk"))
+    assert {(t.source_id, t.items.get().sku_id) for t in transfers} == {
+        (north.pk, from_north.pk), (south.pk, from_south.pk)}
+    assert _levels()[(north.pk, from_north.pk)] == (4, 1)  # reserved at the source
+    _dispatch_and_receive(transfers[0])
+    package.refresh_from_db()
+    assert package.status == PackageStatus.PENDING_TRANSFER
+    _dispatch_and_receive(transfers[1])
+    package.refresh_from_db()
+    assert package.status == PackageStatus.READY_TO_PACKAGING
+    assert _levels() == {
+        (home.pk, local.pk): (1, 1), (home.pk, from_north.pk): (1, 1), (home.pk, from_south.pk): (1, 1),
+        (north.pk, from_north.pk): (3, 0), (south.pk, from_south.pk): (3, 0),
+    }
+    assert PackageTransition.objects.filter(package=package, action="transfers_arrived").count() == 1
