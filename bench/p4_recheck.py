@@ -9,7 +9,10 @@ Set-up, in the database ``oms_bench`` (base dataset generated if missing, ``--ba
 ``bench-recheck`` with N packages in Product Out of Stock, all due, oldest first by id, items
 and units drawn from the Olist distribution, at the 3,095 locations. Every tenth package has
 its stock back: its lines use "wet" SKUs whose stock row holds the units of exactly those
-packages plus 0–2 spare; every other package has one line on a "dry" SKU with nothing on hand.
+packages plus 0–2 spare; every other package has its first line on a "dry" SKU with nothing
+on hand and any further lines on "plenty" SKUs that always cover them (rows no rescheduled
+package touches, so what a still-short package is short of does not depend on when it was
+looked at).
 The rescheduled packages therefore never compete for the last units, which is what lets one
 set-based statement reproduce the service's oldest-first outcome exactly; the benchmark
 checks that both runs leave the same packages rescheduled, the same ``reserved`` on every
@@ -43,8 +46,7 @@ from bench.sql import execute, fetchone, insert_columns, insert_select, reset_se
 
 BRAND = "bench-recheck"
 TARGET_RATIO = 3.0
-WET_SKUS = 1000
-DRY_SKUS = 1000
+SKUS_PER_KIND = 1000  # "w"et (stock back), "d"ry (nothing on hand), "p"lenty (always enough)
 BACK_EVERY = 10  # every tenth package has its stock back
 ACTOR = "system:recheck"
 
@@ -85,7 +87,7 @@ def setup(packages: int, *, seed: float = 0.7) -> dict:
     started = time.perf_counter()
     with transaction.atomic():
         brand = Brand.objects.create(slug=BRAND, name="Bench re-check", recheck_interval_minutes=30)
-        codes = [f"p4-w-{i:04d}" for i in range(WET_SKUS)] + [f"p4-d-{i:04d}" for i in range(DRY_SKUS)]
+        codes = [f"p4-{kind}-{i:04d}" for kind in "wdp" for i in range(SKUS_PER_KIND)]
         insert_select(Sku, {"code": "c", "name": "c", "category": "'bench'"},
                       "FROM unnest(%s::text[]) AS c", [codes])
         execute("SELECT setseed(%s)", [seed])
@@ -98,9 +100,9 @@ def setup(packages: int, *, seed: float = 0.7) -> dict:
             FROM {table(StockLocation)};
             CREATE TEMP TABLE p4_sku ON COMMIT DROP AS
             SELECT (row_number() OVER (PARTITION BY left(code, 4) ORDER BY code) - 1)::int AS ord,
-                   left(code, 4) = 'p4-w' AS wet, id AS sku_id, code
+                   substr(code, 4, 1) AS kind, id AS sku_id, code
             FROM {table(Sku)} WHERE code LIKE 'p4-%%';
-            CREATE UNIQUE INDEX ON p4_sku (wet, ord);
+            CREATE UNIQUE INDEX ON p4_sku (kind, ord);
         """, [])
         n_loc = fetchone("SELECT count(*) FROM p4_loc")[0]
         execute(f"""
@@ -129,13 +131,12 @@ def setup(packages: int, *, seed: float = 0.7) -> dict:
             SELECT package_id, location_id, back, sku_id, {_case(units_cdf, "u_units")} AS quantity
             FROM (
                 SELECT p.id AS package_id, p.location_id, p.back, s.sku_id, random() AS u_units
-                FROM (SELECT id, location_id, back, floor(random() * {WET_SKUS})::int AS base,
+                FROM (SELECT id, location_id, back, floor(random() * {SKUS_PER_KIND})::int AS base,
                              {_case(lines_cdf, "u_lines")} AS lines
                       FROM (SELECT *, random() AS u_lines FROM p4_pkg) r) p
                 CROSS JOIN LATERAL generate_series(0, p.lines - 1) AS j
-                JOIN p4_sku s ON s.wet = (p.back OR j > 0)
-                             AND s.ord = CASE WHEN p.back OR j > 0 THEN (p.base + j) %% {WET_SKUS}
-                                              ELSE p.base %% {DRY_SKUS} END
+                JOIN p4_sku s ON s.kind = CASE WHEN p.back THEN 'w' WHEN j = 0 THEN 'd' ELSE 'p' END
+                             AND s.ord = (p.base + j) %% {SKUS_PER_KIND}
             ) x
         """, [])
         items = insert_select(PackageItem, {
@@ -147,17 +148,19 @@ def setup(packages: int, *, seed: float = 0.7) -> dict:
             "created_at": ("%s::timestamptz - interval '2 days'", [ref])}, "FROM p4_pkg ORDER BY id")
         levels = insert_select(StockLevel, {
             "location_id": "location_id", "sku_id": "sku_id", "reserved": "0", "damaged": "0",
-            "on_hand": "CASE WHEN wet THEN demand + floor(random() * 3)::int ELSE 0 END",
-        }, """FROM (SELECT i.location_id, i.sku_id, s.wet,
-                          coalesce(sum(i.quantity) FILTER (WHERE i.back), 0) AS demand
-                   FROM p4_item i JOIN p4_sku s USING (sku_id) GROUP BY i.location_id, i.sku_id, s.wet) d
+            "on_hand": "CASE kind WHEN 'w' THEN back_demand + floor(random() * 3)::int "
+                       "WHEN 'p' THEN demand + 5 ELSE 0 END",
+        }, """FROM (SELECT i.location_id, i.sku_id, s.kind, sum(i.quantity) AS demand,
+                          coalesce(sum(i.quantity) FILTER (WHERE i.back), 0) AS back_demand
+                   FROM p4_item i JOIN p4_sku s USING (sku_id)
+                   GROUP BY i.location_id, i.sku_id, s.kind) d
               ORDER BY location_id, sku_id""")
         # the set-up's own shortage text, as a service would have written it
         execute(f"""
             UPDATE {table(Package)} p SET stock_shortage = x.text
             FROM (SELECT i.package_id, left('short: ' || string_agg(format('SKU %%s needs %%s, has 0', s.code,
                          i.quantity), '; ' ORDER BY s.code), 500) AS text
-                  FROM p4_item i JOIN p4_sku s USING (sku_id) WHERE NOT s.wet GROUP BY i.package_id) x
+                  FROM p4_item i JOIN p4_sku s USING (sku_id) WHERE s.kind = 'd' GROUP BY i.package_id) x
             WHERE p.id = x.package_id
         """, [])
     for model in (Package, PackageItem, StockLevel, PackageTransition):

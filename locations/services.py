@@ -15,6 +15,7 @@ from functools import partial
 
 from django.db import transaction
 from django.db.models import F
+from django.utils import timezone
 
 from locations.models import Sku, StockLevel, StockLocation
 from oms.exceptions import InsufficientStock, InvalidInput, OmsError
@@ -115,7 +116,7 @@ def stock_reserve(*, location_id: int, lines: Mapping[int, int]) -> None:
     for sku_id, quantity in sorted(lines.items()):
         updated = StockLevel.objects.filter(
             location_id=location_id, sku_id=sku_id, on_hand__gte=F("reserved") + quantity
-        ).update(reserved=F("reserved") + quantity)
+        ).update(reserved=F("reserved") + quantity, updated_at=timezone.now())
         if updated != 1:  # only reachable without row locks (SQLite runs writers one at a time)
             raise InsufficientStock(f"Stock of SKU id {sku_id} changed while reserving")
 
@@ -129,6 +130,7 @@ def _apply(*, location_id: int, lines: Mapping[int, int], guard: tuple[str, ...]
         qs = StockLevel.objects.filter(location_id=location_id, sku_id=sku_id)
         qs = qs.filter(**{f"{field}__gte": quantity for field in guard})
         values = {field: F(field) + sign * quantity for field, sign in changes.items()}
+        values["updated_at"] = timezone.now()
         if qs.update(**values) != 1:
             raise StockInconsistency(
                 f"Cannot {what} {quantity} of SKU id {sku_id} at location id {location_id}",
@@ -187,7 +189,7 @@ def stock_return(*, location_id: int, lines: Mapping[int, int]) -> None:
         StockLevel.objects.get_or_create(location_id=location_id, sku_id=sku_id)
     for sku_id, quantity in sorted(lines.items()):
         StockLevel.objects.filter(location_id=location_id, sku_id=sku_id).update(
-            on_hand=F("on_hand") + quantity
+            on_hand=F("on_hand") + quantity, updated_at=timezone.now()
         )
     stock_rose(location_id=location_id, sku_ids=lines.keys())
 

@@ -15,6 +15,7 @@ import fnmatch
 import ipaddress
 import json
 import logging
+import re
 import socket
 import time
 from functools import partial
@@ -38,6 +39,10 @@ RETRY_DELAYS = [dt.timedelta(seconds=s) for s in (30, 120, 600, 1800, 3600, 3 * 
                                                    12 * 3600)]
 PAUSE_AFTER_CONSECUTIVE_FAILURES = 20
 RESPONSE_EXCERPT_CHARS = 500
+
+
+# "*", or an event family followed by dotted lower-case words, the last of which may be "*".
+EVENT_PATTERN_RE = re.compile(r"\*|(package|transfer|stock_location)(\.[a-z_]+)*(\.\*)?")
 
 
 class UnsafeTargetUrl(InvalidInput):
@@ -93,6 +98,11 @@ def webhook_subscription_save(*, subscription: WebhookSubscription) -> WebhookSu
     if not isinstance(types, list) or not types or not all(isinstance(t, str) and t for t in types):
         raise InvalidInput('event_types must be a non-empty list such as ["package.*"]',
                            field="event_types")
+    bad = [t for t in types if not EVENT_PATTERN_RE.fullmatch(t)]
+    if bad:
+        raise InvalidInput(f"Unknown event type pattern(s): {', '.join(bad)}. Use e.g. \"*\", "
+                           "\"package.*\", \"package.status.shipped\", \"transfer.status.*\", "
+                           "\"stock_location.*\"", field="event_types")
     subscription.save()
     return subscription
 
@@ -205,8 +215,9 @@ def _post(subscription: WebhookSubscription, delivery: WebhookDelivery) -> tuple
         webhook_target_check(subscription.target_url)  # DNS may have changed since creation
     except UnsafeTargetUrl as exc:
         return None, exc.detail, ""
-    envelope = {"event": {"type": delivery.event_type, "uuid": delivery.event.uuid.hex},
-                "payload": delivery.event.payload}
+    envelope = delivery.event.envelope()
+    if delivery.event_type != delivery.event.type:  # matched as package.status.<state>
+        envelope["event"]["status_type"] = delivery.event_type
     body = json.dumps(envelope, separators=(",", ":"), sort_keys=True)
     timestamp = timezone.now()
     msg_id = delivery.event.uuid.hex

@@ -1,7 +1,7 @@
 """REST endpoints of issue 7: webhook subscriptions and the ordered event feed.
 
-Both are integration-wide (not scoped to stock locations), so they need a token that
-covers all locations; subscriptions need a read-write token to change.
+Both are integration-wide (not scoped to stock locations), so they need a staff user's
+token that covers all locations; subscriptions need a read-write token to change.
 """
 
 from __future__ import annotations
@@ -25,8 +25,11 @@ FEED_LIMIT_MAX = 1000
 
 
 def _require_all_locations(request) -> None:
-    if not request.auth.all_locations:
-        raise PermissionDenied("Webhooks and the event feed need a token that covers all locations.")
+    """Webhooks and the feed see every location's events: only a staff user's token that
+    covers all locations may use them (an operator's token may not read others' secrets)."""
+    if not (request.auth.all_locations and request.user.is_staff):
+        raise PermissionDenied("Webhooks and the event feed need a staff user's token that "
+                               "covers all locations.")
 
 
 class WebhookSubscriptionSerializer(serializers.ModelSerializer):

@@ -10,7 +10,7 @@ seven adding up to 13. The SVG draws one ``rect`` per bar on a 1-module grid wit
 
 from __future__ import annotations
 
-from django.utils.html import escape
+from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 
 # Bar/space widths of symbol values 0..105, then the stop pattern (106).
@@ -65,7 +65,11 @@ def code128_svg(value: str, *, height_modules: int = 40, css_class: str = "barco
     The SVG's user unit is one module and it stretches to the box CSS gives it
     (``preserveAspectRatio="none"``), so bars keep their proportions across the width.
     """
-    widths = code128_widths(value)
+    try:
+        widths = code128_widths(value)
+    except ValueError:  # not printable ASCII: print the text only, never fail the page
+        return format_html('<span class="{} barcode-unavailable">{} (no barcode: not ASCII)</span>',
+                           css_class, value)
     total = sum(widths) + 2 * QUIET_ZONE_MODULES
     bars = []
     x = QUIET_ZONE_MODULES

@@ -16,6 +16,7 @@ Errors: ``ActionNotAllowed`` (409), ``ActorNotPermitted`` (403), ``InsufficientS
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -280,9 +281,20 @@ def _next_number(order_number: str) -> str:
     return f"{order_number}-{n}"
 
 
+ORDER_NUMBER_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
+TRACKING_NUMBER_RE = re.compile(r"[\x21-\x7e]+")  # printable ASCII, no spaces: fits Code 128
+
+
 def _validated_lines(*, location: StockLocation, items: Sequence[ItemInput],
-                     delivery_type: str) -> dict[int, int]:
-    """Check a new package's input; return its ``{sku_id: quantity}``. Raises InvalidInput."""
+                     delivery_type: str, order_number: str = "") -> dict[int, int]:
+    """Check a new package's input; return its ``{sku_id: quantity}``. Raises InvalidInput.
+
+    Order numbers are 1–64 of ``A-Z a-z 0-9 . _ : -`` (they become package numbers, which
+    appear in URLs and barcodes).
+    """
+    if order_number is not None and not ORDER_NUMBER_RE.fullmatch(order_number or ""):
+        raise InvalidInput("order_number must be 1–64 letters, digits, '.', '_', ':' or '-'",
+                           field="order_number")
     if not items:
         raise InvalidInput("A package needs at least one item", field="items")
     if delivery_type not in Package.DeliveryType.values:
@@ -319,7 +331,8 @@ def package_create(*, order_number: str, brand: Brand, location: StockLocation,
         InvalidInput: no items, a quantity < 1, a SKU twice, an inactive or non-packaging
             location, an unknown delivery type (``extra["field"]`` names the field).
     """
-    lines = _validated_lines(location=location, items=items, delivery_type=delivery_type)
+    lines = _validated_lines(location=location, items=items, delivery_type=delivery_type,
+                             order_number=order_number)
     if external_ref and Package.objects.filter(external_ref=external_ref).exists():
         raise InvalidInput(f"A package with external_ref {external_ref} exists", field="external_ref")
     package = None
@@ -409,7 +422,7 @@ def package_create_many(*, specs: Sequence[PackageSpec], actor: Actor) -> list[P
     for index, spec in enumerate(specs):
         try:
             lines = _validated_lines(location=spec.location, items=spec.items,
-                                     delivery_type=spec.delivery_type)
+                                     delivery_type=spec.delivery_type, order_number=spec.order_number)
             if spec.number in numbers:
                 raise InvalidInput(f"Package number {spec.number} exists", field="number")
             if spec.external_ref and spec.external_ref in refs:
@@ -637,6 +650,9 @@ def package_ship(*, package_id: int, actor: Actor, carrier: str, tracking_number
         raise InvalidInput("carrier is required", field="carrier")
     if not tracking_number:
         raise InvalidInput("tracking_number is required", field="tracking_number")
+    if not TRACKING_NUMBER_RE.fullmatch(tracking_number):
+        raise InvalidInput("tracking_number must be printable ASCII without spaces (it is printed "
+                           "as a barcode)", field="tracking_number")
     from_status = package.status
     package.ship(carrier=carrier, tracking_number=tracking_number,
                  label_required=package.brand.requires_shipping_label,

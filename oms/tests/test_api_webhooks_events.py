@@ -7,7 +7,7 @@ import pytest
 from django.db import transaction
 
 from locations.tests.factories import StockLocationFactory
-from oms.api_testing import api_client
+from oms.api_testing import api_client as _api_client
 from oms.events import events_publish_many
 from oms.models import OutboxEvent
 from oms.webhook_models import WebhookSubscription
@@ -15,6 +15,15 @@ from oms.webhook_models import WebhookSubscription
 pytestmark = pytest.mark.django_db
 
 SUBS = "/api/v1/webhooks/subscriptions/"
+
+
+def api_client(**kwargs):
+    """A token of a staff user unless ``user`` is given (webhooks and the feed need staff)."""
+    from django.contrib.auth import get_user_model
+
+    kwargs.setdefault("user", get_user_model().objects.create_user(
+        f"staff{get_user_model().objects.count()}", is_staff=True))
+    return _api_client(**kwargs)
 
 
 def test_subscription_crud_and_refusals(settings):
@@ -33,8 +42,9 @@ def test_subscription_crud_and_refusals(settings):
     assert rotated["secret"] != body["secret"] and rotated["previous_secret_expires_at"]
     assert client.patch(f"{SUBS}{body['id']}/", {"is_active": False}, format="json").status_code == 200
     assert WebhookSubscription.objects.get().is_active is False
-    assert client.post(SUBS, {"name": "x", "target_url": "https://hooks.example.test/h",
-                              "event_types": []}, format="json").status_code == 400
+    for types in ([], ["nonsense"], ["package.**"], ["1"]):
+        assert client.post(SUBS, {"name": "x", "target_url": "https://hooks.example.test/h",
+                                  "event_types": types}, format="json").status_code == 400, types
 
 
 def test_scoped_or_read_only_tokens_cannot_manage_subscriptions():
@@ -44,6 +54,11 @@ def test_scoped_or_read_only_tokens_cannot_manage_subscriptions():
     read_only, _ = api_client(read_only=True)
     assert read_only.get(SUBS).status_code == 200
     assert read_only.post(SUBS, {}, format="json").status_code == 403
+    from django.contrib.auth import get_user_model
+
+    operator, _ = api_client(user=get_user_model().objects.create_user("op"))  # all locations, not staff
+    assert operator.get(SUBS).status_code == 403
+    assert operator.get("/api/v1/events/").status_code == 403
 
 
 def _publish(n, start=0):

@@ -97,7 +97,8 @@ def test_signed_delivery_verifies_with_standardwebhooks(receiver, django_capture
     request = r.requests[0]
     headers = {k.lower(): v for k, v in request["headers"].items()}
     payload = Webhook(subscription.secret).verify(request["body"], headers)
-    assert payload["event"]["type"] == "package.status.shipped"
+    assert payload["event"]["type"] == "package.status.transitioned"  # as in the event feed
+    assert payload["event"]["status_type"] == "package.status.shipped"
     assert payload["event"]["uuid"] == headers["webhook-id"] == OutboxEvent.objects.get().uuid.hex
     assert payload["payload"]["package"]["number"] == package.number
     assert WebhookDelivery.objects.get().status == "delivered"

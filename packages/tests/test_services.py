@@ -446,3 +446,29 @@ def test_delivery_type_mismatch_says_so(operator):
         services.package_mark_ready_for_pickup(package_id=package.pk, actor=operator)
     assert excinfo.value.code == "delivery_type_mismatch"
     assert "click-and-collect" in excinfo.value.detail
+
+
+@pytest.mark.parametrize("order_number", ["ORD/../x", "PEDIDO-Ç1", "", "a b", "x" * 65])
+def test_create_refuses_order_numbers_that_cannot_be_package_numbers(operator, order_number):
+    with pytest.raises(InvalidInput) as excinfo:
+        package_create(order_number=order_number, brand=BrandFactory(), location=StockLocationFactory(),
+                       items=[ItemInput(sku=SkuFactory(), quantity=1)], actor=operator)
+    assert excinfo.value.extra["field"] == "order_number"
+    assert not Package.objects.exists()
+
+
+@pytest.mark.parametrize("tracking", ["BR123ÇÃ", "AB–12", "has space"])
+def test_ship_refuses_tracking_numbers_a_barcode_cannot_print(operator, tracking):
+    package = make_package(Status.PACKAGING_COMPLETED)
+    with pytest.raises(InvalidInput) as excinfo:
+        services.package_ship(package_id=package.pk, actor=operator, carrier="C", tracking_number=tracking)
+    assert excinfo.value.extra["field"] == "tracking_number"
+    package.refresh_from_db()
+    assert package.status == Status.PACKAGING_COMPLETED
+
+
+def test_barcode_of_non_ascii_text_degrades_to_text():
+    from packages.barcode import code128_svg
+
+    assert "no barcode" in code128_svg("PEDIDO-Ç1-1")
+    assert code128_svg("ABC-1").startswith("<svg")
