@@ -56,6 +56,15 @@ def _bulk_ok(status: int, body: bytes) -> bool:
     return summary.get("done", 0) > 0 and not (summary.get("failed") or summary.get("not_found"))
 
 
+def _requests(numbers: list[str], bulk: bool, bulk_size: int) -> list[tuple[str, bytes]]:
+    """``(path, JSON body)`` of the ship requests for ``numbers``."""
+    if bulk:
+        return [("/api/v1/packages/actions/ship/", json.dumps(
+            {"packages": [{"number": n, **_ship_body(n)} for n in numbers[i:i + bulk_size]]}).encode())
+            for i in range(0, len(numbers), bulk_size)]
+    return [(f"/api/v1/packages/{n}/actions/ship/", json.dumps(_ship_body(n)).encode()) for n in numbers]
+
+
 def run(*, bulk: bool = False, clients: int | None = None, per_client: int | None = None,
         workers: int = 4, threads: int = 2, repeat: int = 3, bulk_size: int = BULK_SIZE,
         quiet: bool = False, profile: bool = False, server: tuple | None = None) -> dict:
@@ -80,19 +89,9 @@ def run(*, bulk: bool = False, clients: int | None = None, per_client: int | Non
             raise RuntimeError(f"warm-up failed: {warm.failures[:3]}")
         for r in range(repeat):
             numbers = actions.ship_pool(count, f"{'p2' if bulk else 'p1'}h{r}")
-            if bulk:
-                requests = [("POST", "/api/v1/packages/actions/ship/", json.dumps(
-                    {"packages": [{"number": n, **_ship_body(n)} for n in numbers[i:i + bulk_size]]}
-                ).encode()) for i in range(0, count, bulk_size)]
-            else:
-                requests = [("POST", f"/api/v1/packages/{n}/actions/ship/",
-                             json.dumps(_ship_body(n)).encode()) for n in numbers]
+            requests = [("POST", path, body) for path, body in _requests(numbers, bulk, bulk_size)]
             jobs = [requests[i::clients] for i in range(clients)]
-            if profile and r == 0:
-                with pyspy_record(pid, profile_path):
-                    run_ = run_clients(host, port, jobs, headers=headers, check=_bulk_ok if bulk else _ok)
-            else:
-                run_ = run_clients(host, port, jobs, headers=headers, check=_bulk_ok if bulk else _ok)
+            run_ = run_clients(host, port, jobs, headers=headers, check=_bulk_ok if bulk else _ok)
             shipped = actions.shipped_count(numbers)
             if run_.failures or shipped != count:
                 raise RuntimeError(f"HTTP run shipped {shipped}/{count}: {run_.failures[:3]}")
@@ -103,6 +102,12 @@ def run(*, bulk: bool = False, clients: int | None = None, per_client: int | Non
             if done != count:
                 raise RuntimeError(f"raw run shipped {done}/{count}")
             raw_runs.append({"seconds": seconds})
+        if profile:  # one more HTTP run under py-spy, not counted (sampling slows the server)
+            numbers = actions.ship_pool(count, f"{'p2' if bulk else 'p1'}prof")
+            jobs = [[("POST", path, body) for path, body in _requests(numbers, bulk, bulk_size)][i::clients]
+                    for i in range(clients)]
+            with pyspy_record(pid, profile_path):
+                run_clients(host, port, jobs, headers=headers, check=_bulk_ok if bulk else _ok)
     actions.cleanup()
     http_rate = count / median(r["seconds"] for r in http_runs)
     raw_rate = count / median(r["seconds"] for r in raw_runs)
@@ -150,7 +155,7 @@ def main(argv=None) -> None:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--profile", action="store_true",
-                        help="sample the server with py-spy during the first HTTP run; print where time goes")
+                        help="sample the server with py-spy in one extra HTTP run; print where time goes")
     parser.add_argument("--base", type=int, default=100_000, help="base dataset size if it must be generated")
     args = parser.parse_args(argv)
     bootstrap(args.db)

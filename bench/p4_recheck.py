@@ -27,6 +27,7 @@ takes at most 3x the set-based SQL.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 
 from django.db import connection, transaction
@@ -249,8 +250,6 @@ def recheck_sql(*, brand_id: int, now: dt.datetime, interval_minutes: int) -> tu
         "package_id": "m.id", "from_status": "920", "to_status": "200", "action": "'reschedule'",
         "actor": f"'{ACTOR}'", "actor_user_id": "NULL", "reason": "''", "payload": "'{}'::jsonb",
         "created_at": ("%s", [now])})
-    import json
-
     from_status, to_status = json.dumps(status_dict(920)), json.dumps(status_dict(200))
     out_cols, out_exprs, out_params = insert_columns(OutboxEvent, {
         "uuid": "gen_random_uuid()", "type": "'package.status.transitioned'", "aggregate_type": "'package'",

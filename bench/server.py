@@ -45,7 +45,7 @@ def gunicorn_server(*, workers: int = 4, threads: int = 2, ready_path: str = "/a
         "DATABASE_CONN_MAX_AGE": "600", "PYTHONPATH": str(BASE_DIR),
     })
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    log_path = RESULTS_DIR / f"gunicorn-{port}.log"
+    log_path = RESULTS_DIR / "gunicorn.log"  # the last server's output
     log = open(log_path, "wb")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "oms.wsgi", "--bind", f"127.0.0.1:{port}",
