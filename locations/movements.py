@@ -34,12 +34,12 @@ def location_movement_counts(*, location_ids: Iterable[int]) -> dict[int, dict]:
     if not ids:
         return result
     rows = (Package.objects.filter(location_id__in=ids).values_list("location_id", "status")
-            .annotate(n=Count("pk")).order_by())
+            .annotate(n=Count("*")).order_by())
     for location_id, status, n in rows:
         result[location_id]["packages"][PackageStatus(status).slug] = n
     for field, direction in (("source_id", "outgoing"), ("destination_id", "incoming")):
         rows = (Transfer.objects.filter(**{f"{field}__in": ids}).values_list(field, "status")
-                .annotate(n=Count("pk")).order_by())
+                .annotate(n=Count("*")).order_by())
         for location_id, status, n in rows:
             result[location_id]["transfers"][direction][status] = n
     return result

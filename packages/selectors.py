@@ -30,7 +30,7 @@ from packages.models import DASHBOARD_LABELS, Package, PackageItem, PackageTrans
 
 def package_list() -> QuerySet[Package]:
     """Return packages with brand and location joined (filter and order at the caller)."""
-    return Package.objects.select_related("brand", "location")
+    return Package.objects.select_related("brand", "location", "replaces")
 
 
 def _package_detail_queryset() -> QuerySet[Package]:
@@ -55,7 +55,7 @@ def package_counts_by_status(*, location_id: int | None = None) -> dict[int, int
     qs = Package.objects.all()
     if location_id is not None:
         qs = qs.filter(location_id=location_id)
-    counts = dict(qs.values_list("status").annotate(n=Count("pk")).order_by())
+    counts = dict(qs.values_list("status").annotate(n=Count("*")).order_by())
     return {code: counts.get(code, 0) for code in Status.values}
 
 
@@ -198,10 +198,10 @@ def package_movement_totals(*, user, q: str = "", include_empty: bool = False) -
     """Return the sums of the cards' counts over every location the search finds
     (``{"waiting": n, …, "open_total": n}``). 1 query."""
     locations = _movement_locations(user=user, q=q, include_empty=include_empty)
-    counts = {name: Count("pk", filter=Q(status=code)) for code, name in MOVEMENT_STATES.items()}
+    counts = {name: Count("status", filter=Q(status=code)) for code, name in MOVEMENT_STATES.items()}
     return Package.objects.filter(
         location__in=locations.values("pk"), status__in=list(MOVEMENT_STATES),
-    ).aggregate(**counts, open_total=Count("pk"))
+    ).aggregate(**counts, open_total=Count("*"))
 
 
 def package_counts_by_status_for_user(*, user, location_id: int | None = None) -> dict[int, int]:
@@ -209,7 +209,7 @@ def package_counts_by_status_for_user(*, user, location_id: int | None = None) -
     qs = locations_restrict(Package.objects.all(), user=user)
     if location_id is not None:
         qs = qs.filter(location_id=location_id)
-    counts = dict(qs.values_list("status").annotate(n=Count("pk")).order_by())
+    counts = dict(qs.values_list("status").annotate(n=Count("*")).order_by())
     return {code: counts.get(code, 0) for code in Status.values}
 
 

@@ -62,7 +62,7 @@ def transfer_get_for_user(*, user, number: str) -> Transfer:
 def _count(direction: str, status: str) -> Coalesce:
     field = DIRECTIONS[direction]
     counted = (Transfer.objects.filter(**{field: OuterRef("pk")}, status=status).order_by()
-               .values(field).annotate(n=Count("pk")).values("n"))
+               .values(field).annotate(n=Count("*")).values("n"))
     return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
 
 
@@ -111,7 +111,7 @@ def transfer_counts_by_direction(*, location_id: int) -> dict[str, dict[str, int
         Transfer.objects.filter(Q(source_id=location_id) | Q(destination_id=location_id))
         .annotate(direction=Case(When(source_id=location_id, then=Value("outgoing")),
                                  default=Value("incoming")))
-        .values_list("direction", "status").annotate(n=Count("pk")).order_by()
+        .values_list("direction", "status").annotate(n=Count("*")).order_by()
     )
     result = {direction: dict.fromkeys(Status.values, 0) for direction in DIRECTIONS}
     for direction, status, n in rows:
@@ -140,7 +140,7 @@ def transfer_search(*, user, location_id: int | None = None, direction: str | No
         qs = qs.filter(Q(number__icontains=q) | Q(package__number__icontains=q)
                        | Q(tracking_number__icontains=q) | Exists(sku_match))
     item_count = (TransferItem.objects.filter(transfer=OuterRef("pk")).order_by()
-             .values("transfer").annotate(n=Count("pk")).values("n"))
+             .values("transfer").annotate(n=Count("*")).values("n"))
     ordering = TRANSFER_SORTS.get(sort, TRANSFER_SORTS["in_state"])[1]
     return (qs.annotate(item_count=Coalesce(Subquery(item_count, output_field=IntegerField()), 0))
             .order_by(*ordering))

@@ -96,6 +96,19 @@ def test_list_needs_a_fixed_number_of_queries(django_assert_max_num_queries):
     assert len(response.json()["results"]) == 15
 
 
+def test_list_of_replacement_packages_needs_no_query_per_package(django_assert_max_num_queries):
+    """Regression: ``replaces.number`` in the list cost one query per replacement package."""
+    for _ in range(5):
+        canceled = make_package(Status.CANCELED)
+        replacement = make_package(Status.PENDING)
+        Package.objects.filter(pk=replacement.pk).update(replaces=canceled)
+    client, _ = api_client()
+    with django_assert_max_num_queries(6):  # as above: independent of the page's replacements
+        response = client.get("/api/v1/packages/")
+    replaced = [p["replaces"] for p in response.json()["results"] if p["replaces"]]
+    assert len(replaced) == 5
+
+
 def test_detail_shows_items_allowed_actions_history_and_waiting_reason():
     location = StockLocationFactory()
     sku = SkuFactory()
