@@ -17,12 +17,12 @@ Stored outcomes: any response of the handler, and domain errors (``OmsError``, e
 the handler raised; the handler's work is rolled back for those. Other errors (400 from a
 serializer, 404, 412) roll the record back with everything else: a retry runs afresh.
 
-Bulk endpoints (one transaction per package) use ``idempotent_bulk``: each entry's outcome
-is stored as an ``IdempotencyItem`` in that entry's own transaction (unique per position, so
-an entry never acts twice), and the record is completed at the end. A retry of a finished
-run replays; a retry while a run holds the lease (``BULK_LEASE``) answers 409
-``idempotency_request_in_progress``; a retry after the lease expired (the run died) resumes
-from the stored outcomes.
+Bulk endpoints (one transaction per package, ``idempotent_bulk``, or per chunk of packages,
+``idempotent_bulk_chunks``): each entry's outcome is stored as an ``IdempotencyItem`` in the
+transaction that acted on it (unique per position, so an entry never acts twice), and the
+record is completed at the end. A retry of a finished run replays; a retry while a run holds
+the lease (``BULK_LEASE``) answers 409 ``idempotency_request_in_progress``; a retry after the
+lease expired (the run died) resumes from the stored outcomes.
 """
 
 from __future__ import annotations
@@ -162,14 +162,43 @@ def idempotent_bulk(request, *, entries: Sequence[Any], run_entry: Callable[[int
     ``run_entry`` returns a JSON-safe outcome dict and must not raise for domain errors
     (it reports them in the outcome). Without the header every entry simply runs. With it,
     see the module doc: outcomes are stored per entry, the response at the end; a retry
-    replays, waits (409 while the lease runs) or resumes an interrupted run.
+    replays, waits (409 while the lease runs) or resumes an interrupted run. This is
+    ``idempotent_bulk_chunks`` with chunks of one entry.
+    """
+    return idempotent_bulk_chunks(
+        request, entries=entries, chunk_size=1, respond=respond,
+        run_chunk=lambda chunk: [run_entry(position, entry) for position, entry in chunk])
+
+
+def idempotent_bulk_chunks(request, *, entries: Sequence[Any],
+                           run_chunk: Callable[[list[tuple[int, Any]]], list[dict]],
+                           respond: Callable[[list[dict]], Response],
+                           chunk_size: int) -> HttpResponse | Response:
+    """Run the entries ``chunk_size`` at a time, each chunk in one transaction, at most once
+    per entry and ``Idempotency-Key``; answer ``respond(results)`` (results in entry order).
+
+    ``run_chunk(chunk)`` gets ``[(position, entry), …]`` (consecutive entries still to run,
+    in order) inside the chunk's ``transaction.atomic()`` and returns one JSON-safe outcome
+    dict per entry, aligned; it must not raise for domain errors (it reports them in the
+    outcomes). An exception it raises rolls the chunk back and propagates (chunks before it
+    stay committed). Without the header every chunk simply runs. With it, see the module
+    doc: each entry's outcome is stored as an ``IdempotencyItem`` in its chunk's
+    transaction (one bulk insert), the response at the end; a retry replays, waits (409
+    while the lease runs) or resumes after the last committed chunk. When an overlapping
+    run stored some entries of a chunk first (unique position), the chunk is rolled back,
+    their stored outcomes are taken and the rest of the chunk runs again.
     """
     key = idempotency_key(request)
     if key is None:
-        results = []
-        for position, entry in enumerate(entries):
+        results: list[dict] = []
+        pending = list(enumerate(entries))
+        for start in range(0, len(pending), chunk_size):
+            chunk = pending[start:start + chunk_size]
             with transaction.atomic():
-                results.append(run_entry(position, entry))
+                outcomes = run_chunk(chunk)
+                if len(outcomes) != len(chunk):
+                    raise ValueError("run_chunk must return one outcome per entry")
+            results.extend(outcomes)
         return respond(results)
 
     now = timezone.now()
@@ -184,21 +213,32 @@ def idempotent_bulk(request, *, entries: Sequence[Any], run_entry: Callable[[int
             record.save(update_fields=["lease_until"])
 
     done = dict(IdempotencyItem.objects.filter(record=record).values_list("position", "result"))
+    pending = [(position, entry) for position, entry in enumerate(entries) if position not in done]
     lease_renewed_at = timezone.now()
-    for position, entry in enumerate(entries):
-        if position in done:
-            continue
-        try:
-            with transaction.atomic():
-                result = run_entry(position, entry)
-                IdempotencyItem.objects.create(record=record, position=position, result=result)
-        except IntegrityError:
-            # An overlapping run stored this entry first; our action was rolled back with it.
-            stored = IdempotencyItem.objects.filter(record=record, position=position).first()
-            if stored is None:
-                raise
-            result = stored.result
-        done[position] = result
+    for start in range(0, len(pending), chunk_size):
+        chunk = pending[start:start + chunk_size]
+        while chunk:
+            try:
+                with transaction.atomic():
+                    outcomes = run_chunk(chunk)
+                    if len(outcomes) != len(chunk):
+                        raise ValueError("run_chunk must return one outcome per entry")
+                    IdempotencyItem.objects.bulk_create([
+                        IdempotencyItem(record=record, position=position, result=result)
+                        for (position, _), result in zip(chunk, outcomes, strict=True)])
+            except IntegrityError:
+                # An overlapping run stored some of these entries first; our chunk was rolled
+                # back with its actions. Take their outcomes, run the rest again.
+                stored = dict(IdempotencyItem.objects.filter(
+                    record=record, position__in=[position for position, _ in chunk])
+                    .values_list("position", "result"))
+                if not stored:
+                    raise
+                done.update(stored)
+                chunk = [(position, entry) for position, entry in chunk if position not in stored]
+                continue
+            done.update((position, result) for (position, _), result in zip(chunk, outcomes, strict=True))
+            chunk = []
         if timezone.now() - lease_renewed_at > BULK_LEASE / 4:
             lease_renewed_at = timezone.now()
             IdempotencyRecord.objects.filter(pk=record.pk).update(lease_until=lease_renewed_at + BULK_LEASE)

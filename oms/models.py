@@ -153,7 +153,7 @@ class IdempotencyRecord(models.Model):
 
 
 class IdempotencyItem(models.Model):
-    """The outcome for one entry of a bulk request, written in that entry's own transaction.
+    """The outcome for one entry of a bulk request, written in the transaction that acted on it.
 
     ``position`` is the entry's index in the request body; the unique constraint means an
     entry acts at most once per idempotency record, even when two runs overlap.

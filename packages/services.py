@@ -24,12 +24,13 @@ from decimal import Decimal
 
 import django_fsm as fsm
 from django.db import IntegrityError, transaction
-from django.db.models import F, Sum
+from django.db.models import F, QuerySet, Sum
 from django.utils import timezone
 
 from locations import services as stock
 from locations.models import Sku, StockLevel, StockLocation
 from oms.actors import Actor, system_actor
+from oms.bulk_sql import rows_update
 from oms.db import retry_on_deadlock
 from oms.events import events_publish_many
 from oms.exceptions import ActionNotAllowed, InsufficientStock, InvalidInput, OmsError
@@ -949,6 +950,181 @@ ACTION_SERVICES = {
     "transfers_arrived": package_transfers_arrived,
     "transfer_lost": package_transfer_lost,
 }
+
+
+# --- set-based bulk transitions (actions without stock effects) ----------------------------
+#
+# For each action: the columns its transition may change besides status/version/updated_at/
+# status_changed_at (as its single service saves them), and a function that checks the
+# entry's input exactly as that service does after ``_check`` and returns ``(transition
+# kwargs, log reason, log payload)``. Actions that move stock or read other tables under the
+# lock (transfers, the log) are not here: they keep the per-package services.
+
+def _bulk_no_input(package: Package) -> tuple[dict, str, dict]:
+    return {}, "", {}
+
+
+def _bulk_reason(package: Package, *, reason: str = "") -> tuple[dict, str, dict]:
+    return {}, reason, {}
+
+
+def _bulk_ship(package: Package, *, carrier: str, tracking_number: str) -> tuple[dict, str, dict]:
+    carrier, tracking_number = (carrier or "").strip(), (tracking_number or "").strip()
+    if not carrier:
+        raise InvalidInput("carrier is required", field="carrier")
+    if not tracking_number:
+        raise InvalidInput("tracking_number is required", field="tracking_number")
+    if not TRACKING_NUMBER_RE.fullmatch(tracking_number):
+        raise InvalidInput("tracking_number must be printable ASCII without spaces (it is printed "
+                           "as a barcode)", field="tracking_number")
+    return ({"carrier": carrier, "tracking_number": tracking_number,
+             "label_required": package.brand.requires_shipping_label,
+             "invoice_required": package.brand.requires_invoice},
+            "", {"carrier": carrier, "tracking_number": tracking_number})
+
+
+def _bulk_confirm_label_printed(package: Package) -> tuple[dict, str, dict]:
+    return {"invoice_required": package.brand.requires_invoice}, "", {}
+
+
+def _bulk_attach_invoice(package: Package, *, invoice_number: str, invoice_date: dt.date,
+                         invoice_url: str = "") -> tuple[dict, str, dict]:
+    invoice_number = (invoice_number or "").strip()
+    if not invoice_number:
+        raise InvalidInput("invoice_number is required", field="invoice_number")
+    return ({"invoice_number": invoice_number, "invoice_date": invoice_date,
+             "invoice_url": invoice_url or ""},
+            "", {"invoice_number": invoice_number,
+                 "invoice_date": invoice_date.isoformat() if invoice_date else None})
+
+
+def _bulk_mark_delivery_failed(package: Package, *, reason: str) -> tuple[dict, str, dict]:
+    if not (reason or "").strip():
+        raise InvalidInput("reason is required", field="reason")
+    return {}, reason.strip(), {}
+
+
+def _bulk_request_cancellation(package: Package, *, reason: str = "") -> tuple[dict, str, dict]:
+    return {"reason": reason}, reason, {}
+
+
+_BULK_RULES = {
+    "start_preparing": ((), _bulk_no_input),
+    "ship": (("carrier", "tracking_number", "shipped_at"), _bulk_ship),
+    "confirm_label_printed": (("label_printed_at", "shipped_at"), _bulk_confirm_label_printed),
+    "attach_invoice": (("invoice_number", "invoice_date", "invoice_url", "shipped_at"),
+                       _bulk_attach_invoice),
+    "mark_ready_for_pickup": ((), _bulk_reason),
+    "hand_over": (("delivered_at",), _bulk_reason),
+    "record_delivery_attempt": (("delivery_attempts",), _bulk_reason),
+    "mark_delivered": (("delivered_at",), _bulk_reason),
+    "mark_delivery_failed": ((), _bulk_mark_delivery_failed),
+    "request_cancellation": (("cancellation_reason",), _bulk_request_cancellation),
+}
+
+# The actions ``package_bulk_transition`` runs set-based (no stock effects, state table).
+BULK_TRANSITION_ACTIONS = frozenset(_BULK_RULES)
+
+
+def _event_items_by_package(package_ids: Sequence[int]) -> dict[int, list[dict]]:
+    """``{package_id: [{"sku", "quantity"}, …]}`` in item order, as ``package_event_payload``
+    reads them for one package (1 query)."""
+    items: dict[int, list[dict]] = defaultdict(list)
+    rows = (PackageItem.objects.filter(package_id__in=package_ids).order_by("package_id", "id")
+            .values_list("package_id", "sku__code", "quantity"))
+    for package_id, code, quantity in rows:
+        items[package_id].append({"sku": code, "quantity": quantity})
+    return items
+
+
+@transaction.atomic
+def package_bulk_transition(*, action: str, entries: Sequence[tuple[str, Mapping]], actor: Actor,
+                            packages: QuerySet[Package] | None = None) -> list[Package | OmsError | None]:
+    """Run ``action`` on many packages at once, set-based, in one transaction.
+
+    For the actions in ``BULK_TRANSITION_ACTIONS`` (no stock effects; state-machine.md,
+    "Package actions"). ``entries`` are ``(package number, keyword arguments of the action's
+    single service, e.g. {"carrier": …, "tracking_number": …})``; numbers must be distinct.
+    ``packages`` limits which packages may be acted on (e.g. an API token's scope; default
+    all): a number outside it counts as unknown.
+
+    Same rules and writes as calling the action's single service (``ACTION_SERVICES``) on
+    each package in turn, with fewer statements: the packages are locked in one
+    ``SELECT … FOR UPDATE OF`` by number, in primary-key order (with brand, location and the
+    replaced package joined for the event payload); each one is checked under the lock like
+    ``_check`` does (actor kind, brand switch, source state, delivery type), then its input
+    as the single service checks it, then the django-fsm transition runs on it in Python.
+    The packages that moved are written with one ``UPDATE`` (the same columns as the single
+    service's ``save(update_fields=…)``, ``version`` +1, ``status_changed_at`` when the state
+    changed), one bulk insert of ``PackageTransition`` rows and one of
+    ``package.status.transitioned`` outbox events with the single path's columns and
+    payloads, in request order; the events are handed on after commit. A refused package
+    is not written.
+
+    Returns one result per entry, aligned: the updated ``Package``; the ``OmsError`` the
+    single service would have raised (``ActionNotAllowed``, ``ActorNotPermitted``,
+    ``InvalidInput``); or None for an unknown number.
+
+    Raises ValueError for an action not in ``BULK_TRANSITION_ACTIONS`` or a number listed
+    twice, TypeError for keyword arguments the action does not take, and any
+    ``DatabaseError``: then nothing of the call is written (it is one transaction, or one
+    savepoint inside the caller's), and the caller may run the entries one by one instead
+    (``packages.bulk.package_bulk_chunk_outcomes`` does).
+    """
+    if action not in _BULK_RULES:
+        raise ValueError(f"{action!r} has stock effects or other reads under the lock; "
+                         "use its single service")
+    fields, prepare = _BULK_RULES[action]
+    numbers = [number for number, _ in entries]
+    if len(set(numbers)) != len(numbers):
+        raise ValueError("A package number is listed twice")
+    scope = Package.objects.all() if packages is None else packages
+    locked = {
+        package.number: package
+        for package in scope.select_for_update(of=("self",))
+        .select_related("brand", "location", "replaces").filter(number__in=numbers).order_by("pk")
+    }
+    results: list[Package | OmsError | None] = []
+    moved: list[tuple[Package, int, str, dict, dt.datetime]] = []
+    for number, kwargs in entries:
+        package = locked.get(number)
+        if package is None:
+            results.append(None)
+            continue
+        try:
+            _check(package, action, actor)
+            transition_kwargs, reason, payload = prepare(package, **kwargs)
+        except OmsError as exc:
+            results.append(exc)
+            continue
+        from_status = package.status
+        getattr(package, action)(**transition_kwargs)
+        now = timezone.now()
+        package.version += 1
+        package.updated_at = now
+        if package.status != from_status:
+            package.status_changed_at = now
+        moved.append((package, from_status, reason, payload, now))
+        results.append(package)
+    if not moved:
+        return results
+
+    stock_free_fields = sorted({"status", "version", "updated_at", "status_changed_at", *fields})
+    rows_update([package for package, *_ in moved], stock_free_fields)
+    PackageTransition.objects.bulk_create([
+        PackageTransition(package=package, from_status=from_status, to_status=package.status,
+                          action=action, actor=str(actor)[:150], actor_user_id=actor.user_id,
+                          reason=reason[:255], payload=payload or {}, created_at=now)
+        for package, from_status, reason, payload, now in moved
+    ], batch_size=1000)
+    items = _event_items_by_package([package.pk for package, *_ in moved])
+    events_publish_many([
+        ("package.status.transitioned", "package", package.pk, package_event_payload(
+            package, action=action, from_status=from_status, actor=actor, reason=reason,
+            items=items.get(package.pk, [])))
+        for package, from_status, reason, _, _ in moved
+    ])
+    return results
 
 
 @transaction.atomic

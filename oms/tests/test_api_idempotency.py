@@ -176,10 +176,12 @@ def test_bulk_with_a_key_acts_once_and_replays():
 
 
 def test_interrupted_bulk_resumes_without_acting_twice(monkeypatch):
-    packages = [make_package(Status.PACKAGING_COMPLETED) for _ in range(4)]
+    # The per-package path (an action with stock effects): the run dies on the third package.
+    packages = [make_package(Status.IN_PROGRESS) for _ in range(4)]
     client, _ = api_client()
     client.raise_request_exception = True
-    body = _bulk([p.number for p in packages])
+    url = "/api/v1/packages/actions/complete_packaging/"
+    body = {"packages": [{"number": p.number} for p in packages]}
     from packages import bulk
 
     real = bulk.package_bulk_outcome
@@ -193,19 +195,83 @@ def test_interrupted_bulk_resumes_without_acting_twice(monkeypatch):
 
     monkeypatch.setattr("packages.api.views.package_bulk_outcome", dies_on_third)
     with pytest.raises(RuntimeError):
-        client.post("/api/v1/packages/actions/ship/", body, format="json", HTTP_IDEMPOTENCY_KEY="b")
-    assert PackageTransition.objects.filter(action="ship").count() == 2
+        client.post(url, body, format="json", HTTP_IDEMPOTENCY_KEY="b")
+    assert PackageTransition.objects.filter(action="complete_packaging").count() == 2
     # a retry while the run's lease is still held is told to wait
-    response = client.post("/api/v1/packages/actions/ship/", body, format="json", HTTP_IDEMPOTENCY_KEY="b")
+    response = client.post(url, body, format="json", HTTP_IDEMPOTENCY_KEY="b")
     assert response.status_code == 409 and response.json()["code"] == "idempotency_request_in_progress"
     # the lease expires (the worker is gone): the retry resumes where it stopped
     IdempotencyRecord.objects.update(lease_until=None)
     monkeypatch.setattr("packages.api.views.package_bulk_outcome", real)
-    response = client.post("/api/v1/packages/actions/ship/", body, format="json", HTTP_IDEMPOTENCY_KEY="b")
+    response = client.post(url, body, format="json", HTTP_IDEMPOTENCY_KEY="b")
     assert response.status_code == 200
     assert response.json()["summary"] == {"done": 4, "not_allowed": 0, "not_found": 0, "failed": 0}
+    assert PackageTransition.objects.filter(action="complete_packaging").count() == 4
+    assert OutboxEvent.objects.filter(type="package.status.transitioned").count() == 4
+
+
+def test_interrupted_set_based_bulk_resumes_after_the_last_committed_chunk(monkeypatch):
+    # The set-based path (ship), 2 packages per chunk: the run dies in the second chunk,
+    # after that chunk's rows, log rows and events were written.
+    packages = [make_package(Status.PACKAGING_COMPLETED) for _ in range(4)]
+    client, _ = api_client()
+    client.raise_request_exception = True
+    body = _bulk([p.number for p in packages])
+    monkeypatch.setattr("packages.api.views.BULK_CHUNK_SIZE", 2)
+    from packages import bulk, services
+
+    real_chunk, real_publish = bulk.package_bulk_chunk_outcomes, services.events_publish_many
+    chunks = []
+
+    def recording(**kwargs):
+        chunks.append([number for number, _ in kwargs["entries"]])
+        return real_chunk(**kwargs)
+
+    def dies_in_second_chunk(events):
+        if len(chunks) == 2:
+            raise RuntimeError("worker killed")
+        return real_publish(events)
+
+    monkeypatch.setattr("packages.api.views.package_bulk_chunk_outcomes", recording)
+    monkeypatch.setattr("packages.services.events_publish_many", dies_in_second_chunk)
+    with pytest.raises(RuntimeError):
+        client.post("/api/v1/packages/actions/ship/", body, format="json", HTTP_IDEMPOTENCY_KEY="b")
+    # the first chunk committed whole, nothing of the second one stayed
+    shipped = set(PackageTransition.objects.filter(action="ship").values_list("package__number", flat=True))
+    assert shipped == {packages[0].number, packages[1].number}
+    assert sorted(IdempotencyItem.objects.values_list("position", flat=True)) == [0, 1]
+    assert list(Package.objects.filter(pk__in=[packages[2].pk, packages[3].pk])
+                .values_list("status", "version")) == [(Status.PACKAGING_COMPLETED, 1)] * 2
+    assert OutboxEvent.objects.filter(type="package.status.transitioned").count() == 2
+    response = client.post("/api/v1/packages/actions/ship/", body, format="json", HTTP_IDEMPOTENCY_KEY="b")
+    assert response.status_code == 409 and response.json()["code"] == "idempotency_request_in_progress"
+    # the lease expires: the retry runs only the entries of the lost chunk
+    IdempotencyRecord.objects.update(lease_until=None)
+    monkeypatch.setattr("packages.services.events_publish_many", real_publish)
+    chunks.clear()
+    response = client.post("/api/v1/packages/actions/ship/", body, format="json", HTTP_IDEMPOTENCY_KEY="b")
+    assert response.status_code == 200
+    assert chunks == [[packages[2].number, packages[3].number]]
+    data = response.json()
+    assert data["summary"] == {"done": 4, "not_allowed": 0, "not_found": 0, "failed": 0}
+    assert [r["number"] for r in data["results"]] == [p.number for p in packages]
     assert PackageTransition.objects.filter(action="ship").count() == 4
     assert OutboxEvent.objects.filter(type="package.status.transitioned").count() == 4
+    assert {p.version for p in Package.objects.filter(pk__in=[p.pk for p in packages])} == {2}
+    again = client.post("/api/v1/packages/actions/ship/", body, format="json", HTTP_IDEMPOTENCY_KEY="b")
+    assert again.content == response.content and again["Idempotent-Replayed"] == "true"
+
+
+def test_set_based_bulk_stores_each_entrys_outcome_in_its_chunk(monkeypatch):
+    monkeypatch.setattr("packages.api.views.BULK_CHUNK_SIZE", 2)
+    packages = [make_package(Status.PACKAGING_COMPLETED) for _ in range(3)] + [make_package(Status.PENDING)]
+    client, _ = api_client()
+    body = _bulk([p.number for p in packages] + ["NOPE"])
+    response = client.post("/api/v1/packages/actions/ship/", body, format="json", HTTP_IDEMPOTENCY_KEY="k")
+    results = response.json()["results"]
+    assert [r["result"] for r in results] == ["done", "done", "done", "not_allowed", "not_found"]
+    stored = dict(IdempotencyItem.objects.values_list("position", "result"))
+    assert stored == dict(enumerate(results))
 
 
 # --- concurrency (PostgreSQL) ------------------------------------------------------------------

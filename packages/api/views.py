@@ -20,7 +20,7 @@ from locations.models import StockLocation
 from oms.api import ApiError, StrictQueryParamsMixin, etag_for, if_match_check
 from oms.api_schema import IDEMPOTENCY_KEY_PARAMETER
 from oms.api_tokens import api_token_scope
-from oms.idempotency import idempotent_bulk, idempotent_call
+from oms.idempotency import idempotent_bulk, idempotent_bulk_chunks, idempotent_call
 from oms.permissions import api_actor
 from oms.state_machines import fsm_actions
 from packages.actions import ACTIONS, actor_may_run
@@ -35,7 +35,13 @@ from packages.api.serializers import (
     PackageDetailOutputSerializer,
     PackageOutputSerializer,
 )
-from packages.bulk import package_bulk_outcome, package_bulk_summary
+from packages.bulk import (
+    BULK_CHUNK_SIZE,
+    BULK_TRANSITION_ACTIONS,
+    package_bulk_chunk_outcomes,
+    package_bulk_outcome,
+    package_bulk_summary,
+)
 from packages.models import FINAL_STATES, Brand, DenialReason, Package, PackageItem, Status
 from packages.selectors import package_get, package_list
 from packages.services import ACTION_SERVICES, ActorNotPermitted, package_create
@@ -166,8 +172,12 @@ class PackageActionView(StrictQueryParamsMixin, APIView):
 
 
 class PackageBulkActionView(StrictQueryParamsMixin, APIView):
-    """``POST /api/v1/packages/actions/{action}/``: one action on up to 1,000 packages, each in
-    its own transaction; 200 with a result per package (see ``BulkOutputSerializer``)."""
+    """``POST /api/v1/packages/actions/{action}/``: one action on up to 1,000 packages; 200 with
+    a result per package, in request order (see ``BulkOutputSerializer``).
+
+    Actions without stock effects (``BULK_TRANSITION_ACTIONS``) run set-based, up to
+    ``BULK_CHUNK_SIZE`` packages per transaction (``package_bulk_chunk_outcomes``); the
+    others package by package, each in its own transaction (``package_bulk_outcome``)."""
 
     action_name: str = ""
     input_serializer: type = serializers.Serializer
@@ -183,15 +193,26 @@ class PackageBulkActionView(StrictQueryParamsMixin, APIView):
         entry_serializer = ACTION_INPUT_SERIALIZERS[self.action_name]
         actor, packages = api_actor(request), visible_packages(request)
 
-        def run_entry(position: int, entry: dict) -> dict:
-            fields = {name: value for name, value in entry.items() if name != "number"}
-            return package_bulk_outcome(action=self.action_name, number=entry["number"],
-                                        kwargs=entry_serializer.kwargs_from(fields), actor=actor,
-                                        packages=packages)
+        def entry_kwargs(entry: dict) -> dict:
+            return entry_serializer.kwargs_from({name: value for name, value in entry.items()
+                                                 if name != "number"})
 
         def respond(outcomes: list[dict]) -> Response:
             return Response({"action": self.action_name, "summary": package_bulk_summary(outcomes),
                              "results": outcomes})
+
+        if self.action_name in BULK_TRANSITION_ACTIONS:
+            def run_chunk(chunk: list[tuple[int, dict]]) -> list[dict]:
+                return package_bulk_chunk_outcomes(
+                    action=self.action_name, actor=actor, packages=packages,
+                    entries=[(entry["number"], entry_kwargs(entry)) for _, entry in chunk])
+
+            return idempotent_bulk_chunks(request, entries=entries, run_chunk=run_chunk,
+                                          respond=respond, chunk_size=BULK_CHUNK_SIZE)
+
+        def run_entry(position: int, entry: dict) -> dict:
+            return package_bulk_outcome(action=self.action_name, number=entry["number"],
+                                        kwargs=entry_kwargs(entry), actor=actor, packages=packages)
 
         return idempotent_bulk(request, entries=entries, run_entry=run_entry, respond=respond)
 
@@ -230,6 +251,13 @@ def _make_action_view(name: str) -> type[PackageActionView]:
     return view
 
 
+def _bulk_doc(name: str) -> str:
+    if name in BULK_TRANSITION_ACTIONS:
+        return (f"Up to {BULK_CHUNK_SIZE} packages at a time in one transaction; a refused package "
+                "changes nothing.")
+    return "Each package in its own transaction."
+
+
 def _make_bulk_view(name: str) -> type[PackageBulkActionView]:
     camel = "".join(part.title() for part in name.split("_"))
     def post(self, request):
@@ -242,9 +270,9 @@ def _make_bulk_view(name: str) -> type[PackageBulkActionView]:
     view.post = extend_schema(
         operation_id=f"packages_bulk_{name}", tags=["bulk actions"],
         summary=f"{ACTIONS[name].label} on many packages ({name})",
-        description="Each package in its own transaction, in request order. Answers 200 with "
-                    "`done`, `not_allowed` (with the current status), `not_found` or `failed` per "
-                    "package.\n\n" + _action_doc(name),
+        description=_bulk_doc(name) + " Answers 200 with `done`, `not_allowed` (with the current "
+                    "status), `not_found` or `failed` per package, in request order.\n\n"
+                    + _action_doc(name),
         request=ACTION_BULK_INPUT_SERIALIZERS[name], parameters=[IDEMPOTENCY_KEY_PARAMETER],
         responses={200: BulkOutputSerializer},
     )(post)
