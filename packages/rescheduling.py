@@ -111,13 +111,12 @@ _MARK_SHORT_SQL = """
           AND coalesce(s.on_hand - s.reserved, 0) < i.quantity
         GROUP BY i.package_id
     ), locked AS (
-        SELECT id FROM {package} WHERE id IN (SELECT package_id FROM short) AND status = %(status)s
-        ORDER BY id FOR UPDATE
+        SELECT p.id, short.text FROM {package} p JOIN short ON short.package_id = p.id
+        WHERE p.status = %(status)s ORDER BY p.id FOR UPDATE OF p
     )
     UPDATE {package} AS t
-    SET stock_checked_at = %(now)s, next_stock_check_at = %(next)s, stock_shortage = short.text
-    FROM locked JOIN short ON short.package_id = locked.id
-    WHERE t.id = locked.id
+    SET stock_checked_at = %(now)s, next_stock_check_at = %(next)s, stock_shortage = locked.text
+    FROM locked WHERE t.id = locked.id
     RETURNING t.id
 """
 
@@ -175,8 +174,10 @@ def package_recheck_out_of_stock(*, brand_id: int, now: dt.datetime | None = Non
         while True:
             page = queryset
             if cursor is not None:
-                page = page.filter(Q(status_changed_at__gt=cursor[0])
-                                   | Q(status_changed_at=cursor[0], pk__gt=cursor[1]))
+                # after (status_changed_at, pk) = cursor, spelled so that the index on (status,
+                # status_changed_at) starts at the cursor rather than filtering every row before it
+                page = (page.filter(status_changed_at__gte=cursor[0])
+                        .exclude(status_changed_at=cursor[0], pk__lte=cursor[1]))
             batch = list(page.order_by("status_changed_at", "pk")
                          .values_list("pk", "status_changed_at")[:batch_size])
             if not batch:

@@ -24,7 +24,7 @@ from decimal import Decimal
 
 import django_fsm as fsm
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Exists, F, OuterRef, Sum
+from django.db.models import F, OuterRef, Subquery, Sum
 from django.utils import timezone
 
 from locations import services as stock
@@ -944,13 +944,16 @@ def package_reschedule_many(*, package_ids: Sequence[int], actor: Actor,
             PackageItem.objects.filter(package_id__in=ids).order_by("package_id", "id")
             .values_list("package_id", "sku_id", "sku__code", "quantity")):
         items[package_id].append((sku_id, code, quantity))
-    # the stock rows these packages draw on, exactly, locked in primary-key order
+    # the stock rows these packages draw on, exactly (one per item, by the unique
+    # (location, sku) index), locked in one query in primary-key order
+    level_of_item = StockLevel.objects.filter(
+        location_id=OuterRef("package__location_id"), sku_id=OuterRef("sku_id")).values("pk")[:1]
     levels = {  # {(location_id, sku_id): [stock_level_id, free units]}
         (location_id, sku_id): [pk, on_hand - reserved]
         for pk, location_id, sku_id, on_hand, reserved in
-        StockLevel.objects.select_for_update(of=("self",)).filter(Exists(
-            PackageItem.objects.filter(package_id__in=ids, sku_id=OuterRef("sku_id"),
-                                       package__location_id=OuterRef("location_id"))))
+        StockLevel.objects.select_for_update(of=("self",))
+        .filter(pk__in=PackageItem.objects.filter(package_id__in=ids)
+                .annotate(level=Subquery(level_of_item)).values("level"))
         .order_by("pk").values_list("pk", "location_id", "sku_id", "on_hand", "reserved")
     }
 

@@ -231,6 +231,16 @@ def test_recheck_counts_every_package_of_the_batch():
         assert package.status == Status.PRODUCT_OUT_OF_STOCK and package.stock_checked_at is not None
 
 
+def test_recheck_pages_through_packages_that_waited_equally_long_by_id():
+    brand, location, sku = BrandFactory(), StockLocationFactory(), SkuFactory()
+    StockLevel.objects.create(location=location, sku=sku, on_hand=3)
+    packages = [_waiting(location, [(sku, 1)], brand=brand) for _ in range(5)]
+    Package.objects.filter(pk__in=[p.pk for p in packages]).update(status_changed_at=timezone.now())
+    result = package_recheck_out_of_stock(brand_id=brand.pk, due_only=False, batch_size=2)
+    assert result.rescheduled == [p.pk for p in packages[:3]]
+    assert (result.still_short, result.skipped) == (2, 0)
+
+
 def test_recheck_shortage_text_is_the_single_reschedule_text():
     """The re-check's shortage text (computed in SQL on PostgreSQL) is ``shortage_text`` of
     what ``package_reschedule`` reports: SKUs in code-point order, free units never below
