@@ -5,12 +5,14 @@ A run takes one brand's out-of-stock packages (all that are due, or only those w
 given SKUs at a location when stock just rose there), oldest waiting first
 (``status_changed_at``, then id), in bounded batches:
 
-* one query finds, for the whole batch, every item the location cannot cover; packages
-  with a shortage get their next check time and the reason in one bulk update;
-* each remaining package is rescheduled in its own short transaction, its row taken with
+* one statement finds, for the whole batch, every item the location cannot cover and
+  gives the packages with a shortage their next check time and the reason (on SQLite a
+  query and ``package_stamp_shortages``);
+* the remaining packages are rescheduled together in one short transaction
+  (``package_reschedule_many``, as the system actor): their rows are taken with
   ``SELECT … FOR UPDATE SKIP LOCKED`` (a package an operator is acting on is skipped, never
-  waited for) and its state checked again under the lock; ``package_reschedule`` runs as
-  the system actor and reserves the stock, or the package gets the shortage it met.
+  waited for) and their state checked again under the lock; they take the stock, longest
+  waiting first, or get the shortage they met.
 
 Runs for the same brand are serialised by a PostgreSQL advisory lock, so two runs started
 together neither reschedule a package twice nor let a younger package take scarce stock
@@ -24,18 +26,19 @@ from collections import defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import F, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from locations.models import StockLevel
+from locations.models import Sku, StockLevel
 from oms.actors import system_actor
-from oms.exceptions import InsufficientStock
 from packages.models import Brand, Package, PackageItem, Status
-from packages.services import package_reschedule, shortage_text
+from packages.services import package_reschedule_many, package_stamp_shortages
 
-BATCH_SIZE = 500
+# Packages read, stamped and rescheduled per batch; one batch is one transaction holding up
+# to this many package row locks for well under a second (docs/benchmarks.md, P4).
+BATCH_SIZE = 2000
 ADVISORY_LOCK_NAMESPACE = 920_001  # first key of pg_advisory_lock(int, int); the brand id is the second
 
 
@@ -89,39 +92,51 @@ def _batch_shortages(package_ids: list[int]) -> dict[int, list[dict]]:
     return result
 
 
-def _mark_short(shortages: dict[int, list[dict]], *, interval: dt.timedelta,
-                now: dt.datetime) -> int:
-    """Stamp checked/next-check/reason on still-short packages (still in 920) in one update."""
-    if not shortages:
-        return 0
-    packages = [
-        Package(pk=pk, stock_checked_at=now, next_stock_check_at=now + interval,
-                stock_shortage=shortage_text(found))
-        for pk, found in shortages.items()
-    ]
-    # bulk_update cannot filter on status; rows that left 920 meanwhile keep their values
-    # harmlessly (the fields only mean something in 920), so one statement is enough.
-    Package.objects.bulk_update(packages, ["stock_checked_at", "next_stock_check_at", "stock_shortage"])
-    return len(packages)
+# PostgreSQL: the shortage of every package of the batch computed in SQL and stamped on
+# those still in 920 (rows locked in primary-key order first), in one statement. The text
+# is ``packages.services.shortage_text`` of the shortages sorted by SKU code ("C" collation:
+# code-point order, as Python sorts); test_reschedule_many checks the two agree.
+_MARK_SHORT_SQL = """
+    WITH short AS (
+        SELECT i.package_id,
+               left('short: ' || string_agg(
+                   format('SKU %%s needs %%s, has %%s', k.code, i.quantity,
+                          greatest(coalesce(s.on_hand - s.reserved, 0), 0)),
+                   '; ' ORDER BY k.code COLLATE "C"), 500) AS text
+        FROM {package} p
+        JOIN {item} i ON i.package_id = p.id
+        JOIN {sku} k ON k.id = i.sku_id
+        LEFT JOIN {level} s ON s.location_id = p.location_id AND s.sku_id = i.sku_id
+        WHERE p.id = ANY(%(ids)s) AND i.package_id = ANY(%(ids)s)  -- both: index scans on both
+          AND coalesce(s.on_hand - s.reserved, 0) < i.quantity
+        GROUP BY i.package_id
+    ), locked AS (
+        SELECT p.id, short.text FROM {package} p JOIN short ON short.package_id = p.id
+        WHERE p.status = %(status)s ORDER BY p.id FOR UPDATE OF p
+    )
+    UPDATE {package} AS t
+    SET stock_checked_at = %(now)s, next_stock_check_at = %(next)s, stock_shortage = locked.text
+    FROM locked WHERE t.id = locked.id
+    RETURNING t.id
+"""
 
 
-def _reschedule_one(package_id: int, *, interval: dt.timedelta, now: dt.datetime) -> str:
-    """Reschedule one package in its own transaction; return rescheduled/short/skipped."""
-    with transaction.atomic():
-        locked = (
-            Package.objects.select_for_update(skip_locked=True, of=("self",))
-            .filter(pk=package_id, status=Status.PRODUCT_OUT_OF_STOCK)
-            .values_list("pk", flat=True).first()
-        )
-        if locked is None:
-            return "skipped"
-        try:
-            with transaction.atomic():
-                package_reschedule(package_id=package_id, actor=system_actor("system:recheck"))
-        except InsufficientStock as exc:  # an older package took the last units
-            _mark_short({package_id: exc.extra.get("shortages", [])}, interval=interval, now=now)
-            return "short"
-    return "rescheduled"
+def _mark_short(package_ids: list[int], *, interval: dt.timedelta, now: dt.datetime) -> tuple[set[int], int]:
+    """Find the packages of the batch whose location cannot cover some item now and stamp
+    checked/next-check/reason on those still in 920, in one statement on PostgreSQL (one
+    query and one stamp elsewhere). Return the ids found short and how many were stamped."""
+    if connection.vendor != "postgresql":
+        shortages = _batch_shortages(package_ids)
+        stamped = package_stamp_shortages(shortages=shortages, checked_at=now, next_check_at=now + interval)
+        return set(shortages), stamped
+    quote = connection.ops.quote_name
+    sql = _MARK_SHORT_SQL.format(**{name: quote(model._meta.db_table) for name, model in (
+        ("package", Package), ("item", PackageItem), ("sku", Sku), ("level", StockLevel))})
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {"ids": list(package_ids), "status": int(Status.PRODUCT_OUT_OF_STOCK),
+                             "now": now, "next": now + interval})
+        short = {row[0] for row in cursor.fetchall()}
+    return short, len(short)
 
 
 def package_recheck_out_of_stock(*, brand_id: int, now: dt.datetime | None = None,
@@ -139,7 +154,7 @@ def package_recheck_out_of_stock(*, brand_id: int, now: dt.datetime | None = Non
         batch_size: packages read per batch.
     Returns a ``RecheckResult``. Touches no package outside Product Out of Stock, and none
     at all when the brand switched ``reschedule`` off. Must not run inside a transaction
-    (each package commits on its own).
+    (each batch commits on its own).
     """
     now = now or timezone.now()
     brand = Brand.objects.get(pk=brand_id)
@@ -159,26 +174,27 @@ def package_recheck_out_of_stock(*, brand_id: int, now: dt.datetime | None = Non
         while True:
             page = queryset
             if cursor is not None:
-                page = page.filter(Q(status_changed_at__gt=cursor[0])
-                                   | Q(status_changed_at=cursor[0], pk__gt=cursor[1]))
+                # after (status_changed_at, pk) = cursor, spelled so that the index on (status,
+                # status_changed_at) starts at the cursor rather than filtering every row before it
+                page = (page.filter(status_changed_at__gte=cursor[0])
+                        .exclude(status_changed_at=cursor[0], pk__lte=cursor[1]))
             batch = list(page.order_by("status_changed_at", "pk")
                          .values_list("pk", "status_changed_at")[:batch_size])
             if not batch:
                 break
             cursor = (batch[-1][1], batch[-1][0])
             ids = [pk for pk, _ in batch]
-            shortages = _batch_shortages(ids)
-            result.still_short += _mark_short(shortages, interval=interval, now=now)
-            for pk in ids:
-                if pk in shortages:
-                    continue
-                outcome = _reschedule_one(pk, interval=interval, now=now)
-                if outcome == "rescheduled":
-                    result.rescheduled.append(pk)
-                elif outcome == "short":
-                    result.still_short += 1
-                else:
-                    result.skipped += 1
+            short, stamped = _mark_short(ids, interval=interval, now=now)
+            result.still_short += stamped
+            result.skipped += len(short) - stamped  # left Product Out of Stock meanwhile
+            rest = [pk for pk in ids if pk not in short]
+            if not rest:
+                continue
+            outcome = package_reschedule_many(package_ids=rest, actor=system_actor("system:recheck"),
+                                              now=now)
+            result.rescheduled += outcome.rescheduled
+            result.still_short += len(outcome.short)
+            result.skipped += len(outcome.skipped) + len(outcome.not_allowed)
     return result
 
 

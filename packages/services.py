@@ -19,12 +19,12 @@ import datetime as dt
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 import django_fsm as fsm
-from django.db import IntegrityError, transaction
-from django.db.models import F, QuerySet, Sum
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F, OuterRef, QuerySet, Subquery, Sum
 from django.utils import timezone
 
 from locations import services as stock
@@ -776,6 +776,240 @@ def package_reschedule(*, package_id: int, actor: Actor) -> Package:
     stock.stock_reserve(location_id=package.location_id, lines=package_item_lines(package))
     package.reschedule()
     return _record(package, action="reschedule", from_status=from_status, actor=actor)
+
+
+@dataclass
+class RescheduleManyResult:
+    """Outcome of ``package_reschedule_many``, by package id.
+
+    ``rescheduled``: moved to In Progress, in the order they were served (longest waiting
+    first); ``short``: ``{id: shortages}`` of the packages the location still could not
+    cover under the lock (stamped like a re-check, left in Product Out of Stock);
+    ``skipped``: locked by another transaction, gone, or no longer in Product Out of Stock
+    (untouched); ``not_allowed``: their brand switched ``reschedule`` off (untouched).
+    """
+
+    rescheduled: list[int] = field(default_factory=list)
+    short: dict[int, list[dict]] = field(default_factory=dict)
+    skipped: list[int] = field(default_factory=list)
+    not_allowed: list[int] = field(default_factory=list)
+
+
+def _values_sql(rows: Sequence[tuple], names: Sequence[str]) -> tuple[str, list]:
+    """``(SELECT column1 AS a, … FROM (VALUES (%s, …), …))`` and its flat parameters (SQLite)."""
+    aliases = ", ".join(f"column{i} AS {name}" for i, name in enumerate(names, start=1))
+    row = "(" + ", ".join(["%s"] * len(names)) + ")"
+    return (f"(SELECT {aliases} FROM (VALUES {', '.join([row] * len(rows))}) AS x)",
+            [value for values in rows for value in values])
+
+
+SQLITE_ROWS_PER_STATEMENT = 500  # keeps a VALUES list far below SQLite's bound-parameter limit
+
+
+def package_stamp_shortages(*, shortages: Mapping[int, Sequence[dict]], checked_at: dt.datetime,
+                            next_check_at: dt.datetime) -> int:
+    """Record a stock check on packages that are still short, in one statement.
+
+    Sets ``stock_checked_at``, ``next_stock_check_at`` and ``stock_shortage`` (the
+    ``shortage_text`` of each package's shortage dicts ``{"sku", "needed", "available"}``)
+    on the packages of ``shortages`` (``{package_id: [shortage, …]}``) that are still in
+    Product Out of Stock (the fields mean nothing elsewhere; state-machine.md, "Automatic
+    rescheduling"); the others are left alone. No transition, log row or event: the state
+    does not change. On PostgreSQL the rows are locked in primary-key order first (waiting
+    for a row another transaction holds, as any UPDATE does); SQLite, whose writers run one
+    at a time, takes ``UPDATE … FROM (VALUES …)`` in chunks (needs SQLite >= 3.33).
+
+    Runs in the caller's transaction if there is one. Returns the number of packages stamped.
+    """
+    if not shortages:
+        return 0
+    ids = sorted(shortages)
+    texts = [shortage_text(shortages[pk]) for pk in ids]
+    table = connection.ops.quote_name(Package._meta.db_table)
+    status = int(Status.PRODUCT_OUT_OF_STOCK)
+    checked, next_check = (connection.ops.adapt_datetimefield_value(value)
+                           for value in (checked_at, next_check_at))
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(f"""
+                WITH locked AS (
+                    SELECT id FROM {table} WHERE id = ANY(%s) AND status = %s ORDER BY id FOR UPDATE
+                )
+                UPDATE {table} AS t
+                SET stock_checked_at = %s, next_stock_check_at = %s, stock_shortage = v.text
+                FROM locked JOIN unnest(%s::bigint[], %s::text[]) AS v(id, text) ON v.id = locked.id
+                WHERE t.id = locked.id
+            """, [ids, status, checked, next_check, ids, texts])
+            return cursor.rowcount
+        stamped = 0
+        rows = list(zip(ids, texts, strict=True))
+        for start in range(0, len(rows), SQLITE_ROWS_PER_STATEMENT):
+            values, params = _values_sql(rows[start:start + SQLITE_ROWS_PER_STATEMENT], ("id", "text"))
+            cursor.execute(f"""
+                UPDATE {table} AS t
+                SET stock_checked_at = %s, next_stock_check_at = %s, stock_shortage = v.text
+                FROM {values} AS v WHERE t.id = v.id AND t.status = %s
+            """, [checked, next_check, *params, status])
+            stamped += cursor.rowcount
+        return stamped
+
+
+def _stock_add_reserved(units: Mapping[int, int], *, now: dt.datetime) -> None:
+    """Add ``units`` (``{stock_level_id: units}``) to ``reserved`` of stock rows the caller
+    holds locked, in one statement (chunks on SQLite). Raises InsufficientStock, rolling the
+    caller back, if a row cannot take them (not reachable while the rows are locked)."""
+    if not units:
+        return
+    table = connection.ops.quote_name(StockLevel._meta.db_table)
+    rows = sorted(units.items())
+    stamp = connection.ops.adapt_datetimefield_value(now)
+    updated = 0
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(f"""
+                UPDATE {table} AS s SET reserved = s.reserved + v.units, updated_at = %s
+                FROM unnest(%s::bigint[], %s::integer[]) AS v(id, units)
+                WHERE s.id = v.id AND s.on_hand >= s.reserved + v.units
+            """, [stamp, [pk for pk, _ in rows], [n for _, n in rows]])
+            updated = cursor.rowcount
+        else:
+            for start in range(0, len(rows), SQLITE_ROWS_PER_STATEMENT):
+                values, params = _values_sql(rows[start:start + SQLITE_ROWS_PER_STATEMENT], ("id", "units"))
+                cursor.execute(f"""
+                    UPDATE {table} AS s SET reserved = s.reserved + v.units, updated_at = %s
+                    FROM {values} AS v WHERE s.id = v.id AND s.on_hand >= s.reserved + v.units
+                """, [stamp, *params])
+                updated += cursor.rowcount
+    if updated != len(rows):
+        raise InsufficientStock("Stock changed while reserving for rescheduled packages")
+
+
+@retry_on_deadlock
+@transaction.atomic
+def package_reschedule_many(*, package_ids: Sequence[int], actor: Actor,
+                            now: dt.datetime | None = None) -> RescheduleManyResult:
+    """Reschedule many Product Out of Stock packages at once (reschedule, 920 -> 200), in one
+    transaction: the automatic re-check's batch form of ``package_reschedule``.
+
+    The packages still in Product Out of Stock are locked in one query in primary-key
+    order with ``SKIP LOCKED`` (one an operator is acting on is skipped, never waited for),
+    then served longest waiting first (``status_changed_at``, then id): each takes its
+    units from the stock rows of its location, locked in one query in primary-key order,
+    if every item is covered after the packages served before it; else it stays in
+    Product Out of Stock with the shortage it met (``package_stamp_shortages``, next check
+    at ``now`` + its brand's ``recheck_interval_minutes``), as a failed
+    ``package_reschedule`` leaves it. A package whose brand switched ``reschedule`` off is
+    left alone (state-machine.md, "Automatic rescheduling", "Package actions").
+
+    Each rescheduled package gets what ``package_reschedule`` writes: ``version`` +1,
+    ``status_changed_at``, one ``PackageTransition`` row (920 -> 200, ``reschedule``, the
+    actor) and one ``package.status.transitioned`` outbox event with the same payload,
+    handed on only after commit. Written set-based: one UPDATE for the stock rows, one for
+    the packages, bulk inserts for log rows and events.
+
+    Args:
+        package_ids: the packages to try, any order (ids not in Product Out of Stock are
+            reported ``skipped``); a sequence, read again if a deadlock retry runs.
+        actor: who reschedules (``system_actor("system:recheck")`` for the re-check).
+        now: the clock of the stock check stamped on short packages (UTC); defaults to
+            ``timezone.now()``.
+    Returns a ``RescheduleManyResult``.
+    Raises:
+        ActorNotPermitted: ``actor``'s kind may not reschedule; nothing written.
+    """
+    if not actor_may_run("reschedule", actor.kind):
+        raise ActorNotPermitted(f"'reschedule' cannot be run by a {actor.kind} actor", action="reschedule")
+    now = now or timezone.now()
+    wanted = list(dict.fromkeys(package_ids))
+    result = RescheduleManyResult()
+    locked = list(
+        Package.objects.select_for_update(skip_locked=True, of=("self",))
+        .select_related("brand", "location", "replaces")
+        .filter(pk__in=wanted, status=Status.PRODUCT_OUT_OF_STOCK)
+        .order_by("pk")
+    )
+    found = {package.pk for package in locked}
+    result.skipped = [pk for pk in wanted if pk not in found]
+    packages = []
+    for package in sorted(locked, key=lambda p: (p.status_changed_at, p.pk)):
+        if package.brand.is_action_enabled("reschedule"):
+            packages.append(package)
+        else:
+            result.not_allowed.append(package.pk)
+    if not packages:
+        return result
+
+    ids = [package.pk for package in packages]
+    items: dict[int, list[tuple[int, str, int]]] = defaultdict(list)
+    for package_id, sku_id, code, quantity in (
+            PackageItem.objects.filter(package_id__in=ids).order_by("package_id", "id")
+            .values_list("package_id", "sku_id", "sku__code", "quantity")):
+        items[package_id].append((sku_id, code, quantity))
+    # the stock rows these packages draw on, exactly (one per item, by the unique
+    # (location, sku) index), locked in one query in primary-key order
+    level_of_item = StockLevel.objects.filter(
+        location_id=OuterRef("package__location_id"), sku_id=OuterRef("sku_id")).values("pk")[:1]
+    levels = {  # {(location_id, sku_id): [stock_level_id, free units]}
+        (location_id, sku_id): [pk, on_hand - reserved]
+        for pk, location_id, sku_id, on_hand, reserved in
+        StockLevel.objects.select_for_update(of=("self",))
+        .filter(pk__in=PackageItem.objects.filter(package_id__in=ids)
+                .annotate(level=Subquery(level_of_item)).values("level"))
+        .order_by("pk").values_list("pk", "location_id", "sku_id", "on_hand", "reserved")
+    }
+
+    served, units = [], defaultdict(int)  # units: {stock_level_id: units to reserve}
+    for package in packages:  # longest waiting first
+        lines = []  # (stock row or None, SKU code, quantity, free units now)
+        for sku_id, code, quantity in items[package.pk]:
+            level = levels.get((package.location_id, sku_id))
+            lines.append((level, code, quantity, level[1] if level else 0))
+        shortages = sorted(  # as stock_shortages reports them: by SKU code, never below 0
+            ({"sku": code, "needed": quantity, "available": max(free, 0)}
+             for _, code, quantity, free in lines if free < quantity),
+            key=lambda shortage: shortage["sku"])
+        if shortages:
+            result.short[package.pk] = shortages
+            continue
+        for level, _, quantity, _ in lines:
+            level[1] -= quantity
+            units[level[0]] += quantity
+        served.append(package)
+
+    by_interval = defaultdict(dict)
+    for package in packages:
+        if package.pk in result.short:
+            by_interval[package.brand.recheck_interval_minutes][package.pk] = result.short[package.pk]
+    for minutes, shortages in by_interval.items():
+        package_stamp_shortages(shortages=shortages, checked_at=now,
+                                next_check_at=now + dt.timedelta(minutes=minutes))
+    if not served:
+        return result
+
+    changed_at = timezone.now()
+    _stock_add_reserved(units, now=changed_at)
+    from_status = Status.PRODUCT_OUT_OF_STOCK
+    for package in served:
+        package.reschedule()  # the FSM transition: checks the source state, sets the target
+        package.version += 1
+        package.status_changed_at = package.updated_at = changed_at
+    Package.objects.filter(pk__in=[package.pk for package in served]).update(
+        status=Status.IN_PROGRESS, version=F("version") + 1, status_changed_at=changed_at,
+        updated_at=changed_at)
+    PackageTransition.objects.bulk_create([
+        PackageTransition(package=package, from_status=from_status, to_status=package.status,
+                          action="reschedule", actor=str(actor)[:150], actor_user_id=actor.user_id,
+                          reason="", payload={}, created_at=changed_at)
+        for package in served
+    ], batch_size=1000)
+    events_publish_many([
+        ("package.status.transitioned", "package", package.pk, package_event_payload(
+            package, action="reschedule", from_status=from_status, actor=actor,
+            items=[{"sku": code, "quantity": quantity} for _, code, quantity in items[package.pk]]))
+        for package in served
+    ])
+    result.rescheduled = [package.pk for package in served]
+    return result
 
 
 @transaction.atomic
