@@ -53,4 +53,5 @@ ACTOR_KIND_LETTER = {"user": "O", "api": "A", "system": "S"}
 def actor_may_run(action: str, actor_kind: str) -> bool:
     """Return True if an actor of ``actor_kind`` (``user``/``api``/``system``) may run ``action``."""
     spec = ACTIONS.get(action)
-    return spec is not None and ACTOR_KIND_LETTER.get(actor_kind, "") in spec.who
+    letter = ACTOR_KIND_LETTER.get(actor_kind)
+    return spec is not None and letter is not None and letter in spec.who
