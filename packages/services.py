@@ -28,7 +28,7 @@ from typing import TypedDict, Unpack
 
 import django_fsm as fsm
 from django.db import IntegrityError, transaction
-from django.db.models import F, Prefetch, QuerySet, Sum, prefetch_related_objects
+from django.db.models import F, QuerySet, Sum
 from django.utils import timezone
 
 from locations import services as stock
@@ -97,14 +97,21 @@ def package_event_payload(package: Package, *, action: str, from_status: int | N
                           actor: Actor, reason: str = "", items: list[dict] | None = None) -> dict:
     """Return the JSON-safe event payload: the committed package and the transition.
 
-    ``items`` (``[{"sku", "quantity"}]``) may be given by a caller that has them; else they
-    are read (1 query) and kept on ``package`` as its prefetched ``items`` (with their SKU),
-    so whoever answers with the package after the action reads them no second time.
+    ``items`` (``[{"sku", "quantity"}]``) may be given by a caller that has them; else the
+    package's prefetched ``items`` are used when it has them (prefetched in id order with
+    ``select_related("sku")``, e.g. through ``packages=`` of an action service), or they are
+    read (1 query).
     """
     if items is None:
-        prefetch_related_objects([package], Prefetch(
-            "items", queryset=PackageItem.objects.select_related("sku").order_by("id")))
-        items = [{"sku": item.sku.code, "quantity": item.quantity} for item in package.items.all()]
+        prefetched = getattr(package, "_prefetched_objects_cache", {}).get("items")
+        if prefetched is not None:
+            items = [{"sku": item.sku.code, "quantity": item.quantity} for item in prefetched]
+        else:
+            items = [
+                {"sku": code, "quantity": quantity}
+                for code, quantity in PackageItem.objects.filter(package=package)
+                .order_by("id").values_list("sku__code", "quantity")
+            ]
     return {
         "package": {
             "id": package.pk,
@@ -148,7 +155,7 @@ def _lock(*, package_id: int | None = None, number: str | None = None,
           packages: QuerySet[Package] | None = None) -> Package:
     """Lock the package row and return it, in one statement: ``SELECT … FOR UPDATE OF`` the
     package (by ``package_id``, or by ``number`` and inside ``packages`` when given), with
-    ``brand`` and ``location`` joined.
+    ``brand`` and ``location`` joined. Prefetches ``packages`` carries run after the lock.
 
     Its ``replacement`` is known without a query unless it is Canceled or Defective Product
     Found: only ``_replace`` gives a package a replacement, and it moves the package there.

@@ -155,15 +155,15 @@ class PackageActionView(StrictQueryParamsMixin, APIView):
                 data=request.data, context={"locations": visible_locations(request)})
             serializer.is_valid(raise_exception=True)
             service = ACTION_SERVICES[self.action_name]
-            kwargs = {"number": number, "packages": visible_packages(request), "actor": api_actor(request),
-                      **serializer.service_kwargs()}
+            # The service locks the row by number inside the token's scope (else 404) and
+            # reads the items once, for its event and for the answer.
+            kwargs = {"number": number, "packages": visible_packages(request).prefetch_related(_ITEMS),
+                      "actor": api_actor(request), **serializer.service_kwargs()}
             if "If-Match" not in request.headers:
-                # The service locks the row by number (404 outside the token's scope) in its
-                # own transaction: no transaction of the view around it.
-                package = service(**kwargs)
+                package = service(**kwargs)  # in its own transaction: none of the view's around it
             else:
                 with transaction.atomic():
-                    version = (kwargs["packages"].select_for_update().filter(number=number)
+                    version = (visible_packages(request).select_for_update().filter(number=number)
                                .values_list("version", flat=True).first())
                     if version is None:
                         raise Http404
@@ -179,8 +179,8 @@ def _action_response(package: Package) -> Response:
     ``PackageDetailOutputSerializer``), without reading the package again.
 
     The service's package comes locked and saved, with brand and location joined, its
-    replacement known and its items read for the event payload; this reads its transition
-    log (1 query, after commit, as ``package_get`` did) and only what the package lacks
+    replacement known and its items prefetched (also used for the event payload); this reads
+    its transition log (1 query, after commit, as ``package_get`` did) and only what it lacks
     (the package it replaces or its denial reason, if any; its transfers while it waits
     for them).
     """

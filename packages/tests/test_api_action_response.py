@@ -90,9 +90,9 @@ def test_a_ship_reads_and_writes_only_what_it_needs():
     lock = "SELECT packages_package" + (" FOR UPDATE" if connection.features.has_select_for_update else "")
     assert [label for label, _ in statements] == [
         lock,                                   # the row by number, with brand and location
+        "SELECT packages_packageitem",          # items with SKU: event payload and the answer
         "UPDATE packages_package",              # status, version, carrier, tracking number, times
         "INSERT packages_packagetransition",    # the log row
-        "SELECT packages_packageitem",          # items with SKU: event payload and the answer
         "INSERT oms_outboxevent",               # the event
         "SELECT packages_packagetransition",    # the log for the answer
     ]

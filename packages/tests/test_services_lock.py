@@ -3,11 +3,13 @@ one statement (``packages.services._lock``)."""
 
 import pytest
 from django.db import connection
+from django.db.models import Prefetch
 from django.test.utils import CaptureQueriesContext
 
 from locations.tests.factories import StockLocationFactory
 from oms.actors import Actor
-from packages.models import Package, PackageTransition, Status
+from oms.models import OutboxEvent
+from packages.models import Package, PackageItem, PackageTransition, Status
 from packages.services import _lock, package_report_missing, package_ship
 from packages.tests.helpers import make_package
 
@@ -68,3 +70,16 @@ def test_a_reported_package_keeps_its_replacement_readable():
     assert reported.replacement == replacement
 
     assert _lock(package_id=package.pk).replacement == replacement
+
+
+def test_items_prefetched_through_packages_feed_the_event_without_a_query():
+    package = make_package(Status.PACKAGING_COMPLETED, quantities=(2, 1))
+    with_items = Package.objects.prefetch_related(
+        Prefetch("items", queryset=PackageItem.objects.select_related("sku").order_by("id")))
+    with CaptureQueriesContext(connection) as captured:
+        package_ship(number=package.number, packages=with_items, actor=API, carrier="ACME",
+                     tracking_number="TRK1")
+    assert sum('"packages_packageitem"' in q["sql"] for q in captured.captured_queries) == 1
+    event = OutboxEvent.objects.get(aggregate_id=package.pk, type="package.status.transitioned")
+    assert event.payload["package"]["items"] == [
+        {"sku": item.sku.code, "quantity": item.quantity} for item in package.items.order_by("id")]
