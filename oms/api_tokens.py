@@ -5,10 +5,12 @@ so a database dump reveals no usable key. The key is returned once, at creation.
 
 Each server process remembers the tokens it authenticated for ``API_TOKEN_CACHE_SECONDS``
 (settings, default 30 s; 0 turns it off), so a request does not read its token and user
-again. The price is a delay: revoking a token (``is_active``), issuing it a new key,
-changing its read-only or all-locations flags, or deactivating or deleting its user takes
-effect at once in the process where it is saved (the cache is cleared on save and delete)
-and within that many seconds in the others. Its stock-location list is not cached.
+again. The price is a delay: a change to a token or its user (revoked with ``is_active``,
+a new key, the read-only or all-locations flag, the user deactivated, renamed or deleted)
+applies at once in the process where it is saved (the cache is cleared on every save and
+delete of a token or user) and within that many seconds in the others; a change made
+without ``save()`` (``QuerySet.update``, SQL) applies within that many seconds everywhere.
+The token's stock-location list is not cached: it applies at once.
 """
 
 from __future__ import annotations
