@@ -157,7 +157,7 @@ class PackageActionView(StrictQueryParamsMixin, APIView):
             service = ACTION_SERVICES[self.action_name]
             # The service locks the row by number inside the token's scope (else 404) and
             # reads the items once, for its event and for the answer.
-            kwargs = {"number": number, "packages": visible_packages(request).prefetch_related(_ITEMS),
+            kwargs = {"number": number, "packages": visible_packages(request).prefetch_related(_items()),
                       "actor": api_actor(request), **serializer.service_kwargs()}
             if "If-Match" not in request.headers:
                 package = service(**kwargs)  # in its own transaction: none of the view's around it
@@ -184,13 +184,15 @@ def _action_response(package: Package) -> Response:
     (the package it replaces or its denial reason, if any; its transfers while it waits
     for them).
     """
-    prefetch_related_objects([package], _ITEMS, _TRANSITIONS)
+    log = Prefetch("transitions", queryset=PackageTransition.objects.order_by("id"))
+    prefetch_related_objects([package], _items(), log)
     return Response(_package_detail_serializer().to_representation(package),
                     headers={"ETag": etag_for(package.version)})
 
 
-_ITEMS = Prefetch("items", queryset=PackageItem.objects.select_related("sku").order_by("id"))
-_TRANSITIONS = Prefetch("transitions", queryset=PackageTransition.objects.order_by("id"))
+def _items() -> Prefetch:
+    """The package's items with their SKU, in id order (what the answer and the event show)."""
+    return Prefetch("items", queryset=PackageItem.objects.select_related("sku").order_by("id"))
 
 
 @functools.cache
