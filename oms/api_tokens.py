@@ -2,17 +2,34 @@
 
 Keys are 40 URL-safe characters from ``secrets``; only their SHA-256 hex digest is stored,
 so a database dump reveals no usable key. The key is returned once, at creation.
+
+Each server process remembers the tokens it authenticated for ``API_TOKEN_CACHE_SECONDS``
+(settings, default 30 s; 0 turns it off), so a request does not read its token and user
+again. The price is a delay: a change to a token or its user (revoked with ``is_active``,
+a new key, the read-only or all-locations flag, the user deactivated, renamed or deleted)
+applies at once in the process where it is saved (the cache is cleared on every save and
+delete of a token or user) and within that many seconds in the others; a change made
+without ``save()`` (``QuerySet.update``, SQL) applies within that many seconds everywhere.
+The token's stock-location list is not cached: it applies at once.
 """
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import hashlib
 import secrets
+import threading
+import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 
+from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Q, QuerySet
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 from django.utils import timezone
 
 from locations.models import StockLocation
@@ -75,20 +92,77 @@ def api_token_assign_new_key(token: ApiToken, *, save: bool = True) -> str:
     return key
 
 
+@dataclass
+class _Cached:
+    """A token authenticated by this process: the loaded ``ApiToken`` (with its user) to copy
+    per request, until ``expires_at`` (``time.monotonic()`` seconds)."""
+
+    token: ApiToken
+    expires_at: float
+
+
+# Authenticated tokens by key hash (see the module doc); bounded, cleared when full.
+_cache: dict[str, _Cached] = {}
+_cache_lock = threading.Lock()
+_CACHE_MAX_TOKENS = 1000
+
+
+def api_token_cache_clear() -> None:
+    """Forget every token this process remembers (the next request of each reads it again)."""
+    with _cache_lock:
+        _cache.clear()
+
+
+def _copy(token: ApiToken) -> ApiToken:
+    """Return a copy of ``token`` and of its user, so no request shares an instance."""
+    copied = copy.copy(token)
+    copied.user = copy.copy(token.user)
+    return copied
+
+
 def api_token_for_key(key: str) -> ApiToken | None:
     """Return the active token whose key is ``key`` (with its user), or None.
 
-    Stamps ``last_used_at`` (at most once a minute, one UPDATE). 1–2 queries.
+    The token and its user are read once per ``API_TOKEN_CACHE_SECONDS`` in each process
+    (1 query, none while remembered; a revoked token or inactive user is None). Stamps
+    ``last_used_at`` at most once a minute per token and process (one UPDATE, never on every
+    request); a fresh read sees other processes' stamps.
     """
-    token = (ApiToken.objects.select_related("user")
-             .filter(key_hash=api_token_hash(key), is_active=True).first())
-    if token is None or not token.user.is_active:
-        return None
+    key_hash = api_token_hash(key)
+    ttl_seconds = settings.API_TOKEN_CACHE_SECONDS
+    now_monotonic = time.monotonic()
+    cached = _cache.get(key_hash)
+    if cached is None or cached.expires_at <= now_monotonic:
+        token = (ApiToken.objects.select_related("user")
+                 .filter(key_hash=key_hash, is_active=True).first())
+        if token is None or not token.user.is_active:
+            with _cache_lock:
+                _cache.pop(key_hash, None)
+            return None
+        cached = _Cached(token=token, expires_at=now_monotonic + ttl_seconds)
+        if ttl_seconds > 0:
+            with _cache_lock:
+                if len(_cache) >= _CACHE_MAX_TOKENS:
+                    _cache.clear()
+                _cache[key_hash] = cached
     now = timezone.now()
-    if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
-        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
-        token.last_used_at = now
-    return token
+    last_used_at = cached.token.last_used_at
+    if last_used_at is None or now - last_used_at > LAST_USED_RESOLUTION:
+        cached.token.last_used_at = now  # first, so that concurrent requests do not stamp too
+        ApiToken.objects.filter(pk=cached.token.pk).update(last_used_at=now)
+    return _copy(cached.token)
+
+
+@receiver(post_save, sender=ApiToken, dispatch_uid="api_token_cache_token_saved")
+@receiver(post_delete, sender=ApiToken, dispatch_uid="api_token_cache_token_deleted")
+def _forget_tokens_on_token_change(**kwargs) -> None:
+    api_token_cache_clear()
+
+
+@receiver(post_save, sender=get_user_model(), dispatch_uid="api_token_cache_user_saved")
+@receiver(post_delete, sender=get_user_model(), dispatch_uid="api_token_cache_user_deleted")
+def _forget_tokens_on_user_change(**kwargs) -> None:
+    api_token_cache_clear()
 
 
 def api_token_scope(queryset: QuerySet, token: ApiToken, *,

@@ -4,3 +4,7 @@ from django.apps import AppConfig
 class OmsConfig(AppConfig):
     name = "oms"
     verbose_name = "OMS core (outbox)"
+
+    def ready(self) -> None:
+        # Connects the API token cache's signal receivers (cleared when a token or user changes).
+        from oms import api_tokens  # noqa: F401

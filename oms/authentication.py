@@ -14,7 +14,8 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
     On success ``request.user`` is the token's user and ``request.auth`` the ``ApiToken``.
     A missing header leaves the request anonymous (the permission then answers 401); a
     malformed header, an unknown or revoked key, or an inactive user answers 401 with
-    ``WWW-Authenticate: Token``.
+    ``WWW-Authenticate: Token``. Tokens are remembered per process for a short while
+    (``oms.api_tokens.api_token_for_key``).
     """
 
     keyword = "Token"
@@ -50,5 +51,7 @@ class ApiTokenScheme(OpenApiAuthenticationExtension):
             "in": "header",
             "name": "Authorization",
             "description": 'Send "Token <key>". Create keys in the admin or with '
-                           "`manage.py create_api_token`.",
+                           "`manage.py create_api_token`. Servers remember a token for "
+                           "`API_TOKEN_CACHE_SECONDS` (default 30): a revoked key may work "
+                           "that much longer.",
         }

@@ -1,10 +1,13 @@
 """Every state change of a package: one function per action, one transaction each.
 
-Each action service (state-machine.md, "Package actions"):
+Each action service (state-machine.md, "Package actions") takes its package as
+``package_id=`` or as ``number=`` (optionally with ``packages=``, the queryset the caller
+may act on: a package outside it is ``Package.DoesNotExist``), see ``PackageRef``, and:
 
-1. locks the package row (``SELECT … FOR UPDATE``) and checks, under the lock, that the
-   actor may run the action, that the brand has it switched on and that the current state
-   allows it (else ``ActionNotAllowed``, nothing written);
+1. locks the package row (``SELECT … FOR UPDATE``, by id or by number in one statement)
+   and checks, under the lock, that the actor may run the action, that the brand has it
+   switched on and that the current state allows it (else ``ActionNotAllowed``, nothing
+   written);
 2. runs the django-fsm transition and its stock effects (``locations.services``);
 3. saves with ``update_fields``, bumps ``version``, writes one ``PackageTransition`` row and
    one ``package.status.transitioned`` outbox event, handed on only after commit.
@@ -21,6 +24,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import TypedDict, Unpack
 
 import django_fsm as fsm
 from django.db import IntegrityError, connection, transaction
@@ -94,15 +98,21 @@ def package_event_payload(package: Package, *, action: str, from_status: int | N
                           actor: Actor, reason: str = "", items: list[dict] | None = None) -> dict:
     """Return the JSON-safe event payload: the committed package and the transition.
 
-    ``items`` (``[{"sku", "quantity"}]``) may be given by a caller that has them; else they
-    are read (1 query).
+    ``items`` (``[{"sku", "quantity"}]``) may be given by a caller that has them; else the
+    package's prefetched ``items`` are used when it has them (prefetched in id order with
+    ``select_related("sku")``, e.g. through ``packages=`` of an action service), or they are
+    read (1 query).
     """
     if items is None:
-        items = [
-            {"sku": code, "quantity": quantity}
-            for code, quantity in PackageItem.objects.filter(package=package)
-            .order_by("id").values_list("sku__code", "quantity")
-        ]
+        prefetched = getattr(package, "_prefetched_objects_cache", {}).get("items")
+        if prefetched is not None:
+            items = [{"sku": item.sku.code, "quantity": item.quantity} for item in prefetched]
+        else:
+            items = [
+                {"sku": code, "quantity": quantity}
+                for code, quantity in PackageItem.objects.filter(package=package)
+                .order_by("id").values_list("sku__code", "quantity")
+            ]
     return {
         "package": {
             "id": package.pk,
@@ -132,12 +142,38 @@ def package_event_payload(package: Package, *, action: str, from_status: int | N
 
 # --- the shared skeleton -----------------------------------------------------------------
 
-def _lock(package_id: int) -> Package:
-    return (
-        Package.objects.select_for_update(of=("self",))
-        .select_related("brand", "location")
-        .get(pk=package_id)
-    )
+class PackageRef(TypedDict, total=False):
+    """How an action service is told its package: ``package_id``, or ``number`` (optionally
+    within ``packages``, the caller's scope, e.g. an API token's stock locations). Exactly
+    one of ``package_id`` and ``number``."""
+
+    package_id: int
+    number: str
+    packages: QuerySet[Package]
+
+
+def _lock(*, package_id: int | None = None, number: str | None = None,
+          packages: QuerySet[Package] | None = None) -> Package:
+    """Lock the package row and return it, in one statement: ``SELECT … FOR UPDATE OF`` the
+    package (by ``package_id``, or by ``number`` and inside ``packages`` when given), with
+    ``brand`` and ``location`` joined. Prefetches ``packages`` carries run after the lock.
+
+    Its ``replacement`` is known without a query unless it is Canceled or Defective Product
+    Found: only ``_replace`` gives a package a replacement, and it moves the package there.
+    Raises ``Package.DoesNotExist`` when no such package exists (or it is outside ``packages``).
+    """
+    if (package_id is None) == (number is None):
+        raise TypeError("give exactly one of package_id and number")
+    queryset = (packages if packages is not None else Package.objects.all()).select_for_update(
+        of=("self",)).select_related("brand", "location")
+    package = queryset.get(pk=package_id) if number is None else queryset.get(number=number)
+    if package.status not in _REPLACED_STATES:
+        Package.replacement.related.set_cached_value(package, None)
+    return package
+
+
+# The states of a package that may have a replacement (the targets of _replace).
+_REPLACED_STATES = frozenset({Status.CANCELED, Status.DEFECTIVE_PRODUCT_FOUND})
 
 
 def _not_allowed(package: Package, action: str, actor: Actor, detail: str | None = None,
@@ -524,9 +560,9 @@ def package_create_many(*, specs: Sequence[PackageSpec], actor: Actor) -> list[P
 # --- actions -----------------------------------------------------------------------------
 
 @transaction.atomic
-def package_start_preparing(*, package_id: int, actor: Actor) -> Package:
+def package_start_preparing(*, actor: Actor, **ref: Unpack[PackageRef]) -> Package:
     """Start picking (start_preparing, 100 -> 200). No stock effect."""
-    package = _lock(package_id)
+    package = _lock(**ref)
     _check(package, "start_preparing", actor)
     from_status = package.status
     package.start_preparing()
@@ -534,12 +570,12 @@ def package_start_preparing(*, package_id: int, actor: Actor) -> Package:
 
 
 @transaction.atomic
-def package_complete_packaging(*, package_id: int, actor: Actor) -> Package:
+def package_complete_packaging(*, actor: Actor, **ref: Unpack[PackageRef]) -> Package:
     """Finish packing (complete_packaging, 100/200/400 -> 500).
 
     The reserved units are picked: they leave the location's ``on_hand`` and ``reserved``.
     """
-    package = _lock(package_id)
+    package = _lock(**ref)
     _check(package, "complete_packaging", actor)
     from_status = package.status
     stock.stock_pick(location_id=package.location_id, lines=package_item_lines(package))
@@ -578,10 +614,10 @@ def _parse_item_quantities(package: Package, items: Mapping[str, int] | Sequence
     return result
 
 
-def _replace(package: Package, *, action: str, items, actor: Actor, reason: str,
+def _replace(ref: PackageRef, *, action: str, items, actor: Actor, reason: str,
              remove_units) -> Package:
     """Shared body of report_missing / report_defective (state table rows 3 and 4)."""
-    package = _lock(package.pk)
+    package = _lock(**ref)
     _check(package, action, actor)
     from_status = package.status
     lines = package_item_lines(package)
@@ -607,8 +643,9 @@ def _replace(package: Package, *, action: str, items, actor: Actor, reason: str,
 
 @retry_on_deadlock
 @transaction.atomic
-def package_report_missing(*, package_id: int, actor: Actor,
-                           items: Mapping[str, int] | Sequence[dict]) -> Package:
+def package_report_missing(*, actor: Actor,
+                           items: Mapping[str, int] | Sequence[dict],
+                           **ref: Unpack[PackageRef]) -> Package:
     """Product Not Found (report_missing, 100/200/400 -> 900).
 
     ``items``: the units not found, ``{"SKU": qty}`` or ``[{"sku", "quantity"}]``, each
@@ -619,25 +656,26 @@ def package_report_missing(*, package_id: int, actor: Actor,
     of Stock), linked both ways (``replacement.replaces``). Returns the canceled package
     with ``.replacement`` set.
     """
-    return _replace(Package(pk=package_id), action="report_missing", items=items, actor=actor,
+    return _replace(ref, action="report_missing", items=items, actor=actor,
                     reason="product_not_found", remove_units=stock.stock_write_off)
 
 
 @retry_on_deadlock
 @transaction.atomic
-def package_report_defective(*, package_id: int, actor: Actor,
-                             items: Mapping[str, int] | Sequence[dict]) -> Package:
+def package_report_defective(*, actor: Actor,
+                             items: Mapping[str, int] | Sequence[dict],
+                             **ref: Unpack[PackageRef]) -> Package:
     """Defective Product (report_defective, 100/200/400 -> 910).
 
     As ``package_report_missing``, but the reported units move to the location's damaged
     stock and the package ends in Defective Product Found.
     """
-    return _replace(Package(pk=package_id), action="report_defective", items=items, actor=actor,
+    return _replace(ref, action="report_defective", items=items, actor=actor,
                     reason="defective_product", remove_units=stock.stock_mark_damaged)
 
 
 @transaction.atomic
-def package_ship(*, package_id: int, actor: Actor, carrier: str, tracking_number: str) -> Package:
+def package_ship(*, actor: Actor, carrier: str, tracking_number: str, **ref: Unpack[PackageRef]) -> Package:
     """Hand over to ``carrier`` (ship, 500 -> 550 | 560 | 700; delivery type ``ship`` only).
 
     Stops at the first of the brand's gates still open: a printed label (550), then an
@@ -645,7 +683,7 @@ def package_ship(*, package_id: int, actor: Actor, carrier: str, tracking_number
     Raises InvalidInput when carrier or tracking number is blank.
     """
     carrier, tracking_number = (carrier or "").strip(), (tracking_number or "").strip()
-    package = _lock(package_id)
+    package = _lock(**ref)
     _check(package, "ship", actor)
     if not carrier:
         raise InvalidInput("carrier is required", field="carrier")
@@ -664,9 +702,9 @@ def package_ship(*, package_id: int, actor: Actor, carrier: str, tracking_number
 
 
 @transaction.atomic
-def package_confirm_label_printed(*, package_id: int, actor: Actor) -> Package:
+def package_confirm_label_printed(*, actor: Actor, **ref: Unpack[PackageRef]) -> Package:
     """Label printed and stuck on (confirm_label_printed, 550 -> 560 | 700)."""
-    package = _lock(package_id)
+    package = _lock(**ref)
     _check(package, "confirm_label_printed", actor)
     from_status = package.status
     package.confirm_label_printed(invoice_required=package.brand.requires_invoice)
@@ -675,14 +713,15 @@ def package_confirm_label_printed(*, package_id: int, actor: Actor) -> Package:
 
 
 @transaction.atomic
-def package_attach_invoice(*, package_id: int, actor: Actor, invoice_number: str,
-                           invoice_date: dt.date, invoice_url: str = "") -> Package:
+def package_attach_invoice(*, actor: Actor, invoice_number: str,
+                           invoice_date: dt.date, invoice_url: str = "",
+                           **ref: Unpack[PackageRef]) -> Package:
     """Attach the invoice (attach_invoice: 560 -> 700; a data update in 100–550).
 
     Raises InvalidInput when ``invoice_number`` is blank.
     """
     invoice_number = (invoice_number or "").strip()
-    package = _lock(package_id)
+    package = _lock(**ref)
     _check(package, "attach_invoice", actor)
     if not invoice_number:
         raise InvalidInput("invoice_number is required", field="invoice_number")
@@ -697,8 +736,8 @@ def package_attach_invoice(*, package_id: int, actor: Actor, invoice_number: str
 
 def _simple(action: str, *, fields: Sequence[str] = (), doc: str):
     @transaction.atomic
-    def service(*, package_id: int, actor: Actor, reason: str = "") -> Package:
-        package = _lock(package_id)
+    def service(*, actor: Actor, reason: str = "", **ref: Unpack[PackageRef]) -> Package:
+        package = _lock(**ref)
         _check(package, action, actor)
         from_status = package.status
         getattr(package, action)()
@@ -725,13 +764,13 @@ package_mark_delivered = _simple(
 
 
 @transaction.atomic
-def package_transfers_arrived(*, package_id: int, actor: Actor, reason: str = "") -> Package:
+def package_transfers_arrived(*, actor: Actor, reason: str = "", **ref: Unpack[PackageRef]) -> Package:
     """System: every transfer of the package is Transferred (transfers_arrived, 300 -> 400).
 
     Raises ``ActionNotAllowed`` (code ``transfers_not_arrived``) while a transfer of this
     placement is still open or was lost: the units would not be there to pick.
     """
-    package = _lock(package_id)
+    package = _lock(**ref)
     _check(package, "transfers_arrived", actor)
     from transfers.services import transfer_placement_units
 
@@ -747,12 +786,12 @@ def package_transfers_arrived(*, package_id: int, actor: Actor, reason: str = ""
 
 
 @transaction.atomic
-def package_mark_delivery_failed(*, package_id: int, actor: Actor, reason: str) -> Package:
+def package_mark_delivery_failed(*, actor: Actor, reason: str, **ref: Unpack[PackageRef]) -> Package:
     """Carrier event: delivery failed (mark_delivery_failed, 700/720 -> 710), with ``reason``.
 
     Raises InvalidInput when ``reason`` is blank.
     """
-    package = _lock(package_id)
+    package = _lock(**ref)
     _check(package, "mark_delivery_failed", actor)
     if not (reason or "").strip():
         raise InvalidInput("reason is required", field="reason")
@@ -763,14 +802,14 @@ def package_mark_delivery_failed(*, package_id: int, actor: Actor, reason: str) 
 
 
 @transaction.atomic
-def package_reschedule(*, package_id: int, actor: Actor) -> Package:
+def package_reschedule(*, actor: Actor, **ref: Unpack[PackageRef]) -> Package:
     """Back to work once stock returned (reschedule, 920 -> 200); reserves every item.
 
     Raises:
         InsufficientStock: the location still lacks some item; ``extra["shortages"]`` names
             each SKU with the units needed and available. Nothing is written.
     """
-    package = _lock(package_id)
+    package = _lock(**ref)
     _check(package, "reschedule", actor)
     from_status = package.status
     stock.stock_reserve(location_id=package.location_id, lines=package_item_lines(package))
@@ -1013,12 +1052,12 @@ def package_reschedule_many(*, package_ids: Sequence[int], actor: Actor,
 
 
 @transaction.atomic
-def package_refuse(*, package_id: int, actor: Actor, denial_reason_id: int) -> Package:
+def package_refuse(*, actor: Actor, denial_reason_id: int, **ref: Unpack[PackageRef]) -> Package:
     """The location declines the package (refuse, 100/200 -> 930); reservations released.
 
     Raises InvalidInput when ``denial_reason_id`` names no active denial reason.
     """
-    package = _lock(package_id)
+    package = _lock(**ref)
     _check(package, "refuse", actor)
     reason = DenialReason.objects.filter(pk=denial_reason_id, is_active=True).first()
     if reason is None:
@@ -1032,14 +1071,14 @@ def package_refuse(*, package_id: int, actor: Actor, denial_reason_id: int) -> P
 
 @retry_on_deadlock
 @transaction.atomic
-def package_reassign_location(*, package_id: int, actor: Actor, location_code: str) -> Package:
+def package_reassign_location(*, actor: Actor, location_code: str, **ref: Unpack[PackageRef]) -> Package:
     """Re-plan to ``location_code`` (reassign_location, 920/930 -> 100 | 300 | 920).
 
     Pending with the units reserved where the new location has every item, Pending Transfer
     where transfers can bring the rest, else Product Out of Stock there (see ``_place``).
     Raises InvalidInput for an unknown, inactive or non-packaging location.
     """
-    package = _lock(package_id)
+    package = _lock(**ref)
     _check(package, "reassign_location", actor)
     location = StockLocation.objects.filter(code=location_code).first()
     if location is None or not (location.is_active and location.can_package):
@@ -1061,9 +1100,9 @@ def package_reassign_location(*, package_id: int, actor: Actor, location_code: s
 
 
 @transaction.atomic
-def package_cancel(*, package_id: int, actor: Actor, reason: str = "") -> Package:
+def package_cancel(*, actor: Actor, reason: str = "", **ref: Unpack[PackageRef]) -> Package:
     """Cancel before any physical work (cancel, 100/920/930 -> 900); reservations released."""
-    package = _lock(package_id)
+    package = _lock(**ref)
     _check(package, "cancel", actor)
     from_status = package.status
     _release_held_stock(package, from_status)
@@ -1073,9 +1112,9 @@ def package_cancel(*, package_id: int, actor: Actor, reason: str = "") -> Packag
 
 
 @transaction.atomic
-def package_request_cancellation(*, package_id: int, actor: Actor, reason: str = "") -> Package:
+def package_request_cancellation(*, actor: Actor, reason: str = "", **ref: Unpack[PackageRef]) -> Package:
     """Ask to cancel work in progress (request_cancellation, 200–600 -> 850). No stock effect."""
-    package = _lock(package_id)
+    package = _lock(**ref)
     _check(package, "request_cancellation", actor)
     from_status = package.status
     package.request_cancellation(reason=reason)
@@ -1095,13 +1134,13 @@ def _status_before_cancellation_request(package: Package) -> int:
 
 
 @transaction.atomic
-def package_confirm_cancellation(*, package_id: int, actor: Actor, reason: str = "") -> Package:
+def package_confirm_cancellation(*, actor: Actor, reason: str = "", **ref: Unpack[PackageRef]) -> Package:
     """Cancel after work started (confirm_cancellation, 850 -> 900).
 
     Stock by the state before the request (read from the log): reservations released, or
     picked units returned to ``on_hand``; transfers still bringing units are cancelled.
     """
-    package = _lock(package_id)
+    package = _lock(**ref)
     _check(package, "confirm_cancellation", actor)
     from_status = package.status
     before_request = _status_before_cancellation_request(package)
@@ -1115,9 +1154,9 @@ def package_confirm_cancellation(*, package_id: int, actor: Actor, reason: str =
 
 
 @transaction.atomic
-def package_reject_cancellation(*, package_id: int, actor: Actor, reason: str = "") -> Package:
+def package_reject_cancellation(*, actor: Actor, reason: str = "", **ref: Unpack[PackageRef]) -> Package:
     """Too late to cancel (reject_cancellation, 850 -> the state before 850, from the log)."""
-    package = _lock(package_id)
+    package = _lock(**ref)
     _check(package, "reject_cancellation", actor)
     from_status = package.status
     package.reject_cancellation(previous_status=_status_before_cancellation_request(package))
@@ -1137,7 +1176,7 @@ def package_reject_cancellation(*, package_id: int, actor: Actor, reason: str = 
 
 
 @transaction.atomic
-def package_transfer_lost(*, package_id: int, actor: Actor, reason: str = "") -> Package:
+def package_transfer_lost(*, actor: Actor, reason: str = "", **ref: Unpack[PackageRef]) -> Package:
     """System: a transfer of the package was Cancelled (transfer_lost, 300 -> 930).
 
     Raises ``ActionNotAllowed`` (code ``no_transfer_lost``) when none of this placement's
@@ -1146,7 +1185,7 @@ def package_transfer_lost(*, package_id: int, actor: Actor, reason: str = "") ->
     The package's reservations at its location are released and its other open transfers
     cancelled (or asked to cancel when already on their way).
     """
-    package = _lock(package_id)
+    package = _lock(**ref)
     _check(package, "transfer_lost", actor)
     from transfers.services import transfer_placement_units
 

@@ -7,8 +7,10 @@ an action, from which state, stock) lives in ``packages.services``.
 
 from __future__ import annotations
 
+import functools
+
 from django.db import transaction
-from django.db.models import Prefetch
+from django.db.models import Prefetch, prefetch_related_objects
 from django.http import Http404
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, OpenApiTypes, extend_schema
@@ -42,7 +44,7 @@ from packages.bulk import (
     package_bulk_outcome,
     package_bulk_summary,
 )
-from packages.models import FINAL_STATES, Brand, DenialReason, Package, PackageItem, Status
+from packages.models import FINAL_STATES, Brand, DenialReason, Package, PackageItem, PackageTransition, Status
 from packages.selectors import package_get, package_list
 from packages.services import ACTION_SERVICES, ActorNotPermitted, package_create
 
@@ -158,17 +160,58 @@ class PackageActionView(StrictQueryParamsMixin, APIView):
             serializer = self.input_serializer(
                 data=request.data, context={"locations": visible_locations(request)})
             serializer.is_valid(raise_exception=True)
-            package_id = _package_id(request, number)
-            with transaction.atomic():
-                if "If-Match" in request.headers:
-                    version = (Package.objects.select_for_update().filter(pk=package_id)
-                               .values_list("version", flat=True).get())
+            service = ACTION_SERVICES[self.action_name]
+            # The service locks the row by number inside the token's scope (else 404) and
+            # reads the items once, for its event and for the answer.
+            kwargs = {"number": number, "packages": visible_packages(request).prefetch_related(_items()),
+                      "actor": api_actor(request), **serializer.service_kwargs()}
+            if "If-Match" not in request.headers:
+                package = service(**kwargs)  # in its own transaction: none of the view's around it
+            else:
+                with transaction.atomic():
+                    version = (visible_packages(request).select_for_update().filter(number=number)
+                               .values_list("version", flat=True).first())
+                    if version is None:
+                        raise Http404
                     if_match_check(request, version)
-                ACTION_SERVICES[self.action_name](package_id=package_id, actor=api_actor(request),
-                                                  **serializer.service_kwargs())
-            return _detail_response(request, number)
+                    package = service(**kwargs)
+            return _action_response(package)
 
         return idempotent_call(request, handler)
+
+
+def _action_response(package: Package) -> Response:
+    """Answer an action with the package its service returned (the shape of ``GET``,
+    ``PackageDetailOutputSerializer``), without reading the package again.
+
+    The service's package comes locked and saved, with brand and location joined, its
+    replacement known and its items prefetched (also used for the event payload); this reads
+    its transition log (1 query, after commit, as ``package_get`` did) and only what it lacks
+    (the package it replaces or its denial reason, if any; its transfers while it waits
+    for them).
+    """
+    log = Prefetch("transitions", queryset=PackageTransition.objects.order_by("id"))
+    prefetch_related_objects([package], _items(), log)
+    return Response(_package_detail_serializer().to_representation(package),
+                    headers={"ETag": etag_for(package.version)})
+
+
+def _items() -> Prefetch:
+    """The package's items with their SKU, in id order (what the answer and the event show)."""
+    return Prefetch("items", queryset=PackageItem.objects.select_related("sku").order_by("id"))
+
+
+@functools.cache
+def _package_detail_serializer() -> PackageDetailOutputSerializer:
+    """One ``PackageDetailOutputSerializer`` for every action response, of every thread.
+
+    DRF deep-copies a serializer's declared fields each time one is made (a third of the
+    cost of serializing a package); ``to_representation`` keeps no state, and none of these
+    fields reads the serializer's context, so one made once serves all.
+    """
+    serializer = PackageDetailOutputSerializer()
+    serializer.fields  # noqa: B018 - bind the fields now, not concurrently on first use
+    return serializer
 
 
 class PackageBulkActionView(StrictQueryParamsMixin, APIView):
