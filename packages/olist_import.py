@@ -42,10 +42,12 @@ from zoneinfo import ZoneInfo
 import ftfy
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_slug
-from django.db import transaction
+from django.db import connection, transaction
+from django.utils import timezone
 
 from locations.models import Sku, StockLevel, StockLocation
 from locations.services import stock_locations_created
+from oms import bulk_insert
 from oms.actors import system_actor
 from oms.exceptions import OmsError
 from packages.models import Brand, Package, Status
@@ -420,12 +422,37 @@ def _chunks(values: Sequence, size: int = QUERY_CHUNK_SIZE):
         yield values[start:start + size]
 
 
+def _lookup_chunks(values: Iterable) -> Iterable[list]:
+    """``values`` sorted, in chunks of ``QUERY_CHUNK_SIZE`` (SQLite's parameter limit), or
+    in one chunk on PostgreSQL."""
+    values = sorted(set(values))
+    return _chunks(values, len(values) or 1) if bulk_insert.supported() else _chunks(values)
+
+
 def _existing(model, field_name: str, values: Iterable, *, columns: Sequence[str]) -> list:
     """Return ``values_list(*columns)`` of ``model`` rows whose ``field_name`` is in ``values``."""
     result = []
-    for chunk in _chunks(sorted(set(values))):
+    for chunk in _lookup_chunks(values):
         result += model.objects.filter(**{f"{field_name}__in": chunk}).values_list(*columns)
     return result
+
+
+def _insert_catalogue(model, objs: list, fields: Sequence[str], *, ignore_conflicts: bool = False) -> None:
+    """Insert the unsaved ``StockLocation`` / ``Sku`` instances ``objs`` as ``bulk_create``
+    does: on PostgreSQL from their ``fields`` in one statement (the other columns get their
+    defaults), elsewhere with ``bulk_create``. Without ``ignore_conflicts`` the instances
+    get their primary key (matched by the unique ``code``) and timestamps."""
+    if not bulk_insert.supported():
+        model.objects.bulk_create(objs, batch_size=BULK_BATCH_SIZE, ignore_conflicts=ignore_conflicts)
+        return
+    now = timezone.now()
+    returned = bulk_insert.insert_rows(
+        model, {name: [getattr(obj, name) for obj in objs] for name in fields}, now=now,
+        returning=() if ignore_conflicts else ("id", "code"), ignore_conflicts=ignore_conflicts)
+    ids = {code: pk for pk, code in returned}
+    for obj in objs if not ignore_conflicts else ():
+        obj.pk, obj.created_at, obj.updated_at = ids[obj.code], now, now
+        obj._state.adding, obj._state.db = False, connection.alias
 
 
 # --- catalogue: sellers and products -------------------------------------------------------
@@ -463,7 +490,7 @@ def _import_sellers(path: Path, report: OlistImportReport) -> None:
     present = {code for (code,) in _existing(StockLocation, "code", sellers, columns=["code"])}
     new = [location for code, location in sellers.items() if code not in present]
     with transaction.atomic():
-        StockLocation.objects.bulk_create(new, batch_size=BULK_BATCH_SIZE)
+        _insert_catalogue(StockLocation, new, ("code", "name", "city", "region", "postcode", "kind"))
         stock_locations_created(new)
     report.locations_created += len(new)
     report.locations_present += len(present)
@@ -517,7 +544,8 @@ def _import_products(path: Path, translations: dict[str, str], report: OlistImpo
         first_line[code] = line
     present = {code for (code,) in _existing(Sku, "code", products, columns=["code"])}
     new = [sku for code, sku in products.items() if code not in present]
-    Sku.objects.bulk_create(new, batch_size=BULK_BATCH_SIZE, ignore_conflicts=True)
+    _insert_catalogue(Sku, new, ("code", "name", "category", "weight_g", "length_cm", "height_cm",
+                                 "width_cm"), ignore_conflicts=True)
     report.skus_created += len(new)
     report.skus_present += len(present)
 
@@ -645,12 +673,18 @@ def _seed_stock(groups: Sequence[_Group], *, locations: dict[str, StockLocation]
     present = set(_existing(StockLevel, "location_id", location_ids,
                             columns=["location_id", "sku_id"]))
     new = [
-        StockLevel(location=locations[seller_id], sku=skus[product_id],
-                   on_hand=_stock_seed(seller_id, product_id, units))
+        (locations[seller_id].pk, skus[product_id].pk, _stock_seed(seller_id, product_id, units))
         for (seller_id, product_id), units in sorted(demand.items())
         if (locations[seller_id].pk, skus[product_id].pk) not in present
     ]
-    StockLevel.objects.bulk_create(new, batch_size=BULK_BATCH_SIZE, ignore_conflicts=True)
+    if bulk_insert.supported():
+        bulk_insert.insert_rows(StockLevel, bulk_insert.columns_of(("location_id", "sku_id", "on_hand"), new),
+                                now=timezone.now(), ignore_conflicts=True)
+    else:
+        StockLevel.objects.bulk_create(
+            [StockLevel(location_id=location_id, sku_id=sku_id, on_hand=on_hand)
+             for location_id, sku_id, on_hand in new],
+            batch_size=BULK_BATCH_SIZE, ignore_conflicts=True)
     report.stock_levels_seeded += len(new)
 
 
@@ -671,7 +705,7 @@ def _create_packages(groups: Sequence[_Group], *, brand: Brand, locations: dict[
             )
             for group in chunk
         ]
-        results = package_create_many(specs=specs, actor=actor)
+        results = package_create_many(specs=specs, actor=actor, instances=False)
         for group, result in zip(chunk, results, strict=True):
             if isinstance(result, OmsError):
                 report.packages_failed += 1
@@ -748,6 +782,6 @@ def olist_import(*, directory: str | Path, brand_slug: str = "olist") -> OlistIm
 def _by_code(model, codes: Iterable[str]) -> dict:
     """Return ``{code: instance}`` of ``model`` for the non-empty ``codes`` that exist."""
     found = {}
-    for chunk in _chunks(sorted(c for c in codes if c and len(c) <= MAX_ID_LENGTH)):
+    for chunk in _lookup_chunks(c for c in codes if c and len(c) <= MAX_ID_LENGTH):
         found.update((obj.code, obj) for obj in model.objects.filter(code__in=chunk))
     return found
