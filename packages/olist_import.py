@@ -17,6 +17,12 @@ start Product Out of Stock, or Pending Transfer when another location has spare 
 the others hold the demand plus 0–2 spare units. Packages are created earliest ship-by
 first, so scarce units go to the earliest deadline.
 
+Writes are set-based: the catalogue in one statement per table, packages in chunks through
+``package_create_many`` (the rules of ``package_create``, which it calls itself only for
+the packages that may get transfers). On PostgreSQL the rows go from plain values
+(``INSERT … SELECT FROM unnest``, ``oms.bulk_insert``), elsewhere with ``bulk_create``;
+both write the same rows.
+
 Re-running is idempotent: locations, SKUs and stock rows that exist are left alone, and a
 package group whose ``external_ref`` (``"olist:<order_id>:<seller_id>"``) exists is counted
 as already present. Dirty rows never raise: they are skipped and listed in the report with
@@ -422,19 +428,9 @@ def _chunks(values: Sequence, size: int = QUERY_CHUNK_SIZE):
         yield values[start:start + size]
 
 
-def _lookup_chunks(values: Iterable) -> Iterable[list]:
-    """``values`` sorted, in chunks of ``QUERY_CHUNK_SIZE`` (SQLite's parameter limit), or
-    in one chunk on PostgreSQL."""
-    values = sorted(set(values))
-    return _chunks(values, len(values) or 1) if bulk_insert.supported() else _chunks(values)
-
-
 def _existing(model, field_name: str, values: Iterable, *, columns: Sequence[str]) -> list:
     """Return ``values_list(*columns)`` of ``model`` rows whose ``field_name`` is in ``values``."""
-    result = []
-    for chunk in _lookup_chunks(values):
-        result += model.objects.filter(**{f"{field_name}__in": chunk}).values_list(*columns)
-    return result
+    return bulk_insert.rows_matching(model, field_name, values, columns)
 
 
 def _insert_catalogue(model, objs: list, fields: Sequence[str], *, ignore_conflicts: bool = False) -> None:
@@ -690,7 +686,8 @@ def _seed_stock(groups: Sequence[_Group], *, locations: dict[str, StockLocation]
 
 def _create_packages(groups: Sequence[_Group], *, brand: Brand, locations: dict[str, StockLocation],
                      skus: dict[str, Sku], report: OlistImportReport) -> None:
-    """Create one package per group through ``package_create``, earliest ship-by first."""
+    """Create one package per group through ``package_create_many``, earliest ship-by first,
+    ``PACKAGE_CHUNK_SIZE`` groups per call (one transaction each)."""
     actor = system_actor(f"import:{EXTERNAL_REF_PREFIX}")
     far_future = dt.datetime.max.replace(tzinfo=dt.UTC)
     ordered = sorted(groups, key=lambda g: (g.ship_by or far_future, g.first_line))
@@ -723,10 +720,10 @@ def olist_import(*, directory: str | Path, brand_slug: str = "olist") -> OlistIm
 
     Reads ``sellers.csv``, ``products.csv``, ``order_items.csv`` and, if present,
     ``product_category_name_translation.csv``. Creates missing stock locations, SKUs and
-    stock rows (bulk), then one package per (order, seller) group through
-    ``package_create`` as the system actor ``import:olist``, in transactions of
-    ``PACKAGE_CHUNK_SIZE`` groups: a failure part-way leaves whole chunks committed, and a
-    re-run continues where it stopped. Each created package registers its outbox hand-off
+    stock rows (bulk), then one package per (order, seller) group with the rules of
+    ``package_create`` (``package_create_many``) as the system actor ``import:olist``, in
+    transactions of ``PACKAGE_CHUNK_SIZE`` groups: a failure part-way leaves whole chunks
+    committed, and a re-run continues where it stopped. Each created package registers its outbox hand-off
     on commit. The brand ``brand_slug`` is created if missing (invoice and shipping label
     required, as for NF-e in Brazil); an existing brand is used as it is.
 
@@ -782,6 +779,8 @@ def olist_import(*, directory: str | Path, brand_slug: str = "olist") -> OlistIm
 def _by_code(model, codes: Iterable[str]) -> dict:
     """Return ``{code: instance}`` of ``model`` for the non-empty ``codes`` that exist."""
     found = {}
-    for chunk in _lookup_chunks(c for c in codes if c and len(c) <= MAX_ID_LENGTH):
+    codes = sorted({c for c in codes if c and len(c) <= MAX_ID_LENGTH})
+    size = (len(codes) or 1) if bulk_insert.supported() else QUERY_CHUNK_SIZE  # one query on PostgreSQL
+    for chunk in _chunks(codes, size):
         found.update((obj.code, obj) for obj in model.objects.filter(code__in=chunk))
     return found

@@ -442,10 +442,10 @@ def package_create_many(*, specs: Sequence[PackageSpec], actor: Actor,
     Nothing is written for a refused spec.
     """
     results: list[Package | CreatedPackage | OmsError | None] = [None] * len(specs)
-    numbers = set(Package.objects.filter(number__in=[s.number for s in specs])
-                  .values_list("number", flat=True))
-    refs = set(Package.objects.filter(external_ref__in=[s.external_ref for s in specs if s.external_ref])
-               .values_list("external_ref", flat=True))
+    numbers = {number for (number,) in bulk_insert.rows_matching(
+        Package, "number", [s.number for s in specs], ["number"])}
+    refs = {ref for (ref,) in bulk_insert.rows_matching(
+        Package, "external_ref", [s.external_ref for s in specs if s.external_ref], ["external_ref"])}
     valid: list[tuple[int, PackageSpec, dict[int, int]]] = []
     for index, spec in enumerate(specs):
         try:

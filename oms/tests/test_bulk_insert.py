@@ -8,12 +8,12 @@ import pytest
 from django.db import DataError, connection, transaction
 from django.utils import timezone
 
-from locations.models import Sku
+from locations.models import Sku, StockLocation
 from locations.tests.factories import StockLocationFactory
 from oms import bulk_insert
 from oms.events import _flush_pending, events_publish_many
 from oms.models import OutboxEvent
-from packages.models import Package, PackageItem
+from packages.models import Package, PackageItem, Status
 from packages.tests.factories import BrandFactory
 
 pytestmark = pytest.mark.django_db
@@ -64,6 +64,35 @@ def test_insert_rows_json_decimal_constants_and_database_defaults():
         xid = cursor.fetchone()[0]
     assert {r.xid for r in rows} == {xid} == {x for *_, x in returned}  # the column's db_default
     assert all(r.created_at == now and r.dispatched_at is None for r in rows)
+
+
+TRICKY = ['a"b', "back\\slash", "NULL", "", "x,{y}", "é ação", "new\nline\ttab", " spaced ", None]
+
+
+@pytest.mark.postgres
+def test_insert_rows_sends_any_text_bool_date_and_json_unchanged():
+    now = timezone.now()
+    codes = [f"L{i}" for i in range(len(TRICKY))]
+    flags = [True, False, True, False, True, False, True, False, True]
+    bulk_insert.insert_rows(StockLocation, {"code": codes, "name": [t or "-" for t in TRICKY],
+                                            "city": [t or "" for t in TRICKY], "is_active": flags},
+                            now=now)
+    assert list(StockLocation.objects.order_by("code").values_list("name", "city", "is_active")) == [
+        (t or "-", t or "", f) for t, f in zip(TRICKY, flags, strict=True)]
+    payloads = [{"text": t, "nested": [t, {"k": t}]} for t in TRICKY]
+    bulk_insert.insert_rows(OutboxEvent, {"uuid": [uuid.uuid4() for _ in TRICKY], "payload": payloads,
+                                          "aggregate_id": list(range(len(TRICKY)))},
+                            constants={"type": "t", "aggregate_type": "t"}, now=now)
+    assert list(OutboxEvent.objects.order_by("aggregate_id").values_list("payload", flat=True)) == payloads
+    location, brand = StockLocation.objects.first(), BrandFactory()
+    bulk_insert.insert_rows(Package, {"number": ["D-1", "D-2"], "order_number": ["D", "D"],
+                                      "brand_id": [brand.pk] * 2, "location_id": [location.pk] * 2,
+                                      "invoice_date": [dt.date(2017, 9, 19), None],
+                                      "status": [Status.PENDING, Status.PRODUCT_OUT_OF_STOCK]}, now=now)
+    assert list(Package.objects.order_by("number").values_list("invoice_date", "status")) == [
+        (dt.date(2017, 9, 19), 100), (None, 920)]
+    with pytest.raises(TypeError, match="array literal"):
+        bulk_insert.insert_rows(Sku, {"code": [object()]}, now=now)
 
 
 @pytest.mark.postgres

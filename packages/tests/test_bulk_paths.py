@@ -109,6 +109,8 @@ def test_package_create_many_fast_path_writes_the_rows_of_the_portable_path(monk
     StockLevel.objects.create(location=home, sku=scarce, on_hand=1)
     StockLevel.objects.create(location=other, sku=elsewhere, on_hand=3)
     ship_by = dt.datetime(2017, 9, 19, 12, 45, tzinfo=dt.UTC)
+    Package.objects.create(number="OLD-1", order_number="OLD", brand=brand, location=home,
+                           external_ref="x:old")
     specs = [
         PackageSpec(order_number="A", brand=brand, location=home, number="A-1", ship_by=ship_by,
                     external_ref="x:A", items=[
@@ -123,6 +125,10 @@ def test_package_create_many_fast_path_writes_the_rows_of_the_portable_path(monk
                     items=[ItemInput(sku=elsewhere, quantity=2)]),
         PackageSpec(order_number="E", brand=brand, location=home, number="E-1",
                     items=[ItemInput(sku=sku, quantity=8)]),
+        PackageSpec(order_number="OLD", brand=brand, location=home, number="OLD-1",  # exists
+                    items=[ItemInput(sku=sku, quantity=1)]),
+        PackageSpec(order_number="H", brand=brand, location=home, number="H-1", external_ref="x:old",
+                    items=[ItemInput(sku=sku, quantity=1)]),
     ]
 
     def run():
@@ -132,12 +138,14 @@ def test_package_create_many_fast_path_writes_the_rows_of_the_portable_path(monk
 
     assert fast_rows == portable_rows
     assert [type(r) for r in fast] == [CreatedPackage, CreatedPackage, InvalidInput, CreatedPackage,
-                                       CreatedPackage]
+                                       CreatedPackage, InvalidInput, InvalidInput]
+    assert [r.extra["field"] for r in fast if isinstance(r, InvalidInput)] == [
+        "number", "number", "external_ref"]
     assert [(r.number, r.status) for r in fast if not isinstance(r, InvalidInput)] == [
         (r.number, r.status) for r in portable if not isinstance(r, InvalidInput)] == [
         ("A-1", Status.PENDING), ("B-1", Status.PRODUCT_OUT_OF_STOCK),
         ("D-1", Status.PENDING_TRANSFER), ("E-1", Status.PENDING)]
-    assert [number for number, *_ in fast_rows["packages"]] == ["A-1", "B-1", "D-1", "E-1"]
+    assert [number for number, *_ in fast_rows["packages"]] == ["A-1", "B-1", "D-1", "E-1", "OLD-1"]
     assert fast_rows["transfers"] and len(fast_rows["events"]) >= 4
 
 
