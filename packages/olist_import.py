@@ -548,14 +548,14 @@ def _import_products(path: Path, translations: dict[str, str], report: OlistImpo
 
 # --- order items ---------------------------------------------------------------------------
 
-@dataclass
+@dataclass(slots=True)  # one per package line: slots keep the import's memory down
 class _Item:
     quantity: int
     unit_price: Decimal
     freight_value: Decimal
 
 
-@dataclass
+@dataclass(slots=True)
 class _Group:
     """The good rows of one (order, seller): one package."""
 
@@ -575,9 +575,12 @@ class _Group:
         return f"{EXTERNAL_REF_PREFIX}:{self.order_id}:{self.seller_id}"
 
 
-def _group_order_items(rows: Sequence[tuple[int, dict[str, str]]], report: OlistImportReport, *,
+def _group_order_items(rows: list[tuple[int, dict[str, str]]], report: OlistImportReport, *,
                        locations: dict[str, StockLocation], skus: dict[str, Sku]) -> list[_Group]:
     """Group the good rows of ``order_items.csv`` by (order, seller), in file order.
+
+    Consumes ``rows``: the list is empty afterwards, each row freed once grouped, so the
+    raw rows and the groups are not both held in full (the import's peak memory).
 
     The seller's rank ``k`` in the package number ``<order_id>-<k>`` counts every row that
     names an order and a seller, good or not, so fixing a bad row later does not renumber
@@ -589,7 +592,9 @@ def _group_order_items(rows: Sequence[tuple[int, dict[str, str]]], report: Olist
     groups: dict[tuple[str, str], _Group] = {}
     item_lines: dict[tuple[str, str], int] = {}  # (order_id, order_item_id) -> line
     tainted: dict[tuple[str, str], int] = {}  # (order_id, seller_id) -> first skipped line
-    for line, row in rows:
+    rows.reverse()
+    while rows:
+        line, row = rows.pop()
         order_id, seller_id = _clean_id(row["order_id"]), _clean_id(row["seller_id"])
         product_id = _clean_id(row["product_id"])
         if order_id and seller_id:
