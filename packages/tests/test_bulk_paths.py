@@ -218,3 +218,35 @@ def test_olist_import_of_the_sample_is_the_same_on_both_paths(monkeypatch):
     assert fast == portable
     assert fast_rows == portable_rows
     assert len(fast_rows["packages"]) == 3551 and fast_rows["transfers"]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_package_create_many_share_scarce_stock_exactly(monkeypatch):
+    """Four intakes of six packages each (two units of the location's SKU), alternating two
+    locations in opposite orders, ten units at each: the stock rows are locked in
+    primary-key order, so no deadlock, and exactly five packages per location are Pending,
+    the other seven Product Out of Stock (no other location has their SKU)."""
+    from oms.testing import run_concurrently
+
+    monkeypatch.setattr(bulk_insert, "supported", lambda: True)
+    brand = BrandFactory()
+    first, second = StockLocationFactory(), StockLocationFactory()
+    skus = {first.pk: SkuFactory(), second.pk: SkuFactory()}
+    for location in (first, second):
+        StockLevel.objects.create(location=location, sku=skus[location.pk], on_hand=10)
+
+    def intake(i):
+        locations = (first, second) if i % 2 else (second, first)
+        return package_create_many(specs=[
+            PackageSpec(order_number=f"C{i}", brand=brand, location=locations[n % 2], number=f"C{i}-{n}",
+                        items=[ItemInput(sku=skus[locations[n % 2].pk], quantity=2)])
+            for n in range(6)], actor=system_actor("import:test"), instances=False)
+
+    results = run_concurrently(4, intake)
+
+    assert not [r for r in results if isinstance(r, Exception)], results
+    assert list(StockLevel.objects.values_list("reserved", flat=True)) == [10, 10]
+    for location in (first, second):
+        statuses = list(Package.objects.filter(location=location).values_list("status", flat=True))
+        assert sorted(statuses) == [Status.PENDING] * 5 + [Status.PRODUCT_OUT_OF_STOCK] * 7
