@@ -429,8 +429,8 @@ def package_create_many(*, specs: Sequence[PackageSpec], actor: Actor,
 
     Same rules as ``package_create``, in the order of ``specs`` (an earlier spec gets scarce
     stock first): a package whose location holds every item starts Pending with its units
-    reserved; a package short of a SKU that no active location has enough of starts
-    Product Out of Stock; the others go through ``package_create`` one by one afterwards
+    reserved; a short package that the free units of all active locations together cannot
+    complete starts Product Out of Stock; the others go through ``package_create`` one by one afterwards
     (Pending Transfer or Product Out of Stock). Every stock row involved is locked in one
     query, in primary-key order; packages, items, log rows and ``package.created`` events
     are inserted in bulk: on PostgreSQL one ``INSERT … SELECT FROM unnest`` per table from
