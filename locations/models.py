@@ -62,11 +62,16 @@ class Sku(TimeStampedModel):
 class StockLevel(TimeStampedModel):
     """Units of one SKU at one stock location. Change it only through ``locations.services``."""
 
-    location = models.ForeignKey(StockLocation, on_delete=models.PROTECT, related_name="stock_levels")
-    sku = models.ForeignKey(Sku, on_delete=models.PROTECT, related_name="stock_levels")
+    # Both keys are indexed by the composite (location, sku) constraint and (sku, location)
+    # index below; single-column twins would only slow every insert.
+    location = models.ForeignKey(StockLocation, on_delete=models.PROTECT, related_name="stock_levels",
+                                 db_index=False)
+    sku = models.ForeignKey(Sku, on_delete=models.PROTECT, related_name="stock_levels", db_index=False)
     on_hand = models.PositiveIntegerField(default=0)
     reserved = models.PositiveIntegerField(default=0)
     damaged = models.PositiveIntegerField(default=0)
+    # No index: nothing reads stock rows by creation time.
+    created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["location_id", "sku_id"]

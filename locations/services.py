@@ -304,4 +304,5 @@ def stock_locations_created(locations: list[StockLocation]) -> None:
     from oms.events import events_publish_many
 
     events_publish_many([("stock_location.created", "stock_location", location.pk,
-                          stock_location_event_payload(location)) for location in locations])
+                          stock_location_event_payload(location)) for location in locations],
+                        instances=False)

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import logging
 import threading
+import uuid
 
-from django.db import transaction
+from django.db import connection, transaction
+from django.utils import timezone
 
+from oms import bulk_insert
 from oms.models import OutboxEvent
 
 logger = logging.getLogger(__name__)
@@ -52,27 +55,59 @@ def event_publish(*, type: str, aggregate_type: str, aggregate_id: int, payload:
     return event
 
 
-def events_publish_many(events: list[tuple[str, str, int, dict]]) -> list[OutboxEvent]:
+def events_publish_many(events: list[tuple[str, str, int, dict]], *,
+                        instances: bool = True) -> list[OutboxEvent] | list[int]:
     """Record many events at once: ``[(type, aggregate_type, aggregate_id, payload), …]``.
 
-    As ``event_publish`` (same transaction, hand-off after commit), with one bulk insert.
+    As ``event_publish`` (same transaction, hand-off after commit), in one statement: on
+    PostgreSQL an ``INSERT … SELECT FROM unnest`` of plain values (``oms.bulk_insert``),
+    elsewhere ``bulk_create``. Returns the saved ``OutboxEvent`` rows in the order given,
+    or with ``instances=False`` only their ids (imports: no model instance per event).
     """
-    rows = OutboxEvent.objects.bulk_create(
-        [OutboxEvent(type=t, aggregate_type=a, aggregate_id=i, payload=p) for t, a, i, p in events],
-        batch_size=1000,
-    )
-    if rows:
-        if not getattr(_pending, "ids", None):
-            _pending.ids = []
-        _pending.ids.extend(row.pk for row in rows)
-        transaction.on_commit(_flush_pending)
-    return rows
+    if not events:
+        return []
+    if bulk_insert.supported():
+        ids, rows = _insert_events(events, instances=instances)
+    else:
+        rows = OutboxEvent.objects.bulk_create(
+            [OutboxEvent(type=t, aggregate_type=a, aggregate_id=i, payload=p) for t, a, i, p in events],
+            batch_size=1000,
+        )
+        ids = [row.pk for row in rows]
+    if not getattr(_pending, "ids", None):
+        _pending.ids = []
+    _pending.ids.extend(ids)
+    transaction.on_commit(_flush_pending)
+    return rows if instances else ids
+
+
+def _insert_events(events: list[tuple[str, str, int, dict]], *,
+                   instances: bool) -> tuple[list[int], list[OutboxEvent]]:
+    """Insert ``events`` from plain values; return their ids and, if asked, the instances."""
+    now = timezone.now()
+    columns = bulk_insert.columns_of(("type", "aggregate_type", "aggregate_id", "payload"), events)
+    if not instances:  # PostgreSQL draws the uuids
+        returned = bulk_insert.insert_rows(OutboxEvent, columns, now=now, returning=("id",),
+                                           expressions={"uuid": "gen_random_uuid()"})
+        return [pk for (pk,) in returned], []
+    uuids = [uuid.uuid4() for _ in events]
+    returned = bulk_insert.insert_rows(OutboxEvent, {"uuid": uuids, **columns}, now=now,
+                                       returning=("id", "uuid", "xid"))
+    if [row[1] for row in returned] != uuids:  # never seen; match by the unique uuid then
+        by_uuid = {row[1]: row for row in returned}
+        returned = [by_uuid[key] for key in uuids]
+    rows = [
+        OutboxEvent(id=pk, uuid=key, type=t, aggregate_type=a, aggregate_id=i, payload=p,
+                    created_at=now, xid=xid)
+        for (pk, key, xid), (t, a, i, p) in zip(returned, events, strict=True)
+    ]
+    for row in rows:  # as bulk_create leaves them: saved rows
+        row._state.adding, row._state.db = False, connection.alias
+    return [row.pk for row in rows], rows
 
 
 def _feed_horizon() -> int | None:
     """The oldest transaction id still running (PostgreSQL), or None elsewhere."""
-    from django.db import connection
-
     if connection.vendor != "postgresql":
         return None
     with connection.cursor() as cursor:

@@ -44,11 +44,12 @@ class OutboxEvent(models.Model):
     """
 
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    type = models.CharField(max_length=100, db_index=True)
+    type = models.CharField(max_length=100)  # indexed in Meta (no varchar_pattern_ops twin)
     aggregate_type = models.CharField(max_length=50)
     aggregate_id = models.BigIntegerField()
     payload = models.JSONField()
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # Only the sweeper reads by creation time, through the partial index of undispatched rows.
+    created_at = models.DateTimeField(auto_now_add=True)
     dispatched_at = models.DateTimeField(null=True, blank=True)
     xid = models.BigIntegerField(db_default=CurrentTransactionId(), editable=False,
                                  help_text="Id of the transaction that wrote the event (PostgreSQL).")
@@ -58,6 +59,7 @@ class OutboxEvent(models.Model):
         indexes = [
             models.Index(fields=["xid", "id"], name="outbox_feed_idx"),
             models.Index(fields=["aggregate_type", "aggregate_id"]),
+            models.Index(fields=["type"], name="outbox_type_idx"),
             models.Index(
                 fields=["created_at"],
                 name="outbox_undispatched_idx",

@@ -150,11 +150,15 @@ class Package(fsm.FSMModelMixin, TimeStampedModel):
         SHIP = "ship", "Ship"
         CLICK_AND_COLLECT = "click_and_collect", "Click and collect"
 
-    number = models.CharField(max_length=80, unique=True)
-    order_number = models.CharField(max_length=64, db_index=True)
+    # Unique keys and indexes are declared in Meta: a ``unique=True`` / ``db_index=True``
+    # CharField also gets a ``varchar_pattern_ops`` twin on PostgreSQL, which serves only
+    # ``LIKE 'prefix%'`` (nothing issues one; searches are ``icontains``) and costs every insert.
+    number = models.CharField(max_length=80)
+    order_number = models.CharField(max_length=64)
     brand = models.ForeignKey(Brand, on_delete=models.PROTECT, related_name="packages")
-    location = models.ForeignKey(
-        "locations.StockLocation", on_delete=models.PROTECT, related_name="packages"
+    location = models.ForeignKey(  # indexed by (location, status) in Meta
+        "locations.StockLocation", on_delete=models.PROTECT, related_name="packages",
+        db_index=False,
     )
     delivery_type = models.CharField(
         max_length=20, choices=DeliveryType.choices, default=DeliveryType.SHIP
@@ -191,14 +195,23 @@ class Package(fsm.FSMModelMixin, TimeStampedModel):
     stock_shortage = models.CharField(
         max_length=500, blank=True,
         help_text='What the last check found missing, e.g. "short: SKU X needs 2, has 0".')
-    external_ref = models.CharField(
-        max_length=120, null=True, blank=True, unique=True,
+    # unique in Meta; null (not "") for packages not imported, so they do not collide
+    external_ref = models.CharField(  # noqa: DJ001
+        max_length=120, null=True, blank=True,
         help_text="Key of the package in the system it was imported from (idempotent imports).",
     )
 
+    # No index: no screen, filter or job reads packages by creation time (lists sort by pk).
+    created_at = models.DateTimeField(auto_now_add=True)
+
     class Meta:
         ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["number"], name="package_number_uniq"),
+            models.UniqueConstraint(fields=["external_ref"], name="package_external_ref_uniq"),
+        ]
         indexes = [
+            models.Index(fields=["order_number"], name="package_order_number_idx"),
             models.Index(fields=["location", "status"]),
             models.Index(fields=["status", "status_changed_at"]),
             # the automatic re-check reads only out-of-stock packages, by brand and due time
@@ -376,7 +389,8 @@ class Package(fsm.FSMModelMixin, TimeStampedModel):
 class PackageItem(models.Model):
     """One SKU line of a package: ``quantity`` units, prices in BRL (or the brand's currency)."""
 
-    package = models.ForeignKey(Package, on_delete=models.CASCADE, related_name="items")
+    package = models.ForeignKey(  # indexed by the (package, sku) unique constraint
+        Package, on_delete=models.CASCADE, related_name="items", db_index=False)
     sku = models.ForeignKey("locations.Sku", on_delete=models.PROTECT, related_name="package_items")
     quantity = models.PositiveIntegerField()
     unit_price = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
@@ -400,7 +414,8 @@ class PackageTransition(TransitionLog):
     before Pending Invoice) log ``from_status == to_status``.
     """
 
-    package = models.ForeignKey(Package, on_delete=models.CASCADE, related_name="transitions")
+    package = models.ForeignKey(  # indexed by (package, id) in Meta
+        Package, on_delete=models.CASCADE, related_name="transitions", db_index=False)
     from_status = models.IntegerField(choices=Status.choices, null=True, blank=True)
     to_status = models.IntegerField(choices=Status.choices)
 

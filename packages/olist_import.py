@@ -17,6 +17,12 @@ start Product Out of Stock, or Pending Transfer when another location has spare 
 the others hold the demand plus 0–2 spare units. Packages are created earliest ship-by
 first, so scarce units go to the earliest deadline.
 
+Writes are set-based: the catalogue in one statement per table, packages in chunks through
+``package_create_many`` (the rules of ``package_create``, which it calls itself only for
+the packages that may get transfers). On PostgreSQL the rows go from plain values
+(``INSERT … SELECT FROM unnest``, ``oms.bulk_insert``), elsewhere with ``bulk_create``;
+both write the same rows.
+
 Re-running is idempotent: locations, SKUs and stock rows that exist are left alone, and a
 package group whose ``external_ref`` (``"olist:<order_id>:<seller_id>"``) exists is counted
 as already present. Dirty rows never raise: they are skipped and listed in the report with
@@ -42,10 +48,12 @@ from zoneinfo import ZoneInfo
 import ftfy
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_slug
-from django.db import transaction
+from django.db import connection, transaction
+from django.utils import timezone
 
 from locations.models import Sku, StockLevel, StockLocation
 from locations.services import stock_locations_created
+from oms import bulk_insert
 from oms.actors import system_actor
 from oms.exceptions import OmsError
 from packages.models import Brand, Package, Status
@@ -422,10 +430,25 @@ def _chunks(values: Sequence, size: int = QUERY_CHUNK_SIZE):
 
 def _existing(model, field_name: str, values: Iterable, *, columns: Sequence[str]) -> list:
     """Return ``values_list(*columns)`` of ``model`` rows whose ``field_name`` is in ``values``."""
-    result = []
-    for chunk in _chunks(sorted(set(values))):
-        result += model.objects.filter(**{f"{field_name}__in": chunk}).values_list(*columns)
-    return result
+    return bulk_insert.rows_matching(model, field_name, values, columns)
+
+
+def _insert_catalogue(model, objs: list, fields: Sequence[str], *, ignore_conflicts: bool = False) -> None:
+    """Insert the unsaved ``StockLocation`` / ``Sku`` instances ``objs`` as ``bulk_create``
+    does: on PostgreSQL from their ``fields`` in one statement (the other columns get their
+    defaults), elsewhere with ``bulk_create``. Without ``ignore_conflicts`` the instances
+    get their primary key (matched by the unique ``code``) and timestamps."""
+    if not bulk_insert.supported():
+        model.objects.bulk_create(objs, batch_size=BULK_BATCH_SIZE, ignore_conflicts=ignore_conflicts)
+        return
+    now = timezone.now()
+    returned = bulk_insert.insert_rows(
+        model, {name: [getattr(obj, name) for obj in objs] for name in fields}, now=now,
+        returning=() if ignore_conflicts else ("id", "code"), ignore_conflicts=ignore_conflicts)
+    ids = {code: pk for pk, code in returned}
+    for obj in objs if not ignore_conflicts else ():
+        obj.pk, obj.created_at, obj.updated_at = ids[obj.code], now, now
+        obj._state.adding, obj._state.db = False, connection.alias
 
 
 # --- catalogue: sellers and products -------------------------------------------------------
@@ -463,7 +486,7 @@ def _import_sellers(path: Path, report: OlistImportReport) -> None:
     present = {code for (code,) in _existing(StockLocation, "code", sellers, columns=["code"])}
     new = [location for code, location in sellers.items() if code not in present]
     with transaction.atomic():
-        StockLocation.objects.bulk_create(new, batch_size=BULK_BATCH_SIZE)
+        _insert_catalogue(StockLocation, new, ("code", "name", "city", "region", "postcode", "kind"))
         stock_locations_created(new)
     report.locations_created += len(new)
     report.locations_present += len(present)
@@ -517,21 +540,22 @@ def _import_products(path: Path, translations: dict[str, str], report: OlistImpo
         first_line[code] = line
     present = {code for (code,) in _existing(Sku, "code", products, columns=["code"])}
     new = [sku for code, sku in products.items() if code not in present]
-    Sku.objects.bulk_create(new, batch_size=BULK_BATCH_SIZE, ignore_conflicts=True)
+    _insert_catalogue(Sku, new, ("code", "name", "category", "weight_g", "length_cm", "height_cm",
+                                 "width_cm"), ignore_conflicts=True)
     report.skus_created += len(new)
     report.skus_present += len(present)
 
 
 # --- order items ---------------------------------------------------------------------------
 
-@dataclass
+@dataclass(slots=True)  # one per package line: slots keep the import's memory down
 class _Item:
     quantity: int
     unit_price: Decimal
     freight_value: Decimal
 
 
-@dataclass
+@dataclass(slots=True)
 class _Group:
     """The good rows of one (order, seller): one package."""
 
@@ -551,9 +575,12 @@ class _Group:
         return f"{EXTERNAL_REF_PREFIX}:{self.order_id}:{self.seller_id}"
 
 
-def _group_order_items(rows: Sequence[tuple[int, dict[str, str]]], report: OlistImportReport, *,
+def _group_order_items(rows: list[tuple[int, dict[str, str]]], report: OlistImportReport, *,
                        locations: dict[str, StockLocation], skus: dict[str, Sku]) -> list[_Group]:
     """Group the good rows of ``order_items.csv`` by (order, seller), in file order.
+
+    Consumes ``rows``: the list is empty afterwards, each row freed once grouped, so the
+    raw rows and the groups are not both held in full (the import's peak memory).
 
     The seller's rank ``k`` in the package number ``<order_id>-<k>`` counts every row that
     names an order and a seller, good or not, so fixing a bad row later does not renumber
@@ -565,7 +592,9 @@ def _group_order_items(rows: Sequence[tuple[int, dict[str, str]]], report: Olist
     groups: dict[tuple[str, str], _Group] = {}
     item_lines: dict[tuple[str, str], int] = {}  # (order_id, order_item_id) -> line
     tainted: dict[tuple[str, str], int] = {}  # (order_id, seller_id) -> first skipped line
-    for line, row in rows:
+    rows.reverse()
+    while rows:
+        line, row = rows.pop()
         order_id, seller_id = _clean_id(row["order_id"]), _clean_id(row["seller_id"])
         product_id = _clean_id(row["product_id"])
         if order_id and seller_id:
@@ -645,18 +674,25 @@ def _seed_stock(groups: Sequence[_Group], *, locations: dict[str, StockLocation]
     present = set(_existing(StockLevel, "location_id", location_ids,
                             columns=["location_id", "sku_id"]))
     new = [
-        StockLevel(location=locations[seller_id], sku=skus[product_id],
-                   on_hand=_stock_seed(seller_id, product_id, units))
+        (locations[seller_id].pk, skus[product_id].pk, _stock_seed(seller_id, product_id, units))
         for (seller_id, product_id), units in sorted(demand.items())
         if (locations[seller_id].pk, skus[product_id].pk) not in present
     ]
-    StockLevel.objects.bulk_create(new, batch_size=BULK_BATCH_SIZE, ignore_conflicts=True)
+    if bulk_insert.supported():
+        bulk_insert.insert_rows(StockLevel, bulk_insert.columns_of(("location_id", "sku_id", "on_hand"), new),
+                                now=timezone.now(), ignore_conflicts=True)
+    else:
+        StockLevel.objects.bulk_create(
+            [StockLevel(location_id=location_id, sku_id=sku_id, on_hand=on_hand)
+             for location_id, sku_id, on_hand in new],
+            batch_size=BULK_BATCH_SIZE, ignore_conflicts=True)
     report.stock_levels_seeded += len(new)
 
 
 def _create_packages(groups: Sequence[_Group], *, brand: Brand, locations: dict[str, StockLocation],
                      skus: dict[str, Sku], report: OlistImportReport) -> None:
-    """Create one package per group through ``package_create``, earliest ship-by first."""
+    """Create one package per group through ``package_create_many``, earliest ship-by first,
+    ``PACKAGE_CHUNK_SIZE`` groups per call (one transaction each)."""
     actor = system_actor(f"import:{EXTERNAL_REF_PREFIX}")
     far_future = dt.datetime.max.replace(tzinfo=dt.UTC)
     ordered = sorted(groups, key=lambda g: (g.ship_by or far_future, g.first_line))
@@ -671,7 +707,7 @@ def _create_packages(groups: Sequence[_Group], *, brand: Brand, locations: dict[
             )
             for group in chunk
         ]
-        results = package_create_many(specs=specs, actor=actor)
+        results = package_create_many(specs=specs, actor=actor, instances=False)
         for group, result in zip(chunk, results, strict=True):
             if isinstance(result, OmsError):
                 report.packages_failed += 1
@@ -689,10 +725,10 @@ def olist_import(*, directory: str | Path, brand_slug: str = "olist") -> OlistIm
 
     Reads ``sellers.csv``, ``products.csv``, ``order_items.csv`` and, if present,
     ``product_category_name_translation.csv``. Creates missing stock locations, SKUs and
-    stock rows (bulk), then one package per (order, seller) group through
-    ``package_create`` as the system actor ``import:olist``, in transactions of
-    ``PACKAGE_CHUNK_SIZE`` groups: a failure part-way leaves whole chunks committed, and a
-    re-run continues where it stopped. Each created package registers its outbox hand-off
+    stock rows (bulk), then one package per (order, seller) group with the rules of
+    ``package_create`` (``package_create_many``) as the system actor ``import:olist``, in
+    transactions of ``PACKAGE_CHUNK_SIZE`` groups: a failure part-way leaves whole chunks
+    committed, and a re-run continues where it stopped. Each created package registers its outbox hand-off
     on commit. The brand ``brand_slug`` is created if missing (invoice and shipping label
     required, as for NF-e in Brazil); an existing brand is used as it is.
 
@@ -748,6 +784,8 @@ def olist_import(*, directory: str | Path, brand_slug: str = "olist") -> OlistIm
 def _by_code(model, codes: Iterable[str]) -> dict:
     """Return ``{code: instance}`` of ``model`` for the non-empty ``codes`` that exist."""
     found = {}
-    for chunk in _chunks(sorted(c for c in codes if c and len(c) <= MAX_ID_LENGTH)):
+    codes = sorted({c for c in codes if c and len(c) <= MAX_ID_LENGTH})
+    size = (len(codes) or 1) if bulk_insert.supported() else QUERY_CHUNK_SIZE  # one query on PostgreSQL
+    for chunk in _chunks(codes, size):
         found.update((obj.code, obj) for obj in model.objects.filter(code__in=chunk))
     return found

@@ -24,7 +24,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TypedDict, Unpack
+from types import SimpleNamespace
+from typing import NamedTuple, TypedDict, Unpack
 
 import django_fsm as fsm
 from django.db import IntegrityError, connection, transaction
@@ -33,6 +34,7 @@ from django.utils import timezone
 
 from locations import services as stock
 from locations.models import Sku, StockLevel, StockLocation
+from oms import bulk_insert
 from oms.actors import Actor, system_actor
 from oms.bulk_sql import rows_update
 from oms.db import retry_on_deadlock
@@ -424,6 +426,14 @@ class PackageSpec:
     external_ref: str | None = None
 
 
+class CreatedPackage(NamedTuple):
+    """A package ``package_create_many(…, instances=False)`` created: its id, number, state."""
+
+    pk: int
+    number: str
+    status: int
+
+
 def _free_units_by_sku(sku_ids) -> dict[int, int]:
     """Return ``{sku_id: free units over all active locations}`` (1 query)."""
     if not sku_ids:
@@ -434,27 +444,44 @@ def _free_units_by_sku(sku_ids) -> dict[int, int]:
     return {row["sku_id"]: row["free"] for row in rows}
 
 
+def _lock_available(pairs: set[tuple[int, int]]) -> dict[tuple[int, int], list[int]]:
+    """Lock the stock rows of ``pairs`` (``{(location_id, sku_id)}``) in primary-key order,
+    in one query, and return ``{pair: [stock level id, available units]}`` (pairs without a
+    row are absent). As ``stock_levels_locked``, without a model instance per row."""
+    if not pairs:
+        return {}
+    rows = (StockLevel.objects.select_for_update()
+            .filter(location_id__in={loc for loc, _ in pairs}, sku_id__in={sku for _, sku in pairs})
+            .order_by("pk").values_list("pk", "location_id", "sku_id", "on_hand", "reserved"))
+    return {(loc, sku): [pk, on_hand - reserved] for pk, loc, sku, on_hand, reserved in rows
+            if (loc, sku) in pairs}
+
+
 @retry_on_deadlock
 @transaction.atomic
-def package_create_many(*, specs: Sequence[PackageSpec], actor: Actor) -> list[Package | OmsError]:
+def package_create_many(*, specs: Sequence[PackageSpec], actor: Actor,
+                        instances: bool = True) -> list[Package | CreatedPackage | OmsError]:
     """Create many packages in one transaction, set-based (imports, bulk order intake).
 
     Same rules as ``package_create``, in the order of ``specs`` (an earlier spec gets scarce
     stock first): a package whose location holds every item starts Pending with its units
-    reserved; the others go through ``package_create`` one by one afterwards (Pending
-    Transfer or Product Out of Stock). Every stock row involved is locked in one query, in
-    primary-key order; packages, items, log rows and ``package.created`` events are
-    inserted in bulk.
+    reserved; a short package that the free units of all active locations together cannot
+    complete starts Product Out of Stock; the others go through ``package_create`` one by one afterwards
+    (Pending Transfer or Product Out of Stock). Every stock row involved is locked in one
+    query, in primary-key order; packages, items, log rows and ``package.created`` events
+    are inserted in bulk: on PostgreSQL one ``INSERT … SELECT FROM unnest`` per table from
+    plain values (``oms.bulk_insert``), elsewhere ``bulk_create``.
 
-    Returns one entry per spec, aligned: the created ``Package``, or the ``OmsError``
+    Returns one entry per spec, aligned: the created ``Package`` (a ``CreatedPackage`` with
+    ``instances=False``: no model instance per package, for imports), or the ``OmsError``
     (``InvalidInput``: bad items, location, duplicate number/external_ref) that kept it out.
     Nothing is written for a refused spec.
     """
-    results: list[Package | OmsError | None] = [None] * len(specs)
-    numbers = set(Package.objects.filter(number__in=[s.number for s in specs])
-                  .values_list("number", flat=True))
-    refs = set(Package.objects.filter(external_ref__in=[s.external_ref for s in specs if s.external_ref])
-               .values_list("external_ref", flat=True))
+    results: list[Package | CreatedPackage | OmsError | None] = [None] * len(specs)
+    numbers = {number for (number,) in bulk_insert.rows_matching(
+        Package, "number", [s.number for s in specs], ["number"])}
+    refs = {ref for (ref,) in bulk_insert.rows_matching(
+        Package, "external_ref", [s.external_ref for s in specs if s.external_ref], ["external_ref"])}
     valid: list[tuple[int, PackageSpec, dict[int, int]]] = []
     for index, spec in enumerate(specs):
         try:
@@ -473,18 +500,14 @@ def package_create_many(*, specs: Sequence[PackageSpec], actor: Actor) -> list[P
             refs.add(spec.external_ref)
         valid.append((index, spec, lines))
 
-    levels = {
-        (level.location_id, level.sku_id): level
-        for level in stock.stock_levels_locked(
-            pairs={(spec.location.pk, sku_id) for _, spec, lines in valid for sku_id in lines})
-    }
+    available = _lock_available({(spec.location.pk, sku_id) for _, spec, lines in valid for sku_id in lines})
     placed, slow, added = [], [], defaultdict(int)
     for index, spec, lines in valid:
-        rows = [levels.get((spec.location.pk, sku_id)) for sku_id in lines]
-        if all(row is not None and row.available >= lines[row.sku_id] for row in rows):
-            for row in rows:
-                row.reserved += lines[row.sku_id]
-                added[row.pk] += lines[row.sku_id]
+        rows = [(available.get((spec.location.pk, sku_id)), quantity) for sku_id, quantity in lines.items()]
+        if all(row is not None and row[1] >= quantity for row, quantity in rows):
+            for row, quantity in rows:
+                row[1] -= quantity
+                added[row[0]] += quantity
             placed.append((index, spec, Status.PENDING, ""))
         else:
             slow.append((index, spec, lines))
@@ -501,8 +524,8 @@ def package_create_many(*, specs: Sequence[PackageSpec], actor: Actor) -> list[P
     for index, spec, lines in slow:
         shortages = []
         for sku_id, quantity in lines.items():
-            row = levels.get((spec.location.pk, sku_id))
-            here = max(row.available, 0) if row else 0
+            row = available.get((spec.location.pk, sku_id))
+            here = max(row[1], 0) if row else 0
             if here < quantity:
                 shortages.append((sku_id, quantity, here))
         if any(quantity - here > elsewhere.get(sku_id, 0) - here for sku_id, quantity, here in shortages):
@@ -513,16 +536,50 @@ def package_create_many(*, specs: Sequence[PackageSpec], actor: Actor) -> list[P
         else:
             to_plan.append(index)
 
+    write = _insert_placed if bulk_insert.supported() else _bulk_create_placed
+    for (index, *_), created in zip(placed, write(placed, actor=actor, instances=instances), strict=True):
+        results[index] = created
+
+    for index in to_plan:
+        spec = specs[index]
+        try:
+            package = package_create(
+                order_number=spec.order_number, brand=spec.brand, location=spec.location,
+                items=spec.items, actor=actor, delivery_type=spec.delivery_type,
+                ship_by=spec.ship_by, number=spec.number, external_ref=spec.external_ref)
+        except InvalidInput as exc:
+            results[index] = exc
+            continue
+        results[index] = package if instances else CreatedPackage(package.pk, package.number,
+                                                                  package.status)
+    return results
+
+
+def _placed_fields(spec: PackageSpec, status: Status, reason: str, now: dt.datetime) -> dict:
+    """Field values of a package ``package_create_many`` places without planning transfers."""
+    fields = {"number": spec.number, "order_number": spec.order_number, "brand": spec.brand,
+              "location": spec.location, "delivery_type": spec.delivery_type,
+              "ship_by": spec.ship_by, "external_ref": spec.external_ref, "status": status,
+              "status_changed_at": now, "placed_at": now,
+              "stock_checked_at": None, "next_stock_check_at": None, "stock_shortage": ""}
+    if status == Status.PRODUCT_OUT_OF_STOCK:
+        fields.update(stock_checked_at=now, stock_shortage=reason, next_stock_check_at=now + dt.timedelta(
+            minutes=spec.brand.recheck_interval_minutes))
+    return fields
+
+
+def _created_event(package, spec: PackageSpec, reason: str, actor: Actor) -> tuple[str, str, int, dict]:
+    """The ``package.created`` event of a package placed by ``package_create_many``."""
+    return ("package.created", "package", package.pk, package_event_payload(
+        package, action="create", from_status=None, actor=actor, reason=reason,
+        items=[{"sku": item.sku.code, "quantity": item.quantity} for item in spec.items]))
+
+
+def _bulk_create_placed(placed, *, actor: Actor, instances: bool) -> list[Package | CreatedPackage]:
+    """Write the placed packages with ``bulk_create`` (databases other than PostgreSQL)."""
     now = timezone.now()
     packages = Package.objects.bulk_create([
-        Package(number=spec.number, order_number=spec.order_number, brand=spec.brand,
-                location=spec.location, delivery_type=spec.delivery_type, ship_by=spec.ship_by,
-                external_ref=spec.external_ref, status=status, status_changed_at=now,
-                placed_at=now,
-                **({"stock_checked_at": now, "stock_shortage": reason,
-                    "next_stock_check_at": now + dt.timedelta(minutes=spec.brand.recheck_interval_minutes)}
-                   if status == Status.PRODUCT_OUT_OF_STOCK else {}))
-        for _, spec, status, reason in placed
+        Package(**_placed_fields(spec, status, reason, now)) for _, spec, status, reason in placed
     ], batch_size=500)
     PackageItem.objects.bulk_create([
         PackageItem(package=package, sku=item.sku, quantity=item.quantity,
@@ -535,26 +592,60 @@ def package_create_many(*, specs: Sequence[PackageSpec], actor: Actor) -> list[P
                           reason=reason, created_at=now)
         for package, (_, _, status, reason) in zip(packages, placed, strict=True)
     ], batch_size=1000)
-    events_publish_many([
-        ("package.created", "package", package.pk, package_event_payload(
-            package, action="create", from_status=None, actor=actor, reason=reason,
-            items=[{"sku": i.sku.code, "quantity": i.quantity} for i in spec.items]))
-        for package, (_, spec, _, reason) in zip(packages, placed, strict=True)
-    ])
-    for package, (index, _, _, _) in zip(packages, placed, strict=True):
-        results[index] = package
-    slow = to_plan
+    events_publish_many([_created_event(package, spec, reason, actor)
+                         for package, (_, spec, _, reason) in zip(packages, placed, strict=True)])
+    if instances:
+        return packages
+    return [CreatedPackage(package.pk, package.number, package.status) for package in packages]
 
-    for index in slow:
-        spec = specs[index]
-        try:
-            results[index] = package_create(
-                order_number=spec.order_number, brand=spec.brand, location=spec.location,
-                items=spec.items, actor=actor, delivery_type=spec.delivery_type,
-                ship_by=spec.ship_by, number=spec.number, external_ref=spec.external_ref)
-        except InvalidInput as exc:
-            results[index] = exc
-    return results
+
+def _insert_placed(placed, *, actor: Actor, instances: bool) -> list[Package | CreatedPackage]:
+    """Write the placed packages from plain values, one statement per table (PostgreSQL).
+
+    The same rows as ``_bulk_create_placed``. Event payloads come from
+    ``package_event_payload`` given the new row's values (a namespace, not a model instance,
+    unless ``instances``: building a ``Package`` costs more than writing its row).
+    """
+    if not placed:
+        return []
+    now = timezone.now()
+    rows = [_placed_fields(spec, status, reason, now) for _, spec, status, reason in placed]
+    columns = {name: [row[name] for row in rows] for name in rows[0]}
+    columns["brand"] = [brand.pk for brand in columns["brand"]]
+    columns["location"] = [location.pk for location in columns["location"]]
+    columns["status"] = [int(status) for status in columns["status"]]
+    returned = bulk_insert.insert_rows(Package, columns, now=now, returning=("id", "number"))
+    if [number for _, number in returned] != columns["number"]:  # match by the unique number
+        by_number = {number: pk for pk, number in returned}
+        returned = [(by_number[number], number) for number in columns["number"]]
+    ids = [pk for pk, _ in returned]
+    items = [(pk, item.sku.pk, item.quantity, item.unit_price, item.freight_value)
+             for pk, (_, spec, _, _) in zip(ids, placed, strict=True) for item in spec.items]
+    bulk_insert.insert_rows(PackageItem, bulk_insert.columns_of(
+        ("package_id", "sku_id", "quantity", "unit_price", "freight_value"), items), now=now)
+    bulk_insert.insert_rows(
+        PackageTransition,
+        {"package_id": ids, "to_status": columns["status"], "reason": [reason for *_, reason in placed]},
+        constants={"action": "create", "actor": str(actor)[:150], "actor_user_id": actor.user_id,
+                   "created_at": now},
+        now=now)
+    if instances:
+        packages = []
+        for pk, row in zip(ids, rows, strict=True):
+            package = Package(id=pk, created_at=now, updated_at=now, **row)
+            package._state.adding, package._state.db = False, connection.alias
+            packages.append(package)
+    else:
+        packages = [SimpleNamespace(pk=pk, version=1, carrier="", tracking_number="",
+                                    invoice_number="", replaces_id=None, **row)
+                    for pk, row in zip(ids, rows, strict=True)]
+    events_publish_many([_created_event(package, spec, reason, actor)
+                         for package, (_, spec, _, reason) in zip(packages, placed, strict=True)],
+                        instances=False)
+    if instances:
+        return packages
+    return [CreatedPackage(pk, number, status)
+            for pk, number, status in zip(ids, columns["number"], columns["status"], strict=True)]
 
 
 # --- actions -----------------------------------------------------------------------------
