@@ -4,6 +4,19 @@ import django.db.models.deletion
 from django.db import migrations, models
 
 
+def _drop_foreign_key_index(model_name, name, field, *, table, column, index):
+    """``db_index=False`` on a foreign key, done as ``DROP INDEX`` only: Django's own
+    ``AlterField`` would also drop and re-add the foreign key constraint, which re-validates
+    every row of a large table under lock."""
+    return migrations.SeparateDatabaseAndState(
+        state_operations=[migrations.AlterField(model_name=model_name, name=name, field=field)],
+        database_operations=[migrations.RunSQL(
+            f'DROP INDEX IF EXISTS "{index}"',
+            reverse_sql=f'CREATE INDEX "{index}" ON "{table}" ("{column}")',
+        )],
+    )
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -16,14 +29,10 @@ class Migration(migrations.Migration):
             name='created_at',
             field=models.DateTimeField(auto_now_add=True),
         ),
-        migrations.AlterField(
-            model_name='stocklevel',
-            name='location',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='stock_levels', to='locations.stocklocation'),
-        ),
-        migrations.AlterField(
-            model_name='stocklevel',
-            name='sku',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='stock_levels', to='locations.sku'),
-        ),
+        _drop_foreign_key_index(
+            'stocklevel', 'location', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='stock_levels', to='locations.stocklocation'),
+            table='locations_stocklevel', column='location_id', index='locations_stocklevel_location_id_51a2b021'),
+        _drop_foreign_key_index(
+            'stocklevel', 'sku', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='stock_levels', to='locations.sku'),
+            table='locations_stocklevel', column='sku_id', index='locations_stocklevel_sku_id_8ddb8d61'),
     ]

@@ -53,3 +53,19 @@ def test_import_tables_have_no_pattern_ops_or_redundant_indexes():
     assert "(order_number)" in package["package_order_number_idx"]
     assert "(location_id, status)" in " ".join(package.values())
     assert "(type)" in _indexes(OutboxEvent)["outbox_type_idx"]
+
+
+@pytest.mark.parametrize("app, migration", [
+    ("packages", "0003_package_indexes_without_like_twins"),
+    ("locations", "0003_drop_redundant_stock_level_indexes"),
+])
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_dropping_a_foreign_key_index_keeps_the_constraint(app, migration):
+    """Regression: ``AlterField(db_index=False)`` dropped and re-added each foreign key,
+    which re-validates every row of the table under lock; only the index may go."""
+    out = io.StringIO()
+    call_command("sqlmigrate", app, migration, stdout=out)
+    sql = out.getvalue()
+    assert "DROP INDEX" in sql
+    assert "FOREIGN KEY" not in sql

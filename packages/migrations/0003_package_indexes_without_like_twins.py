@@ -4,6 +4,19 @@ import django.db.models.deletion
 from django.db import migrations, models
 
 
+def _drop_foreign_key_index(model_name, name, field, *, table, column, index):
+    """``db_index=False`` on a foreign key, done as ``DROP INDEX`` only: Django's own
+    ``AlterField`` would also drop and re-add the foreign key constraint, which re-validates
+    every row of a large table under lock."""
+    return migrations.SeparateDatabaseAndState(
+        state_operations=[migrations.AlterField(model_name=model_name, name=name, field=field)],
+        database_operations=[migrations.RunSQL(
+            f'DROP INDEX IF EXISTS "{index}"',
+            reverse_sql=f'CREATE INDEX "{index}" ON "{table}" ("{column}")',
+        )],
+    )
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -22,11 +35,9 @@ class Migration(migrations.Migration):
             name='external_ref',
             field=models.CharField(blank=True, help_text='Key of the package in the system it was imported from (idempotent imports).', max_length=120, null=True),
         ),
-        migrations.AlterField(
-            model_name='package',
-            name='location',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='packages', to='locations.stocklocation'),
-        ),
+        _drop_foreign_key_index(
+            'package', 'location', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='packages', to='locations.stocklocation'),
+            table='packages_package', column='location_id', index='packages_package_location_id_ce6ec5a6'),
         migrations.AlterField(
             model_name='package',
             name='number',
@@ -37,16 +48,12 @@ class Migration(migrations.Migration):
             name='order_number',
             field=models.CharField(max_length=64),
         ),
-        migrations.AlterField(
-            model_name='packageitem',
-            name='package',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='items', to='packages.package'),
-        ),
-        migrations.AlterField(
-            model_name='packagetransition',
-            name='package',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='transitions', to='packages.package'),
-        ),
+        _drop_foreign_key_index(
+            'packageitem', 'package', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='items', to='packages.package'),
+            table='packages_packageitem', column='package_id', index='packages_packageitem_package_id_ea5072b0'),
+        _drop_foreign_key_index(
+            'packagetransition', 'package', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='transitions', to='packages.package'),
+            table='packages_packagetransition', column='package_id', index='packages_packagetransition_package_id_c744120e'),
         migrations.AddIndex(
             model_name='package',
             index=models.Index(fields=['order_number'], name='package_order_number_idx'),
