@@ -9,7 +9,8 @@ connection per thread, the row changes the ship service makes: lock the package 
 number (``SELECT … FOR UPDATE``), update it (status, version, carrier, tracking number,
 shipped/changed/updated times), insert its log row and its outbox event with a payload the
 size of the service's. That is the database's share of an action, measured with the same
-concurrency as the HTTP clients.
+concurrency as the HTTP clients. ``ship_one`` holds those statements for one package; the P1
+framework-ceiling view (``bench.ceiling_urls``) runs the same function on Django's connection.
 """
 
 from __future__ import annotations
@@ -110,6 +111,46 @@ def _raw_statements() -> dict[str, str]:
     }
 
 
+def raw_statements() -> dict[str, str]:
+    """The baseline's SQL for one ship, keyed ``lock``, ``update``, ``log``, ``event``
+    (pyformat parameters, see ``ship_one``)."""
+    return _raw_statements()
+
+
+def ship_one(cur, statements: dict[str, str], number: str, *, carrier: str = CARRIER,
+             tracking: str | None = None) -> bool:
+    """Run the baseline's ship statements for package ``number`` on the DB-API cursor ``cur``
+    (psycopg2, or Django's cursor wrapper): lock the row by number, update it, insert its log
+    row and its outbox event. No commit or rollback: the caller owns the transaction.
+
+    ``tracking`` defaults to ``TRK<id>``. Returns False, having changed nothing, when the
+    package does not exist or is not in Packaging Completed (500); the caller then rolls back
+    to release the lock. Used by ``raw_ship`` and by the framework-ceiling view
+    (``bench.ceiling_urls``), so both make exactly the same row changes."""
+    cur.execute(statements["lock"], {"number": number})
+    row = cur.fetchone()
+    if row is None or row[1] != 500:
+        return False
+    pk, _, version, number, order_number, ship_by = row
+    tracking = tracking or f"TRK{pk}"
+    cur.execute(statements["update"], {"id": pk, "carrier": carrier, "tracking": tracking})
+    payload = {"package": {
+        "id": pk, "number": number, "order_number": order_number, "brand": BRAND,
+        "location": "", "delivery_type": "ship",
+        "status": {"code": 700, "slug": "shipped", "label": "Shipped"},
+        "version": version + 1, "ship_by": ship_by.isoformat() if ship_by else None,
+        "carrier": carrier, "tracking_number": tracking, "invoice_number": "",
+        "replaces": None, "items": [{"sku": "", "quantity": 1}]},
+        "transition": {"action": "ship", "from_status": {
+            "code": 500, "slug": "packaging_completed", "label": "Packaging Completed"},
+            "to_status": {"code": 700, "slug": "shipped", "label": "Shipped"},
+            "actor": "api:bench-api", "reason": ""}}
+    cur.execute(statements["log"], {"id": pk, "log_payload": json.dumps(
+        {"carrier": carrier, "tracking_number": tracking})})
+    cur.execute(statements["event"], {"id": pk, "payload": json.dumps(payload)})
+    return True
+
+
 def raw_ship(numbers: Sequence[str], *, threads: int) -> tuple[float, int]:
     """Ship ``numbers`` with raw SQL over ``threads`` connections; return (seconds, shipped)."""
     statements = _raw_statements()
@@ -123,28 +164,9 @@ def raw_ship(numbers: Sequence[str], *, threads: int) -> tuple[float, int]:
             with conn.cursor() as cur:
                 barrier.wait()
                 for number in chunk:
-                    cur.execute(statements["lock"], {"number": number})
-                    row = cur.fetchone()
-                    if row is None or row[1] != 500:
+                    if not ship_one(cur, statements, number):
                         conn.rollback()
                         continue
-                    pk, _, version, number, order_number, ship_by = row
-                    tracking = f"TRK{pk}"
-                    cur.execute(statements["update"], {"id": pk, "carrier": CARRIER, "tracking": tracking})
-                    payload = {"package": {
-                        "id": pk, "number": number, "order_number": order_number, "brand": BRAND,
-                        "location": "", "delivery_type": "ship",
-                        "status": {"code": 700, "slug": "shipped", "label": "Shipped"},
-                        "version": version + 1, "ship_by": ship_by.isoformat() if ship_by else None,
-                        "carrier": CARRIER, "tracking_number": tracking, "invoice_number": "",
-                        "replaces": None, "items": [{"sku": "", "quantity": 1}]},
-                        "transition": {"action": "ship", "from_status": {
-                            "code": 500, "slug": "packaging_completed", "label": "Packaging Completed"},
-                            "to_status": {"code": 700, "slug": "shipped", "label": "Shipped"},
-                            "actor": "api:bench-api", "reason": ""}}
-                    cur.execute(statements["log"], {"id": pk, "log_payload": json.dumps(
-                        {"carrier": CARRIER, "tracking_number": tracking})})
-                    cur.execute(statements["event"], {"id": pk, "payload": json.dumps(payload)})
                     conn.commit()
                     done[index] += 1
         finally:

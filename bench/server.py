@@ -35,17 +35,19 @@ def free_port() -> int:
 
 @contextmanager
 def gunicorn_server(*, workers: int = 4, threads: int = 2, ready_path: str = "/api/v1/",
-                    startup_seconds: float = 60.0):
-    """Run gunicorn on 127.0.0.1; yield ``(host, port, pid)``."""
+                    startup_seconds: float = 60.0, settings: str = "oms.settings"):
+    """Run gunicorn on 127.0.0.1 with the Django settings module ``settings``; yield
+    ``(host, port, pid)``. It is ready once ``GET ready_path`` gets any HTTP answer."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "CELERY_RESULT_BACKEND")}
     env.update({
-        "DATABASE_URL": current_database_url(), "DJANGO_SETTINGS_MODULE": "oms.settings",
+        "DATABASE_URL": current_database_url(), "DJANGO_SETTINGS_MODULE": settings,
         "DJANGO_DEBUG": "false", "CELERY_BROKER_URL": "memory://", "LOG_LEVEL": "WARNING",
         "DATABASE_CONN_MAX_AGE": "600", "PYTHONPATH": str(BASE_DIR),
     })
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    log_path = RESULTS_DIR / "gunicorn.log"  # the last server's output
+    # the last server's output, one file per settings module (two servers may run at once)
+    log_path = RESULTS_DIR / ("gunicorn.log" if settings == "oms.settings" else f"gunicorn-{settings}.log")
     log = open(log_path, "wb")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "oms.wsgi", "--bind", f"127.0.0.1:{port}",

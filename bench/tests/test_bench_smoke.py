@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from django.db import connection
 
-from bench import p1_actions, p3_dashboard, p4_recheck, p5_import, p6_list
+from bench import actions, p1_actions, p3_dashboard, p4_recheck, p5_import, p6_list
 from bench.datagen import DatasetSpec, generate
 from bench.server import gunicorn_server
 
@@ -53,13 +53,54 @@ def test_p5_importer_and_raw_sql_import_the_same_rows():
     assert abs(result["importer_packages"] - result["baseline_packages"]) <= 2
 
 
-def test_p1_and_p2_run_against_a_real_server(dataset):
-    with gunicorn_server(workers=2, threads=1) as server:
-        single = p1_actions.run(clients=2, per_client=5, repeat=1, quiet=True, server=server)
+def test_p1_and_p2_run_against_a_real_server(dataset, monkeypatch):
+    checked = []  # (numbers, shipped) of every shipped_count call: each run's own check
+    real_count = actions.shipped_count
+
+    def counting(numbers):
+        shipped = real_count(numbers)
+        checked.append((list(numbers), shipped))
+        return shipped
+
+    monkeypatch.setattr(actions, "shipped_count", counting)
+    with gunicorn_server(workers=2, threads=1) as server, \
+            gunicorn_server(workers=1, threads=2, settings=p1_actions.CEILING_SETTINGS,
+                            ready_path=p1_actions.CEILING_PATH.format(number="-")) as ceiling_server:
+        single = p1_actions.run(clients=2, per_client=5, repeat=1, quiet=True, server=server,
+                                ceiling=True, ceiling_server=ceiling_server)
         bulk = p1_actions.run(bulk=True, clients=1, per_client=1, bulk_size=20, repeat=1, quiet=True,
                               server=server)
     assert single["http_packages_per_second"] > 0 and single["raw_packages_per_second"] > 0
-    assert bulk["packages_per_run"] == 20
+    assert single["ceiling_packages_per_second"] > 0 and len(single["ceiling_runs"]) == 1
+    assert single["http_vs_ceiling"] == pytest.approx(
+        single["http_packages_per_second"] / single["ceiling_packages_per_second"])
+    ceiling_checks = [(numbers, shipped) for numbers, shipped in checked
+                      if numbers[0].startswith("BA-p1c0-")]
+    assert [(len(numbers), shipped) for numbers, shipped in ceiling_checks] == [(10, 10)]
+    assert bulk["packages_per_run"] == 20 and "ceiling_runs" not in bulk
+
+
+def test_ceiling_view_ships_once_with_the_baseline_rows_and_is_not_in_the_product(dataset, client,
+                                                                                   settings):
+    from django.urls import Resolver404, resolve
+
+    with pytest.raises(Resolver404):
+        resolve("/bench/ceiling/BA-x-0000001/ship/")  # the product's URLs (oms.urls)
+    settings.ROOT_URLCONF = "bench.ceiling_urls"
+    number = actions.ship_pool(1, "ceilt")[0]
+    path = p1_actions.CEILING_PATH.format(number=number)
+    body = {"carrier": actions.CARRIER, "tracking_number": "TRK-1"}
+    first = client.post(path, body, content_type="application/json")
+    again = client.post(path, body, content_type="application/json")
+    assert (first.status_code, first.json()) == (200, {"number": number, "status": 700})
+    assert (again.status_code, again.json()) == (409, {"code": "not_allowed"})
+    row = _one("SELECT p.status, p.version, p.carrier, p.tracking_number, "
+               "(SELECT count(*) FROM packages_packagetransition t WHERE t.package_id = p.id "
+               " AND t.action = 'ship' AND t.from_status = 500 AND t.to_status = 700), "
+               "(SELECT count(*) FROM oms_outboxevent e WHERE e.aggregate_type = 'package' "
+               " AND e.aggregate_id = p.id) FROM packages_package p WHERE p.number = %s", [number])
+    assert row == (700, 4, actions.CARRIER, "TRK-1", 1, 1)
+    actions.cleanup()
 
 
 def test_p3_pages_answer_with_their_query_counts(dataset):
