@@ -206,7 +206,8 @@ def _action_response(package: Package) -> Response:
     (the package it replaces or its denial reason, if any; its transfers while it waits
     for them).
     """
-    prefetch_related_objects([package], _items())
+    if "items" not in getattr(package, "_prefetched_objects_cache", {}):
+        prefetch_related_objects([package], _items())
     package_log_prefetch(package)
     return Response(_package_detail_serializer().to_representation(package),
                     headers={"ETag": etag_for(package.version)})
