@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q, QuerySet
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
@@ -181,6 +181,20 @@ def api_token_scope(queryset: QuerySet, token: ApiToken, *,
         lookup = "pk__in" if field == "pk" else f"{field}_id__in"
         condition |= Q(**{lookup: scoped})
     return queryset.filter(condition)
+
+
+def api_token_scope_sql(token: ApiToken | None, location_column: str) -> tuple[str, list]:
+    """``api_token_scope``'s rule as plain SQL: ``(" AND <location_column> IN (SELECT …)", params)``
+    to append to a ``WHERE`` whose rows carry their stock location in ``location_column``
+    (e.g. ``p."location_id"``); ``("", [])`` when ``token`` is None or sees every location."""
+    if token is None or token.all_locations:
+        return "", []
+    through = ApiToken.locations.through._meta
+    quote = connection.ops.quote_name
+    location = quote(through.get_field("stocklocation").column)
+    owner = quote(through.get_field("apitoken").column)
+    return (f" AND {location_column} IN (SELECT {location} FROM {quote(through.db_table)} "
+            f"WHERE {owner} = %s)", [token.pk])
 
 
 def api_token_sees_location(token: ApiToken, location: StockLocation | None) -> bool:

@@ -19,6 +19,7 @@ Errors: ``ActionNotAllowed`` (409), ``ActorNotPermitted`` (403), ``InsufficientS
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -34,8 +35,9 @@ from django.utils import timezone
 
 from locations import services as stock
 from locations.models import Sku, StockLevel, StockLocation
-from oms import bulk_insert
+from oms import bulk_insert, row_sql
 from oms.actors import Actor, system_actor
+from oms.api_tokens import ApiToken, api_token_scope_sql
 from oms.bulk_sql import rows_update
 from oms.db import retry_on_deadlock
 from oms.events import events_publish_many
@@ -1489,6 +1491,135 @@ def package_bulk_transition(*, action: str, entries: Sequence[tuple[str, Mapping
         for package, from_status, reason, _, _ in moved
     ])
     return results
+
+
+# --- one action without stock effects, in plain SQL (the single-action API's hot path) ------
+
+@functools.cache
+def _one_sql() -> SimpleNamespace:
+    """The statements of ``package_transition``, built once per process from model metadata:
+    ``lock`` (the package by number with its brand and location, ``%s`` = number; scope and
+    ``FOR UPDATE`` appended per call), ``items`` (with their SKU, in id order) and ``log``
+    (the package's transition log, in id order), with the ``row_sql.Columns`` reading them."""
+    q = row_sql.quote
+    package, brand, location = (row_sql.Columns(Package), row_sql.Columns(Brand),
+                                row_sql.Columns(StockLocation))
+    item, sku, log = row_sql.Columns(PackageItem), row_sql.Columns(Sku), row_sql.Columns(PackageTransition)
+
+    def column(columns: row_sql.Columns, name: str) -> str:
+        meta = columns.model._meta
+        return f"{columns.table}.{q(meta.pk.column if name == 'pk' else meta.get_field(name).column)}"
+
+    lock = (f"SELECT {package.sql}, {brand.sql}, {location.sql} FROM {package.table} "
+            f"INNER JOIN {brand.table} ON {column(brand, 'pk')} = {column(package, 'brand')} "
+            f"INNER JOIN {location.table} ON {column(location, 'pk')} = {column(package, 'location')} "
+            f"WHERE {column(package, 'number')} = %s")
+    items = (f"SELECT {item.sql}, {sku.sql} FROM {item.table} "
+             f"INNER JOIN {sku.table} ON {column(sku, 'pk')} = {column(item, 'sku')} "
+             f"WHERE {column(item, 'package')} = %s ORDER BY {column(item, 'pk')}")
+    log_sql = (f"SELECT {log.sql} FROM {log.table} "
+               f"WHERE {column(log, 'package')} = %s ORDER BY {column(log, 'pk')}")
+    return SimpleNamespace(lock=lock, items=items, log=log_sql, package=package, brand=brand,
+                           location=location, item=item, sku=sku, log_columns=log,
+                           location_column=column(package, "location"))
+
+
+def _lock_one(number: str, token: ApiToken | None) -> Package:
+    """``_lock(number=…, packages=<token's scope>)`` in plain SQL, with the items prefetched
+    (as the API's ``packages=…prefetch_related(items)`` does): the row locked (``FOR UPDATE OF``
+    the package where the database has it), brand and location joined. Raises
+    ``Package.DoesNotExist`` for an unknown number or one outside ``token``'s scope."""
+    sql = _one_sql()
+    scope, params = api_token_scope_sql(token, sql.location_column)
+    lock = sql.lock + scope
+    if connection.features.has_select_for_update:
+        lock += (f" FOR UPDATE OF {sql.package.table}" if connection.features.has_select_for_update_of
+                 else " FOR UPDATE")
+    with connection.cursor() as cursor:
+        cursor.execute(lock, [number, *params])
+        row = cursor.fetchone()
+        if row is None:
+            raise Package.DoesNotExist("Package matching query does not exist.")
+        package = sql.package.build(row)
+        Package.brand.field.set_cached_value(package, sql.brand.build(row, len(sql.package)))
+        Package.location.field.set_cached_value(
+            package, sql.location.build(row, len(sql.package) + len(sql.brand)))
+        if package.status not in _REPLACED_STATES:
+            Package.replacement.related.set_cached_value(package, None)
+        cursor.execute(sql.items, [package.pk])
+        items = []
+        for item_row in cursor.fetchall():
+            item = sql.item.build(item_row)
+            PackageItem.sku.field.set_cached_value(item, sql.sku.build(item_row, len(sql.item)))
+            items.append(item)
+    row_sql.set_prefetched(package, "items", items)
+    return package
+
+
+def package_transition(*, action: str, number: str, actor: Actor, token: ApiToken | None = None,
+                       **kwargs) -> Package:
+    """Run ``action`` (one of ``BULK_TRANSITION_ACTIONS``: no stock effects) on package
+    ``number``: the same rules, writes and result as ``ACTION_SERVICES[action](number=number,
+    packages=<token's scope>, actor=actor, **kwargs)`` with the items prefetched, in plain SQL.
+
+    ``kwargs`` are the action's single-service keyword arguments (e.g. ``carrier``,
+    ``tracking_number`` for ship); ``token`` bounds the packages by its stock locations as
+    ``oms.api_tokens.api_token_scope`` does (None: any package).
+
+    In one transaction (a savepoint inside the caller's): the package row locked by number
+    (``_lock_one``: brand and location joined, items with their SKU read next); ``_check``
+    (actor kind, brand switch, source state, delivery type); the input checked as the bulk
+    path checks it (``_BULK_RULES``, the single service's checks); the django-fsm transition
+    on the instance; then one ``UPDATE`` of the columns the single service saves (``status``,
+    ``version`` +1, ``updated_at``, ``status_changed_at`` when the state changed, the
+    action's own), one ``PackageTransition`` row, one ``package.status.transitioned``
+    outbox event with ``package_event_payload`` (handed on after commit). The statements are
+    built once per process from the models' metadata (``_one_sql``), not by the ORM per call.
+
+    Returns the saved package (brand, location, items with SKUs cached). Raises
+    ``Package.DoesNotExist`` (unknown or outside the scope), ``ActorNotPermitted``,
+    ``ActionNotAllowed``, ``InvalidInput`` as the single service does, nothing written;
+    ValueError for an action not in ``BULK_TRANSITION_ACTIONS``; TypeError for keyword
+    arguments the action does not take; ``DatabaseError`` as the database reports it.
+    """
+    if action not in _BULK_RULES:
+        raise ValueError(f"{action!r} has stock effects or other reads under the lock; "
+                         "use its single service")
+    fields, prepare = _BULK_RULES[action]
+    with transaction.atomic():
+        package = _lock_one(number, token)
+        _check(package, action, actor)
+        transition_kwargs, reason, payload = prepare(package, **kwargs)
+        from_status = package.status
+        getattr(package, action)(**transition_kwargs)
+        now = timezone.now()
+        package.version += 1
+        package.updated_at = now
+        update_fields = {"status", "version", "updated_at", *fields}
+        if package.status != from_status:
+            package.status_changed_at = now
+            update_fields.add("status_changed_at")
+        row_sql.update_row(package, sorted(update_fields))
+        row_sql.insert_row(PackageTransition, {
+            "package": package.pk, "from_status": from_status, "to_status": package.status,
+            "action": action, "actor": str(actor)[:150], "actor_user": actor.user_id,
+            "reason": reason[:255], "payload": payload or {}, "created_at": now})
+        events_publish_many([("package.status.transitioned", "package", package.pk, package_event_payload(
+            package, action=action, from_status=from_status, actor=actor, reason=reason))],
+            instances=False)
+    return package
+
+
+def package_log_prefetch(package: Package) -> Package:
+    """Read ``package``'s transition log (1 query, in id order) into its prefetched
+    ``transitions``, as ``prefetch_related(Prefetch("transitions", …order_by("id")))`` would.
+    Returns ``package``."""
+    sql = _one_sql()
+    with connection.cursor() as cursor:
+        cursor.execute(sql.log, [package.pk])
+        rows = cursor.fetchall()
+    row_sql.set_prefetched(package, "transitions", [sql.log_columns.build(row) for row in rows])
+    return package
 
 
 @transaction.atomic
