@@ -9,7 +9,7 @@ import uuid
 from django.db import connection, transaction
 from django.utils import timezone
 
-from oms import bulk_insert
+from oms import bulk_sql
 from oms.models import OutboxEvent
 
 logger = logging.getLogger(__name__)
@@ -60,13 +60,13 @@ def events_publish_many(events: list[tuple[str, str, int, dict]], *,
     """Record many events at once: ``[(type, aggregate_type, aggregate_id, payload), …]``.
 
     As ``event_publish`` (same transaction, hand-off after commit), in one statement: on
-    PostgreSQL an ``INSERT … SELECT FROM unnest`` of plain values (``oms.bulk_insert``),
+    PostgreSQL an ``INSERT … SELECT FROM unnest`` of plain values (``oms.bulk_sql``),
     elsewhere ``bulk_create``. Returns the saved ``OutboxEvent`` rows in the order given,
     or with ``instances=False`` only their ids (imports: no model instance per event).
     """
     if not events:
         return []
-    if bulk_insert.supported():
+    if bulk_sql.supported():
         ids, rows = _insert_events(events, instances=instances)
     else:
         rows = OutboxEvent.objects.bulk_create(
@@ -85,13 +85,13 @@ def _insert_events(events: list[tuple[str, str, int, dict]], *,
                    instances: bool) -> tuple[list[int], list[OutboxEvent]]:
     """Insert ``events`` from plain values; return their ids and, if asked, the instances."""
     now = timezone.now()
-    columns = bulk_insert.columns_of(("type", "aggregate_type", "aggregate_id", "payload"), events)
+    columns = bulk_sql.columns_of(("type", "aggregate_type", "aggregate_id", "payload"), events)
     if not instances:  # PostgreSQL draws the uuids
-        returned = bulk_insert.insert_rows(OutboxEvent, columns, now=now, returning=("id",),
+        returned = bulk_sql.insert_rows(OutboxEvent, columns, now=now, returning=("id",),
                                            expressions={"uuid": "gen_random_uuid()"})
         return [pk for (pk,) in returned], []
     uuids = [uuid.uuid4() for _ in events]
-    returned = bulk_insert.insert_rows(OutboxEvent, {"uuid": uuids, **columns}, now=now,
+    returned = bulk_sql.insert_rows(OutboxEvent, {"uuid": uuids, **columns}, now=now,
                                        returning=("id", "uuid", "xid"))
     if [row[1] for row in returned] != uuids:  # never seen; match by the unique uuid then
         by_uuid = {row[1]: row for row in returned}

@@ -20,7 +20,7 @@ first, so scarce units go to the earliest deadline.
 Writes are set-based: the catalogue in one statement per table, packages in chunks through
 ``package_create_many`` (the rules of ``package_create``, which it calls itself only for
 the packages that may get transfers). On PostgreSQL the rows go from plain values
-(``INSERT … SELECT FROM unnest``, ``oms.bulk_insert``), elsewhere with ``bulk_create``;
+(``INSERT … SELECT FROM unnest``, ``oms.bulk_sql``), elsewhere with ``bulk_create``;
 both write the same rows.
 
 Re-running is idempotent: locations, SKUs and stock rows that exist are left alone, and a
@@ -53,7 +53,7 @@ from django.utils import timezone
 
 from locations.models import Sku, StockLevel, StockLocation
 from locations.services import stock_locations_created
-from oms import bulk_insert
+from oms import bulk_sql
 from oms.actors import system_actor
 from oms.exceptions import OmsError
 from packages.models import Brand, Package, Status
@@ -430,7 +430,7 @@ def _chunks(values: Sequence, size: int = QUERY_CHUNK_SIZE):
 
 def _existing(model, field_name: str, values: Iterable, *, columns: Sequence[str]) -> list:
     """Return ``values_list(*columns)`` of ``model`` rows whose ``field_name`` is in ``values``."""
-    return bulk_insert.rows_matching(model, field_name, values, columns)
+    return bulk_sql.rows_matching(model, field_name, values, columns)
 
 
 def _insert_catalogue(model, objs: list, fields: Sequence[str], *, ignore_conflicts: bool = False) -> None:
@@ -438,11 +438,11 @@ def _insert_catalogue(model, objs: list, fields: Sequence[str], *, ignore_confli
     does: on PostgreSQL from their ``fields`` in one statement (the other columns get their
     defaults), elsewhere with ``bulk_create``. Without ``ignore_conflicts`` the instances
     get their primary key (matched by the unique ``code``) and timestamps."""
-    if not bulk_insert.supported():
+    if not bulk_sql.supported():
         model.objects.bulk_create(objs, batch_size=BULK_BATCH_SIZE, ignore_conflicts=ignore_conflicts)
         return
     now = timezone.now()
-    returned = bulk_insert.insert_rows(
+    returned = bulk_sql.insert_rows(
         model, {name: [getattr(obj, name) for obj in objs] for name in fields}, now=now,
         returning=() if ignore_conflicts else ("id", "code"), ignore_conflicts=ignore_conflicts)
     ids = {code: pk for pk, code in returned}
@@ -678,8 +678,8 @@ def _seed_stock(groups: Sequence[_Group], *, locations: dict[str, StockLocation]
         for (seller_id, product_id), units in sorted(demand.items())
         if (locations[seller_id].pk, skus[product_id].pk) not in present
     ]
-    if bulk_insert.supported():
-        bulk_insert.insert_rows(StockLevel, bulk_insert.columns_of(("location_id", "sku_id", "on_hand"), new),
+    if bulk_sql.supported():
+        bulk_sql.insert_rows(StockLevel, bulk_sql.columns_of(("location_id", "sku_id", "on_hand"), new),
                                 now=timezone.now(), ignore_conflicts=True)
     else:
         StockLevel.objects.bulk_create(
@@ -785,7 +785,7 @@ def _by_code(model, codes: Iterable[str]) -> dict:
     """Return ``{code: instance}`` of ``model`` for the non-empty ``codes`` that exist."""
     found = {}
     codes = sorted({c for c in codes if c and len(c) <= MAX_ID_LENGTH})
-    size = (len(codes) or 1) if bulk_insert.supported() else QUERY_CHUNK_SIZE  # one query on PostgreSQL
+    size = (len(codes) or 1) if bulk_sql.supported() else QUERY_CHUNK_SIZE  # one query on PostgreSQL
     for chunk in _chunks(codes, size):
         found.update((obj.code, obj) for obj in model.objects.filter(code__in=chunk))
     return found

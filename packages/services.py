@@ -35,7 +35,7 @@ from django.utils import timezone
 
 from locations import services as stock
 from locations.models import Sku, StockLevel, StockLocation
-from oms import bulk_insert, row_sql
+from oms import bulk_sql, row_sql
 from oms.actors import Actor, system_actor
 from oms.api_tokens import ApiToken, api_token_scope_sql
 from oms.bulk_sql import rows_update
@@ -472,7 +472,7 @@ def package_create_many(*, specs: Sequence[PackageSpec], actor: Actor,
     (Pending Transfer or Product Out of Stock). Every stock row involved is locked in one
     query, in primary-key order; packages, items, log rows and ``package.created`` events
     are inserted in bulk: on PostgreSQL one ``INSERT … SELECT FROM unnest`` per table from
-    plain values (``oms.bulk_insert``), elsewhere ``bulk_create``.
+    plain values (``oms.bulk_sql``), elsewhere ``bulk_create``.
 
     Returns one entry per spec, aligned: the created ``Package`` (a ``CreatedPackage`` with
     ``instances=False``: no model instance per package, for imports), or the ``OmsError``
@@ -480,9 +480,9 @@ def package_create_many(*, specs: Sequence[PackageSpec], actor: Actor,
     Nothing is written for a refused spec.
     """
     results: list[Package | CreatedPackage | OmsError | None] = [None] * len(specs)
-    numbers = {number for (number,) in bulk_insert.rows_matching(
+    numbers = {number for (number,) in bulk_sql.rows_matching(
         Package, "number", [s.number for s in specs], ["number"])}
-    refs = {ref for (ref,) in bulk_insert.rows_matching(
+    refs = {ref for (ref,) in bulk_sql.rows_matching(
         Package, "external_ref", [s.external_ref for s in specs if s.external_ref], ["external_ref"])}
     valid: list[tuple[int, PackageSpec, dict[int, int]]] = []
     for index, spec in enumerate(specs):
@@ -538,7 +538,7 @@ def package_create_many(*, specs: Sequence[PackageSpec], actor: Actor,
         else:
             to_plan.append(index)
 
-    write = _insert_placed if bulk_insert.supported() else _bulk_create_placed
+    write = _insert_placed if bulk_sql.supported() else _bulk_create_placed
     for (index, *_), created in zip(placed, write(placed, actor=actor, instances=instances), strict=True):
         results[index] = created
 
@@ -616,16 +616,16 @@ def _insert_placed(placed, *, actor: Actor, instances: bool) -> list[Package | C
     columns["brand"] = [brand.pk for brand in columns["brand"]]
     columns["location"] = [location.pk for location in columns["location"]]
     columns["status"] = [int(status) for status in columns["status"]]
-    returned = bulk_insert.insert_rows(Package, columns, now=now, returning=("id", "number"))
+    returned = bulk_sql.insert_rows(Package, columns, now=now, returning=("id", "number"))
     if [number for _, number in returned] != columns["number"]:  # match by the unique number
         by_number = {number: pk for pk, number in returned}
         returned = [(by_number[number], number) for number in columns["number"]]
     ids = [pk for pk, _ in returned]
     items = [(pk, item.sku.pk, item.quantity, item.unit_price, item.freight_value)
              for pk, (_, spec, _, _) in zip(ids, placed, strict=True) for item in spec.items]
-    bulk_insert.insert_rows(PackageItem, bulk_insert.columns_of(
+    bulk_sql.insert_rows(PackageItem, bulk_sql.columns_of(
         ("package_id", "sku_id", "quantity", "unit_price", "freight_value"), items), now=now)
-    bulk_insert.insert_rows(
+    bulk_sql.insert_rows(
         PackageTransition,
         {"package_id": ids, "to_status": columns["status"], "reason": [reason for *_, reason in placed]},
         constants={"action": "create", "actor": str(actor)[:150], "actor_user_id": actor.user_id,

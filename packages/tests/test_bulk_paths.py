@@ -1,5 +1,5 @@
 """The PostgreSQL fast path of ``package_create_many`` and of the Olist import (plain-value
-inserts, ``oms.bulk_insert``) writes exactly the rows of the portable ``bulk_create`` path."""
+inserts, ``oms.bulk_sql``) writes exactly the rows of the portable ``bulk_create`` path."""
 
 import datetime as dt
 import json
@@ -11,7 +11,7 @@ from django.db import connection, transaction
 
 from locations.models import StockLevel
 from locations.tests.factories import SkuFactory, StockLocationFactory
-from oms import bulk_insert
+from oms import bulk_sql
 from oms.actors import system_actor
 from oms.exceptions import InvalidInput
 from oms.testing import olist_dir
@@ -92,7 +92,7 @@ def on_both_paths(monkeypatch, run) -> tuple:
     rolled back afterwards; return ``((result, snapshot), (result, snapshot))``."""
     outcomes = []
     for fast in (True, False):
-        monkeypatch.setattr(bulk_insert, "supported", lambda fast=fast: fast)
+        monkeypatch.setattr(bulk_sql, "supported", lambda fast=fast: fast)
         with transaction.atomic():
             result = run()
             outcomes.append((result, snapshot()))
@@ -156,7 +156,7 @@ def test_package_create_many_fast_path_returns_saved_packages(monkeypatch):
     brand = BrandFactory()
     specs = [PackageSpec(order_number=o, brand=brand, location=location, number=f"{o}-1",
                          items=[ItemInput(sku=sku, quantity=1)]) for o in ("F", "G")]
-    monkeypatch.setattr(bulk_insert, "supported", lambda: True)
+    monkeypatch.setattr(bulk_sql, "supported", lambda: True)
 
     created = package_create_many(specs=specs, actor=system_actor())
 
@@ -229,7 +229,7 @@ def test_concurrent_package_create_many_share_scarce_stock_exactly(monkeypatch):
     the other seven Product Out of Stock (no other location has their SKU)."""
     from oms.testing import run_concurrently
 
-    monkeypatch.setattr(bulk_insert, "supported", lambda: True)
+    monkeypatch.setattr(bulk_sql, "supported", lambda: True)
     brand = BrandFactory()
     first, second = StockLocationFactory(), StockLocationFactory()
     skus = {first.pk: SkuFactory(), second.pk: SkuFactory()}

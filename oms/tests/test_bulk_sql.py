@@ -1,4 +1,4 @@
-"""``oms.bulk_insert.insert_rows`` (PostgreSQL) and ``events_publish_many`` on both paths."""
+"""``oms.bulk_sql.insert_rows`` (PostgreSQL) and ``events_publish_many`` on both paths."""
 
 import datetime as dt
 import uuid
@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from locations.models import Sku, StockLocation
 from locations.tests.factories import StockLocationFactory
-from oms import bulk_insert
+from oms import bulk_sql
 from oms.events import _flush_pending, events_publish_many
 from oms.models import OutboxEvent
 from packages.models import Package, PackageItem, Status
@@ -36,7 +36,7 @@ def test_insert_rows_writes_what_save_writes():
     ship_by = dt.datetime(2017, 9, 19, 12, 45, tzinfo=dt.UTC)
     saved = Package.objects.create(number="N-1", order_number="N", brand=brand, location=location,
                                    ship_by=ship_by, external_ref="ref:1")
-    [(pk,)] = bulk_insert.insert_rows(
+    [(pk,)] = bulk_sql.insert_rows(
         Package, {"number": ["N-2"], "order_number": ["N"], "brand": [brand.pk],
                   "location_id": [location.pk], "ship_by": [ship_by], "external_ref": ["ref:2"]},
         now=now, returning=("id",))
@@ -50,7 +50,7 @@ def test_insert_rows_writes_what_save_writes():
 def test_insert_rows_json_decimal_constants_and_database_defaults():
     now = timezone.now()
     keys = [uuid.uuid4() for _ in range(3)]
-    returned = bulk_insert.insert_rows(
+    returned = bulk_sql.insert_rows(
         OutboxEvent, {"uuid": keys, "aggregate_id": [3, 1, 2],
                       "payload": [{"a": [1, "é"]}, {"b": None}, {}]},
         constants={"type": "t.x", "aggregate_type": "test"}, now=now,
@@ -74,38 +74,38 @@ def test_insert_rows_sends_any_text_bool_date_and_json_unchanged():
     now = timezone.now()
     codes = [f"L{i}" for i in range(len(TRICKY))]
     flags = [True, False, True, False, True, False, True, False, True]
-    bulk_insert.insert_rows(StockLocation, {"code": codes, "name": [t or "-" for t in TRICKY],
+    bulk_sql.insert_rows(StockLocation, {"code": codes, "name": [t or "-" for t in TRICKY],
                                             "city": [t or "" for t in TRICKY], "is_active": flags},
                             now=now)
     assert list(StockLocation.objects.order_by("code").values_list("name", "city", "is_active")) == [
         (t or "-", t or "", f) for t, f in zip(TRICKY, flags, strict=True)]
     payloads = [{"text": t, "nested": [t, {"k": t}]} for t in TRICKY]
-    bulk_insert.insert_rows(OutboxEvent, {"uuid": [uuid.uuid4() for _ in TRICKY], "payload": payloads,
+    bulk_sql.insert_rows(OutboxEvent, {"uuid": [uuid.uuid4() for _ in TRICKY], "payload": payloads,
                                           "aggregate_id": list(range(len(TRICKY)))},
                             constants={"type": "t", "aggregate_type": "t"}, now=now)
     assert list(OutboxEvent.objects.order_by("aggregate_id").values_list("payload", flat=True)) == payloads
     location, brand = StockLocation.objects.first(), BrandFactory()
-    bulk_insert.insert_rows(Package, {"number": ["D-1", "D-2"], "order_number": ["D", "D"],
+    bulk_sql.insert_rows(Package, {"number": ["D-1", "D-2"], "order_number": ["D", "D"],
                                       "brand_id": [brand.pk] * 2, "location_id": [location.pk] * 2,
                                       "invoice_date": [dt.date(2017, 9, 19), None],
                                       "status": [Status.PENDING, Status.PRODUCT_OUT_OF_STOCK]}, now=now)
     assert list(Package.objects.order_by("number").values_list("invoice_date", "status")) == [
         (dt.date(2017, 9, 19), 100), (None, 920)]
     with pytest.raises(TypeError, match="array literal"):
-        bulk_insert.insert_rows(Sku, {"code": [object()]}, now=now)
+        bulk_sql.insert_rows(Sku, {"code": [object()]}, now=now)
 
 
 @pytest.mark.postgres
 def test_insert_rows_refuses_what_an_insert_refuses():
     now = timezone.now()
     with pytest.raises(DataError), transaction.atomic():  # not cut to varchar(64)
-        bulk_insert.insert_rows(Sku, {"code": ["x" * 65]}, now=now)
+        bulk_sql.insert_rows(Sku, {"code": ["x" * 65]}, now=now)
     with pytest.raises(ValueError, match="unique"):  # one uuid4() for every row would collide
-        bulk_insert.insert_rows(OutboxEvent, {"aggregate_id": [1]}, now=now)
+        bulk_sql.insert_rows(OutboxEvent, {"aggregate_id": [1]}, now=now)
     with pytest.raises(ValueError, match="no field"):
-        bulk_insert.insert_rows(Sku, {"nope": [1]}, now=now)
+        bulk_sql.insert_rows(Sku, {"nope": [1]}, now=now)
     with pytest.raises(ValueError, match="lengths"):
-        bulk_insert.insert_rows(Sku, {"code": ["a", "b"], "name": ["a"]}, now=now)
+        bulk_sql.insert_rows(Sku, {"code": ["a", "b"], "name": ["a"]}, now=now)
     assert not Sku.objects.exists()
 
 
@@ -113,19 +113,19 @@ def test_insert_rows_refuses_what_an_insert_refuses():
 def test_insert_rows_ignore_conflicts_and_empty_input(django_assert_num_queries):
     now = timezone.now()
     Sku.objects.create(code="A", name="old")
-    returned = bulk_insert.insert_rows(Sku, {"code": ["A", "B"], "name": ["new", "new"]}, now=now,
+    returned = bulk_sql.insert_rows(Sku, {"code": ["A", "B"], "name": ["new", "new"]}, now=now,
                                        returning=("code",), ignore_conflicts=True)
     assert returned == [("B",)]
     assert dict(Sku.objects.values_list("code", "name")) == {"A": "old", "B": "new"}
     with django_assert_num_queries(0):
-        assert bulk_insert.insert_rows(Sku, {"code": []}, now=now, returning=("id",)) == []
+        assert bulk_sql.insert_rows(Sku, {"code": []}, now=now, returning=("id",)) == []
 
 
 @pytest.mark.postgres
 def test_insert_rows_numeric_rounds_as_the_column_does():
     sku, location, brand = Sku.objects.create(code="S"), StockLocationFactory(), BrandFactory()
     package = Package.objects.create(number="P-1", order_number="P", brand=brand, location=location)
-    bulk_insert.insert_rows(PackageItem, {"package_id": [package.pk], "sku_id": [sku.pk], "quantity": [1],
+    bulk_sql.insert_rows(PackageItem, {"package_id": [package.pk], "sku_id": [sku.pk], "quantity": [1],
                                           "unit_price": [Decimal("1.005")], "freight_value": [None]},
                             now=timezone.now())
     item = PackageItem.objects.get()
@@ -139,7 +139,7 @@ EVENTS = [("test.one", "test", 7, {"n": 1, "when": "2017-09-19T12:45:00+00:00"})
 def _published_rows(monkeypatch, *, fast: bool) -> tuple[list[OutboxEvent], list[tuple]]:
     """Publish ``EVENTS`` on one path in a rolled-back transaction; return what came back
     and the rows written."""
-    monkeypatch.setattr(bulk_insert, "supported", lambda: fast)
+    monkeypatch.setattr(bulk_sql, "supported", lambda: fast)
     with transaction.atomic():
         events = events_publish_many(EVENTS)
         rows = list(OutboxEvent.objects.order_by("id").values_list(
@@ -162,7 +162,7 @@ def test_events_publish_many_fast_path_writes_the_rows_of_bulk_create(monkeypatc
 
 @pytest.mark.parametrize("fast", [True, False])
 def test_events_publish_many_hands_ids_on_after_commit(fast, monkeypatch, django_capture_on_commit_callbacks):
-    monkeypatch.setattr(bulk_insert, "supported", lambda: fast and connection.vendor == "postgresql")
+    monkeypatch.setattr(bulk_sql, "supported", lambda: fast and connection.vendor == "postgresql")
     monkeypatch.setattr("oms.events._pending.ids", [], raising=False)  # ids of rolled-back tests
     sent = []
     monkeypatch.setattr("oms.tasks.outbox_dispatch_batch_task.delay", sent.append)
