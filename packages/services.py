@@ -775,23 +775,8 @@ def package_ship(*, actor: Actor, carrier: str, tracking_number: str, **ref: Unp
     invoice (560); else Shipped (700).
     Raises InvalidInput when carrier or tracking number is blank.
     """
-    carrier, tracking_number = (carrier or "").strip(), (tracking_number or "").strip()
-    package = _lock(**ref)
-    _check(package, "ship", actor)
-    if not carrier:
-        raise InvalidInput("carrier is required", field="carrier")
-    if not tracking_number:
-        raise InvalidInput("tracking_number is required", field="tracking_number")
-    if not TRACKING_NUMBER_RE.fullmatch(tracking_number):
-        raise InvalidInput("tracking_number must be printable ASCII without spaces (it is printed "
-                           "as a barcode)", field="tracking_number")
-    from_status = package.status
-    package.ship(carrier=carrier, tracking_number=tracking_number,
-                 label_required=package.brand.requires_shipping_label,
-                 invoice_required=package.brand.requires_invoice)
-    return _record(package, action="ship", from_status=from_status, actor=actor,
-                   fields=["carrier", "tracking_number", "shipped_at"],
-                   payload={"carrier": carrier, "tracking_number": tracking_number})
+    return _run_checked(action="ship", actor=actor, ref=ref,
+                        inputs={"carrier": carrier, "tracking_number": tracking_number})
 
 
 @transaction.atomic
@@ -813,18 +798,23 @@ def package_attach_invoice(*, actor: Actor, invoice_number: str,
 
     Raises InvalidInput when ``invoice_number`` is blank.
     """
-    invoice_number = (invoice_number or "").strip()
+    return _run_checked(action="attach_invoice", actor=actor, ref=ref,
+                        inputs={"invoice_number": invoice_number, "invoice_date": invoice_date,
+                                "invoice_url": invoice_url})
+
+
+def _run_checked(*, action: str, actor: Actor, ref: PackageRef, inputs: Mapping) -> Package:
+    """Lock, ``_check``, check ``inputs`` with the action's rule in ``_BULK_RULES`` (the one
+    place its input checks live, shared with the bulk and plain-SQL paths), transition, and
+    record. Call inside the service's transaction."""
+    fields, prepare = _BULK_RULES[action]
     package = _lock(**ref)
-    _check(package, "attach_invoice", actor)
-    if not invoice_number:
-        raise InvalidInput("invoice_number is required", field="invoice_number")
+    _check(package, action, actor)
+    transition_kwargs, reason, payload = prepare(package, **inputs)
     from_status = package.status
-    package.attach_invoice(invoice_number=invoice_number, invoice_date=invoice_date,
-                           invoice_url=invoice_url or "")
-    return _record(package, action="attach_invoice", from_status=from_status, actor=actor,
-                   fields=["invoice_number", "invoice_date", "invoice_url", "shipped_at"],
-                   payload={"invoice_number": invoice_number,
-                            "invoice_date": invoice_date.isoformat() if invoice_date else None})
+    getattr(package, action)(**transition_kwargs)
+    return _record(package, action=action, from_status=from_status, actor=actor,
+                   fields=fields, reason=reason, payload=payload or None)
 
 
 def _simple(action: str, *, fields: Sequence[str] = (), doc: str):
@@ -884,14 +874,7 @@ def package_mark_delivery_failed(*, actor: Actor, reason: str, **ref: Unpack[Pac
 
     Raises InvalidInput when ``reason`` is blank.
     """
-    package = _lock(**ref)
-    _check(package, "mark_delivery_failed", actor)
-    if not (reason or "").strip():
-        raise InvalidInput("reason is required", field="reason")
-    from_status = package.status
-    package.mark_delivery_failed()
-    return _record(package, action="mark_delivery_failed", from_status=from_status, actor=actor,
-                   reason=reason.strip())
+    return _run_checked(action="mark_delivery_failed", actor=actor, ref=ref, inputs={"reason": reason})
 
 
 @transaction.atomic
@@ -1322,7 +1305,8 @@ ACTION_SERVICES = {
 #
 # For each action: the columns its transition may change besides status/version/updated_at/
 # status_changed_at (as its single service saves them), and a function that checks the
-# entry's input exactly as that service does after ``_check`` and returns ``(transition
+# entry's input (for ship, attach_invoice and mark_delivery_failed the single services
+# call the same function, through ``_run_checked``) and returns ``(transition
 # kwargs, log reason, log payload)``. Actions that move stock or read other tables under the
 # lock (transfers, the log) are not here: they keep the per-package services.
 
