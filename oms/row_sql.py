@@ -14,11 +14,35 @@ Portable: the SQL is plain ``SELECT`` / ``UPDATE`` / ``INSERT`` with ``%s`` para
 
 from __future__ import annotations
 
+import datetime as dt
+import decimal
 import functools
+import uuid
 import weakref
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections, models
+
+# How a column travels inside ``json_build_array`` (PostgreSQL) and how its JSON value is
+# turned back into what psycopg2 returns for the column itself: ``(SQL cast, parser)`` by
+# ``Field.get_internal_type()``. Numbers and JSON travel as text (a JSON number would lose
+# ``numeric``'s exactness; Django reads ``jsonb`` from its text), times as ISO 8601
+# (``to_json`` writes them so whatever the session's DateStyle).
+_JSON_INT = ("", int)
+_JSON_TEXT = ("", str)
+_JSON_READING = {
+    **dict.fromkeys(("AutoField", "BigAutoField", "SmallAutoField", "IntegerField", "BigIntegerField",
+                     "SmallIntegerField", "PositiveIntegerField", "PositiveBigIntegerField",
+                     "PositiveSmallIntegerField"), _JSON_INT),
+    **dict.fromkeys(("CharField", "TextField", "SlugField", "EmailField", "URLField"), _JSON_TEXT),
+    "BooleanField": ("", bool),
+    "DecimalField": ("::text", decimal.Decimal),
+    "JSONField": ("::text", str),
+    "UUIDField": ("::text", uuid.UUID),
+    "DateTimeField": ("", dt.datetime.fromisoformat),
+    "DateField": ("", dt.date.fromisoformat),
+}
 
 
 def quote(name: str) -> str:
@@ -64,6 +88,31 @@ class Columns:
                     found.append((position, converters, col))
             self._converters[conn] = found
         return found
+
+    def _json_reading(self, field: models.Field) -> tuple[str, object]:
+        kind = field.get_internal_type()
+        if kind == "ForeignKey":
+            kind = field.target_field.get_internal_type()
+        try:
+            return _JSON_READING[kind]
+        except KeyError:
+            raise TypeError(f"{self.model.__name__}.{field.name}: no JSON reading for {kind}") from None
+
+    def json_sql(self, table: str | None = None) -> str:
+        """``json_build_array(<every column>)`` (PostgreSQL): one row as one JSON array, for
+        ``json_agg`` in a subquery; ``table`` qualifies the columns (default: the model's
+        table). Read it back with ``build_json``. Raises TypeError for a column type this
+        module cannot read back from JSON."""
+        table = table or self.table
+        return "json_build_array({})".format(", ".join(
+            f"{table}.{quote(field.column)}{self._json_reading(field)[0]}" for field in self.fields))
+
+    def build_json(self, values: Sequence) -> models.Model:
+        """The saved instance from one ``json_sql`` array (as psycopg2 parsed it): each value
+        turned back into what the driver returns for the column, then ``build``."""
+        row = [None if value is None else self._json_reading(field)[1](value)
+               for field, value in zip(self.fields, values, strict=True)]
+        return self.build(row)
 
     def build(self, row: Sequence, start: int = 0) -> models.Model:
         """The saved instance of ``model`` read from ``row`` at ``start`` (``Model.from_db``)."""
@@ -119,6 +168,85 @@ def insert_row(model: type[models.Model], values: dict) -> None:
     params = [meta.get_field(name).get_db_prep_save(value, connection) for name, value in values.items()]
     with connection.cursor() as cursor:
         cursor.execute(insert_sql(model, fields), params)
+
+
+class Statement(NamedTuple):
+    """One data-modifying statement for ``execute_statements``: ``sql`` with ``%s``
+    ``params``; ``returning``: the column names its ``RETURNING`` clause gives (empty: none)."""
+
+    sql: str
+    params: list
+    returning: tuple[str, ...] = ()
+
+
+def update_statement(obj: models.Model, fields: Sequence[str]) -> Statement:
+    """``update_row``'s ``UPDATE`` of ``fields`` of the saved ``obj``, not yet run."""
+    meta = type(obj)._meta
+    fields = tuple(fields)
+    params = [meta.get_field(name).get_db_prep_save(getattr(obj, meta.get_field(name).attname), connection)
+              for name in fields]
+    params.append(meta.pk.get_db_prep_save(obj.pk, connection))
+    return Statement(update_sql(type(obj), fields), params)
+
+
+def insert_statement(model: type[models.Model], values: dict, *, returning_pk: bool = False) -> Statement:
+    """``insert_row``'s ``INSERT`` of one row of ``model``, not yet run; ``returning_pk``
+    asks for the new row's primary key (``execute_statements`` gives it back)."""
+    meta = model._meta
+    fields = tuple(values)
+    params = [meta.get_field(name).get_db_prep_save(value, connection) for name, value in values.items()]
+    sql = insert_sql(model, fields)
+    if not returning_pk:
+        return Statement(sql, params)
+    return Statement(f"{sql} RETURNING {quote(meta.pk.column)}", params, (meta.pk.attname,))
+
+
+@functools.cache
+def _together_sql(statements: tuple[tuple[str, int], ...]) -> str:
+    parts = [f"w{index} AS ({sql})" for index, (sql, _) in enumerate(statements)]
+    returning = [f"w{index}" for index, (_, count) in enumerate(statements) if count]
+    if not returning:  # every statement still runs (data-modifying WITH always does)
+        return f"WITH {', '.join(parts)} SELECT 1"
+    return f"WITH {', '.join(parts)} SELECT * FROM {', '.join(returning)}"
+
+
+def execute_statements(statements: Sequence[Statement]) -> list[tuple | None]:
+    """Run ``statements`` (``INSERT`` / ``UPDATE`` / ``DELETE``, in this order) in the caller's
+    transaction; return, for each, its ``RETURNING`` row (a tuple), or None when it returns
+    nothing.
+
+    On PostgreSQL in one round trip: one statement with each as a data-modifying ``WITH``
+    item. They then share one snapshot and do not see each other's rows, so give them
+    different tables (or rows) to change; each ``RETURNING`` must give exactly one row (the
+    answer is their cross product). Elsewhere one by one, and ``RETURNING`` may only ask for
+    the primary key of a one-row ``INSERT`` (read from ``cursor.lastrowid``).
+    Raises the database's ``DatabaseError`` subclasses; ValueError when a ``RETURNING``
+    statement gives no row (PostgreSQL) or asks for more than the key (elsewhere).
+    """
+    if connection.vendor == "postgresql":
+        sql = _together_sql(tuple((s.sql, len(s.returning)) for s in statements))
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [param for s in statements for param in s.params])
+            row = cursor.fetchone()
+        if any(s.returning for s in statements) and row is None:
+            raise ValueError("a RETURNING statement gave no row")
+        found, position = [], 0
+        for s in statements:
+            found.append(tuple(row[position:position + len(s.returning)]) if s.returning else None)
+            position += len(s.returning)
+        return found
+    found = []
+    with connection.cursor() as cursor:
+        for s in statements:
+            if not s.returning:
+                cursor.execute(s.sql, s.params)
+                found.append(None)
+                continue
+            if len(s.returning) != 1 or " RETURNING " not in s.sql:
+                raise ValueError(f"only the primary key of an INSERT can be returned here: {s.returning}")
+            cursor.execute(s.sql.rsplit(" RETURNING ", 1)[0], s.params)
+            found.append((cursor.lastrowid,))
+    return found
 
 
 def set_prefetched(obj: models.Model, name: str, instances: list[models.Model]) -> None:

@@ -178,6 +178,10 @@ CELERY_ENABLE_UTC = True
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT_SECONDS", default=300)
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT_SECONDS", default=240)
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+# Outbox events committed within this many milliseconds of each other in one process leave
+# in one Celery message (oms.events.HandOffRelay); 0 sends one message per commit, from the
+# committing thread. Ignored with eager Celery.
+OUTBOX_HANDOFF_LINGER_MS = env.int("OUTBOX_HANDOFF_LINGER_MS", default=50)
 # Three queues so a backlog of one kind never starves another: "celery" (outbox hand-off),
 # "stock" (re-checks of out-of-stock packages), "webhooks" (HTTP deliveries). A worker
 # started without -Q consumes all three, in turn; production may dedicate workers with -Q.

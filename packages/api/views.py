@@ -202,13 +202,16 @@ def _action_response(package: Package) -> Response:
 
     The service's package comes locked and saved, with brand and location joined, its
     replacement known and its items prefetched (also used for the event payload); this reads
-    its transition log (1 query, after commit, as ``package_get`` did) and only what it lacks
+    its transition log (1 query, after commit, as ``package_get`` did) unless the service
+    brought it, and only what it lacks
     (the package it replaces or its denial reason, if any; its transfers while it waits
     for them).
     """
-    if "items" not in getattr(package, "_prefetched_objects_cache", {}):
+    prefetched = getattr(package, "_prefetched_objects_cache", {})
+    if "items" not in prefetched:
         prefetch_related_objects([package], _items())
-    package_log_prefetch(package)
+    if "transitions" not in prefetched:  # package_transition reads it with the lock on PostgreSQL
+        package_log_prefetch(package)
     return Response(_package_detail_serializer().to_representation(package),
                     headers={"ETag": etag_for(package.version)})
 
