@@ -17,11 +17,13 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import functools
+import threading
 import uuid
 import weakref
 from collections.abc import Sequence
 from typing import NamedTuple
 
+from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 
 # How a column travels inside ``json_build_array`` (PostgreSQL) and how its JSON value is
@@ -90,13 +92,14 @@ class Columns:
         return found
 
     def _json_reading(self, field: models.Field) -> tuple[str, object]:
+        name = field.name
+        while field.is_relation:  # a foreign key is stored as the key it points to
+            field = field.target_field
         kind = field.get_internal_type()
-        if kind == "ForeignKey":
-            kind = field.target_field.get_internal_type()
         try:
             return _JSON_READING[kind]
         except KeyError:
-            raise TypeError(f"{self.model.__name__}.{field.name}: no JSON reading for {kind}") from None
+            raise TypeError(f"{self.model.__name__}.{name}: no JSON reading for {kind}") from None
 
     def json_sql(self, table: str | None = None) -> str:
         """``json_build_array(<every column>)`` (PostgreSQL): one row as one JSON array, for
@@ -170,6 +173,55 @@ def insert_row(model: type[models.Model], values: dict) -> None:
         cursor.execute(insert_sql(model, fields), params)
 
 
+_prepared_names: dict[str, str] = {}
+_prepared_names_lock = threading.Lock()
+
+
+def prepared_statements_on() -> bool:
+    """True when ``execute`` runs statements as server-side prepared statements: PostgreSQL,
+    ``settings.DATABASE_PREPARED_STATEMENTS`` on and persistent connections
+    (``CONN_MAX_AGE`` not 0; a statement prepared on a connection closed after the request
+    would cost one more round trip per request, not one per connection)."""
+    return (connection.vendor == "postgresql" and settings.DATABASE_PREPARED_STATEMENTS
+            and connection.settings_dict.get("CONN_MAX_AGE") != 0)
+
+
+def execute(cursor, sql: str, params: Sequence) -> None:
+    """``cursor.execute(sql, params)``; where ``prepared_statements_on()``, as a prepared
+    statement: ``PREPARE`` once per connection (the first time this process runs ``sql`` on
+    it), then ``EXECUTE <name>(params)``. PostgreSQL then neither parses nor, after five
+    runs, plans the statement again (planning the action's joined lock costs more than
+    running it; docs/benchmarks.md, P1).
+
+    ``sql`` uses ``%s`` placeholders only (no ``%%``); parameter types are inferred by
+    PostgreSQL from where each placeholder stands. A prepared statement outlives a rolled
+    back transaction; it lives as long as its connection. Not for connections shared
+    through a transaction-pooling proxy such as pgbouncer (``DATABASE_PREPARED_STATEMENTS=false``).
+    Raises ValueError for ``%%`` in ``sql``; the database's errors as ``execute`` does.
+    """
+    if not prepared_statements_on():
+        cursor.execute(sql, params)
+        return
+    name = _prepared_names.get(sql)
+    if name is None:
+        if "%%" in sql:
+            raise ValueError("prepared statements take %s placeholders only")
+        with _prepared_names_lock:
+            name = _prepared_names.setdefault(sql, f"oms_row_{len(_prepared_names) + 1}")
+    wrapper = connections[DEFAULT_DB_ALIAS]  # this thread's wrapper
+    raw = wrapper.connection
+    known = getattr(wrapper, "_oms_prepared", None)
+    if known is None or known[0] is not raw:
+        known = wrapper._oms_prepared = (raw, set())
+    if name not in known[1]:
+        parts = sql.split("%s")
+        numbered = "".join(f"{part}${index}" for index, part in enumerate(parts[:-1], 1)) + parts[-1]
+        cursor.execute(f"PREPARE {name} AS {numbered}")
+        known[1].add(name)
+    marks = ", ".join(["%s"] * len(params))
+    cursor.execute(f"EXECUTE {name}({marks})" if params else f"EXECUTE {name}", params)
+
+
 class Statement(NamedTuple):
     """One data-modifying statement for ``execute_statements``: ``sql`` with ``%s``
     ``params``; ``returning``: the column names its ``RETURNING`` clause gives (empty: none)."""
@@ -226,7 +278,7 @@ def execute_statements(statements: Sequence[Statement]) -> list[tuple | None]:
     if connection.vendor == "postgresql":
         sql = _together_sql(tuple((s.sql, len(s.returning)) for s in statements))
         with connection.cursor() as cursor:
-            cursor.execute(sql, [param for s in statements for param in s.params])
+            execute(cursor, sql, [param for s in statements for param in s.params])
             row = cursor.fetchone()
         if any(s.returning for s in statements) and row is None:
             raise ValueError("a RETURNING statement gave no row")

@@ -1534,7 +1534,7 @@ def _lock_one(number: str, token: ApiToken | None) -> Package:
         lock += (f" FOR UPDATE OF {sql.package.table}" if connection.features.has_select_for_update_of
                  else " FOR UPDATE")
     with connection.cursor() as cursor:
-        cursor.execute(lock, [number, *params])
+        row_sql.execute(cursor, lock, [number, *params])
         row = cursor.fetchone()
         if row is None:
             raise Package.DoesNotExist("Package matching query does not exist.")

@@ -8,6 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from locations.tests.factories import StockLocationFactory
+from oms import row_sql
 from oms.actors import Actor, user_actor
 from oms.api_tokens import api_token_create
 from oms.exceptions import OmsError
@@ -59,8 +60,12 @@ def test_the_fast_path_takes_exactly_the_actions_without_stock_effects():
         package_transition(action="complete_packaging", number="X", actor=Actor("system", "system"))
 
 
+@pytest.mark.parametrize("prepared", [False, pytest.param(True, marks=pytest.mark.postgres)],
+                         ids=["plain", "prepared"])
 @pytest.mark.parametrize("action", sorted(STOCK_FREE))
-def test_fast_path_answers_and_writes_exactly_what_the_service_does(action):
+def test_fast_path_answers_and_writes_exactly_what_the_service_does(action, prepared, monkeypatch):
+    if prepared:  # as served: persistent connections, statements prepared (oms.row_sql.execute)
+        monkeypatch.setitem(connection.settings_dict, "CONN_MAX_AGE", 600)
     entries, scope = _mixed_batch(action)
     token, actor = _token(scope.first().location)
     service = ACTION_SERVICES[action]
@@ -76,6 +81,7 @@ def test_fast_path_answers_and_writes_exactly_what_the_service_does(action):
     assert fast["packages"] == through_service["packages"]
     assert fast["log"] == through_service["log"]
     assert fast["events"] == through_service["events"]
+    assert row_sql.prepared_statements_on() is prepared
     kinds = {outcome if isinstance(outcome, str) else outcome[0] if isinstance(outcome, tuple) else "done"
              for outcome in fast["outcomes"]}
     assert {"done", "not_found", "ActionNotAllowed"} <= kinds, kinds
