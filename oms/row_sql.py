@@ -137,21 +137,6 @@ def update_sql(model: type[models.Model], fields: tuple[str, ...]) -> str:
     return f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s"
 
 
-def update_row(obj: models.Model, fields: Sequence[str]) -> int:
-    """Write ``fields`` of the saved ``obj`` in one ``UPDATE`` by primary key; return the row
-    count. Values are prepared as ``save()`` prepares them (``get_db_prep_save``); nothing else
-    runs (no ``pre_save``: set ``auto_now`` fields yourself; no signals). Raises
-    ``DatabaseError`` subclasses as the database reports them."""
-    meta = type(obj)._meta
-    fields = tuple(fields)
-    params = [meta.get_field(name).get_db_prep_save(getattr(obj, meta.get_field(name).attname), connection)
-              for name in fields]
-    params.append(meta.pk.get_db_prep_save(obj.pk, connection))
-    with connection.cursor() as cursor:
-        cursor.execute(update_sql(type(obj), fields), params)
-        return cursor.rowcount
-
-
 @functools.cache
 def insert_sql(model: type[models.Model], fields: tuple[str, ...]) -> str:
     """``INSERT INTO <table> (<columns>) VALUES (%s, …)`` for ``fields`` (attribute names)."""
@@ -161,16 +146,16 @@ def insert_sql(model: type[models.Model], fields: tuple[str, ...]) -> str:
     return f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({marks})"
 
 
-def insert_row(model: type[models.Model], values: dict) -> None:
-    """Insert one row of ``model`` from ``{attribute name: value}``, values prepared as
-    ``save()`` prepares them (``get_db_prep_save``). Columns not named take their *database*
-    default (``db_default``): name every column that has only a Python default. No instance,
-    no signals, no id returned."""
+def _wrapper():
+    """This thread's connection wrapper (``django.db.connection`` is a proxy that looks it up
+    on every attribute access)."""
+    return connections[DEFAULT_DB_ALIAS]
+
+
+@functools.cache
+def _fields(model: type[models.Model], names: tuple[str, ...]) -> tuple[tuple[models.Field, str], ...]:
     meta = model._meta
-    fields = tuple(values)
-    params = [meta.get_field(name).get_db_prep_save(value, connection) for name, value in values.items()]
-    with connection.cursor() as cursor:
-        cursor.execute(insert_sql(model, fields), params)
+    return tuple((meta.get_field(name), meta.get_field(name).attname) for name in names)
 
 
 _prepared_names: dict[str, str] = {}
@@ -182,8 +167,9 @@ def prepared_statements_on() -> bool:
     ``settings.DATABASE_PREPARED_STATEMENTS`` on and persistent connections
     (``CONN_MAX_AGE`` not 0; a statement prepared on a connection closed after the request
     would cost one more round trip per request, not one per connection)."""
-    return (connection.vendor == "postgresql" and settings.DATABASE_PREPARED_STATEMENTS
-            and connection.settings_dict.get("CONN_MAX_AGE") != 0)
+    conn = _wrapper()
+    return (conn.vendor == "postgresql" and settings.DATABASE_PREPARED_STATEMENTS
+            and conn.settings_dict.get("CONN_MAX_AGE") != 0)
 
 
 def execute(cursor, sql: str, params: Sequence) -> None:
@@ -232,25 +218,28 @@ class Statement(NamedTuple):
 
 
 def update_statement(obj: models.Model, fields: Sequence[str]) -> Statement:
-    """``update_row``'s ``UPDATE`` of ``fields`` of the saved ``obj``, not yet run."""
-    meta = type(obj)._meta
-    fields = tuple(fields)
-    params = [meta.get_field(name).get_db_prep_save(getattr(obj, meta.get_field(name).attname), connection)
-              for name in fields]
-    params.append(meta.pk.get_db_prep_save(obj.pk, connection))
-    return Statement(update_sql(type(obj), fields), params)
+    """``UPDATE`` of ``fields`` of the saved ``obj`` by primary key, not yet run; values
+    prepared as ``save()`` prepares them (``get_db_prep_save``); nothing else runs (no
+    ``pre_save``: set ``auto_now`` fields yourself; no signals)."""
+    conn, model, fields = _wrapper(), type(obj), tuple(fields)
+    params = [field.get_db_prep_save(getattr(obj, attname), conn)
+              for field, attname in _fields(model, fields)]
+    params.append(model._meta.pk.get_db_prep_save(obj.pk, conn))
+    return Statement(update_sql(model, fields), params)
 
 
 def insert_statement(model: type[models.Model], values: dict, *, returning_pk: bool = False) -> Statement:
-    """``insert_row``'s ``INSERT`` of one row of ``model``, not yet run; ``returning_pk``
-    asks for the new row's primary key (``execute_statements`` gives it back)."""
-    meta = model._meta
-    fields = tuple(values)
-    params = [meta.get_field(name).get_db_prep_save(value, connection) for name, value in values.items()]
+    """``INSERT`` of one row of ``model`` from ``{field name: value}``, not yet run; values
+    prepared as ``save()`` prepares them; columns not named take their *database* default
+    (name every column that has only a Python default). ``returning_pk`` asks for the new
+    row's primary key (``execute_statements`` gives it back)."""
+    conn, fields = _wrapper(), tuple(values)
+    params = [field.get_db_prep_save(value, conn)
+              for (field, _), value in zip(_fields(model, fields), values.values(), strict=True)]
     sql = insert_sql(model, fields)
     if not returning_pk:
         return Statement(sql, params)
-    return Statement(f"{sql} RETURNING {quote(meta.pk.column)}", params, (meta.pk.attname,))
+    return Statement(f"{sql} RETURNING {quote(model._meta.pk.column)}", params, (model._meta.pk.attname,))
 
 
 @functools.cache
@@ -275,9 +264,10 @@ def execute_statements(statements: Sequence[Statement]) -> list[tuple | None]:
     Raises the database's ``DatabaseError`` subclasses; ValueError when a ``RETURNING``
     statement gives no row (PostgreSQL) or asks for more than the key (elsewhere).
     """
-    if connection.vendor == "postgresql":
+    conn = _wrapper()
+    if conn.vendor == "postgresql":
         sql = _together_sql(tuple((s.sql, len(s.returning)) for s in statements))
-        with connection.cursor() as cursor:
+        with conn.cursor() as cursor:
             execute(cursor, sql, [param for s in statements for param in s.params])
             row = cursor.fetchone()
         if any(s.returning for s in statements) and row is None:
@@ -288,7 +278,7 @@ def execute_statements(statements: Sequence[Statement]) -> list[tuple | None]:
             position += len(s.returning)
         return found
     found = []
-    with connection.cursor() as cursor:
+    with conn.cursor() as cursor:
         for s in statements:
             if not s.returning:
                 cursor.execute(s.sql, s.params)

@@ -35,7 +35,8 @@ def test_a_row_read_through_json_is_the_row_the_orm_reads(model):
                                payload={"x": "0.1", "when": "2020-01-01T00:00:00Z"})
     columns = row_sql.Columns(model)
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT json_agg({columns.json_sql()} ORDER BY {columns.table}.id) FROM {columns.table}")
+        cursor.execute(f"SELECT json_agg({columns.json_sql()} ORDER BY {columns.table}.id) "
+                       f"FROM {columns.table}")
         [(rows,)] = cursor.fetchall()
     read = [columns.build_json(values) for values in rows]
     assert [_values(obj) for obj in read] == [_values(obj) for obj in model.objects.order_by("id")]
@@ -43,7 +44,7 @@ def test_a_row_read_through_json_is_the_row_the_orm_reads(model):
 
 
 def test_a_column_type_without_a_json_reading_is_refused():
-    class Odd(models.Model):
+    class Odd(models.Model):  # noqa: DJ008 - never saved or shown
         when = models.DurationField()
 
         class Meta:
@@ -62,7 +63,8 @@ def test_statements_run_together_and_return_their_rows():
             row_sql.update_statement(package, ["carrier"]),
             row_sql.insert_statement(PackageTransition, {
                 "package": package.pk, "from_status": 500, "to_status": 500, "action": "note",
-                "actor": "t", "reason": "", "payload": {"k": 1}, "created_at": dt.datetime(2020, 1, 1, tzinfo=dt.UTC)},
+                "actor": "t", "reason": "", "payload": {"k": 1},
+                "created_at": dt.datetime(2020, 1, 1, tzinfo=dt.UTC)},
                 returning_pk=True),
             event_insert_statement(type="t", aggregate_type="package", aggregate_id=package.pk,
                                    payload={})])
@@ -84,7 +86,8 @@ def test_a_failing_statement_leaves_none_of_the_others():
             row_sql.update_statement(package, ["carrier"]),
             row_sql.insert_statement(PackageTransition, {  # to_status is NOT NULL
                 "package": package.pk, "from_status": 500, "to_status": None, "action": "x",
-                "actor": "t", "reason": "", "payload": {}, "created_at": dt.datetime(2020, 1, 1, tzinfo=dt.UTC)})])
+                "actor": "t", "reason": "", "payload": {},
+                "created_at": dt.datetime(2020, 1, 1, tzinfo=dt.UTC)})])
     assert Package.objects.get(pk=package.pk).carrier != "changed"
     assert not PackageTransition.objects.filter(action="x").exists()
 
@@ -108,7 +111,8 @@ def test_a_statement_is_prepared_once_per_connection_then_executed(persistent):
     first, first_sent = _run(sql, [1, 2])
     second, second_sent = _run(sql, [40, 2])
     assert (first, second) == ((3, "row"), (42, "row"))
-    assert first_sent[0].startswith("PREPARE oms_row_") and first_sent[0].endswith("AS SELECT $1::int + $2::int, 'row'")
+    assert first_sent[0].startswith("PREPARE oms_row_")
+    assert first_sent[0].endswith("AS SELECT $1::int + $2::int, 'row'")
     assert first_sent[1].startswith("EXECUTE oms_row_") and len(second_sent) == 1
     assert second_sent[0] == first_sent[1].replace("(1, 2)", "(40, 2)")
 

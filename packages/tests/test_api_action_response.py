@@ -95,12 +95,13 @@ def test_a_ship_reads_and_writes_only_what_it_needs():
             'FOR UPDATE OF "packages_package"')
         assert 'FROM "packages_packageitem"' in lock_sql          # items with SKU: event and answer
         assert 'FROM "packages_packagetransition"' in lock_sql    # the log for the answer
-        assert [verb for verb, _ in re.findall(r'w\d AS \((UPDATE|INSERT INTO) "(\w+)"', writes_sql)] == [
-            "UPDATE", "INSERT INTO", "INSERT INTO"]
+        writes = re.findall(r'w\d AS \((UPDATE|INSERT INTO) "(\w+)"', writes_sql)
+        assert [verb for verb, _ in writes] == ["UPDATE", "INSERT INTO", "INSERT INTO"]
         assert re.findall(r'w\d AS \((?:UPDATE|INSERT INTO) "(\w+)"', writes_sql) == [
             "packages_package", "packages_packagetransition", "oms_outboxevent"]
     else:
-        lock = "SELECT packages_package" + (" FOR UPDATE" if connection.features.has_select_for_update else "")
+        lock = "SELECT packages_package" + (
+            " FOR UPDATE" if connection.features.has_select_for_update else "")
         assert [label for label, _ in statements] == [
             lock,                                   # the row by number, with brand and location
             "SELECT packages_packageitem",          # items with SKU: event payload and the answer
