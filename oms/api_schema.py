@@ -8,9 +8,16 @@ published with ``additionalProperties: false`` (the API refuses unknown fields).
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Mapping
+from functools import cached_property
+
+from django.core.exceptions import ObjectDoesNotExist
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiParameter, OpenApiTypes
 from rest_framework import serializers
+from rest_framework.fields import Field, SkipField
+from rest_framework.relations import PKOnlyObject
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -62,6 +69,68 @@ _POST_ERRORS = {
     "415": (ErrorSerializer, "The body is not JSON."),
     "422": (ErrorSerializer, "Idempotency-Key reused with another request."),
 }
+
+
+class UtcDateTimeField(serializers.DateTimeField):
+    """A time in the API's answers: ISO 8601 in UTC (``2026-11-30T07:40:40.956332Z``),
+    whichever time zone is active (DRF's ``default_timezone``; it also spares a look-up of
+    the active time zone per field and object)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("default_timezone", dt.UTC)
+        super().__init__(**kwargs)
+
+
+class _ReadItself(Exception):
+    """A value PlannedOutputSerializer leaves to DRF's own ``Field.get_attribute``."""
+
+
+class PlannedOutputSerializer(serializers.Serializer):
+    """An output serializer whose ``to_representation`` gives what DRF's gives, field for
+    field, through a plan made once per serializer instance (``(name, source attributes,
+    field, to_representation)`` per readable field).
+
+    DRF reads each value with ``Field.get_attribute`` (a Mapping check and a signature check
+    for callables at every step) and walks a generator of readable fields, per field and per
+    object: a third of answering a single-package action (docs/benchmarks.md, P1). Here plain
+    attribute chains are read with ``getattr``; whatever is not plain goes to DRF's own code,
+    so the output does not change: a callable value (a method, a related manager), a missing
+    attribute (DRF's default, ``allow_null`` and ``required`` rules apply), a field with its
+    own ``get_attribute``, or a Mapping instance (DRF's whole loop). A related object that
+    does not exist gives None, as in DRF. Tests hold both outputs equal.
+    """
+
+    @cached_property
+    def _plan(self) -> list[tuple]:
+        return [(field.field_name,
+                 field.source_attrs if type(field).get_attribute is Field.get_attribute else None,
+                 field, field.to_representation) for field in self._readable_fields]
+
+    def to_representation(self, instance):
+        if isinstance(instance, Mapping):
+            return super().to_representation(instance)
+        ret = {}
+        for name, attrs, field, represent in self._plan:
+            try:
+                if attrs is None:
+                    raise _ReadItself
+                value = instance
+                for attr in attrs:
+                    value = getattr(value, attr)
+                    if callable(value):
+                        raise _ReadItself
+            except ObjectDoesNotExist:
+                value = None
+            except (AttributeError, KeyError, _ReadItself):
+                try:
+                    value = field.get_attribute(instance)
+                except SkipField:
+                    continue
+            if value is None or (isinstance(value, PKOnlyObject) and value.pk is None):
+                ret[name] = None
+            else:
+                ret[name] = represent(value)
+        return ret
 
 
 class StrictCharField(serializers.CharField):

@@ -9,7 +9,14 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from locations.models import Sku, StockLocation
-from oms.api_schema import StrictCharField, StrictInputSerializer, StrictIntegerField, StrictURLField
+from oms.api_schema import (
+    PlannedOutputSerializer,
+    StrictCharField,
+    StrictInputSerializer,
+    StrictIntegerField,
+    StrictURLField,
+    UtcDateTimeField,
+)
 from packages.actions import ACTIONS
 from packages.models import Brand, Package, Status, status_dict
 from packages.services import ItemInput, package_allowed_actions
@@ -44,7 +51,7 @@ class PackageStatusField(serializers.Field):
         return status_dict(value)
 
 
-class PackageItemOutputSerializer(serializers.Serializer):
+class PackageItemOutputSerializer(PlannedOutputSerializer):
     """One line: ``{"sku": code, "quantity": units, "unit_price": "12.50"|null, "freight_value": …}``."""
 
     sku = serializers.CharField(source="sku.code")
@@ -53,7 +60,7 @@ class PackageItemOutputSerializer(serializers.Serializer):
     freight_value = serializers.DecimalField(max_digits=12, decimal_places=2, allow_null=True)
 
 
-class DenialReasonOutputSerializer(serializers.Serializer):
+class DenialReasonOutputSerializer(PlannedOutputSerializer):
     """``{"id": int, "title": str, "priority": int}``: a reason a location may refuse with."""
 
     id = serializers.IntegerField()
@@ -61,7 +68,7 @@ class DenialReasonOutputSerializer(serializers.Serializer):
     priority = serializers.IntegerField()
 
 
-class PackageTransitionOutputSerializer(serializers.Serializer):
+class PackageTransitionOutputSerializer(PlannedOutputSerializer):
     """One row of the transition log (``from_status`` is null for ``create``)."""
 
     action = serializers.CharField()
@@ -70,10 +77,10 @@ class PackageTransitionOutputSerializer(serializers.Serializer):
     actor = serializers.CharField()
     reason = serializers.CharField()
     payload = serializers.JSONField()
-    created_at = serializers.DateTimeField()
+    created_at = UtcDateTimeField()
 
 
-class PackageOutputSerializer(serializers.Serializer):
+class PackageOutputSerializer(PlannedOutputSerializer):
     """A package as listed: fields, ``items`` and the ``allowed_actions`` for this client.
 
     Needs ``brand``/``location`` selected and ``items__sku`` prefetched (no extra queries).
@@ -87,21 +94,21 @@ class PackageOutputSerializer(serializers.Serializer):
     delivery_type = serializers.ChoiceField(choices=Package.DeliveryType.choices)
     status = PackageStatusField()
     version = serializers.IntegerField()
-    status_changed_at = serializers.DateTimeField()
-    ship_by = serializers.DateTimeField(allow_null=True)
+    status_changed_at = UtcDateTimeField()
+    ship_by = UtcDateTimeField(allow_null=True)
     carrier = serializers.CharField()
     tracking_number = serializers.CharField()
-    label_printed_at = serializers.DateTimeField(allow_null=True)
+    label_printed_at = UtcDateTimeField(allow_null=True)
     invoice_number = serializers.CharField()
     invoice_date = serializers.DateField(allow_null=True)
     invoice_url = serializers.CharField()
-    shipped_at = serializers.DateTimeField(allow_null=True)
-    delivered_at = serializers.DateTimeField(allow_null=True)
+    shipped_at = UtcDateTimeField(allow_null=True)
+    delivered_at = UtcDateTimeField(allow_null=True)
     delivery_attempts = serializers.IntegerField()
     cancellation_reason = serializers.CharField()
     replaces = serializers.CharField(source="replaces.number", allow_null=True)
-    created_at = serializers.DateTimeField()
-    updated_at = serializers.DateTimeField()
+    created_at = UtcDateTimeField()
+    updated_at = UtcDateTimeField()
     items = PackageItemOutputSerializer(many=True)
     allowed_actions = serializers.SerializerMethodField()
 
