@@ -90,7 +90,10 @@ def package_allowed_actions(package: Package, *, actor_kind: str | None = None) 
         if actor_kind is not None and not actor_may_run(name, actor_kind):
             continue
         names.append(name)
-    return sorted(names, key=list(ACTIONS).index)
+    return sorted(names, key=_ACTION_ORDER.__getitem__)
+
+
+_ACTION_ORDER = {name: index for index, name in enumerate(ACTIONS)}
 
 
 def package_item_lines(package: Package) -> dict[int, int]:
