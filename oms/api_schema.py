@@ -8,6 +8,7 @@ published with ``additionalProperties: false`` (the API refuses unknown fields).
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 from collections.abc import Mapping
 from functools import cached_property
@@ -158,9 +159,25 @@ class StrictIntegerField(serializers.IntegerField):
         return super().to_internal_value(data)
 
 
+def _holds_fields(field: Field) -> bool:
+    return (isinstance(field, serializers.BaseSerializer)
+            or any(hasattr(field, name) for name in ("child", "child_relation")))
+
+
 class StrictInputSerializer(serializers.Serializer):
     """Base of every input serializer: unknown fields are refused (400), and a ``status``
     field is refused with a pointer to the actions (the status changes only through them)."""
+
+    def get_fields(self):
+        """The declared fields, each copied for this instance. DRF deep-copies them, which
+        builds every field again with its validators (a tenth of a single-package action,
+        docs/benchmarks.md, P1); a plain field is copied shallowly instead (``bind`` then
+        sets its name and parent on the copy only; validators are shared, as DRF already
+        shares those passed in). Fields holding fields (nested serializers, ``ListField``,
+        ``DictField``, many-related fields) are still deep-copied: their inner fields are
+        bound to them."""
+        return {name: copy.deepcopy(field) if _holds_fields(field) else copy.copy(field)
+                for name, field in self._declared_fields.items()}
 
     def to_internal_value(self, data):
         if isinstance(data, dict):
