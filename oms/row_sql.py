@@ -210,22 +210,36 @@ def execute(cursor, sql: str, params: Sequence) -> None:
 
 class Statement(NamedTuple):
     """One data-modifying statement for ``execute_statements``: ``sql`` with ``%s``
-    ``params``; ``returning``: the column names its ``RETURNING`` clause gives (empty: none)."""
+    ``params``; ``returning``: the column names its ``RETURNING`` clause gives (empty: none);
+    ``guarded_sql``: for an ``INSERT``, the same row inserted only if the guard of
+    ``execute_guarded`` changed its row (``{guard}`` names that statement)."""
 
     sql: str
     params: list
     returning: tuple[str, ...] = ()
+    guarded_sql: str = ""
 
 
-def update_statement(obj: models.Model, fields: Sequence[str]) -> Statement:
+def update_statement(obj: models.Model, fields: Sequence[str], *,
+                     expect: dict | None = None) -> Statement:
     """``UPDATE`` of ``fields`` of the saved ``obj`` by primary key, not yet run; values
     prepared as ``save()`` prepares them (``get_db_prep_save``); nothing else runs (no
-    ``pre_save``: set ``auto_now`` fields yourself; no signals)."""
+    ``pre_save``: set ``auto_now`` fields yourself; no signals). ``expect`` (``{field:
+    value}``) adds ``AND <column> = <value>`` for each and ``RETURNING`` the key: the guard
+    of ``execute_guarded`` (e.g. ``{"version": 3}``)."""
     conn, model, fields = _wrapper(), type(obj), tuple(fields)
     params = [field.get_db_prep_save(getattr(obj, attname), conn)
               for field, attname in _fields(model, fields)]
     params.append(model._meta.pk.get_db_prep_save(obj.pk, conn))
-    return Statement(update_sql(model, fields), params)
+    if not expect:
+        return Statement(update_sql(model, fields), params)
+    expected = tuple(expect)
+    params += [field.get_db_prep_save(value, conn)
+               for (field, _), value in zip(_fields(model, expected), expect.values(), strict=True)]
+    meta = model._meta
+    conditions = "".join(f" AND {quote(meta.get_field(name).column)} = %s" for name in expected)
+    return Statement(f"{update_sql(model, fields)}{conditions} RETURNING {quote(meta.pk.column)}",
+                     params, (meta.pk.attname,))
 
 
 def insert_statement(model: type[models.Model], values: dict, *, returning_pk: bool = False) -> Statement:
@@ -236,10 +250,21 @@ def insert_statement(model: type[models.Model], values: dict, *, returning_pk: b
     conn, fields = _wrapper(), tuple(values)
     params = [field.get_db_prep_save(value, conn)
               for (field, _), value in zip(_fields(model, fields), values.values(), strict=True)]
-    sql = insert_sql(model, fields)
+    sql, guarded = insert_sql(model, fields), _guarded_insert_sql(model, fields)
     if not returning_pk:
-        return Statement(sql, params)
-    return Statement(f"{sql} RETURNING {quote(model._meta.pk.column)}", params, (model._meta.pk.attname,))
+        return Statement(sql, params, (), guarded)
+    returning = f" RETURNING {quote(model._meta.pk.column)}"
+    return Statement(sql + returning, params, (model._meta.pk.attname,), guarded + returning)
+
+
+@functools.cache
+def _guarded_insert_sql(model: type[models.Model], fields: tuple[str, ...]) -> str:
+    """``INSERT INTO <table> (<columns>) SELECT %s::<type>, … FROM {guard}``: one row if the
+    guard gave one. Typed: PostgreSQL cannot infer a parameter's type in a select list."""
+    conn, meta = _wrapper(), model._meta
+    columns = ", ".join(quote(meta.get_field(name).column) for name in fields)
+    values = ", ".join(f"%s::{meta.get_field(name).db_type(conn)}" for name in fields)
+    return f"INSERT INTO {quote(meta.db_table)} ({columns}) SELECT {values} FROM {{guard}}"
 
 
 @functools.cache
@@ -288,6 +313,48 @@ def execute_statements(statements: Sequence[Statement]) -> list[tuple | None]:
                 raise ValueError(f"only the primary key of an INSERT can be returned here: {s.returning}")
             cursor.execute(s.sql.rsplit(" RETURNING ", 1)[0], s.params)
             found.append((cursor.lastrowid,))
+    return found
+
+
+@functools.cache
+def _guarded_sql(statements: tuple[tuple[str, int], ...]) -> str:
+    parts = [f"w{index} AS ({sql.format(guard='w0') if index else sql})"
+             for index, (sql, _) in enumerate(statements)]
+    returning = [f"w{index}" for index, (_, count) in enumerate(statements) if count]
+    return f"WITH {', '.join(parts)} SELECT * FROM {', '.join(returning)}"
+
+
+def execute_guarded(statements: Sequence[Statement]) -> list[tuple | None] | None:
+    """Run ``statements`` as one statement (PostgreSQL, one round trip), the first being
+    the guard: an ``UPDATE`` with ``expect`` (``update_statement``). The others, ``INSERT``
+    statements (``insert_statement``), write their row only if the guard changed its row.
+    Returns None when it did not (the row is gone or no longer has the expected values:
+    nothing is written), else what ``execute_statements`` returns.
+
+    The write half of an optimistic action: read without a lock, decide, write if the row
+    is still the one read. Outside a transaction the statement is a transaction of its own
+    (all or nothing; the row locked while it runs); a concurrent writer's change is seen
+    (PostgreSQL re-checks the row an ``UPDATE`` waited for) and makes the guard fail.
+    Raises ValueError off PostgreSQL, for an unguarded first statement or a statement that
+    cannot be guarded; ``DatabaseError`` subclasses as the database reports them.
+    """
+    conn = _wrapper()
+    if conn.vendor != "postgresql" or not statements[0].returning:
+        raise ValueError("execute_guarded needs PostgreSQL and a guard (update_statement(expect=…))")
+    parts = [(statements[0].sql, len(statements[0].returning))]
+    for statement in statements[1:]:
+        if not statement.guarded_sql:
+            raise ValueError(f"not an INSERT from insert_statement: {statement.sql[:60]}")
+        parts.append((statement.guarded_sql, len(statement.returning)))
+    with conn.cursor() as cursor:
+        execute(cursor, _guarded_sql(tuple(parts)), [param for s in statements for param in s.params])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    found, position = [], 0
+    for s in statements:
+        found.append(tuple(row[position:position + len(s.returning)]) if s.returning else None)
+        position += len(s.returning)
     return found
 
 

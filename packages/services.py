@@ -1523,21 +1523,21 @@ def _one_sql() -> SimpleNamespace:
                            location_column=column(package, "location"))
 
 
-def _lock_one(number: str, token: ApiToken | None) -> Package:
+def _load_one(number: str, token: ApiToken | None, *, lock: bool) -> Package:
     """``_lock(number=…, packages=<token's scope>)`` in plain SQL, with the items prefetched
-    (as the API's ``packages=…prefetch_related(items)`` does): the row locked (``FOR UPDATE OF``
-    the package where the database has it), brand and location joined. On PostgreSQL the
-    transition log comes in the same statement and is prefetched too (``transitions``, in id
-    order). Raises ``Package.DoesNotExist`` for an unknown number or one outside ``token``'s
-    scope."""
+    (as the API's ``packages=…prefetch_related(items)`` does), brand and location joined; the
+    row locked (``FOR UPDATE OF`` the package where the database has it) when ``lock``. On
+    PostgreSQL the transition log comes in the same statement and is prefetched too
+    (``transitions``, in id order). Raises ``Package.DoesNotExist`` for an unknown number or
+    one outside ``token``'s scope."""
     sql = _one_sql()
     scope, params = api_token_scope_sql(token, sql.location_column)
-    lock = sql.lock + scope
-    if connection.features.has_select_for_update:
-        lock += (f" FOR UPDATE OF {sql.package.table}" if connection.features.has_select_for_update_of
-                 else " FOR UPDATE")
+    statement = sql.lock + scope
+    if lock and connection.features.has_select_for_update:
+        statement += (f" FOR UPDATE OF {sql.package.table}" if connection.features.has_select_for_update_of
+                      else " FOR UPDATE")
     with connection.cursor() as cursor:
-        row_sql.execute(cursor, lock, [number, *params])
+        row_sql.execute(cursor, statement, [number, *params])
         row = cursor.fetchone()
         if row is None:
             raise Package.DoesNotExist("Package matching query does not exist.")
@@ -1577,17 +1577,24 @@ def package_transition(*, action: str, number: str, actor: Actor, token: ApiToke
     ``tracking_number`` for ship); ``token`` bounds the packages by its stock locations as
     ``oms.api_tokens.api_token_scope`` does (None: any package).
 
-    In one transaction (a savepoint inside the caller's): the package row locked by number
-    (``_lock_one``: brand and location joined, items with their SKU read next); ``_check``
-    (actor kind, brand switch, source state, delivery type); the input checked as the bulk
-    path checks it (``_BULK_RULES``, the single service's checks); the django-fsm transition
-    on the instance; then one ``UPDATE`` of the columns the single service saves (``status``,
-    ``version`` +1, ``updated_at``, ``status_changed_at`` when the state changed, the
-    action's own), one ``PackageTransition`` row, one ``package.status.transitioned``
-    outbox event with ``package_event_payload`` (handed on after commit). The statements are
-    built once per process from the models' metadata (``_one_sql``), not by the ORM per call;
-    on PostgreSQL the lock reads the items and the log with the row, and the three writes go
-    in one statement (``row_sql.execute_statements``): 4 round trips with BEGIN and COMMIT.
+    The package is read by number (``_load_one``: brand and location joined, items with their
+    SKU); then ``_check`` (actor kind, brand switch, source state, delivery type), the input
+    checked as the bulk path checks it (``_BULK_RULES``, the single service's checks), the
+    django-fsm transition on the instance; then one ``UPDATE`` of the columns the single
+    service saves (``status``, ``version`` +1, ``updated_at``, ``status_changed_at`` when the
+    state changed, the action's own), one ``PackageTransition`` row and one
+    ``package.status.transitioned`` outbox event with ``package_event_payload`` (handed on
+    after commit). The statements are built once per process from the models' metadata
+    (``_one_sql``, ``oms.row_sql``), not by the ORM per call.
+
+    On PostgreSQL optimistically, in 2 round trips and without a transaction of its own: the
+    row read without a lock (its log with it), then one statement that updates the row only if
+    its ``version`` is still the one read and only then inserts the log row and the event
+    (``row_sql.execute_guarded``): all or nothing, and no lost update, since every change of a
+    package raises its version. If another writer got there in between, nothing was written
+    and the action runs again the locking way, on the row as it is now. That way (and
+    elsewhere than PostgreSQL): one transaction (a savepoint inside the caller's), the row
+    locked by number, the three writes.
 
     Returns the saved package (brand, location, items with SKUs cached; on PostgreSQL its
     transition log too, the new row last). Raises ``Package.DoesNotExist`` (unknown or
@@ -1599,34 +1606,57 @@ def package_transition(*, action: str, number: str, actor: Actor, token: ApiToke
     if action not in _BULK_RULES:
         raise ValueError(f"{action!r} has stock effects or other reads under the lock; "
                          "use its single service")
-    fields, prepare = _BULK_RULES[action]
+    if connection.vendor == "postgresql":
+        package = _load_one(number, token, lock=False)
+        read_version = package.version
+        update_fields, log_values, inserts = _transition_writes(package, action, actor, kwargs)
+        found = row_sql.execute_guarded([
+            row_sql.update_statement(package, update_fields, expect={"version": read_version}), *inserts])
+        if found is not None:
+            return _transition_done(package, actor, log_values, found)
     with transaction.atomic():
-        package = _lock_one(number, token)
-        _check(package, action, actor)
-        transition_kwargs, reason, payload = prepare(package, **kwargs)
-        from_status = package.status
-        getattr(package, action)(**transition_kwargs)
-        now = timezone.now()
-        package.version += 1
-        package.updated_at = now
-        update_fields = {"status", "version", "updated_at", *fields}
-        if package.status != from_status:
-            package.status_changed_at = now
-            update_fields.add("status_changed_at")
-        log_values = {
-            "package": package.pk, "from_status": from_status, "to_status": package.status,
-            "action": action, "actor": str(actor)[:150], "actor_user": actor.user_id,
-            "reason": reason[:255], "payload": payload or {}, "created_at": now}
-        _, (log_id,), (event_id,) = row_sql.execute_statements([
-            row_sql.update_statement(package, sorted(update_fields)),
-            row_sql.insert_statement(PackageTransition, log_values, returning_pk=True),
-            event_insert_statement(
-                type="package.status.transitioned", aggregate_type="package", aggregate_id=package.pk,
-                payload=package_event_payload(package, action=action, from_status=from_status,
-                                              actor=actor, reason=reason))])
-        events_hand_on_after_commit([event_id])
+        package = _load_one(number, token, lock=True)
+        update_fields, log_values, inserts = _transition_writes(package, action, actor, kwargs)
+        found = row_sql.execute_statements([row_sql.update_statement(package, update_fields), *inserts])
+        return _transition_done(package, actor, log_values, found)
+
+
+def _transition_writes(package: Package, action: str, actor: Actor,
+                       kwargs: dict) -> tuple[list[str], dict, list[row_sql.Statement]]:
+    """Check and run ``action`` on the read ``package`` (``package_transition``); return the
+    fields to update, the log row's values and the log row's and event's ``INSERT``
+    statements. Raises as ``package_transition``."""
+    fields, prepare = _BULK_RULES[action]
+    _check(package, action, actor)
+    transition_kwargs, reason, payload = prepare(package, **kwargs)
+    from_status = package.status
+    getattr(package, action)(**transition_kwargs)
+    now = timezone.now()
+    package.version += 1
+    package.updated_at = now
+    update_fields = {"status", "version", "updated_at", *fields}
+    if package.status != from_status:
+        package.status_changed_at = now
+        update_fields.add("status_changed_at")
+    log_values = {
+        "package": package.pk, "from_status": from_status, "to_status": package.status,
+        "action": action, "actor": str(actor)[:150], "actor_user": actor.user_id,
+        "reason": reason[:255], "payload": payload or {}, "created_at": now}
+    return sorted(update_fields), log_values, [
+        row_sql.insert_statement(PackageTransition, log_values, returning_pk=True),
+        event_insert_statement(
+            type="package.status.transitioned", aggregate_type="package", aggregate_id=package.pk,
+            payload=package_event_payload(package, action=action, from_status=from_status,
+                                          actor=actor, reason=reason))]
+
+
+def _transition_done(package: Package, actor: Actor, log_values: dict, found: list) -> Package:
+    """After the writes of ``package_transition``: queue the event's hand-off (after commit)
+    and, when the log came with the read, add the row just written to it."""
+    _, (log_id,), (event_id,) = found
+    events_hand_on_after_commit([event_id])
     log = getattr(package, "_prefetched_objects_cache", {}).get("transitions")
-    if log is not None:  # read with the lock: add the row just written
+    if log is not None:
         row = PackageTransition(id=log_id, package_id=package.pk, actor_user_id=actor.user_id,
                                 **{k: v for k, v in log_values.items() if k not in ("package", "actor_user")})
         row._state.adding, row._state.db = False, connection.alias

@@ -146,3 +146,45 @@ def test_statements_are_sent_as_they_are_when_preparing_is_off(switch, persisten
 def test_a_literal_percent_is_refused_when_preparing(persistent):
     with pytest.raises(ValueError, match="placeholders"), connection.cursor() as cursor:
         row_sql.execute(cursor, "SELECT '100%%' || %s", ["x"])
+
+
+def _guarded_writes(package, version):
+    package.carrier = "guarded"
+    return [row_sql.update_statement(package, ["carrier"], expect={"version": version}),
+            row_sql.insert_statement(PackageTransition, {
+                "package": package.pk, "from_status": 500, "to_status": 500, "action": "guarded",
+                "actor": "t", "reason": "", "payload": {"k": [1]},
+                "created_at": dt.datetime(2020, 1, 1, tzinfo=dt.UTC)}, returning_pk=True),
+            event_insert_statement(type="t.guarded", aggregate_type="package", aggregate_id=package.pk,
+                                   payload={"n": 1})]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("prepared", [False, True], ids=["plain", "prepared"])
+def test_a_guarded_write_happens_only_while_the_row_has_the_expected_values(prepared, monkeypatch):
+    if prepared:
+        monkeypatch.setitem(connection.settings_dict, "CONN_MAX_AGE", 600)
+    package = make_package(Status.PACKAGING_COMPLETED)
+
+    assert row_sql.execute_guarded(_guarded_writes(package, version=package.version + 1)) is None
+    assert Package.objects.get(pk=package.pk).carrier != "guarded"
+    assert not PackageTransition.objects.filter(action="guarded").exists()
+    assert not OutboxEvent.objects.filter(type="t.guarded").exists()
+
+    with CaptureQueriesContext(connection) as captured:
+        found = row_sql.execute_guarded(_guarded_writes(package, version=package.version))
+    assert len([q for q in captured.captured_queries if "w0" in q["sql"] or "EXECUTE" in q["sql"]]) == 1
+    assert found[0] == (package.pk,)
+    assert PackageTransition.objects.get(pk=found[1][0]).payload == {"k": [1]}
+    assert OutboxEvent.objects.get(pk=found[2][0]).payload == {"n": 1}
+    assert Package.objects.get(pk=package.pk).carrier == "guarded"
+
+
+def test_a_guarded_write_needs_postgresql_and_a_guard():
+    package = make_package(Status.PACKAGING_COMPLETED)
+    statements = _guarded_writes(package, version=package.version)
+    with pytest.raises(ValueError):
+        row_sql.execute_guarded([row_sql.update_statement(package, ["carrier"]), *statements[1:]])
+    if connection.vendor != "postgresql":
+        with pytest.raises(ValueError, match="PostgreSQL"):
+            row_sql.execute_guarded(statements)

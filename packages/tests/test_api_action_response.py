@@ -88,11 +88,11 @@ def test_a_ship_reads_and_writes_only_what_it_needs():
 
     assert response.status_code == 200
     statements = _statements(captured.captured_queries)
-    if connection.vendor == "postgresql":  # 2 statements: the reads with the lock, the writes together
+    if connection.vendor == "postgresql":  # 2 statements: the reads, the writes if the version held
         assert len(statements) == 2, statements
         lock_sql, writes_sql = statements[0][1], statements[1][1]
-        assert lock_sql.startswith('SELECT "packages_package".') and lock_sql.endswith(
-            'FOR UPDATE OF "packages_package"')
+        assert lock_sql.startswith('SELECT "packages_package".') and "FOR UPDATE" not in lock_sql
+        assert ' AND "version" = 1 RETURNING "id")' in writes_sql
         assert 'FROM "packages_packageitem"' in lock_sql          # items with SKU: event and answer
         assert 'FROM "packages_packagetransition"' in lock_sql    # the log for the answer
         writes = re.findall(r'w\d AS \((UPDATE|INSERT INTO) "(\w+)"', writes_sql)

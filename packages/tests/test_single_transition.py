@@ -2,6 +2,9 @@
 service (``ACTION_SERVICES``, ORM): same outcome, same package row, log row, event and answer,
 for every action without stock effects, from every state, in and out of a token's scope."""
 
+import datetime as dt
+import threading
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection
@@ -12,6 +15,7 @@ from oms import row_sql
 from oms.actors import Actor, user_actor
 from oms.api_tokens import api_token_create
 from oms.exceptions import OmsError
+from oms.models import OutboxEvent
 from oms.testing import run_concurrently
 from packages.api.views import _action_response
 from packages.models import Package, Status
@@ -112,7 +116,7 @@ def test_fast_path_without_a_token_sees_every_location():
     assert (package.status, package.version) == (Status.IN_PROGRESS, 2)
 
 
-def test_a_ship_on_the_fast_path_locks_the_row_by_number_inside_the_scope():
+def test_a_ship_on_the_fast_path_finds_the_row_by_number_inside_the_scope():
     package = make_package(Status.PACKAGING_COMPLETED)
     token, actor = _token(package.location)
 
@@ -120,12 +124,64 @@ def test_a_ship_on_the_fast_path_locks_the_row_by_number_inside_the_scope():
         package_transition(action="ship", number=package.number, token=token, actor=actor,
                            carrier="ACME", tracking_number="TRK-1")
 
-    lock = captured.captured_queries[1]["sql"] if connection.vendor == "postgresql" else \
-        next(q["sql"] for q in captured.captured_queries if q["sql"].startswith("SELECT"))
-    assert '"packages_package"."number" = ' in lock
-    assert "apitoken_id" in lock
-    if connection.features.has_select_for_update_of:
-        assert lock.endswith('FOR UPDATE OF "packages_package"')
+    sent = [q["sql"] for q in captured.captured_queries
+            if not q["sql"].startswith(("SAVEPOINT", "RELEASE", "BEGIN", "COMMIT"))]
+    read = sent[0]
+    assert '"packages_package"."number" = ' in read
+    assert "apitoken_id" in read
+    if connection.vendor == "postgresql":  # optimistic: read, then write if the version is unchanged
+        assert len(sent) == 2 and "FOR UPDATE" not in read
+        assert sent[1].startswith('WITH w0 AS (UPDATE "packages_package"')
+        assert ' AND "version" = 1 RETURNING "id")' in sent[1]
+        assert sent[1].count("FROM w0 RETURNING") == 2  # the log row and the event only if it updated
+    elif connection.features.has_select_for_update_of:
+        assert read.endswith('FOR UPDATE OF "packages_package"')
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("prepared", [False, True], ids=["plain", "prepared"])
+def test_a_change_between_the_read_and_the_write_is_not_lost(prepared, monkeypatch):
+    """Another integrator attaches the invoice after the ship read the package and before it
+    writes: the ship's guarded write finds a newer version and writes nothing, and the ship
+    runs again the locking way, on the package with its invoice."""
+    if prepared:
+        monkeypatch.setitem(connection.settings_dict, "CONN_MAX_AGE", 600)
+    package = make_package(Status.PACKAGING_COMPLETED)
+    token, actor = _token(package.location)
+    guarded = row_sql.execute_guarded
+    calls = []
+
+    def interleaved(statements):
+        calls.append(len(calls))
+        if len(calls) == 1:
+            def attach():
+                try:
+                    package_transition(action="attach_invoice", number=package.number, token=token,
+                                       actor=actor, invoice_number="INV-9",
+                                       invoice_date=dt.date(2026, 11, 30))
+                finally:
+                    connection.close()
+            other = threading.Thread(target=attach)
+            other.start()
+            other.join()
+        return guarded(statements)
+
+    monkeypatch.setattr(row_sql, "execute_guarded", interleaved)
+    shipped = package_transition(action="ship", number=package.number, token=token, actor=actor,
+                                 carrier="ACME", tracking_number="TRK-1")
+
+    assert calls == [0, 1]  # the ship's try, the invoice's write; the ship's retry locks instead
+    package.refresh_from_db()
+    assert (package.status, package.version, package.invoice_number, package.carrier) == (
+        Status.SHIPPED, 3, "INV-9", "ACME")
+    assert (shipped.version, shipped.invoice_number) == (3, "INV-9")
+    actions = list(package.transitions.order_by("id").values_list("action", flat=True))
+    assert actions[-2:] == ["attach_invoice", "ship"] and actions.count("ship") == 1
+    assert [t["action"] for t in _action_response(shipped).data["transitions"]][-2:] == [
+        "attach_invoice", "ship"]
+    events = OutboxEvent.objects.filter(aggregate_id=package.pk, payload__transition__action="ship")
+    assert events.count() == 1
 
 
 @pytest.mark.postgres
