@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from django.db import connection
 
-from bench import actions, p1_actions, p3_dashboard, p4_recheck, p5_import, p6_list
+from bench import actions, p1_actions, p1_inprocess, p3_dashboard, p4_recheck, p5_import, p6_list
 from bench.datagen import DatasetSpec, generate
 from bench.server import gunicorn_server
 
@@ -117,3 +117,12 @@ def test_p3_pages_answer_with_their_query_counts(dataset):
 def test_p6_deep_cursor_page_starts_where_it_should(dataset):
     result = p6_list.run(depth=100, repeat=1, quiet=True)
     assert set(result["pages"]) == {"page 1", "page at row 101"}
+
+
+def test_p1_in_process_ships_in_two_statements(dataset, monkeypatch):
+    monkeypatch.setitem(connection.settings_dict, "CONN_MAX_AGE", 600)  # as served: statements prepared
+    result = p1_inprocess.run(requests=5)
+    assert result["requests"] == 5 and result["cpu_ms_per_request"] > 0
+    # the read and the guarded write (tests hand events on eagerly: the dispatch's reads follow)
+    assert [sql.split()[0] for sql in result["statements"][:2]] == ["EXECUTE", "EXECUTE"]
+    assert not any("packages_package" in sql for sql in result["statements"][2:])
