@@ -73,6 +73,11 @@ class HandOffRelay:
         self._thread = threading.Thread(target=self._run, name="outbox-handoff", daemon=True)
         self._thread.start()
 
+    def usable(self, linger: float) -> bool:
+        """True if this relay is this process's (not inherited through a fork), has
+        ``linger`` and its thread still runs."""
+        return self.pid == os.getpid() and self.linger == linger and self._thread.is_alive()
+
     def add(self, ids: list[int]) -> None:
         """Queue ``ids`` (committed events) for the next message."""
         with self._lock:
@@ -99,15 +104,16 @@ _relay_instance: HandOffRelay | None = None
 
 
 def _relay(linger: float) -> HandOffRelay:
-    """This process's relay (a new one after a fork: threads do not survive it)."""
+    """This process's relay: a new one after a fork (threads do not survive it) or if its
+    thread has died."""
     global _relay_instance
     relay = _relay_instance
-    if relay is None or relay.pid != os.getpid() or relay.linger != linger:
+    if relay is None or not relay.usable(linger):
         with _relay_lock:
             relay = _relay_instance
-            if relay is None or relay.pid != os.getpid() or relay.linger != linger:
+            if relay is None or not relay.usable(linger):
                 if relay is not None and relay.pid == os.getpid():
-                    relay.flush()
+                    relay.flush()  # this process's ids (a thread that died, another linger)
                 relay = _relay_instance = HandOffRelay(linger)
     return relay
 

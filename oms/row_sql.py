@@ -17,14 +17,14 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import functools
-import threading
+import hashlib
 import uuid
 import weakref
 from collections.abc import Sequence
 from typing import NamedTuple
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, connection, connections, models
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections, models
 
 # How a column travels inside ``json_build_array`` (PostgreSQL) and how its JSON value is
 # turned back into what psycopg2 returns for the column itself: ``(SQL cast, parser)`` by
@@ -158,8 +158,10 @@ def _fields(model: type[models.Model], names: tuple[str, ...]) -> tuple[tuple[mo
     return tuple((meta.get_field(name), meta.get_field(name).attname) for name in names)
 
 
-_prepared_names: dict[str, str] = {}
-_prepared_names_lock = threading.Lock()
+# SQLSTATEs after which a prepared statement is made again: "cached plan must not change
+# result type" (0A000: a migration changed a column the statement returns) and "prepared
+# statement does not exist" (26000: DEALLOCATE ALL / DISCARD ALL on the connection).
+_PREPARE_AGAIN = frozenset({"0A000", "26000"})
 
 
 def prepared_statements_on() -> bool:
@@ -181,29 +183,62 @@ def execute(cursor, sql: str, params: Sequence) -> None:
 
     ``sql`` uses ``%s`` placeholders only (no ``%%``); parameter types are inferred by
     PostgreSQL from where each placeholder stands. A prepared statement outlives a rolled
-    back transaction; it lives as long as its connection. Not for connections shared
+    back transaction; it lives as long as its connection. When the server no longer has it
+    or refuses its plan (a migration changed a column it returns), it is prepared again
+    under a new name and run once more; inside a transaction, which that error has aborted,
+    the error is raised and the next use prepares it again. Not for connections shared
     through a transaction-pooling proxy such as pgbouncer (``DATABASE_PREPARED_STATEMENTS=false``).
     Raises ValueError for ``%%`` in ``sql``; the database's errors as ``execute`` does.
     """
     if not prepared_statements_on():
         cursor.execute(sql, params)
         return
-    name = _prepared_names.get(sql)
-    if name is None:
-        if "%%" in sql:
-            raise ValueError("prepared statements take %s placeholders only")
-        with _prepared_names_lock:
-            name = _prepared_names.setdefault(sql, f"oms_row_{len(_prepared_names) + 1}")
+    if "%%" in sql:
+        raise ValueError("prepared statements take %s placeholders only")
     wrapper = connections[DEFAULT_DB_ALIAS]  # this thread's wrapper
     raw = wrapper.connection
-    known = getattr(wrapper, "_oms_prepared", None)
-    if known is None or known[0] is not raw:
-        known = wrapper._oms_prepared = (raw, set())
-    if name not in known[1]:
-        parts = sql.split("%s")
-        numbered = "".join(f"{part}${index}" for index, part in enumerate(parts[:-1], 1)) + parts[-1]
-        cursor.execute(f"PREPARE {name} AS {numbered}")
-        known[1].add(name)
+    prepared = getattr(wrapper, "_oms_prepared", None)
+    if prepared is None or prepared.connection is not raw:
+        prepared = wrapper._oms_prepared = _Prepared(raw)
+    name = prepared.names.get(sql)
+    try:
+        if name is None:
+            name = _prepare(cursor, sql, prepared)
+        _execute_prepared(cursor, name, params)
+    except DatabaseError as exc:
+        if getattr(exc.__cause__, "pgcode", None) not in _PREPARE_AGAIN:
+            raise
+        prepared.names.pop(sql, None)  # prepared again, under a new name, on the next use
+        if wrapper.in_atomic_block or not wrapper.get_autocommit():
+            raise  # the transaction is aborted: the caller's next transaction will work
+        _execute_prepared(cursor, _prepare(cursor, sql, prepared), params)
+
+
+class _Prepared:
+    """The statements prepared on one database connection: ``names`` ``{sql: name}``,
+    ``generations`` ``{sql: times prepared}``."""
+
+    def __init__(self, connection):
+        self.connection = connection
+        self.names: dict[str, str] = {}
+        self.generations: dict[str, int] = {}
+
+
+def _prepare(cursor, sql: str, prepared: _Prepared) -> str:
+    """``PREPARE`` ``sql`` on ``cursor``'s connection; return its name: a digest of the SQL
+    (the same statement has the same name in every process) and how many times this
+    connection prepared it (a statement the server refused is prepared under a new name)."""
+    digest = hashlib.sha1(sql.encode(), usedforsecurity=False).hexdigest()[:16]
+    generation = prepared.generations.get(sql, 0) + 1
+    name = f"oms_{digest}_{generation}"
+    parts = sql.split("%s")
+    numbered = "".join(f"{part}${index}" for index, part in enumerate(parts[:-1], 1)) + parts[-1]
+    cursor.execute(f"PREPARE {name} AS {numbered}")
+    prepared.names[sql], prepared.generations[sql] = name, generation
+    return name
+
+
+def _execute_prepared(cursor, name: str, params: Sequence) -> None:
     marks = ", ".join(["%s"] * len(params))
     cursor.execute(f"EXECUTE {name}({marks})" if params else f"EXECUTE {name}", params)
 

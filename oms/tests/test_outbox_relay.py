@@ -101,3 +101,12 @@ def test_a_forked_process_gets_its_own_relay(sent, monkeypatch):
     second = events._relay(0.05)
     assert second is not first
     assert events._relay(0.05) is second
+
+
+def test_a_relay_whose_thread_died_is_replaced_and_its_ids_sent(sent, monkeypatch):
+    first = events._relay(60.0)
+    first.add([41, 42])
+    monkeypatch.setattr(first._thread, "is_alive", lambda: False)  # as after a crash
+    second = events._relay(60.0)
+    assert second is not first and second._thread.is_alive()
+    assert sent == [[41, 42]]  # what the dead relay held left at once

@@ -2,17 +2,20 @@
 them, and ``execute_statements`` (one round trip on PostgreSQL, one by one elsewhere)."""
 
 import datetime as dt
+import re
 from decimal import Decimal
 
 import pytest
-from django.db import IntegrityError, connection, models, transaction
+from django.db import IntegrityError, NotSupportedError, connection, models, transaction
 from django.test.utils import CaptureQueriesContext
 
 from locations.models import Sku
 from oms import row_sql
+from oms.actors import Actor
 from oms.events import event_insert_statement
 from oms.models import OutboxEvent
 from packages.models import Package, PackageItem, PackageTransition, Status
+from packages.services import package_transition
 from packages.tests.helpers import make_package
 
 pytestmark = pytest.mark.django_db
@@ -111,9 +114,9 @@ def test_a_statement_is_prepared_once_per_connection_then_executed(persistent):
     first, first_sent = _run(sql, [1, 2])
     second, second_sent = _run(sql, [40, 2])
     assert (first, second) == ((3, "row"), (42, "row"))
-    assert first_sent[0].startswith("PREPARE oms_row_")
+    assert re.match(r"PREPARE oms_[0-9a-f]{16}_1 AS ", first_sent[0])
     assert first_sent[0].endswith("AS SELECT $1::int + $2::int, 'row'")
-    assert first_sent[1].startswith("EXECUTE oms_row_") and len(second_sent) == 1
+    assert re.match(r"EXECUTE oms_[0-9a-f]{16}_1\(1, 2\)$", first_sent[1]) and len(second_sent) == 1
     assert second_sent[0] == first_sent[1].replace("(1, 2)", "(40, 2)")
 
 
@@ -188,3 +191,35 @@ def test_a_guarded_write_needs_postgresql_and_a_guard():
     if connection.vendor != "postgresql":
         with pytest.raises(ValueError, match="PostgreSQL"):
             row_sql.execute_guarded(statements)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_statement_the_server_forgot_is_prepared_again_and_run(persistent):
+    """DEALLOCATE ALL (as a pooler's DISCARD ALL does) outside a transaction: the statement
+    is prepared again under a new name and the call still answers."""
+    sql = "SELECT %s::int * 2"
+    assert _run(sql, [2])[0] == (4,)
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")
+    row, sent = _run(sql, [5])
+    assert row == (10,)
+    assert [q.split()[0] for q in sent] == ["EXECUTE", "PREPARE", "EXECUTE"]
+    assert sent[1].split()[1].endswith("_2")
+
+
+@pytest.mark.postgres
+def test_after_a_migration_changes_a_returned_column_the_next_transaction_works(persistent):
+    """Old server processes during a deploy: a column the prepared read returns changes type.
+    Inside a transaction the error aborts it (raised); the next use prepares again."""
+    actor = Actor("api", "integrator")
+    first, second = make_package(Status.PENDING), make_package(Status.PENDING)
+    package_transition(action="start_preparing", number=first.number, actor=actor)  # prepares
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # deferred FK checks of the test data
+        cursor.execute("ALTER TABLE packages_package ALTER COLUMN carrier TYPE varchar(100)")
+    with pytest.raises(NotSupportedError), transaction.atomic():
+        package_transition(action="start_preparing", number=second.number, actor=actor)
+    moved = package_transition(action="start_preparing", number=second.number, actor=actor)
+    assert moved.status == Status.IN_PROGRESS
+    assert Package.objects.get(pk=second.pk).status == Status.IN_PROGRESS
