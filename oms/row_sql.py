@@ -195,7 +195,7 @@ def execute(cursor, sql: str, params: Sequence) -> None:
         return
     if "%%" in sql:
         raise ValueError("prepared statements take %s placeholders only")
-    wrapper = connections[DEFAULT_DB_ALIAS]  # this thread's wrapper
+    wrapper = _wrapper()
     raw = wrapper.connection
     prepared = getattr(wrapper, "_oms_prepared", None)
     if prepared is None or prepared.connection is not raw:
@@ -247,7 +247,7 @@ class Statement(NamedTuple):
     """One data-modifying statement for ``execute_statements``: ``sql`` with ``%s``
     ``params``; ``returning``: the column names its ``RETURNING`` clause gives (empty: none);
     ``guarded_sql``: for an ``INSERT``, the same row inserted only if the guard of
-    ``execute_guarded`` changed its row (``{guard}`` names that statement)."""
+    ``execute_guarded`` (its first statement, ``w0``) changed its row."""
 
     sql: str
     params: list
@@ -294,16 +294,19 @@ def insert_statement(model: type[models.Model], values: dict, *, returning_pk: b
 
 @functools.cache
 def _guarded_insert_sql(model: type[models.Model], fields: tuple[str, ...]) -> str:
-    """``INSERT INTO <table> (<columns>) SELECT %s::<type>, … FROM {guard}``: one row if the
-    guard gave one. Typed: PostgreSQL cannot infer a parameter's type in a select list."""
+    """``INSERT INTO <table> (<columns>) SELECT %s::<type>, … FROM w0``: one row if the guard
+    (``execute_guarded``'s first statement) gave one. Typed: PostgreSQL cannot infer a
+    parameter's type in a select list."""
     conn, meta = _wrapper(), model._meta
     columns = ", ".join(quote(meta.get_field(name).column) for name in fields)
     values = ", ".join(f"%s::{meta.get_field(name).db_type(conn)}" for name in fields)
-    return f"INSERT INTO {quote(meta.db_table)} ({columns}) SELECT {values} FROM {{guard}}"
+    return f"INSERT INTO {quote(meta.db_table)} ({columns}) SELECT {values} FROM w0"
 
 
 @functools.cache
 def _together_sql(statements: tuple[tuple[str, int], ...]) -> str:
+    """``WITH w0 AS (<first>), w1 AS (<second>), … SELECT * FROM <those that return rows>``
+    for ``((sql, number of RETURNING columns), …)``."""
     parts = [f"w{index} AS ({sql})" for index, (sql, _) in enumerate(statements)]
     returning = [f"w{index}" for index, (_, count) in enumerate(statements) if count]
     if not returning:  # every statement still runs (data-modifying WITH always does)
@@ -326,17 +329,10 @@ def execute_statements(statements: Sequence[Statement]) -> list[tuple | None]:
     """
     conn = _wrapper()
     if conn.vendor == "postgresql":
-        sql = _together_sql(tuple((s.sql, len(s.returning)) for s in statements))
-        with conn.cursor() as cursor:
-            execute(cursor, sql, [param for s in statements for param in s.params])
-            row = cursor.fetchone()
+        row = _run_together(conn, [(s.sql, s) for s in statements])
         if any(s.returning for s in statements) and row is None:
             raise ValueError("a RETURNING statement gave no row")
-        found, position = [], 0
-        for s in statements:
-            found.append(tuple(row[position:position + len(s.returning)]) if s.returning else None)
-            position += len(s.returning)
-        return found
+        return _returned(statements, row)
     found = []
     with conn.cursor() as cursor:
         for s in statements:
@@ -351,12 +347,21 @@ def execute_statements(statements: Sequence[Statement]) -> list[tuple | None]:
     return found
 
 
-@functools.cache
-def _guarded_sql(statements: tuple[tuple[str, int], ...]) -> str:
-    parts = [f"w{index} AS ({sql.format(guard='w0') if index else sql})"
-             for index, (sql, _) in enumerate(statements)]
-    returning = [f"w{index}" for index, (_, count) in enumerate(statements) if count]
-    return f"WITH {', '.join(parts)} SELECT * FROM {', '.join(returning)}"
+def _run_together(conn, statements: list[tuple[str, Statement]]) -> tuple | None:
+    """Run ``[(sql to use, statement), …]`` as one ``WITH`` statement; return its row."""
+    sql = _together_sql(tuple((sql, len(s.returning)) for sql, s in statements))
+    with conn.cursor() as cursor:
+        execute(cursor, sql, [param for _, s in statements for param in s.params])
+        return cursor.fetchone()
+
+
+def _returned(statements: Sequence[Statement], row: tuple) -> list[tuple | None]:
+    """``row`` cut into each statement's ``RETURNING`` values (None where it returns none)."""
+    found, position = [], 0
+    for s in statements:
+        found.append(tuple(row[position:position + len(s.returning)]) if s.returning else None)
+        position += len(s.returning)
+    return found
 
 
 def execute_guarded(statements: Sequence[Statement]) -> list[tuple | None] | None:
@@ -376,21 +381,12 @@ def execute_guarded(statements: Sequence[Statement]) -> list[tuple | None] | Non
     conn = _wrapper()
     if conn.vendor != "postgresql" or not statements[0].returning:
         raise ValueError("execute_guarded needs PostgreSQL and a guard (update_statement(expect=…))")
-    parts = [(statements[0].sql, len(statements[0].returning))]
-    for statement in statements[1:]:
-        if not statement.guarded_sql:
-            raise ValueError(f"not an INSERT from insert_statement: {statement.sql[:60]}")
-        parts.append((statement.guarded_sql, len(statement.returning)))
-    with conn.cursor() as cursor:
-        execute(cursor, _guarded_sql(tuple(parts)), [param for s in statements for param in s.params])
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    found, position = [], 0
-    for s in statements:
-        found.append(tuple(row[position:position + len(s.returning)]) if s.returning else None)
-        position += len(s.returning)
-    return found
+    unguarded = [s.sql[:60] for s in statements[1:] if not s.guarded_sql]
+    if unguarded:
+        raise ValueError(f"not an INSERT from insert_statement: {unguarded}")
+    row = _run_together(conn, [(statements[0].sql, statements[0]),
+                               *((s.guarded_sql, s) for s in statements[1:])])
+    return None if row is None else _returned(statements, row)
 
 
 def set_prefetched(obj: models.Model, name: str, instances: list[models.Model]) -> None:
