@@ -93,7 +93,8 @@ class PlannedOutputSerializer(serializers.Serializer):
 
     DRF reads each value with ``Field.get_attribute`` (a Mapping check and a signature check
     for callables at every step) and walks a generator of readable fields, per field and per
-    object: a third of answering a single-package action (docs/benchmarks.md, P1). Here plain
+    object; answering a single-package action is a sixth of its instructions (docs/benchmarks.md,
+    P1). Here plain
     attribute chains are read with ``getattr``; whatever is not plain goes to DRF's own code,
     so the output does not change: a callable value (a method, a related manager), a missing
     attribute (DRF's default, ``allow_null`` and ``required`` rules apply), a field with its
@@ -170,8 +171,8 @@ class StrictInputSerializer(serializers.Serializer):
 
     def get_fields(self):
         """The declared fields, each copied for this instance. DRF deep-copies them, which
-        builds every field again with its validators (a tenth of a single-package action,
-        docs/benchmarks.md, P1); a plain field is copied shallowly instead (``bind`` then
+        builds every field again with its validators (3 % of a single-package action's
+        instructions, docs/benchmarks.md, P1); a plain field is copied shallowly instead (``bind`` then
         sets its name and parent on the copy only; validators are shared, as DRF already
         shares those passed in). Fields holding fields (nested serializers, ``ListField``,
         ``DictField``, many-related fields) are still deep-copied: their inner fields are

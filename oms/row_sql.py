@@ -106,9 +106,14 @@ class Columns:
         ``json_agg`` in a subquery; ``table`` qualifies the columns (default: the model's
         table). Read it back with ``build_json``. Raises TypeError for a column type this
         module cannot read back from JSON."""
+        return f"json_build_array({self.json_columns(table)})"
+
+    def json_columns(self, table: str | None = None) -> str:
+        """The arguments of ``json_sql``'s ``json_build_array`` (to join two models' columns
+        in one array)."""
         table = table or self.table
-        return "json_build_array({})".format(", ".join(
-            f"{table}.{quote(field.column)}{self._json_reading(field)[0]}" for field in self.fields))
+        return ", ".join(f"{table}.{quote(field.column)}{self._json_reading(field)[0]}"
+                         for field in self.fields)
 
     def build_json(self, values: Sequence) -> models.Model:
         """The saved instance from one ``json_sql`` array (as psycopg2 parsed it): each value

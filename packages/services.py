@@ -1485,11 +1485,12 @@ def package_bulk_transition(*, action: str, entries: Sequence[tuple[str, Mapping
 @functools.cache
 def _one_sql() -> SimpleNamespace:
     """The statements of ``package_transition``, built once per process from model metadata:
-    ``lock`` (the package by number with its brand and location, ``%s`` = number; scope and
-    ``FOR UPDATE`` appended per call), ``items`` (with their SKU, in id order) and ``log``
-    (the package's transition log, in id order), with the ``row_sql.Columns`` reading them.
+    ``read`` (the package by number with its brand and location, ``%s`` = number; the scope
+    and, to lock the row, ``FOR UPDATE`` appended per call), ``items`` (with their SKU, in id
+    order) and ``log`` (the package's transition log, in id order), with the
+    ``row_sql.Columns`` reading them.
 
-    On PostgreSQL (``joined``) the lock also reads the items with their SKU and the log, each
+    On PostgreSQL (``joined``) ``read`` also reads the items with their SKU and the log, each
     as one ``json_agg`` column (one round trip instead of three)."""
     q = row_sql.quote
     package, brand, location = (row_sql.Columns(Package), row_sql.Columns(Brand),
@@ -1507,18 +1508,18 @@ def _one_sql() -> SimpleNamespace:
     select = [package.sql, brand.sql, location.sql]
     if joined:
         select += [
-            f"(SELECT json_agg(json_build_array({item.json_sql()[len('json_build_array('):-1]}, "
-            f"{sku.json_sql()[len('json_build_array('):-1]}) ORDER BY {column(item, 'pk')}) "
+            f"(SELECT json_agg(json_build_array({item.json_columns()}, {sku.json_columns()}) "
+            f"ORDER BY {column(item, 'pk')}) "
             f"{items_from}{column(package, 'pk')})",
             f"(SELECT json_agg({log.json_sql()} ORDER BY {column(log, 'pk')}) "
             f"{log_from}{column(package, 'pk')})"]
-    lock = (f"SELECT {', '.join(select)} FROM {package.table} "
+    read = (f"SELECT {', '.join(select)} FROM {package.table} "
             f"INNER JOIN {brand.table} ON {column(brand, 'pk')} = {column(package, 'brand')} "
             f"INNER JOIN {location.table} ON {column(location, 'pk')} = {column(package, 'location')} "
             f"WHERE {column(package, 'number')} = %s")
     items = f"SELECT {item.sql}, {sku.sql} {items_from}%s ORDER BY {column(item, 'pk')}"
     log_sql = f"SELECT {log.sql} {log_from}%s ORDER BY {column(log, 'pk')}"
-    return SimpleNamespace(lock=lock, items=items, log=log_sql, joined=joined, package=package, brand=brand,
+    return SimpleNamespace(read=read, items=items, log=log_sql, joined=joined, package=package, brand=brand,
                            location=location, item=item, sku=sku, log_columns=log,
                            location_column=column(package, "location"))
 
@@ -1532,7 +1533,7 @@ def _load_one(number: str, token: ApiToken | None, *, lock: bool) -> Package:
     one outside ``token``'s scope."""
     sql = _one_sql()
     scope, params = api_token_scope_sql(token, sql.location_column)
-    statement = sql.lock + scope
+    statement = sql.read + scope
     if lock and connection.features.has_select_for_update:
         statement += (f" FOR UPDATE OF {sql.package.table}" if connection.features.has_select_for_update_of
                       else " FOR UPDATE")
