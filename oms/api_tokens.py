@@ -197,6 +197,15 @@ def api_token_scope_sql(token: ApiToken | None, location_column: str) -> tuple[s
             f"WHERE {owner} = %s)", [token.pk])
 
 
+def api_token_location_ids(token: ApiToken | None) -> frozenset[int] | None:
+    """Return the ids of the stock locations in ``token``'s scope, or None for every location
+    (an all-locations token, or no token: a caller that checked access otherwise). 0–1 query."""
+    if token is None or token.all_locations:
+        return None
+    through = ApiToken.locations.through
+    return frozenset(through.objects.filter(apitoken_id=token.pk).values_list("stocklocation_id", flat=True))
+
+
 def api_token_sees_location(token: ApiToken, location: StockLocation | None) -> bool:
     """Return True if ``location`` is inside ``token``'s scope (False for None). 0–1 query."""
     if location is None:

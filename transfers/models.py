@@ -42,6 +42,10 @@ TRANSFER_ACTIONS = (
     "reject_cancellation",
 )
 
+# Which stock location's scope each action needs: the destination receives, the source
+# prepares, dispatches and cancels (state-machine spec, transfer actions).
+TRANSFER_ACTION_SIDE = {name: ("destination" if name == "receive" else "source") for name in TRANSFER_ACTIONS}
+
 # Transfers whose units are promised to the package but have not reached its location.
 OPEN_STATES = frozenset({S.WAITING, S.READY_TO_SHIPMENT, S.IN_TRANSIT, S.CANCELLATION_WAITING})
 

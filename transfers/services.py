@@ -44,7 +44,7 @@ Errors: ``ActionNotAllowed`` (409), ``InsufficientStock`` (409), ``InvalidInput`
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 
 import django_fsm as fsm
 from django.db import IntegrityError, transaction
@@ -60,6 +60,7 @@ from packages.models import Package
 from packages.models import Status as PackageStatus
 from transfers.models import (
     OPEN_STATES,
+    TRANSFER_ACTION_SIDE,
     TRANSFER_ACTIONS,
     Status,
     Transfer,
@@ -81,6 +82,15 @@ def transfer_allowed_actions(transfer: Transfer) -> list[str]:
     """Return the actions the transfer's current state allows, in the state table's order."""
     names = {t.name for t in transfer.get_available_status_transitions()}
     return [name for name in TRANSFER_ACTIONS if name in names]
+
+
+def transfer_actions_for_locations(transfer: Transfer, *, location_ids: Collection[int] | None) -> list[str]:
+    """Return the allowed actions whose side (``TRANSFER_ACTION_SIDE``: source or destination)
+    is one of ``location_ids``; ``None`` means every location (staff, all-locations token)."""
+    names = transfer_allowed_actions(transfer)
+    if location_ids is None:
+        return names
+    return [name for name in names if getattr(transfer, f"{TRANSFER_ACTION_SIDE[name]}_id") in location_ids]
 
 
 def transfer_item_lines(transfer: Transfer) -> dict[int, int]:

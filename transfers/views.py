@@ -30,7 +30,7 @@ from locations.selectors import (
 from oms.actors import user_actor
 from oms.exceptions import OmsError
 from packages.forms import ReasonForm
-from transfers.models import TRANSFER_ACTIONS, Status, Transfer
+from transfers.models import TRANSFER_ACTION_SIDE, Status, Transfer
 from transfers.selectors import (
     DIRECTION_LABELS,
     DIRECTIONS,
@@ -43,7 +43,7 @@ from transfers.selectors import (
     transfer_search,
     transfer_transitions,
 )
-from transfers.services import TRANSFER_ACTION_SERVICES, transfer_allowed_actions
+from transfers.services import TRANSFER_ACTION_SERVICES, transfer_actions_for_locations
 
 CARDS_PER_PAGE = 48
 TRANSFERS_PER_PAGE = 50
@@ -57,9 +57,6 @@ ACTION_LABELS = {
     "confirm_cancellation": "Confirm Cancellation",
     "reject_cancellation": "Reject Cancellation",
 }
-# Which end of the transfer runs each action: the destination receives, the source does
-# everything else (prepares, dispatches, cancels).
-ACTION_SIDE = {name: ("destination" if name == "receive" else "source") for name in TRANSFER_ACTIONS}
 
 
 class TransferDispatchForm(forms.Form):
@@ -88,10 +85,7 @@ def transfer_actions_for_user(transfer: Transfer, *, user, visible_ids: set[int]
     """Return the actions ``user`` may run on ``transfer`` now: allowed by its state and on
     the side (source or destination) the user works at. ``visible_ids`` is
     ``visible_location_ids(user=…)`` (None: staff, every side)."""
-    names = transfer_allowed_actions(transfer)
-    if visible_ids is None:
-        return names
-    return [name for name in names if getattr(transfer, f"{ACTION_SIDE[name]}_id") in visible_ids]
+    return transfer_actions_for_locations(transfer, location_ids=visible_ids)
 
 
 def _get_location_or_404(user, code: str) -> StockLocation:
@@ -242,7 +236,7 @@ class TransferActionView(LoginRequiredMixin, View):
         try:
             with transaction.atomic():
                 locked = Transfer.objects.select_for_update().get(pk=transfer.pk)
-                side_id = getattr(locked, f"{ACTION_SIDE[action]}_id")
+                side_id = getattr(locked, f"{TRANSFER_ACTION_SIDE[action]}_id")
                 if not location_is_visible(user=request.user, location_id=side_id):
                     raise Http404("You do not work at the location that runs this action")
                 if locked.version != version_form.cleaned_data["version"]:

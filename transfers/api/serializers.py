@@ -11,7 +11,7 @@ from rest_framework import serializers
 
 from oms.api_schema import StrictCharField, StrictInputSerializer
 from transfers.models import TRANSFER_ACTIONS, Status, transfer_status_dict
-from transfers.services import transfer_allowed_actions
+from transfers.services import transfer_actions_for_locations
 
 
 class TransferStatusSerializer(serializers.Serializer):
@@ -74,7 +74,9 @@ class TransferOutputSerializer(serializers.Serializer):
 
     @extend_schema_field(serializers.ListField(child=serializers.ChoiceField(choices=list(TRANSFER_ACTIONS))))
     def get_allowed_actions(self, transfer) -> list[str]:
-        return transfer_allowed_actions(transfer)
+        """The actions the state allows on the side(s) in the caller's scope
+        (``context["location_ids"]``: None or absent for every location)."""
+        return transfer_actions_for_locations(transfer, location_ids=self.context.get("location_ids"))
 
 
 class TransferDetailOutputSerializer(TransferOutputSerializer):

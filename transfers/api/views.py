@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 
 from oms.api import StrictQueryParamsMixin, etag_for, if_match_check
 from oms.api_schema import IDEMPOTENCY_KEY_PARAMETER
-from oms.api_tokens import api_token_scope
+from oms.api_tokens import api_token_location_ids, api_token_scope
 from oms.filters import StrictIsoDateTimeFilter
 from oms.idempotency import idempotent_call
 from oms.permissions import api_actor
@@ -27,7 +27,14 @@ from transfers.api.serializers import (
     TransferDetailOutputSerializer,
     TransferOutputSerializer,
 )
-from transfers.models import TRANSFER_ACTIONS, Status, Transfer, TransferItem, TransferTransition
+from transfers.models import (
+    TRANSFER_ACTION_SIDE,
+    TRANSFER_ACTIONS,
+    Status,
+    Transfer,
+    TransferItem,
+    TransferTransition,
+)
 from transfers.services import TRANSFER_ACTION_SERVICES
 
 NUMBER_PARAMETER = OpenApiParameter("number", OpenApiTypes.STR, OpenApiParameter.PATH,
@@ -49,8 +56,12 @@ def _with_related(queryset):
         Prefetch("items", queryset=TransferItem.objects.select_related("sku").order_by("id")))
 
 
-def _transfer_id(request, number: str) -> int:
-    transfer_id = visible_transfers(request).filter(number=number).values_list("pk", flat=True).first()
+def _transfer_id(request, number: str, *, side: str | None = None) -> int:
+    """Return the id of transfer ``number`` if the token sees it, or, with ``side``
+    (``"source"``/``"destination"``), if that end is in the token's scope; else Http404."""
+    queryset = (visible_transfers(request) if side is None
+                else api_token_scope(Transfer.objects.all(), request.auth, fields=(side,)))
+    transfer_id = queryset.filter(number=number).values_list("pk", flat=True).first()
     if transfer_id is None:
         raise Http404
     return transfer_id
@@ -59,7 +70,8 @@ def _transfer_id(request, number: str) -> int:
 def _detail_response(request, transfer_id: int) -> Response:
     transfer = _with_related(Transfer.objects.filter(pk=transfer_id)).prefetch_related(
         Prefetch("transitions", queryset=TransferTransition.objects.order_by("id"))).get()
-    return Response(TransferDetailOutputSerializer(transfer).data,
+    context = {"location_ids": api_token_location_ids(request.auth)}
+    return Response(TransferDetailOutputSerializer(transfer, context=context).data,
                     headers={"ETag": etag_for(transfer.version)})
 
 
@@ -90,6 +102,12 @@ class TransferListView(StrictQueryParamsMixin, generics.ListAPIView):
             return self.queryset
         return _with_related(visible_transfers(self.request))
 
+    def get_serializer_context(self):
+        context = super().get_serializer_context()
+        if not getattr(self, "swagger_fake_view", False):
+            context["location_ids"] = api_token_location_ids(self.request.auth)
+        return context
+
     @extend_schema(operation_id="transfers_list", tags=["transfers"],
                    summary="List transfers (cursor-paginated by id)")
     def get(self, request, *args, **kwargs):
@@ -116,7 +134,7 @@ class TransferActionView(StrictQueryParamsMixin, APIView):
         def handler() -> Response:
             serializer = self.input_serializer(data=request.data)
             serializer.is_valid(raise_exception=True)
-            transfer_id = _transfer_id(request, number)
+            transfer_id = _transfer_id(request, number, side=TRANSFER_ACTION_SIDE[self.action_name])
             with transaction.atomic():
                 if "If-Match" in request.headers:
                     version = (Transfer.objects.select_for_update().filter(pk=transfer_id)

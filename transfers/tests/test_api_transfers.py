@@ -56,17 +56,48 @@ def test_list_detail_and_scope_by_source_or_destination():
     by_source, _ = api_client(locations=[transfer.source])
     by_destination, _ = api_client(locations=[transfer.destination])
     outsider, _ = api_client(locations=[StockLocationFactory()])
-    for client in (by_source, by_destination):
+    for client, allowed in ((by_source, ["ready_for_dispatch", "dispatch", "cancel"]), (by_destination, [])):
         results = client.get("/api/v1/transfers/").json()["results"]
         assert [t["number"] for t in results] == [transfer.number]
+        assert results[0]["allowed_actions"] == allowed
         detail = client.get(f"/api/v1/transfers/{transfer.number}/").json()
         assert detail["package"] == transfer.package.number
-        assert detail["allowed_actions"] == ["ready_for_dispatch", "dispatch", "cancel"]
+        assert detail["allowed_actions"] == allowed
     assert outsider.get("/api/v1/transfers/").json()["results"] == []
     assert outsider.get(f"/api/v1/transfers/{transfer.number}/").status_code == 404
     response = outsider.post(f"/api/v1/transfers/{transfer.number}/actions/cancel/", {}, format="json")
     assert response.status_code == 404
     assert Transfer.objects.get(pk=transfer.pk).status == "waiting"
+
+
+@pytest.mark.parametrize("action", ["ready_for_dispatch", "dispatch", "cancel"])
+def test_destination_token_cannot_run_the_source_side_actions(action):
+    """The source prepares, dispatches and cancels: a token of the destination only gets 404
+    and moves no stock."""
+    transfer = make_transfer("waiting", package=_isolated_package(), quantities=(2, 1))
+    by_destination, _ = api_client(locations=[transfer.destination])
+    before = _written()
+    response = by_destination.post(f"/api/v1/transfers/{transfer.number}/actions/{action}/", {},
+                                   format="json")
+    assert response.status_code == 404, response.json()
+    assert _written() == before
+
+
+def test_source_token_cannot_receive():
+    transfer = make_transfer("in_transit", package=_isolated_package(), quantities=(2, 1))
+    by_source, _ = api_client(locations=[transfer.source])
+    by_destination, _ = api_client(locations=[transfer.destination])
+    assert by_source.get(f"/api/v1/transfers/{transfer.number}/").json()["allowed_actions"] == [
+        "request_cancellation"]
+    assert by_destination.get(f"/api/v1/transfers/{transfer.number}/").json()["allowed_actions"] == [
+        "receive"]
+    before = _written()
+    response = by_source.post(f"/api/v1/transfers/{transfer.number}/actions/receive/", {}, format="json")
+    assert response.status_code == 404, response.json()
+    assert _written() == before
+    response = by_destination.post(f"/api/v1/transfers/{transfer.number}/actions/receive/", {},
+                                   format="json")
+    assert response.status_code == 200, response.json()
 
 
 def test_list_filters():
