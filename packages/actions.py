@@ -1,6 +1,6 @@
 """Who may run each package action, with its operator-facing label.
 
-Source: the "who" column of the Package actions table in shared/domain/state-machine.md
+Source: the "who" column of the Package actions table in docs/state-machine.md
 (O = operator in the browser, A = integrator through the API, S = the system). Sources and
 targets are not repeated here: they live on the django-fsm transitions of ``Package``.
 """

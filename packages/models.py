@@ -1,7 +1,7 @@
 """Brands, packages, their items and transition log, and denial reasons.
 
 The package state machine implements the "Package states" and "Package actions" tables of
-``shared/domain/state-machine.md``: one django-fsm-2 transition per action, with exactly
+``docs/state-machine.md``: one django-fsm-2 transition per action, with exactly
 the sources and targets of the table. Transition bodies only assign fields of the package
 row; locking, stock, the log row and events live in ``packages.services``.
 """

@@ -1,7 +1,7 @@
 """Transfers: units moved from one stock location to another for a package.
 
 The state machine implements the "Transfer states (6) and actions" table of
-``shared/domain/state-machine.md``: one django-fsm-2 transition per action, with exactly the
+``docs/state-machine.md``: one django-fsm-2 transition per action, with exactly the
 sources and targets of the table. Transition bodies only assign fields of the transfer row;
 locking, stock effects, the log row, events and the package hooks live in
 ``transfers.services``.

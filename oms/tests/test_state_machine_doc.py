@@ -1,0 +1,29 @@
+"""docs/state-machine.md is read as the tests expect: every state and action, with the
+document's phrases ("the state before", ranges, data updates) turned into sets."""
+
+from oms.tests.state_machine_doc import package_spec, transfer_spec
+from packages.models import Status as PackageStatus
+from transfers.models import Status as TransferStatus
+
+
+def test_package_tables():
+    spec = package_spec()
+    assert spec.states == {status.value: status.label for status in PackageStatus}
+    assert len(spec.actions) == 21 and set(spec.who) == set(spec.actions)
+    assert spec.actions["ship"] == ({500}, {550, 560, 700})
+    assert spec.who["reschedule"] == "OAS" and spec.who["transfer_lost"] == "S"
+    # "the state before 850": wherever request_cancellation came from
+    assert spec.actions["reject_cancellation"][1] == spec.actions["request_cancellation"][0]
+    # "560 (also a data update in 100–550)" → "700 from 560", unchanged elsewhere
+    sources, targets = spec.actions["attach_invoice"]
+    assert sources == {100, 200, 300, 400, 500, 550, 560}
+    assert targets == {100, 200, 300, 400, 500, 550, 700}
+
+
+def test_transfer_tables():
+    spec = transfer_spec()
+    assert spec.states == {status.value: status.label for status in TransferStatus}
+    assert len(spec.actions) == 7
+    assert spec.actions["dispatch"] == ({"waiting", "ready_to_shipment"}, {"in_transit"})
+    assert spec.actions["reject_cancellation"] == ({"cancellation_waiting"},
+                                                   {"ready_to_shipment", "in_transit"})
