@@ -14,7 +14,8 @@ Shapes (``code`` is stable, ``detail`` is for humans):
 
 from __future__ import annotations
 
-from django.core.exceptions import ObjectDoesNotExist
+from django.conf import settings
+from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from rest_framework import exceptions, status
@@ -70,7 +71,8 @@ def exception_handler(exc, context):
 
     ``OmsError`` → its ``http_status`` with ``as_dict()``; DRF and Django validation errors →
     400 with ``errors``; ``Http404`` / ``ObjectDoesNotExist`` → 404 (no details leaked);
-    other DRF exceptions keep their status with ``code`` added. Anything else is left to
+    a body over ``DATA_UPLOAD_MAX_MEMORY_SIZE`` → 413 ``request_too_large``; other DRF
+    exceptions keep their status with ``code`` added. Anything else is left to
     DRF (a bug: it becomes a 500 and is logged).
     """
     if isinstance(exc, OmsError):
@@ -83,6 +85,10 @@ def exception_handler(exc, context):
     if isinstance(exc, DjangoValidationError):
         detail = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         return _invalid(detail)
+    if isinstance(exc, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return Response({"code": "request_too_large", "detail": f"The body is larger than {limit:,} bytes."},
+                        status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
     if isinstance(exc, (Http404, ObjectDoesNotExist)):
         return Response({"code": "not_found", "detail": "Not found."}, status=status.HTTP_404_NOT_FOUND)
     response = drf_exception_handler(exc, context)  # keeps WWW-Authenticate, Retry-After

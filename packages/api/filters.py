@@ -26,8 +26,9 @@ def parse_statuses(value: str) -> list[int]:
         else:
             unknown.append(part)
     if unknown or not codes:
-        raise ValidationError(f"Unknown status: {', '.join(unknown) or value!r}. Use codes "
-                              f"(100) or slugs (pending), comma-separated.")
+        raise ValidationError("Unknown status: %(value)s. Use codes (100) or slugs (pending), "
+                              "comma-separated.", code="invalid_choice",
+                              params={"value": ", ".join(unknown) or repr(value)})
     return codes
 
 
