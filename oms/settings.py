@@ -8,6 +8,7 @@ Celery's filesystem broker. ``DATABASE_URL`` switches to PostgreSQL, ``REDIS_URL
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -15,10 +16,36 @@ VAR_DIR = Path(environ.Env().str("OMS_VAR_DIR", default=str(BASE_DIR / "var")))
 
 env = environ.Env()
 
+# Fail closed: DEBUG only when asked for (scripts/run asks); without DEBUG the process
+# refuses to start unless the secret key and the host names are given.
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+if not DEBUG:
+    _missing = [name for name in ("DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS")
+                if not env.str(name, default="")]
+    if _missing:
+        raise ImproperlyConfigured(
+            f"{' and '.join(_missing)} must be set when DJANGO_DEBUG is not true (production). "
+            "For a local run use scripts/run, or set DJANGO_DEBUG=true.")
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="dev-only-insecure-key-change-me")
-DEBUG = env.bool("DJANGO_DEBUG", default=True)
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+
+# HTTPS (on by default without DEBUG; turn off only behind a proxy that terminates TLS and
+# redirects by itself). SECURE_PROXY_SSL_HEADER: set DJANGO_SECURE_PROXY_SSL_HEADER=true when
+# a trusted proxy sends X-Forwarded-Proto.
+SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=not DEBUG)
+SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=not DEBUG)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG)
+SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=False)
+# Preloading is a commitment of the whole domain that the deployer makes (hstspreload.org),
+# so it is off by default and its deploy-check reminder silenced.
+SILENCED_SYSTEM_CHECKS = ["security.W021"]
+if env.bool("DJANGO_SECURE_PROXY_SSL_HEADER", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# The health probes answer over plain HTTP (load balancers call them on the private side).
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 
 INSTALLED_APPS = [
     "django.contrib.admin",

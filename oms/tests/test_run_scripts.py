@@ -47,9 +47,12 @@ def test_web_listens_on_the_printed_url_when_port_is_unset(tmp_path):
     process = subprocess.Popen([str(root / "scripts" / "serve")], cwd=root, env=env, text=True,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        first_line = process.stdout.readline()
-        match = re.search(r"OMS running at (http://[\d.]+:(\d+)/)", first_line)
-        assert match, first_line
+        printed, match = [], None
+        while match is None:  # the URL line wherever it comes (pip or collectstatic may speak first)
+            line = process.stdout.readline()
+            assert line, "scripts/serve printed no URL:\n" + "".join(printed)
+            printed.append(line)
+            match = re.search(r"OMS running at (http://[\d.]+:(\d+)/)", line)
         assert int(match.group(2)) == DEFAULT_PORT
         deadline = time.monotonic() + 60
         while not _answers(match.group(1) + "accounts/login/"):
