@@ -216,12 +216,32 @@ def _insert_events(events: list[tuple[str, str, int, dict]], *,
     return [row.pk for row in rows], rows
 
 
+# The oldest transaction of *this database* that holds a transaction id and is still
+# running, widened to 64 bits like ``pg_current_xact_id()``; with none, the next id to be
+# handed out. Transactions of other databases on the same server cannot write our outbox,
+# so they do not hold the feed back (``pg_current_snapshot()``'s xmin would count them).
+# A transaction that gets its id after this read gets one at or above the next id read here.
+# pg_stat_activity shows a session's transaction id to its own role and to members of
+# pg_read_all_stats: every process that writes events must connect as the same role (or the
+# reading role needs pg_read_all_stats).
+_HORIZON_SQL = """
+    WITH now AS (SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS next_xid),
+    running AS (
+        SELECT ((n.next_xid >> 32) << 32) + a.backend_xid::text::bigint AS xid, n.next_xid
+        FROM pg_stat_activity a, now n
+        WHERE a.datname = current_database() AND a.backend_xid IS NOT NULL
+    )
+    SELECT least((SELECT next_xid FROM now),
+                 (SELECT min(CASE WHEN xid > next_xid THEN xid - 4294967296 ELSE xid END) FROM running))
+"""
+
+
 def _feed_horizon() -> int | None:
-    """The oldest transaction id still running (PostgreSQL), or None elsewhere."""
+    """The feed's horizon (see ``_HORIZON_SQL``) on PostgreSQL, None elsewhere."""
     if connection.vendor != "postgresql":
         return None
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+        cursor.execute(_HORIZON_SQL)
         return cursor.fetchone()[0]
 
 

@@ -142,3 +142,33 @@ def test_event_feed_has_no_gap_while_transactions_commit_out_of_order():
     seen += rest
     assert len(seen) == len(set(seen)), "an event came twice"
     assert set(seen) == set(range(10_000)) | set(written), "an event was skipped"
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_event_feed_is_not_held_back_by_a_transaction_in_another_database():
+    """Regression: the horizon was the oldest transaction of the whole server, so a long
+    transaction in another database on it hid every newer event from the feed."""
+    import psycopg2
+    from django.db import connection
+
+    params = connection.get_connection_params()
+    other_name = f"{connection.settings_dict['NAME']}_feed_other"
+    admin = psycopg2.connect(**{**params, "dbname": "postgres"})
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute(f'DROP DATABASE IF EXISTS "{other_name}"')
+        cursor.execute(f'CREATE DATABASE "{other_name}"')
+    other = psycopg2.connect(**{**params, "dbname": other_name})
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_current_xact_id()")  # holds a transaction id, stays open
+        client, _ = api_client()
+        _publish(3)
+        events = client.get("/api/v1/events/").json()["events"]
+        assert [e["payload"]["n"] for e in events] == [0, 1, 2]
+    finally:
+        other.close()
+        with admin.cursor() as cursor:
+            cursor.execute(f'DROP DATABASE IF EXISTS "{other_name}"')
+        admin.close()
