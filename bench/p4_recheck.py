@@ -39,6 +39,7 @@ from bench.harness import (
     base_parser,
     bootstrap,
     median,
+    require_marked,
     require_postgresql,
     save_results,
     verdict,
@@ -83,6 +84,7 @@ def cleanup(brand_slug: str = BRAND, sku_prefix: str = "p4-") -> None:
 def setup(packages: int, *, seed: float = 0.7) -> dict:
     """Write the P4 scenario (see the module doc); return ``brand_id``, ids and the clock."""
     Sku, StockLevel, StockLocation, _, Brand, Package, PackageItem, PackageTransition = _models()
+    require_marked()
     cleanup()
     lines_cdf, units_cdf = olist_distributions()
     started = time.perf_counter()
