@@ -4,7 +4,7 @@
     .venv/bin/python -m bench.datagen --packages 1000000 --db oms_bench_1m
 
 What it writes (everything in one transaction, ``INSERT … SELECT generate_series`` inside
-PostgreSQL, no ORM row objects; 1M packages take about a minute on the 2-core machine):
+PostgreSQL, no ORM row objects; 1M packages take about 4 minutes on the 2-core machine):
 
 * 3,095 stock locations (the Olist seller ids of ``sellers.csv``, padded with synthetic codes)
   and the Olist products as SKUs; one brand ``bench`` (label and invoice required, like the
@@ -371,7 +371,7 @@ def generate(spec: DatasetSpec, *, olist_dir: Path = OLIST_DIR, verbose: bool = 
         _record("base", spec, stats)
     # VACUUM as autovacuum would soon after: sets the visibility map, so index-only scans
     # behave as in a database that has been running for a while.
-    for model in (Package, PackageItem, PackageTransition, StockLevel):
+    for model in (Package, PackageItem, PackageTransition, StockLevel, StockLocation, Sku):
         execute(f"VACUUM ANALYZE {table(model)}", [])
     step("commit + vacuum analyze", t)
     stats["seconds"] = round(time.perf_counter() - started, 1)
