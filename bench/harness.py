@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import re
+import shlex
 import statistics
 import sys
 import time
@@ -347,6 +348,18 @@ def save_results(name: str, results: dict, path: str | None = None) -> Path:
                "machine": machine_summary(), **results}
     target.write_text(json.dumps(payload, indent=2, default=str))
     return target
+
+
+def rerun_command(module: str, args: argparse.Namespace) -> str:
+    """The command that re-runs this benchmark with ``args`` as parsed (every option spelt
+    out, so defaults changed later do not change what it measures); ``--json`` left out."""
+    parts = [".venv/bin/python", "-m", module]
+    for name, value in vars(args).items():
+        if name == "json" or value is None or value is False:
+            continue
+        option = "--" + name.replace("_", "-")
+        parts += [option] if value is True else [option, str(value)]
+    return shlex.join(parts)
 
 
 def base_parser(description: str, *, db: str) -> argparse.ArgumentParser:

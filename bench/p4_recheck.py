@@ -41,6 +41,7 @@ from bench.harness import (
     median,
     require_marked,
     require_postgresql,
+    rerun_command,
     save_results,
     verdict,
 )
@@ -401,6 +402,7 @@ def main(argv=None) -> None:
     require_postgresql()
     ensure_dataset(DatasetSpec(packages=args.base))
     result = run(packages=args.packages, repeat=args.repeat, keep=args.keep)
+    print(f"  re-run with: {rerun_command('bench.p4_recheck', args)}")
     print(f"  results: {save_results(f'p4_recheck_{args.packages}', result, args.json)}")
 
 

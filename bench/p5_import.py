@@ -39,6 +39,7 @@ from bench.harness import (
     median,
     raw_connection,
     require_postgresql,
+    rerun_command,
     save_results,
     verdict,
 )
@@ -361,6 +362,7 @@ def main(argv=None) -> None:
     bootstrap(args.db)
     require_postgresql()
     result = run(scale=args.scale, repeat=args.repeat, memory=not args.no_memory)
+    print(f"  re-run with: {rerun_command('bench.p5_import', args)}")
     print(f"  results: {save_results(f'p5_import_x{args.scale}', result, args.json)}")
 
 

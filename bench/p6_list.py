@@ -32,6 +32,7 @@ from bench.harness import (
     median,
     raw_connection,
     require_postgresql,
+    rerun_command,
     save_results,
     verdict,
 )
@@ -143,10 +144,12 @@ def main(argv=None) -> None:
     parser.add_argument("--depth", type=int, default=DEPTH)
     parser.set_defaults(repeat=15)
     args = parser.parse_args(argv)
-    bootstrap(args.db or dataset_db(DEFAULT_PREFIX, args.packages))
+    args.db = args.db or dataset_db(DEFAULT_PREFIX, args.packages)
+    bootstrap(args.db)
     require_postgresql()
     ensure_dataset(DatasetSpec(packages=args.packages, open_packages=OPEN_PACKAGES))
     result = run(depth=args.depth, repeat=args.repeat)
+    print(f"  re-run with: {rerun_command('bench.p6_list', args)}")
     print(f"  results: {save_results(f'p6_list_{args.packages}', result, args.json)}")
 
 

@@ -70,3 +70,15 @@ def test_a_benchmark_runs_as_its_own_command_with_its_json(monkeypatch, tmp_path
     assert calls[0][:4] == [sys.executable, "-m", "bench.p4_recheck", "--db"] and calls[0][4] == "oms_y"
     assert record["command"] == ".venv/bin/python -m bench.p4_recheck --db oms_y"
     assert [(r.ratio, r.met, r.command) for r in rows] == [("2.00x", True, record["command"])]
+
+
+def test_a_benchmark_prints_the_command_that_re_runs_it_with_every_option():
+    from bench.harness import base_parser, rerun_command
+
+    parser = base_parser("x", db="oms_bench")
+    parser.add_argument("--packages", type=int, default=20_000)
+    parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--no-memory", action="store_true")
+    args = parser.parse_args(["--db", "oms_z", "--no-memory", "--json", "/tmp/x.json"])
+    assert rerun_command("bench.p4_recheck", args) == (
+        ".venv/bin/python -m bench.p4_recheck --db oms_z --repeat 3 --packages 20000 --no-memory")
