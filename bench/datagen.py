@@ -4,7 +4,7 @@
     .venv/bin/python -m bench.datagen --packages 1000000 --db oms_bench_1m
 
 What it writes (everything in one transaction, ``INSERT … SELECT generate_series`` inside
-PostgreSQL, no ORM row objects; 1M packages take about a minute on the 2-core machine):
+PostgreSQL, no ORM row objects; 1M packages take about 4 minutes on the 2-core machine):
 
 * 3,095 stock locations (the Olist seller ids of ``sellers.csv``, padded with synthetic codes)
   and the Olist products as SKUs; one brand ``bench`` (label and invoice required, like the
@@ -43,7 +43,7 @@ from pathlib import Path
 
 from django.db import transaction
 
-from bench.harness import OLIST_DIR, base_parser, bootstrap, require_postgresql
+from bench.harness import OLIST_DIR, base_parser, bootstrap, require_marked, require_postgresql
 from bench.sql import execute, fetchone, insert_select, reset_sequence, table
 
 LOCATIONS = 3095
@@ -150,14 +150,38 @@ def _coprime_step(n: int) -> int:
 
 # --- catalogue ---------------------------------------------------------------------------------
 
-def reset_tables() -> None:
-    """Empty every table the generator and the benchmarks write (TRUNCATE … CASCADE)."""
+def dataset_tables() -> list[str]:
+    """The tables a dataset fills, and every project table referring to them (items, log
+    rows, transfers, location assignments, API token scopes …), quoted, in a stable order:
+    what ``reset_tables`` empties. Found from the models, so a new model is included."""
+    from django.apps import apps
+
     from locations.models import Sku, StockLevel, StockLocation
     from oms.models import OutboxEvent
     from packages.models import Brand, Package
 
-    names = ", ".join(table(m) for m in (Package, StockLevel, StockLocation, Sku, Brand, OutboxEvent))
-    execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+    owned = {Package, StockLevel, StockLocation, Sku, Brand, OutboxEvent}
+    models = apps.get_models(include_auto_created=True)
+    grown = True
+    while grown:
+        grown = False
+        for model in models:
+            if model in owned:
+                continue
+            if any(f.is_relation and f.concrete and f.related_model in owned for f in model._meta.fields):
+                owned.add(model)
+                grown = True
+    return sorted(table(m) for m in owned)
+
+
+def reset_tables() -> None:
+    """Empty the dataset's tables (``dataset_tables``) of a benchmark's own database.
+
+    Each table is named: no ``CASCADE``, so a table outside that list referring to one of
+    them makes the statement fail rather than be emptied. Raises ``UnmarkedDatabase`` on a
+    database without the benchmark marker (nothing is touched)."""
+    require_marked()
+    execute(f"TRUNCATE {', '.join(dataset_tables())} RESTART IDENTITY", [])
 
 
 def create_catalogue(*, locations: int = LOCATIONS, olist_dir: Path = OLIST_DIR) -> dict:
@@ -347,7 +371,7 @@ def generate(spec: DatasetSpec, *, olist_dir: Path = OLIST_DIR, verbose: bool = 
         _record("base", spec, stats)
     # VACUUM as autovacuum would soon after: sets the visibility map, so index-only scans
     # behave as in a database that has been running for a while.
-    for model in (Package, PackageItem, PackageTransition, StockLevel):
+    for model in (Package, PackageItem, PackageTransition, StockLevel, StockLocation, Sku):
         execute(f"VACUUM ANALYZE {table(model)}", [])
     step("commit + vacuum analyze", t)
     stats["seconds"] = round(time.perf_counter() - started, 1)

@@ -1,13 +1,17 @@
 """What every benchmark shares: Django on PostgreSQL, databases, raw connections, timing,
 medians, the result table and the ``met`` / ``NOT met`` verdicts.
 
-A benchmark module's ``main()`` calls ``bootstrap(db_name)`` first: it points
-``DATABASE_URL`` at ``postgres://postgres@127.0.0.1:5432/<db_name>`` (or
-``BENCH_DATABASE_URL``), creates the database when missing, runs ``django.setup()`` with
-production-like settings (``DJANGO_DEBUG=false``, Celery's in-memory broker so no task
-leaves the process and no shared Redis queue fills up) and migrates. The measuring
-functions themselves only use Django's ``connection``, so the smoke test runs them on the
-pytest database.
+A benchmark module's ``main()`` calls ``bootstrap(db_name)`` first, with the name its ``--db``
+option gave (the only way a benchmark chooses a database; ``BENCH_SERVER_URL`` may point at
+another server, ``postgres://postgres@127.0.0.1:5432`` by default). ``bootstrap`` creates
+the database when missing and marks it as a benchmark's (the table ``bench_marker``); an
+existing database without that table is refused (``UnmarkedDatabase``, exit status 1), so a
+benchmark never writes into, let alone empties, a database it did not create. It then runs
+``django.setup()`` with production-like settings (``DJANGO_DEBUG=false``, Celery's in-memory
+broker so no task leaves the process and no shared Redis queue fills up) and migrates. The
+measuring functions themselves only use Django's ``connection``; every function that empties
+tables checks the marker again (``require_marked``), so the smoke test marks the pytest
+database explicitly (``mark_database``) before running them there.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import shlex
 import statistics
 import sys
 import time
@@ -32,13 +38,29 @@ OLIST_DIR = Path(os.environ.get("OLIST_DIR", BASE_DIR.parent / "shared" / "data"
 
 # --- process set-up ---------------------------------------------------------------------------
 
+MARKER_TABLE = "bench_marker"
+
+
+class UnmarkedDatabase(SystemExit):
+    """A benchmark was pointed at a database it did not create (no ``bench_marker`` table).
+    A ``SystemExit``: the command stops with the message and exit status 1."""
+
+
 def database_url(db_name: str) -> str:
-    """Return the URL of ``db_name`` on the benchmark server (``BENCH_DATABASE_URL`` wins)."""
-    explicit = os.environ.get("BENCH_DATABASE_URL")
-    if explicit:
-        return explicit
+    """Return the URL of ``db_name`` on the benchmark server (``BENCH_SERVER_URL``).
+
+    Raises ``SystemExit`` when ``BENCH_DATABASE_URL`` is set: it used to send every dataset
+    size into one database; the database is now chosen by ``--db`` only."""
+    if os.environ.get("BENCH_DATABASE_URL"):
+        raise SystemExit("BENCH_DATABASE_URL is no longer read: choose the database with --db NAME "
+                         "and the server with BENCH_SERVER_URL (postgres://user@host:port)")
+    if not db_name or not _DB_NAME.fullmatch(db_name):
+        raise SystemExit(f"--db: {db_name!r} is not a plain database name (letters, digits, _ and -)")
     base = os.environ.get("BENCH_SERVER_URL", DEFAULT_SERVER_URL).rstrip("/")
     return f"{base}/{db_name}"
+
+
+_DB_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,62}")
 
 
 def _server_params(url: str) -> tuple[dict, str]:
@@ -50,8 +72,10 @@ def _server_params(url: str) -> tuple[dict, str]:
     return params, parts.path.lstrip("/")
 
 
-def create_database(url: str) -> bool:
-    """Create the database named in ``url`` if it does not exist; return True if created."""
+def create_database(url: str, *, created_by: str = "bench") -> bool:
+    """Create the database named in ``url`` and mark it, or check that an existing one is
+    marked; return True if created. Raises ``UnmarkedDatabase`` for an existing database
+    without the marker table (whatever it holds: nothing of it is touched)."""
     import psycopg2
     from psycopg2 import sql
 
@@ -61,17 +85,75 @@ def create_database(url: str) -> bool:
     try:
         with conn.cursor() as cursor:
             cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
-            if cursor.fetchone():
-                return False
-            cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-            return True
+            exists = cursor.fetchone() is not None
+            if not exists:
+                cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     finally:
         conn.close()
+    conn = psycopg2.connect(dbname=name, **params)
+    try:
+        with conn, conn.cursor() as cursor:
+            if exists:
+                cursor.execute("SELECT to_regclass(%s)", [MARKER_TABLE])
+                if cursor.fetchone()[0] is None:
+                    raise UnmarkedDatabase(_refusal(name))
+            else:
+                _write_marker(cursor, name, created_by)
+    finally:
+        conn.close()
+    return not exists
+
+
+def _refusal(name: str) -> str:
+    return (f"refusing to use the database {name!r}: it exists and was not created by a benchmark "
+            f"(no table {MARKER_TABLE}). Benchmarks write, and empty tables, only in databases they "
+            f"created: pass --db with a new name (it will be created), or drop {name!r} if it is "
+            "a benchmark's own left-over.")
+
+
+def _write_marker(cursor, name: str, created_by: str) -> None:
+    cursor.execute(f"""CREATE TABLE IF NOT EXISTS {MARKER_TABLE} (
+                           database text NOT NULL, created_by text NOT NULL,
+                           created_at timestamptz NOT NULL DEFAULT now())""")
+    cursor.execute(f"INSERT INTO {MARKER_TABLE} (database, created_by) VALUES (%s, %s)", [name, created_by])
+
+
+def mark_database(created_by: str) -> None:
+    """Mark Django's current database as a benchmark's (for a database a benchmark did not
+    create itself but owns all the same: the smoke test's pytest database)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        _write_marker(cursor, connection.settings_dict["NAME"], created_by)
+
+
+def is_marked() -> bool:
+    """Return True if Django's current database carries the benchmark marker."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return False
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass(%s)", [MARKER_TABLE])
+        return cursor.fetchone()[0] is not None
+
+
+def require_marked() -> None:
+    """Raise ``UnmarkedDatabase`` unless Django's current database is a benchmark's. Called
+    by every function that empties or replaces tables."""
+    if not is_marked():
+        from django.db import connection
+
+        raise UnmarkedDatabase(_refusal(connection.settings_dict["NAME"]))
 
 
 def bootstrap(db_name: str, *, migrate: bool = True) -> str:
-    """Configure this process for a benchmark on ``db_name`` and set Django up; return the URL."""
+    """Configure this process for a benchmark on ``db_name`` and set Django up; return the URL.
+
+    Creates and marks ``db_name`` when missing; raises ``UnmarkedDatabase`` when it exists
+    without the marker (before anything is written to it)."""
     url = database_url(db_name)
+    create_database(url, created_by=_command())
     os.environ["DATABASE_URL"] = url
     os.environ["DJANGO_SETTINGS_MODULE"] = os.environ.get("BENCH_SETTINGS_MODULE", "oms.settings")
     os.environ["DJANGO_DEBUG"] = "false"
@@ -81,13 +163,16 @@ def bootstrap(db_name: str, *, migrate: bool = True) -> str:
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     if str(BASE_DIR) not in sys.path:
         sys.path.insert(0, str(BASE_DIR))
-    create_database(url)
     import django
 
     django.setup()
     if migrate:
         migrate_current()
     return url
+
+
+def _command() -> str:
+    return " ".join(["python", *sys.argv])[:500]
 
 
 def ensure_static() -> None:
@@ -108,11 +193,12 @@ def migrate_current() -> None:
 
 
 def use_database(db_name: str, *, migrate: bool = True) -> str:
-    """Switch Django's default connection to ``db_name`` (created if missing); return its URL."""
+    """Switch Django's default connection to ``db_name`` (created and marked if missing,
+    refused if unmarked, as in ``bootstrap``); return its URL."""
     from django.db import connections
 
     url = database_url(db_name)
-    create_database(url)
+    create_database(url, created_by=_command())
     connection = connections["default"]
     connection.close()
     connection.settings_dict["NAME"] = _server_params(url)[1]
@@ -152,7 +238,7 @@ def require_postgresql() -> None:
     from django.db import connection
 
     if connection.vendor != "postgresql":
-        raise SystemExit("benchmarks run on PostgreSQL only (set BENCH_DATABASE_URL or use the default)")
+        raise SystemExit("benchmarks run on PostgreSQL only (BENCH_SERVER_URL names the server)")
 
 
 # --- measuring --------------------------------------------------------------------------------
@@ -262,6 +348,18 @@ def save_results(name: str, results: dict, path: str | None = None) -> Path:
                "machine": machine_summary(), **results}
     target.write_text(json.dumps(payload, indent=2, default=str))
     return target
+
+
+def rerun_command(module: str, args: argparse.Namespace) -> str:
+    """The command that re-runs this benchmark with ``args`` as parsed (every option spelt
+    out, so defaults changed later do not change what it measures); ``--json`` left out."""
+    parts = [".venv/bin/python", "-m", module]
+    for name, value in vars(args).items():
+        if name == "json" or value is None or value is False:
+            continue
+        option = "--" + name.replace("_", "-")
+        parts += [option] if value is True else [option, str(value)]
+    return shlex.join(parts)
 
 
 def base_parser(description: str, *, db: str) -> argparse.ArgumentParser:

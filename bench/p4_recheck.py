@@ -39,7 +39,9 @@ from bench.harness import (
     base_parser,
     bootstrap,
     median,
+    require_marked,
     require_postgresql,
+    rerun_command,
     save_results,
     verdict,
 )
@@ -83,6 +85,7 @@ def cleanup(brand_slug: str = BRAND, sku_prefix: str = "p4-") -> None:
 def setup(packages: int, *, seed: float = 0.7) -> dict:
     """Write the P4 scenario (see the module doc); return ``brand_id``, ids and the clock."""
     Sku, StockLevel, StockLocation, _, Brand, Package, PackageItem, PackageTransition = _models()
+    require_marked()
     cleanup()
     lines_cdf, units_cdf = olist_distributions()
     started = time.perf_counter()
@@ -399,6 +402,7 @@ def main(argv=None) -> None:
     require_postgresql()
     ensure_dataset(DatasetSpec(packages=args.base))
     result = run(packages=args.packages, repeat=args.repeat, keep=args.keep)
+    print(f"  re-run with: {rerun_command('bench.p4_recheck', args)}")
     print(f"  results: {save_results(f'p4_recheck_{args.packages}', result, args.json)}")
 
 

@@ -6,7 +6,7 @@ against a raw-SQL import writing the same rows in the same process and database.
 
 ``--scale K`` repeats ``order_items.csv`` K times with new order ids (``<order_id>r<k>``), same
 sellers and products, raw lines kept as they are (dirty rows stay dirty). Every run starts
-from empty tables (TRUNCATE) in the database ``oms_bench_import``.
+from empty tables in the database ``--db`` (default ``oms_bench_import``).
 
 The baseline (``raw_sql_import``) reads the same CSVs with ``csv``, COPYs the order items into
 a staging table and writes locations, SKUs, seeded stock rows (the importer's md5 formula),
@@ -14,7 +14,10 @@ packages, items, reservations, ``create`` log rows and ``package.created`` outbo
 ``INSERT … SELECT`` statements in one transaction. It places each package Pending when its
 location covers it (earliest ship-by first) and Product Out of Stock otherwise: it plans no
 transfers, so the handful of Pending Transfer packages of the importer are out of stock there.
-Target (issue 8): at least 2,000 item rows/s.
+Target (issue 8): at least 40 % of the raw-SQL import's item rows/s.
+
+Every run empties the dataset's tables first (``bench.datagen.reset_tables``): only in a
+database a benchmark created (``--db``, default ``oms_bench_import``; marked), never in another.
 """
 
 from __future__ import annotations
@@ -36,11 +39,12 @@ from bench.harness import (
     median,
     raw_connection,
     require_postgresql,
+    rerun_command,
     save_results,
     verdict,
 )
 
-TARGET_ROWS_PER_SECOND = 2000
+TARGET_RATIO = 0.40
 ITEM_COLUMNS = ("order_id", "order_item_id", "product_id", "seller_id", "shipping_limit_date",
                 "price", "freight_value")
 _FIRST_FIELD = re.compile(r'^(\s*"?)([^",]*)(.*)$', re.DOTALL)
@@ -322,7 +326,7 @@ def run(*, scale: int = 2, repeat: int = 3, memory: bool = True, max_rows: int |
         "skipped_rows": importer[0]["skipped"],
     }
     result["ratio"] = result["importer_rows_per_second"] / result["baseline_rows_per_second"]
-    result["target_met"] = result["importer_rows_per_second"] >= TARGET_ROWS_PER_SECOND
+    result["target_met"] = result["ratio"] >= TARGET_RATIO
     if memory:
         traced = run_importer(directory, trace_memory=True)
         result["peak_traced_mib"] = traced["peak_bytes"] / 2**20
@@ -338,7 +342,7 @@ def print_table(r: dict) -> None:
                   f"median of {r['repeat']}",
                   ["what", "seconds", "item rows/s", "packages", "vs raw SQL", "target", "verdict"])
     table.add("olist_import (ORM services)", median(r["importer_seconds"]), r["importer_rows_per_second"],
-              r["importer_packages"], f"{r['ratio']:.0%}", f">= {TARGET_ROWS_PER_SECOND:,} rows/s",
+              r["importer_packages"], f"{r['ratio']:.0%}", f">= {TARGET_RATIO:.0%} of raw SQL",
               verdict(r["target_met"]))
     table.add("raw SQL (COPY + INSERT … SELECT)", median(r["baseline_seconds"]),
               r["baseline_rows_per_second"], r["baseline_packages"], "100%", "", "")
@@ -358,6 +362,7 @@ def main(argv=None) -> None:
     bootstrap(args.db)
     require_postgresql()
     result = run(scale=args.scale, repeat=args.repeat, memory=not args.no_memory)
+    print(f"  re-run with: {rerun_command('bench.p5_import', args)}")
     print(f"  results: {save_results(f'p5_import_x{args.scale}', result, args.json)}")
 
 

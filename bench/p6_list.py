@@ -2,7 +2,10 @@
 deep, and each against the raw SQL of the same page.
 
     .venv/bin/python -m bench.p6_list                         # 200,000 packages (oms_bench_200000)
-    .venv/bin/python -m bench.p6_list --packages 1000000      # opt-in, shares P3's 1M database
+    .venv/bin/python -m bench.p6_list --packages 1000000      # opt-in, P3's 1M database (oms_bench_1000000)
+
+``--db NAME`` chooses the database (default ``oms_bench_<packages>``, the database P3 uses for
+that size); it is created, marked and generated when missing, refused when unmarked.
 
 The list is cursor-paginated by id (``oms.pagination.IdCursorPagination``, 50 rows); the
 deep page is requested with the cursor the API itself would hand out after row 100,000
@@ -29,10 +32,11 @@ from bench.harness import (
     median,
     raw_connection,
     require_postgresql,
+    rerun_command,
     save_results,
     verdict,
 )
-from bench.p3_dashboard import OPEN_PACKAGES, dataset_db, web_client
+from bench.p3_dashboard import DEFAULT_PREFIX, OPEN_PACKAGES, dataset_db, web_client
 from bench.server import api_token
 
 TARGET_RATIO = 1.5
@@ -132,14 +136,20 @@ def print_table(r: dict) -> None:
 
 def main(argv=None) -> None:
     parser = base_parser("P6: package list API, page 1 vs a deep page.", db="")
-    parser.add_argument("--packages", type=int, default=200_000, help="dataset size (database oms_bench_<n>)")
+    parser.add_argument("--packages", type=int, default=200_000, help="dataset size")
+    parser.set_defaults(db=None)
+    for action in parser._actions:
+        if action.dest == "db":
+            action.help = f"database (default {DEFAULT_PREFIX}_<packages>, P3's database of that size)"
     parser.add_argument("--depth", type=int, default=DEPTH)
     parser.set_defaults(repeat=15)
     args = parser.parse_args(argv)
-    bootstrap(args.db or dataset_db(args.packages))
+    args.db = args.db or dataset_db(DEFAULT_PREFIX, args.packages)
+    bootstrap(args.db)
     require_postgresql()
     ensure_dataset(DatasetSpec(packages=args.packages, open_packages=OPEN_PACKAGES))
     result = run(depth=args.depth, repeat=args.repeat)
+    print(f"  re-run with: {rerun_command('bench.p6_list', args)}")
     print(f"  results: {save_results(f'p6_list_{args.packages}', result, args.json)}")
 
 

@@ -180,28 +180,40 @@ def package_location_movements(*, user, q: str = "", sort: str = "waiting",
     ``q`` searches code, name and city (contains) and region (exact); ``sort`` is a key of
     ``MOVEMENT_SORTS`` (unknown keys fall back to ``"waiting"``: most Pending first).
     Locations without any package are left out unless ``include_empty``. The counts come
-    from one grouped query over the four states only (a filtered join on the
-    ``(location, status)`` index), so a page of cards costs one query whatever its size.
+    from one grouped query over the four states only (a filtered join read from the
+    ``package_open_work_idx`` index alone: the counts name ``status``, which it holds), so a
+    page of cards costs one query whatever its size. Count the cards with
+    ``package_movement_location_count`` (the same locations without the join).
     """
     locations = _movement_locations(user=user, q=q, include_empty=include_empty).annotate(
         open_packages=FilteredRelation(
             "packages", condition=Q(packages__status__in=list(MOVEMENT_STATES))),
     )
-    counts = {name: Count("open_packages", filter=Q(open_packages__status=code))
+    counts = {name: Count("open_packages__status", filter=Q(open_packages__status=code))
               for code, name in MOVEMENT_STATES.items()}
     ordering = MOVEMENT_SORTS.get(sort, MOVEMENT_SORTS["waiting"])[1]
-    return (locations.annotate(**counts, open_total=Count("open_packages"))
+    return (locations.annotate(**counts, open_total=Count("open_packages__status"))
             .order_by(*ordering))
+
+
+def package_movement_location_count(*, user, q: str = "", include_empty: bool = False) -> int:
+    """Return how many cards ``package_location_movements`` yields for the same arguments.
+    1 query (counting the annotated cards would join and group the open packages again)."""
+    return _movement_locations(user=user, q=q, include_empty=include_empty).count()
 
 
 def package_movement_totals(*, user, q: str = "", include_empty: bool = False) -> dict[str, int]:
     """Return the sums of the cards' counts over every location the search finds
-    (``{"waiting": n, …, "open_total": n}``). 1 query."""
-    locations = _movement_locations(user=user, q=q, include_empty=include_empty)
+    (``{"waiting": n, …, "open_total": n}``). 1 query, on the ``package_open_work_idx``
+    index: the open packages of the visible locations (of those ``q`` finds, if given).
+    ``include_empty`` changes no sum (a location with an open package has a package); it is
+    accepted for symmetry with the cards."""
+    packages = locations_restrict(Package.objects.filter(status__in=list(MOVEMENT_STATES)), user=user)
+    if (q or "").strip():
+        packages = packages.filter(location__in=_movement_locations(
+            user=user, q=q, include_empty=True).order_by().values("pk"))
     counts = {name: Count("status", filter=Q(status=code)) for code, name in MOVEMENT_STATES.items()}
-    return Package.objects.filter(
-        location__in=locations.values("pk"), status__in=list(MOVEMENT_STATES),
-    ).aggregate(**counts, open_total=Count("*"))
+    return packages.aggregate(**counts, open_total=Count("*"))
 
 
 def package_counts_by_status_for_user(*, user, location_id: int | None = None) -> dict[int, int]:
