@@ -157,6 +157,12 @@ def bootstrap(db_name: str, *, migrate: bool = True) -> str:
     os.environ["DATABASE_URL"] = url
     os.environ["DJANGO_SETTINGS_MODULE"] = os.environ.get("BENCH_SETTINGS_MODULE", "oms.settings")
     os.environ["DJANGO_DEBUG"] = "false"
+    # Production settings over plain HTTP on loopback: a key and hosts (else the settings
+    # refuse to start), no TLS redirect or secure-only cookies. Servers started from here inherit them.
+    os.environ.setdefault("DJANGO_SECRET_KEY", "bench-only-" + "k" * 50)
+    os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
+    os.environ["DJANGO_SECURE_SSL_REDIRECT"] = "false"
+    os.environ["DJANGO_SECURE_COOKIES"] = "false"
     os.environ["CELERY_BROKER_URL"] = os.environ.get("BENCH_CELERY_BROKER_URL", "memory://")
     os.environ.pop("REDIS_URL", None)
     os.environ.pop("CELERY_RESULT_BACKEND", None)
