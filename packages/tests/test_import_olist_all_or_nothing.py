@@ -122,8 +122,8 @@ def test_a_missing_order_item_refuses_its_order(tmp_path):
 
 def test_reimport_creates_what_was_refused_and_leaves_what_exists(tmp_path):
     _write_catalogue(tmp_path)
-    (tmp_path / "order_items.csv").write_text(FULL_ITEMS.replace(
-        '"order-0002",1,"p3","s1",2017-09-20 10:00:00,5.00', '"order-0002",1,"p3","s1",2017-09-20 10:00:00,abc'))
+    good = '"order-0002",1,"p3","s1",2017-09-20 10:00:00,5.00'
+    (tmp_path / "order_items.csv").write_text(FULL_ITEMS.replace(good, good.replace("5.00", "abc")))
     olist_import(directory=tmp_path)
     before = {row["number"]: row for row in Package.objects.values("number", "pk", "version", "status")}
     assert "order-0002-1" not in before
