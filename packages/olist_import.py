@@ -164,8 +164,11 @@ class _BrokenRow:
 class OlistImportReport:
     """What one import did. Counts are rows / packages; ``elapsed_seconds`` is wall time.
 
-    ``skipped`` lists every unused row in file order, then every package group that
-    ``package_create`` refused (with the line of the group's first row).
+    ``skipped`` lists every unused row in file order, then one line per refused order
+    (``order <id> refused, package <numbers> not created (<why>); fix the file and import
+    again``, at the order's first line), then every package group that ``package_create``
+    refused (with the line of the group's first row). ``packages_failed`` counts the
+    packages of both kinds.
     """
 
     directory: str = ""
