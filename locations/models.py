@@ -11,6 +11,7 @@ from django.db import models
 from django.db.models import F, Q
 
 from oms.models import TimeStampedModel
+from oms.row_guard import UpdateFieldsRequired
 
 
 class StockLocation(TimeStampedModel):
@@ -59,7 +60,7 @@ class Sku(TimeStampedModel):
         return self.code
 
 
-class StockLevel(TimeStampedModel):
+class StockLevel(UpdateFieldsRequired, TimeStampedModel):
     """Units of one SKU at one stock location. Change it only through ``locations.services``."""
 
     # Both keys are indexed by the composite (location, sku) constraint and (sku, location)

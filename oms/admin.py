@@ -30,7 +30,10 @@ class ApiTokenAdmin(admin.ModelAdmin):
             self.message_user(request, f"API key for {obj.name!r} (copy it now, it is not shown again): "
                                        f"{key}", messages.WARNING)
         else:
-            super().save_model(request, obj, form, change)
+            # Only the columns the form edits: a whole-row save would write back the key and
+            # last_used_at as read, reviving a key replaced meanwhile by "Issue a new key".
+            columns = {field.name for field in ApiToken._meta.concrete_fields}
+            obj.save(update_fields=[name for name in form.changed_data if name in columns])
 
     @admin.action(description="Issue a new key (the old one stops working)")
     def issue_new_key(self, request, queryset):

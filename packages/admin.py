@@ -75,5 +75,10 @@ class PackageAdmin(ServiceActionsMixin, admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
+    def has_change_permission(self, request, obj=None):
+        # View-only change page (no Save; a POST is 403): a saved form would write back the
+        # whole row as read, undoing any action committed meanwhile. Actions stay available.
+        return False
+
     def has_delete_permission(self, request, obj=None):
         return False

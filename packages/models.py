@@ -15,6 +15,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from oms.models import TimeStampedModel
+from oms.row_guard import UpdateFieldsRequired
 from oms.transitions import TransitionLog
 
 
@@ -136,7 +137,7 @@ class DenialReason(TimeStampedModel):
         return self.title
 
 
-class Package(fsm.FSMModelMixin, TimeStampedModel):
+class Package(UpdateFieldsRequired, fsm.FSMModelMixin, TimeStampedModel):
     """A packaging order: the items of one order that one stock location picks and ships.
 
     ``status`` is protected: only the transitions below change it, and only the services

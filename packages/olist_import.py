@@ -23,10 +23,13 @@ the packages that may get transfers). On PostgreSQL the rows go from plain value
 (``INSERT … SELECT FROM unnest``, ``oms.bulk_sql``), elsewhere with ``bulk_create``;
 both write the same rows.
 
-Re-running is idempotent: locations, SKUs and stock rows that exist are left alone, and a
-package group whose ``external_ref`` (``"olist:<order_id>:<seller_id>"``) exists is counted
-as already present. Dirty rows never raise: they are skipped and listed in the report with
-file name, line number and reason.
+All or nothing per file set: every header is checked before anything is written, and the
+whole import is one transaction. Re-running is idempotent: locations, SKUs and stock rows
+that exist are left alone, and a package group whose ``external_ref``
+(``"olist:<order_id>:<seller_id>"``) exists is counted as already present. Dirty rows never
+raise: they are skipped and listed in the report with file name, line number and reason,
+and their whole order is refused (one report line per order) until a corrected file is
+imported, so no package is ever created short.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ import codecs
 import csv
 import datetime as dt
 import hashlib
+import itertools
 import re
 import time
 import unicodedata
@@ -77,6 +81,7 @@ MAX_EXTERNAL_REF_LENGTH = 120  # Package.external_ref
 MAX_AMOUNT = Decimal("9999999999.99")  # PackageItem.unit_price: max_digits=12, 2 places
 MAX_DIMENSION = 2_147_483_647  # PositiveIntegerField on PostgreSQL
 MISSING_CATEGORY = frozenset({"", "#n/a", "n/a", "na", "null", "none", "nan", "-"})
+MAX_LISTED_GAPS = 5  # missing order_item_id numbers named per refused order
 DATE_FORMATS = ("%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d/%m/%Y")
 
 # Canonical column -> (accepted header names, words that identify the column when no name
@@ -115,8 +120,19 @@ ORDER_ITEM_COLUMNS = {
 }
 
 
+# File -> (column spec, required columns). The translation file is optional.
+FILE_COLUMNS = {
+    SELLERS_FILE: (SELLER_COLUMNS, ("seller_id",)),
+    PRODUCTS_FILE: (PRODUCT_COLUMNS, ("product_id",)),
+    TRANSLATION_FILE: (TRANSLATION_COLUMNS, ("portuguese", "english")),
+    ORDER_ITEMS_FILE: (ORDER_ITEM_COLUMNS, ("order_id", "product_id", "seller_id",
+                                            "shipping_limit_date", "price")),
+}
+
+
 class OlistImportError(OmsError):
-    """The import cannot start: a missing directory, required file or required column."""
+    """The import cannot run: a missing directory or required file, an empty file, a
+    required column missing from a header. Nothing has been written."""
 
     code = "olist_import_invalid"
     http_status = 400
@@ -134,12 +150,25 @@ class SkippedRow:
         return f"{self.file} line {self.line}: {self.reason}"
 
 
+@dataclass(frozen=True)
+class _BrokenRow:
+    """A row of the wrong shape (column count, unreadable CSV): the values it still has by
+    canonical column; ``is_cut`` when it is the file's last line and lacks its line break."""
+
+    line: int
+    values: dict[str, str]
+    is_cut: bool = False
+
+
 @dataclass
 class OlistImportReport:
     """What one import did. Counts are rows / packages; ``elapsed_seconds`` is wall time.
 
-    ``skipped`` lists every unused row in file order, then every package group that
-    ``package_create`` refused (with the line of the group's first row).
+    ``skipped`` lists every unused row in file order, then one line per refused order
+    (``order <id> refused, package <numbers> not created (<why>); fix the file and import
+    again``, at the order's first line), then every package group that ``package_create``
+    refused (with the line of the group's first row). ``packages_failed`` counts the
+    packages of both kinds.
     """
 
     directory: str = ""
@@ -152,6 +181,7 @@ class OlistImportReport:
     packages_by_status: dict[int, int] = field(default_factory=dict)  # Status code -> count
     packages_present: int = 0
     packages_failed: int = 0
+    orders_refused: int = 0  # orders with a skipped, cut or missing row: no package created
     item_rows_read: int = 0
     cities_repaired: int = 0
     lines_recoded: int = 0
@@ -192,6 +222,8 @@ class OlistImportReport:
             f"  stock rows seeded: {self.stock_levels_seeded}",
             (f"  packages: {self.packages_created} created ({self._status_split()}), "
              f"{self.packages_present} already present, {self.packages_failed} not created"),
+            f"  orders refused (a row skipped, cut off or missing; nothing of them created): "
+            f"{self.orders_refused}",
             f"  order item rows read: {self.item_rows_read}",
             f"  city names repaired: {self.cities_repaired}",
             f"  lines not valid UTF-8 (read as cp1252/latin-1): {self.lines_recoded}",
@@ -302,17 +334,21 @@ def _match_columns(headers: Sequence[str], spec: dict, *, file: str,
     return columns
 
 
-def _read_table(path: Path, spec: dict, *, required: Iterable[str],
-                report: OlistImportReport) -> tuple[list[tuple[int, dict[str, str]]], int]:
+def _read_table(path: Path, spec: dict, required: Iterable[str], *, report: OlistImportReport,
+                broken: list[_BrokenRow] | None = None) -> tuple[list[tuple[int, dict[str, str]]], int]:
     """Return ``([(line number, {canonical column: raw value})], data line count)`` for a CSV.
 
     Blank lines are ignored; a row whose column count differs from the header's (beyond
-    trailing empty fields) is skipped into ``report``. Each line is parsed on its own, so
-    a stray quote cannot swallow the rows after it (Olist values never span lines).
-    Raises OlistImportError when the file has no header or lacks a required column.
+    trailing empty fields) is skipped into ``report`` and, with ``broken`` given, also
+    appended to it with the values it still has (so its order can be refused). Each line is
+    parsed on its own, so a stray quote cannot swallow the rows after it (Olist values never
+    span lines). Raises OlistImportError when the file has no header or lacks a required column.
     """
-    lines, recoded = _decode_lines(path.read_bytes())
+    data = path.read_bytes()
+    lines, recoded = _decode_lines(data)
     report.lines_recoded += recoded
+    # A last line without a line break that does not parse is where the file was cut.
+    cut_line = len(lines) if data and not data.endswith((b"\n", b"\r")) else 0
     rows: list[tuple[int, dict[str, str]]] = []
     header: list[str] | None = None
     columns: dict[str, int] = {}
@@ -322,19 +358,27 @@ def _read_table(path: Path, spec: dict, *, required: Iterable[str],
             continue
         data_lines += header is not None
         try:
-            fields = next(csv.reader([text], skipinitialspace=True))
+            fields, problem = next(csv.reader([text], skipinitialspace=True)), ""
         except csv.Error as exc:
-            report.skip(path.name, number, f"unreadable CSV line ({exc})")
-            continue
+            fields, problem = text.split(","), f"unreadable CSV line ({exc})"
         if header is None:
+            if problem:
+                raise OlistImportError(f"{path.name}: unreadable header ({problem})", file=path.name)
             header = fields
             columns = _match_columns(header, spec, file=path.name, required=required)
             continue
         if len(fields) > len(header) and not any(f.strip() for f in fields[len(header):]):
             fields = fields[:len(header)]
-        if len(fields) != len(header):
-            report.skip(path.name, number,
-                        f"expected {len(header)} columns, found {len(fields)}")
+        if not problem and len(fields) != len(header):
+            problem = f"expected {len(header)} columns, found {len(fields)}"
+        if problem:
+            if number == cut_line:
+                problem += ", cut off at the end of the file"
+            report.skip(path.name, number, problem)
+            if broken is not None:
+                broken.append(_BrokenRow(
+                    line=number, is_cut=number == cut_line,
+                    values={name: fields[index] for name, index in columns.items() if index < len(fields)}))
             continue
         rows.append((number, {name: fields[index] for name, index in columns.items()}))
     if header is None:
@@ -454,7 +498,7 @@ def _insert_catalogue(model, objs: list, fields: Sequence[str], *, ignore_confli
 # --- catalogue: sellers and products -------------------------------------------------------
 
 def _import_sellers(path: Path, report: OlistImportReport) -> None:
-    rows, _ = _read_table(path, SELLER_COLUMNS, required=["seller_id"], report=report)
+    rows, _ = _read_table(path, *FILE_COLUMNS[SELLERS_FILE], report=report)
     sellers: dict[str, StockLocation] = {}
     first_line: dict[str, int] = {}
     for line, row in rows:
@@ -485,9 +529,8 @@ def _import_sellers(path: Path, report: OlistImportReport) -> None:
         first_line[code] = line
     present = {code for (code,) in _existing(StockLocation, "code", sellers, columns=["code"])}
     new = [location for code, location in sellers.items() if code not in present]
-    with transaction.atomic():
-        _insert_catalogue(StockLocation, new, ("code", "name", "city", "region", "postcode", "kind"))
-        stock_locations_created(new)
+    _insert_catalogue(StockLocation, new, ("code", "name", "city", "region", "postcode", "kind"))
+    stock_locations_created(new)
     report.locations_created += len(new)
     report.locations_present += len(present)
 
@@ -495,8 +538,7 @@ def _import_sellers(path: Path, report: OlistImportReport) -> None:
 def _read_translations(path: Path, report: OlistImportReport) -> dict[str, str]:
     if not path.is_file():
         return {}
-    rows, _ = _read_table(path, TRANSLATION_COLUMNS, required=["portuguese", "english"],
-                       report=report)
+    rows, _ = _read_table(path, *FILE_COLUMNS[TRANSLATION_FILE], report=report)
     translations = {}
     for line, row in rows:
         portuguese, english = _clean_id(row["portuguese"]), _clean_id(row["english"])
@@ -508,7 +550,7 @@ def _read_translations(path: Path, report: OlistImportReport) -> dict[str, str]:
 
 
 def _import_products(path: Path, translations: dict[str, str], report: OlistImportReport) -> None:
-    rows, _ = _read_table(path, PRODUCT_COLUMNS, required=["product_id"], report=report)
+    rows, _ = _read_table(path, *FILE_COLUMNS[PRODUCTS_FILE], report=report)
     products: dict[str, Sku] = {}
     first_line: dict[str, int] = {}
     for line, row in rows:
@@ -576,22 +618,30 @@ class _Group:
 
 
 def _group_order_items(rows: list[tuple[int, dict[str, str]]], report: OlistImportReport, *,
-                       locations: dict[str, StockLocation], skus: dict[str, Sku]) -> list[_Group]:
+                       locations: dict[str, StockLocation], skus: dict[str, Sku],
+                       broken: Sequence[_BrokenRow] = ()) -> tuple[list[_Group], dict[str, list[str]]]:
     """Group the good rows of ``order_items.csv`` by (order, seller), in file order.
 
     Consumes ``rows``: the list is empty afterwards, each row freed once grouped, so the
     raw rows and the groups are not both held in full (the import's peak memory).
 
+    Returns ``(groups, refused)``: ``refused`` maps an order id to why none of its packages
+    may be created now. An order is refused whole when any of its rows was skipped (a bad
+    value, a duplicate ``order_item_id``, a row of ``broken``: wrong column count), or its
+    ``order_item_id`` values skip a number (a lost row): part of it would ship short and,
+    once imported, never be completed by a corrected file. A ``broken`` row cut off at the
+    end of the file refuses every order whose id starts with what is left of its id.
+
     The seller's rank ``k`` in the package number ``<order_id>-<k>`` counts every row that
     names an order and a seller, good or not, so fixing a bad row later does not renumber
-    the packages already imported. A group with any skipped row is not created at all (it
-    would be short) and is reported; rows repeating an ``order_item_id`` of their order
-    are skipped as duplicates.
+    packages. Rows repeating an ``order_item_id`` of their order are skipped as duplicates.
     """
     ranks: dict[str, dict[str, int]] = defaultdict(dict)
     groups: dict[tuple[str, str], _Group] = {}
     item_lines: dict[tuple[str, str], int] = {}  # (order_id, order_item_id) -> line
-    tainted: dict[tuple[str, str], int] = {}  # (order_id, seller_id) -> first skipped line
+    refused: dict[str, list[str]] = defaultdict(list)
+    # order_id -> highest order_item_id and how many rows carried one (None: a row had none)
+    item_counts: dict[str, list[int] | None] = {}
     rows.reverse()
     while rows:
         line, row = rows.pop()
@@ -611,6 +661,11 @@ def _group_order_items(rows: list[tuple[int, dict[str, str]]], report: OlistImpo
                                 f"(first at line {item_lines[order_id, raw_item_id]})")
             else:
                 item_lines[order_id, raw_item_id] = line
+                counts = item_counts.setdefault(order_id, [0, 0])
+                if counts is not None:
+                    counts[0], counts[1] = max(counts[0], int(raw_item_id)), counts[1] + 1
+        elif order_id:
+            item_counts[order_id] = None
         raw_date = _clean_id(row["shipping_limit_date"])
         ship_by = _ship_by(raw_date)
         if ship_by is None:
@@ -627,10 +682,13 @@ def _group_order_items(rows: list[tuple[int, dict[str, str]]], report: OlistImpo
             problems.append(f"unknown seller_id {seller_id}")
         if product_id and product_id not in skus and len(product_id) <= MAX_ID_LENGTH:
             problems.append(f"unknown product_id {product_id}")
+        if not problems and len(f"{EXTERNAL_REF_PREFIX}:{order_id}:{seller_id}") > MAX_EXTERNAL_REF_LENGTH:
+            problems.append(f"order_id and seller_id too long for an external_ref "
+                            f"({MAX_EXTERNAL_REF_LENGTH} characters)")
         if problems:
             report.skip(ORDER_ITEMS_FILE, line, "; ".join(problems))
-            if order_id and seller_id:
-                tainted.setdefault((order_id, seller_id), line)
+            if order_id:
+                refused[order_id].append(f"line {line} skipped")
             continue
         group = groups.get((order_id, seller_id))
         if group is None:
@@ -638,10 +696,6 @@ def _group_order_items(rows: list[tuple[int, dict[str, str]]], report: OlistImpo
                 order_id=order_id, seller_id=seller_id, rank=ranks[order_id][seller_id],
                 first_line=line,
             )
-        if len(group.external_ref) > MAX_EXTERNAL_REF_LENGTH:
-            report.skip(ORDER_ITEMS_FILE, line, f"order_id and seller_id too long for an external_ref "
-                                         f"({MAX_EXTERNAL_REF_LENGTH} characters)")
-            continue
         group.ship_by = ship_by if group.ship_by is None else min(group.ship_by, ship_by)
         item = group.items.get(product_id)
         if item is None:  # same product again: one more unit; the first row's price stays
@@ -649,18 +703,34 @@ def _group_order_items(rows: list[tuple[int, dict[str, str]]], report: OlistImpo
         else:
             item.quantity += 1
             item.freight_value += freight
-    usable = []
-    for key, group in groups.items():
-        if key in tainted:
-            # Half a package would ship the wrong quantity and, once imported, never be
-            # completed by a corrected file: refuse the whole group until its rows are fixed.
-            report.packages_failed += 1
-            report.skip(ORDER_ITEMS_FILE, group.first_line,
-                        f"package {group.number} not created: line {tainted[key]} of the same "
-                        "order and seller was skipped; fix it and import again")
-        elif group.items:
-            usable.append(group)
-    return usable
+    for row in broken:  # already in report.skipped, with their reason
+        order_id = _clean_id(row.values.get("order_id"))
+        if row.is_cut:  # its id may be cut too: refuse every order it could belong to
+            cut_orders = {order for order, _ in groups if order.startswith(order_id)}
+            for order in cut_orders | ({order_id} if order_id else set()):
+                refused[order].append(f"line {row.line} cut off at the end of the file")
+        elif order_id:
+            refused[order_id].append(f"line {row.line} skipped")
+        raw_item_id = _clean_id(row.values.get("order_item_id"))
+        if (order_id and raw_item_id.isascii() and raw_item_id.isdigit() and int(raw_item_id) >= 1
+                and (order_id, raw_item_id) not in item_lines):  # not lost: no gap for it
+            item_lines[order_id, raw_item_id] = row.line
+            counts = item_counts.setdefault(order_id, [0, 0])
+            if counts is not None:
+                counts[0], counts[1] = max(counts[0], int(raw_item_id)), counts[1] + 1
+    gapped = {order_id for order_id, counts in item_counts.items()
+              if counts is not None and counts[0] > counts[1]}
+    present: dict[str, set[int]] = defaultdict(set)
+    for order_id, item_id in item_lines:
+        if order_id in gapped:
+            present[order_id].add(int(item_id))
+    for order_id in sorted(gapped):
+        ids = present[order_id]
+        missing = itertools.islice((n for n in range(1, max(ids)) if n not in ids), MAX_LISTED_GAPS + 1)
+        numbers = [str(n) for n in missing]
+        listed = ", ".join(numbers[:MAX_LISTED_GAPS]) + (", …" if len(numbers) > MAX_LISTED_GAPS else "")
+        refused[order_id].append(f"order_item_id {listed} missing")
+    return [group for group in groups.values() if group.items], dict(refused)
 
 
 def _seed_stock(groups: Sequence[_Group], *, locations: dict[str, StockLocation],
@@ -726,16 +796,22 @@ def olist_import(*, directory: str | Path, brand_slug: str = "olist") -> OlistIm
     Reads ``sellers.csv``, ``products.csv``, ``order_items.csv`` and, if present,
     ``product_category_name_translation.csv``. Creates missing stock locations, SKUs and
     stock rows (bulk), then one package per (order, seller) group with the rules of
-    ``package_create`` (``package_create_many``) as the system actor ``import:olist``, in
-    transactions of ``PACKAGE_CHUNK_SIZE`` groups: a failure part-way leaves whole chunks
-    committed, and a re-run continues where it stopped. Each created package registers its outbox hand-off
-    on commit. The brand ``brand_slug`` is created if missing (invoice and shipping label
-    required, as for NF-e in Brazil); an existing brand is used as it is.
+    ``package_create`` (``package_create_many``, ``PACKAGE_CHUNK_SIZE`` groups per call) as
+    the system actor ``import:olist``. The brand ``brand_slug`` is created if missing
+    (invoice and shipping label required, as for NF-e in Brazil); an existing brand is used
+    as it is.
 
-    Rows that cannot be used are skipped and listed in ``report.skipped``; they never raise.
+    All or nothing per file set: every header is checked before anything is written, and
+    everything (locations, SKUs, stock, packages, their events) is written in one
+    transaction, so an error leaves the database as it was and no event leaves. Rows that
+    cannot be used never raise: they are listed in ``report.skipped``, and their whole order
+    is refused (no package of it created, one line per order in ``report.skipped``; see
+    ``_group_order_items``). Re-running is idempotent: what exists is left alone, what was
+    refused before is created once its rows are fixed.
+
     Raises:
-        OlistImportError: ``directory`` or a required file is missing, a required column
-            is missing from a file's header, or ``brand_slug`` is not a slug.
+        OlistImportError: ``directory`` or a required file is missing, a file is empty or
+            its header lacks a required column, or ``brand_slug`` is not a slug.
     """
     started = time.perf_counter()
     base = Path(directory)
@@ -750,35 +826,75 @@ def olist_import(*, directory: str | Path, brand_slug: str = "olist") -> OlistIm
         validate_slug(brand_slug)
     except ValidationError:
         raise OlistImportError(f"Brand {brand_slug!r} is not a slug", field="brand") from None
+    for name, (spec, required) in FILE_COLUMNS.items():
+        if (base / name).is_file():
+            _check_header(base / name, spec, required=required)
 
     with transaction.atomic():
         _import_sellers(base / SELLERS_FILE, report)
         _import_products(base / PRODUCTS_FILE, _read_translations(base / TRANSLATION_FILE, report),
                          report)
-    rows, report.item_rows_read = _read_table(
-        base / ORDER_ITEMS_FILE, ORDER_ITEM_COLUMNS, report=report,
-        required=["order_id", "product_id", "seller_id", "shipping_limit_date", "price"],
-    )
-    locations = _by_code(StockLocation, {_clean_id(row["seller_id"]) for _, row in rows})
-    skus = _by_code(Sku, {_clean_id(row["product_id"]) for _, row in rows})
-    groups = _group_order_items(rows, report, locations=locations, skus=skus)
-
-    present = {ref for (ref,) in _existing(Package, "external_ref",
-                                           [g.external_ref for g in groups],
-                                           columns=["external_ref"])}
-    new_groups = [group for group in groups if group.external_ref not in present]
-    report.packages_present += len(groups) - len(new_groups)
-    if new_groups:
-        brand, _ = Brand.objects.get_or_create(
-            slug=brand_slug,
-            defaults={"name": "Olist" if brand_slug == "olist" else _humanise(brand_slug),
-                      "requires_invoice": True, "requires_shipping_label": True},
-        )
-        with transaction.atomic():
+        broken: list[_BrokenRow] = []
+        rows, report.item_rows_read = _read_table(base / ORDER_ITEMS_FILE, *FILE_COLUMNS[ORDER_ITEMS_FILE],
+                                                  report=report, broken=broken)
+        locations = _by_code(StockLocation, {_clean_id(row["seller_id"]) for _, row in rows})
+        skus = _by_code(Sku, {_clean_id(row["product_id"]) for _, row in rows})
+        groups, refused = _group_order_items(rows, report, locations=locations, skus=skus,
+                                             broken=broken)
+        present = {ref for (ref,) in _existing(Package, "external_ref",
+                                               [g.external_ref for g in groups],
+                                               columns=["external_ref"])}
+        new_groups, held = [], defaultdict(list)
+        for group in groups:
+            if group.external_ref in present:
+                report.packages_present += 1
+            elif group.order_id in refused:
+                held[group.order_id].append(group)
+            else:
+                new_groups.append(group)
+        _report_refused(held, refused, report)
+        if new_groups:
+            brand, _ = Brand.objects.get_or_create(
+                slug=brand_slug,
+                defaults={"name": "Olist" if brand_slug == "olist" else _humanise(brand_slug),
+                          "requires_invoice": True, "requires_shipping_label": True},
+            )
             _seed_stock(new_groups, locations=locations, skus=skus, report=report)
-        _create_packages(new_groups, brand=brand, locations=locations, skus=skus, report=report)
+            _create_packages(new_groups, brand=brand, locations=locations, skus=skus, report=report)
     report.elapsed_seconds = time.perf_counter() - started
     return report
+
+
+def _report_refused(held: dict[str, list[_Group]], refused: dict[str, list[str]],
+                    report: OlistImportReport) -> None:
+    """Add one line per refused order with packages held back, at its first line."""
+    for order_id, groups in sorted(held.items(), key=lambda item: item[1][0].first_line):
+        reasons = refused[order_id]
+        listed = "; ".join(reasons[:MAX_LISTED_GAPS]) + ("; …" if len(reasons) > MAX_LISTED_GAPS else "")
+        numbers = ", ".join(group.number for group in groups)
+        report.orders_refused += 1
+        report.packages_failed += len(groups)
+        report.skip(ORDER_ITEMS_FILE, groups[0].first_line,
+                    f"order {order_id} refused, package {numbers} not created ({listed}); "
+                    "fix the file and import again")
+
+
+def _check_header(path: Path, spec: dict, *, required: Iterable[str]) -> None:
+    """Raise OlistImportError unless the first non-blank line of ``path`` names every
+    ``required`` column (read before anything is written)."""
+    header = None
+    with path.open("rb") as file:
+        for raw in file:
+            header = next((line for line in _decode_lines(raw)[0] if line.strip()), None)
+            if header is not None:
+                break
+    if header is None:
+        raise OlistImportError(f"{path.name} is empty (no header line)", file=path.name)
+    try:
+        fields = next(csv.reader([header.lstrip("\ufeff")], skipinitialspace=True))
+    except csv.Error as exc:
+        raise OlistImportError(f"{path.name}: unreadable header ({exc})", file=path.name) from None
+    _match_columns(fields, spec, file=path.name, required=required)
 
 
 def _by_code(model, codes: Iterable[str]) -> dict:

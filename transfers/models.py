@@ -15,6 +15,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from oms.models import TimeStampedModel
+from oms.row_guard import UpdateFieldsRequired
 from oms.transitions import TransitionLog
 
 
@@ -55,7 +56,7 @@ def transfer_status_dict(slug: str) -> dict:
     return {"slug": str(slug), "label": Status(slug).label}
 
 
-class Transfer(fsm.FSMModelMixin, TimeStampedModel):
+class Transfer(UpdateFieldsRequired, fsm.FSMModelMixin, TimeStampedModel):
     """Units of a package's SKUs travelling from ``source`` to ``destination``.
 
     ``status`` is protected: only the transitions below change it, and only the services in

@@ -82,8 +82,8 @@ def test_olist_import_dirty_files_import_good_rows_and_report_bad_ones(tmp_path)
         ("order_items.csv", 8): "unknown seller_id unknown_seller",
         ("order_items.csv", 9): "invalid price 'abc'",
         ("order_items.csv", 10): "expected 7 columns, found 6",
-        ("order_items.csv", 6): ("package o2-1 not created: line 5 of the same order and seller "
-                                 "was skipped; fix it and import again"),
+        ("order_items.csv", 6): ("order o2 refused, package o2-1 not created (line 5 skipped); "
+                                 "fix the file and import again"),
     }
     assert StockLocation.objects.count() == 3
     from oms.models import OutboxEvent

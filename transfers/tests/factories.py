@@ -59,12 +59,12 @@ def make_transfer(status: str = Status.WAITING, *, package=None, quantities=(2,)
             level.reserved += quantity
         elif holding in LEFT_SOURCE:
             level.on_hand -= quantity
-        level.save()
+        level.save(update_fields=["on_hand", "reserved"])
         if holding == Status.TRANSFERRED:
             dest, _ = StockLevel.objects.get_or_create(location=package.location, sku=sku)
             dest.on_hand += quantity
             dest.reserved += quantity
-            dest.save()
+            dest.save(update_fields=["on_hand", "reserved"])
     if status == Status.CANCELLATION_WAITING:
         TransferTransition.objects.create(
             transfer=transfer, from_status=status_before_cancellation,

@@ -8,8 +8,10 @@ from packages.olist_import import OlistImportError, olist_import
 class Command(BaseCommand):
     help = (
         "Import Olist sellers (stock locations), products (SKUs) and order items (packages) "
-        "from a directory of CSV files. Skipped rows are reported; the exit status is non-zero "
-        "only when the directory or a required file is missing."
+        "from a directory of CSV files, all or nothing: skipped rows are reported and their "
+        "orders refused (import the fixed files again to create them); the exit status is "
+        "non-zero, and nothing is written, when the directory or a required file is missing or "
+        "a file is empty or lacks a required column."
     )
 
     def add_arguments(self, parser):
