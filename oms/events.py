@@ -35,7 +35,8 @@ def _flush_pending() -> None:
     if not ids:
         return
     _pending.ids = []
-    outbox_dispatch_many(event_ids=ids)
+    for start in range(0, len(ids), 1000):
+        outbox_dispatch_many(event_ids=ids[start:start + 1000])
 
 
 def event_publish(*, type: str, aggregate_type: str, aggregate_id: int, payload: dict) -> OutboxEvent:
