@@ -8,10 +8,8 @@ constraints (``stock_level_*``) are a second line of defence, never the first.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import partial
 
 from django.db import transaction
 from django.db.models import F
@@ -19,8 +17,6 @@ from django.utils import timezone
 
 from locations.models import Sku, StockLevel, StockLocation
 from oms.exceptions import InsufficientStock, InvalidInput, OmsError
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -44,19 +40,15 @@ class StockInconsistency(OmsError):
     code = "stock_inconsistent"
 
 
-def _enqueue_recheck(location_id: int, sku_ids: list[int]) -> None:
-    from packages.tasks import package_recheck_for_stock_task
-
-    try:
-        package_recheck_for_stock_task.delay(location_id, sku_ids)
-    except Exception as exc:  # broker down: the beat re-check finds these packages when due
-        logger.warning("stock re-check for location %s not queued (%s)", location_id, exc)
-
-
 def stock_rose(*, location_id: int, sku_ids) -> None:
-    """Queue, after commit, a re-check of the out-of-stock packages waiting on ``sku_ids``
-    at ``location_id`` (automatic rescheduling, event-driven part)."""
-    transaction.on_commit(partial(_enqueue_recheck, location_id, sorted(set(sku_ids))))
+    """Record that free stock of ``sku_ids`` rose at ``location_id``: an internal outbox event
+    (``stock.level.raised``, in the caller's transaction) that the relay hands to the
+    targeted re-check of the packages waiting on them (automatic rescheduling)."""
+    from oms.events import event_publish
+
+    event_publish(type="stock.level.raised", aggregate_type="stock_location",
+                  aggregate_id=location_id,
+                  payload={"location_id": location_id, "sku_ids": sorted(set(sku_ids))})
 
 
 def _locked_levels(*, location_id: int, sku_ids) -> dict[int, StockLevel]:
@@ -142,7 +134,7 @@ def _apply(*, location_id: int, lines: Mapping[int, int], guard: tuple[str, ...]
 def stock_release(*, location_id: int, lines: Mapping[int, int]) -> None:
     """Give back reserved units (cancel, refuse, replacement). Raises StockInconsistency.
 
-    The freed units may serve waiting packages: a re-check is queued after commit."""
+    The freed units may serve waiting packages: records a stock rise (``stock_rose``)."""
     _apply(location_id=location_id, lines=lines, guard=("reserved",),
            changes={"reserved": -1}, what="release")
     stock_rose(location_id=location_id, sku_ids=lines.keys())
@@ -182,8 +174,8 @@ def _lines_must_fit_unreserved(*, location_id: int, lines: Mapping[int, int]) ->
 
 @transaction.atomic
 def stock_return(*, location_id: int, lines: Mapping[int, int]) -> None:
-    """Put picked units back on the shelf (``on_hand`` up), creating rows as needed; queues
-    a re-check of waiting packages after commit."""
+    """Put picked units back on the shelf (``on_hand`` up), creating rows as needed; records
+    a stock rise (``stock_rose``)."""
     existing = _locked_levels(location_id=location_id, sku_ids=lines.keys())
     for sku_id in sorted(set(lines) - set(existing)):
         StockLevel.objects.get_or_create(location_id=location_id, sku_id=sku_id)
@@ -196,12 +188,23 @@ def stock_return(*, location_id: int, lines: Mapping[int, int]) -> None:
 
 @transaction.atomic
 def stock_level_set(*, location: StockLocation, sku: Sku, on_hand: int) -> StockLevel:
-    """Set the on-hand quantity of ``sku`` at ``location`` (stock count, ERP sync).
+    """Set the on-hand quantity of ``sku`` at ``location`` (stock count, ERP sync); a rise
+    is recorded (``stock_rose``).
 
     Returns the locked, updated row.
     Raises:
         InvalidInput: ``on_hand`` is negative or below what is reserved (field ``on_hand``).
     """
+    level, rose = stock_level_set_quietly(location=location, sku=sku, on_hand=on_hand)
+    if rose:
+        stock_rose(location_id=location.pk, sku_ids=[sku.pk])
+    return level
+
+
+@transaction.atomic
+def stock_level_set_quietly(*, location: StockLocation, sku: Sku, on_hand: int) -> tuple[StockLevel, bool]:
+    """As ``stock_level_set`` but without recording the rise; return ``(level, rose)`` so
+    that a caller setting many rows records one rise per location."""
     if on_hand < 0:
         raise InvalidInput("on_hand must be >= 0", field="on_hand")
     level, _ = StockLevel.objects.get_or_create(location=location, sku=sku)
@@ -214,9 +217,7 @@ def stock_level_set(*, location: StockLocation, sku: Sku, on_hand: int) -> Stock
     rose = on_hand > level.on_hand
     level.on_hand = on_hand
     level.save(update_fields=["on_hand", "updated_at"])
-    if rose:
-        stock_rose(location_id=location.pk, sku_ids=[sku.pk])
-    return level
+    return level, rose
 
 
 @transaction.atomic

@@ -9,7 +9,7 @@ from django.db import transaction
 from django.db.models import Q
 
 from locations.models import Sku, StockLevel, StockLocation
-from locations.services import stock_level_set
+from locations.services import stock_level_set_quietly, stock_rose
 from oms.exceptions import InvalidInput
 
 
@@ -32,12 +32,12 @@ class StockRowsRefused(InvalidInput):
 
 @transaction.atomic
 def stock_levels_set_bulk(*, rows: Sequence[StockRow]) -> list[StockLevel]:
-    """Set ``on_hand`` for every row through ``locations.services.stock_level_set``, in one
+    """Set ``on_hand`` for every row as ``locations.services.stock_level_set`` does, in one
     transaction: every row is applied or none.
 
     Existing stock rows are locked first, in primary-key order (one query), and rows are
     applied in (location, SKU) order, so two bulk sets touching the same rows cannot
-    deadlock. A rise queues the out-of-stock re-check after commit (``stock_level_set``).
+    deadlock. Rises are recorded once per location (``stock_rose``), for the re-check.
     Each (location, SKU) may appear once.
 
     Returns the updated ``StockLevel`` rows in input order.
@@ -60,10 +60,14 @@ def stock_levels_set_bulk(*, rows: Sequence[StockRow]) -> list[StockLevel]:
             condition |= Q(location_id=location_id, sku_id=sku_id)
         list(StockLevel.objects.select_for_update().filter(condition).order_by("pk").values_list("pk"))
     levels: dict[int, StockLevel] = {}
+    risen: dict[int, list[int]] = {}
     for index, row in sorted(enumerate(rows), key=lambda pair: (pair[1].location.pk, pair[1].sku.pk)):
         try:
             with transaction.atomic():
-                levels[index] = stock_level_set(location=row.location, sku=row.sku, on_hand=row.on_hand)
+                levels[index], rose = stock_level_set_quietly(location=row.location, sku=row.sku,
+                                                              on_hand=row.on_hand)
+            if rose:
+                risen.setdefault(row.location.pk, []).append(row.sku.pk)
         except InvalidInput as exc:
             errors[str(index)] = {str(exc.extra.get("field", "on_hand")): [exc.detail]}
     if errors:
@@ -71,4 +75,6 @@ def stock_levels_set_bulk(*, rows: Sequence[StockRow]) -> list[StockLevel]:
         summary = "; ".join(f"row {i}: {next(iter(e.values()))[0]}" for i, e in ordered.items())
         raise StockRowsRefused(f"{len(errors)} row(s) refused; nothing was changed: {summary}",
                                errors=ordered)
+    for location_id, sku_ids in sorted(risen.items()):
+        stock_rose(location_id=location_id, sku_ids=sku_ids)
     return [levels[index] for index in range(len(rows))]

@@ -1,12 +1,14 @@
-"""Write events to the outbox inside the caller's transaction; hand them on after commit."""
+"""Write events to the outbox inside the caller's transaction.
+
+Nothing is handed on from here: the outbox relay (``oms.outbox_relay``, ``python manage.py
+outbox_relay``) claims committed rows itself, so a request never waits on the broker. Only
+with eager Celery (tests; development without a relay) are a transaction's events handed on
+in-process right after its commit.
+"""
 
 from __future__ import annotations
 
-import atexit
-import logging
-import os
 import threading
-import time
 import uuid
 
 from django.conf import settings
@@ -16,124 +18,32 @@ from django.utils import timezone
 from oms import bulk_sql, row_sql
 from oms.models import OutboxEvent
 
-logger = logging.getLogger(__name__)
 _pending = threading.local()
+
+# Events for the system itself, handed by the relay to the Celery task named here (the
+# payload is its keyword arguments); never sent to webhook subscribers nor in the feed.
+INTERNAL_EVENT_TASKS = {
+    "stock.level.raised": "packages.tasks.package_recheck_for_stock_task",
+}
 
 
 def _flush_pending() -> None:
-    """After commit: hand every event id published in the committed transaction on, at once
-    (``OUTBOX_HANDOFF_LINGER_MS`` 0 or eager Celery) or through this process's relay."""
+    """After commit (eager Celery only): hand on every event of the committed transaction."""
+    from oms.outbox_relay import outbox_dispatch_many
+
     ids = getattr(_pending, "ids", None)
     if not ids:
         return
     _pending.ids = []
-    linger_ms = settings.OUTBOX_HANDOFF_LINGER_MS
-    if linger_ms <= 0 or settings.CELERY_TASK_ALWAYS_EAGER:
-        _send(ids)
-    else:
-        _relay(linger_ms / 1000).add(ids)
-
-
-def _send(ids: list[int]) -> None:
-    """One Celery message per ``HANDOFF_MAX_IDS`` ids; a broker error is logged, not raised."""
-    from oms.tasks import outbox_dispatch_batch_task
-
-    for start in range(0, len(ids), HANDOFF_MAX_IDS):
-        chunk = ids[start:start + HANDOFF_MAX_IDS]
-        try:
-            outbox_dispatch_batch_task.delay(chunk)
-        except Exception as exc:  # broker down: the redispatch sweeper picks the rows up later
-            logger.warning("%d outbox event(s) not enqueued (%s); the sweeper will retry", len(chunk), exc)
-
-
-HANDOFF_MAX_IDS = 1000
-
-
-class HandOffRelay:
-    """Hands committed outbox events on to Celery from one background thread per process,
-    ``linger`` seconds after the first id of a batch arrives: every id committed in that
-    window leaves in the same message (``outbox_dispatch_batch_task``), at most
-    ``HANDOFF_MAX_IDS`` per message.
-
-    A Celery message costs ~0.2 ms of CPU with the in-memory broker and ~0.5 ms with Redis
-    (docs/benchmarks.md, P1); one per commit is a large share of a single-package action.
-    The relay trades ``linger`` of hand-off latency for fewer messages under load, as a
-    Kafka producer's ``linger.ms`` does. The outbox row is already committed: ids still in
-    the relay when the process dies are re-queued by ``outbox_redispatch_task`` (after
-    ``oms.tasks.REDISPATCH_AFTER``), as for a broker that was down. ``flush`` (at exit, and
-    when a Celery worker process shuts down) sends what is waiting.
-    """
-
-    def __init__(self, linger: float):
-        self.linger = linger
-        self.pid = os.getpid()
-        self._ids: list[int] = []
-        self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="outbox-handoff", daemon=True)
-        self._thread.start()
-
-    def usable(self, linger: float) -> bool:
-        """True if this relay is this process's (not inherited through a fork), has
-        ``linger`` and its thread still runs."""
-        return self.pid == os.getpid() and self.linger == linger and self._thread.is_alive()
-
-    def add(self, ids: list[int]) -> None:
-        """Queue ``ids`` (committed events) for the next message."""
-        with self._lock:
-            self._ids.extend(ids)
-        self._wake.set()
-
-    def flush(self) -> None:
-        """Send every queued id now, in the calling thread."""
-        with self._lock:
-            ids, self._ids = self._ids, []
-        if ids:
-            _send(ids)
-
-    def _run(self) -> None:
-        while True:
-            self._wake.wait()
-            time.sleep(self.linger)
-            self._wake.clear()
-            self.flush()
-
-
-_relay_lock = threading.Lock()
-_relay_instance: HandOffRelay | None = None
-
-
-def _relay(linger: float) -> HandOffRelay:
-    """This process's relay: a new one after a fork (threads do not survive it) or if its
-    thread has died."""
-    global _relay_instance
-    relay = _relay_instance
-    if relay is None or not relay.usable(linger):
-        with _relay_lock:
-            relay = _relay_instance
-            if relay is None or not relay.usable(linger):
-                if relay is not None and relay.pid == os.getpid():
-                    relay.flush()  # this process's ids (a thread that died, another linger)
-                relay = _relay_instance = HandOffRelay(linger)
-    return relay
-
-
-@atexit.register
-def flush_relay() -> None:
-    """Send the ids this process's relay still holds (at exit; Celery worker shutdown)."""
-    relay = _relay_instance
-    if relay is not None and relay.pid == os.getpid():
-        relay.flush()
+    for start in range(0, len(ids), 1000):
+        outbox_dispatch_many(event_ids=ids[start:start + 1000])
 
 
 def event_publish(*, type: str, aggregate_type: str, aggregate_id: int, payload: dict) -> OutboxEvent:
-    """Record one event in the outbox and queue its hand-off for after commit.
+    """Record one event in the outbox; the relay hands it on once it is committed.
 
     Must run inside the transaction of the change (services are ``atomic``): on rollback the
-    row disappears and the on-commit hook never fires, so nothing leaves for a change that
-    did not happen. The events of one transaction leave together, in one Celery message.
-    An id whose savepoint was rolled back may ride along; the dispatcher finds no row and
-    skips it.
+    row disappears, so nothing leaves for a change that did not happen.
 
     Args:
         type: dotted event type, e.g. ``"package.status.transitioned"``.
@@ -152,7 +62,7 @@ def events_publish_many(events: list[tuple[str, str, int, dict]], *,
                         instances: bool = True) -> list[OutboxEvent] | list[int]:
     """Record many events at once: ``[(type, aggregate_type, aggregate_id, payload), …]``.
 
-    As ``event_publish`` (same transaction, hand-off after commit), in one statement: on
+    As ``event_publish`` (same transaction, handed on once committed), in one statement: on
     PostgreSQL an ``INSERT … SELECT FROM unnest`` of plain values (``oms.bulk_sql``),
     elsewhere ``bulk_create``. Returns the saved ``OutboxEvent`` rows in the order given,
     or with ``instances=False`` only their ids (imports: no model instance per event).
@@ -183,8 +93,12 @@ def event_insert_statement(*, type: str, aggregate_type: str, aggregate_id: int,
 
 
 def events_hand_on_after_commit(ids: list[int]) -> None:
-    """Queue the hand-off of the outbox events ``ids``, written in the current transaction,
-    for after its commit (with the transaction's other events, in one Celery message)."""
+    """With eager Celery, hand the outbox events ``ids`` (written in the current transaction)
+    on in-process after its commit, with the transaction's other events; otherwise nothing
+    (the relay finds them). An id whose savepoint was rolled back may ride along; the
+    dispatcher finds no row and skips it."""
+    if not settings.CELERY_TASK_ALWAYS_EAGER:
+        return
     if not getattr(_pending, "ids", None):
         _pending.ids = []
     _pending.ids.extend(ids)
@@ -254,11 +168,11 @@ def event_feed(*, after: tuple[int, int] | None = None, limit: int = 100) -> lis
     transaction commits after a later one; with this order and horizon, every event shows up
     exactly once, after all events returned before it. (On SQLite writers run one at a time,
     ``xid`` is 0 and the order is the id.) The cursor of the next page is the last event's
-    ``(xid, id)``.
+    ``(xid, id)``. Internal events (``INTERNAL_EVENT_TASKS``) are left out.
     """
     from django.db.models import Q
 
-    events = OutboxEvent.objects.all()
+    events = OutboxEvent.objects.exclude(type__in=list(INTERNAL_EVENT_TASKS))
     horizon = _feed_horizon()
     if horizon is not None:
         events = events.filter(xid__lt=horizon)

@@ -35,9 +35,9 @@ class CurrentTransactionId(models.Func):
 class OutboxEvent(models.Model):
     """One domain event, written in the same transaction as the change it describes.
 
-    A row exists if and only if its change committed. After commit it is handed to Celery
-    (``oms.tasks.outbox_dispatch_task``), which sets ``dispatched_at``; the beat job
-    ``outbox_redispatch_task`` re-queues rows whose hand-off was lost.
+    A row exists if and only if its change committed. The outbox relay
+    (``oms.outbox_relay``) claims committed rows oldest first, hands them on and sets
+    ``dispatched_at``.
 
     ``payload`` is JSON-safe (ids, strings, ISO datetimes). The envelope sent to receivers is
     ``{"event": {"type": type, "uuid": uuid.hex}, "payload": payload}``.
@@ -48,7 +48,6 @@ class OutboxEvent(models.Model):
     aggregate_type = models.CharField(max_length=50)
     aggregate_id = models.BigIntegerField()
     payload = models.JSONField()
-    # Only the sweeper reads by creation time, through the partial index of undispatched rows.
     created_at = models.DateTimeField(auto_now_add=True)
     dispatched_at = models.DateTimeField(null=True, blank=True)
     xid = models.BigIntegerField(db_default=CurrentTransactionId(), editable=False,
@@ -60,8 +59,8 @@ class OutboxEvent(models.Model):
             models.Index(fields=["xid", "id"], name="outbox_feed_idx"),
             models.Index(fields=["aggregate_type", "aggregate_id"]),
             models.Index(fields=["type"], name="outbox_type_idx"),
-            models.Index(
-                fields=["created_at"],
+            models.Index(  # the relay's claim: undispatched rows by id
+                fields=["id"],
                 name="outbox_undispatched_idx",
                 condition=models.Q(dispatched_at__isnull=True),
             ),

@@ -215,11 +215,29 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 # transaction-pooling proxy (pgbouncer pool_mode=transaction), where a session's prepared
 # statements are not there on the next transaction.
 DATABASE_PREPARED_STATEMENTS = env.bool("DATABASE_PREPARED_STATEMENTS", default=True)
-# Outbox events committed within this many milliseconds of each other in one process leave
-# in one Celery message (oms.events.HandOffRelay); 0 sends one message per commit, from the
-# committing thread. Ignored with eager Celery.
-OUTBOX_HANDOFF_LINGER_MS = env.int("OUTBOX_HANDOFF_LINGER_MS", default=50)
-# Three queues so a backlog of one kind never starves another: "celery" (outbox hand-off),
+# Outbox relay (python manage.py outbox_relay): rows claimed per transaction, and the pause
+# after the outbox was found empty (the only wait between a commit and its hand-off).
+OUTBOX_RELAY_BATCH = env.int("OUTBOX_RELAY_BATCH", default=500)
+OUTBOX_RELAY_POLL_SECONDS = env.float("OUTBOX_RELAY_POLL_SECONDS", default=0.1)
+# A hung broker or result store (a frozen Redis: the connection stays open, nothing answers)
+# fails a call after this many seconds instead of blocking it forever. Only the relay,
+# workers and beat talk to the broker; no web request waits on it.
+BROKER_SOCKET_TIMEOUT_SECONDS = env.float("BROKER_SOCKET_TIMEOUT_SECONDS", default=3.0)
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "socket_timeout": BROKER_SOCKET_TIMEOUT_SECONDS,
+        "socket_connect_timeout": BROKER_SOCKET_TIMEOUT_SECONDS,
+    }
+CELERY_BROKER_CONNECTION_TIMEOUT = BROKER_SOCKET_TIMEOUT_SECONDS
+CELERY_REDIS_SOCKET_TIMEOUT = BROKER_SOCKET_TIMEOUT_SECONDS
+CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = BROKER_SOCKET_TIMEOUT_SECONDS
+# A publish is retried at most twice (about one second) before it raises to the caller.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5,
+                                    "interval_max": 0.5}
+# Nothing reads task results; without this every .delay() also subscribes to its result key
+# on the result store (one more call that can hang).
+CELERY_TASK_IGNORE_RESULT = True
+# Three queues so a backlog of one kind never starves another: "celery" (other jobs),
 # "stock" (re-checks of out-of-stock packages), "webhooks" (HTTP deliveries). A worker
 # started without -Q consumes all three, in turn; production may dedicate workers with -Q.
 CELERY_TASK_QUEUES = (Queue("celery"), Queue("stock"), Queue("webhooks"))
@@ -235,10 +253,6 @@ CELERY_BEAT_SCHEDULE = {
     "package-recheck-due": {
         "task": "packages.tasks.package_recheck_due_task",
         "schedule": env.float("RECHECK_BEAT_SECONDS", default=60.0),
-    },
-    "outbox-redispatch": {
-        "task": "oms.tasks.outbox_redispatch_task",
-        "schedule": 60.0,
     },
     "idempotency-purge": {
         "task": "oms.tasks.idempotency_records_purge_task",

@@ -17,7 +17,6 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 CELERY_TASK_ALWAYS_EAGER = True
 CELERY_TASK_EAGER_PROPAGATES = True
-OUTBOX_HANDOFF_LINGER_MS = 0  # hand-offs run in the committing thread (tests of the relay set it)
 CELERY_BROKER_URL = "memory://"
 CELERY_RESULT_BACKEND = None
 LOGGING = {"version": 1, "disable_existing_loggers": False}

@@ -1,6 +1,6 @@
-"""End to end with a real Redis broker, a real Celery worker and a real beat (not eager).
+"""End to end with a real Redis broker, a real Celery worker, beat and outbox relay (not eager).
 
-The worker and beat run as subprocesses on the test's PostgreSQL database; the test only
+The worker, beat and relay run as subprocesses on the test's PostgreSQL database; the test only
 writes rows and waits for the package to move by itself.
 """
 
@@ -59,7 +59,7 @@ def celery_processes(tmp_path):
     _redis_or_skip()
     env = _env(tmp_path)
     celery = [sys.executable, "-m", "celery", "-A", "oms"]
-    logs = {name: open(tmp_path / f"{name}.log", "w") for name in ("worker", "beat")}
+    logs = {name: open(tmp_path / f"{name}.log", "w") for name in ("worker", "beat", "relay")}
     procs = [
         subprocess.Popen(celery + ["worker", "--pool=solo", "--without-mingle", "--without-gossip",
                                    "--loglevel=INFO"],
@@ -67,6 +67,8 @@ def celery_processes(tmp_path):
         subprocess.Popen(celery + ["beat", "--loglevel=INFO",
                                    f"--schedule={tmp_path / 'beat-schedule'}"],
                          cwd=ROOT, env=env, stdout=logs["beat"], stderr=subprocess.STDOUT),
+        subprocess.Popen([sys.executable, "manage.py", "outbox_relay"],
+                         cwd=ROOT, env=env, stdout=logs["relay"], stderr=subprocess.STDOUT),
     ]
     yield env
     for proc in procs:
