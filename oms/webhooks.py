@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 import requests
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Exists, F, OuterRef, Q, Subquery, Value
+from django.db.models import Count, Exists, F, Min, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
@@ -179,6 +179,24 @@ def _enqueue_due() -> None:
         logger.warning("webhook retry run not queued (%s)", exc)
 
 
+def _earlier_pending(deliveries: list[WebhookDelivery], *, exclude_event_ids: list[int]
+                     ) -> dict[tuple[int, str, int], dt.datetime | None]:
+    """``{(subscription id, aggregate type, aggregate id): earliest next attempt}`` of the
+    pending deliveries, other than of ``exclude_event_ids``, to the same subscriptions about
+    the same objects as ``deliveries``. 1 query (none for no deliveries)."""
+    if not deliveries:
+        return {}
+    rows = (WebhookDelivery.objects
+            .filter(status=WebhookDelivery.Status.PENDING,
+                    subscription_id__in={d.subscription_id for d in deliveries},
+                    aggregate_type__in={d.aggregate_type for d in deliveries},
+                    aggregate_id__in={d.aggregate_id for d in deliveries})
+            .exclude(event_id__in=exclude_event_ids)
+            .values_list("subscription_id", "aggregate_type", "aggregate_id")
+            .annotate(earliest=Min("next_attempt_at")).order_by())
+    return {(sid, atype, aid): earliest for sid, atype, aid, earliest in rows}
+
+
 @transaction.atomic
 def webhook_fan_out(*, events: list[OutboxEvent]) -> list[int]:
     """Create the deliveries committed ``events`` owe and queue the sendable ones after commit.
@@ -187,8 +205,10 @@ def webhook_fan_out(*, events: list[OutboxEvent]) -> list[int]:
     when the event was created (``event.created_at >= subscription.created_at``), paused or
     not: a paused subscription's deliveries are held (``next_attempt_at`` None) until it is
     resumed. Idempotent (a unique constraint). Only the oldest new delivery per subscription
-    and object is queued; the others follow it in order (``webhook_deliver``). Returns the
-    pending delivery ids of ``events``. 1 query when nobody subscribes, 3 otherwise.
+    and object is queued, and none where an earlier delivery of that object is still pending
+    (they wait until its next attempt): the others follow in order (``webhook_deliver``).
+    Returns the pending delivery ids of ``events``. 1 query when nobody subscribes, 3 when
+    every matching subscription is paused, 4 otherwise.
     """
     subscriptions = list(WebhookSubscription.objects.filter(is_active=True))
     if not subscriptions or not events:
@@ -208,6 +228,12 @@ def webhook_fan_out(*, events: list[OutboxEvent]) -> list[int]:
                     next_attempt_at=None if subscription.is_paused else now))
     if not wanted:
         return []
+    waiting = _earlier_pending([d for d in wanted if d.next_attempt_at is not None],
+                               exclude_event_ids=[e.pk for e in events])
+    for delivery in wanted:
+        key = (delivery.subscription_id, delivery.aggregate_type, delivery.aggregate_id)
+        if waiting.get(key) and waiting[key] > now:
+            delivery.next_attempt_at = waiting[key]
     WebhookDelivery.objects.bulk_create(wanted, ignore_conflicts=True)
     rows = list(WebhookDelivery.objects.filter(event__in=events, status=WebhookDelivery.Status.PENDING)
                 .order_by("event_id", "pk")
@@ -215,11 +241,13 @@ def webhook_fan_out(*, events: list[OutboxEvent]) -> list[int]:
                              "next_attempt_at"))
     heads = {}
     for pk, subscription_id, aggregate_type, aggregate_id, next_attempt_at in rows:
-        if next_attempt_at is not None:
-            heads.setdefault((subscription_id, aggregate_type, aggregate_id), pk)
+        key = (subscription_id, aggregate_type, aggregate_id)
+        if next_attempt_at is not None and key not in waiting:
+            heads.setdefault(key, pk)
     for delivery_id in heads.values():
         transaction.on_commit(partial(_enqueue_delivery, delivery_id))
     return [row[0] for row in rows]
+
 
 # --- delivery ------------------------------------------------------------------------------
 
@@ -457,9 +485,12 @@ def webhook_release_held(*, now: dt.datetime | None = None) -> int:
     """Make the held deliveries of active unpaused subscriptions due, oldest first (their
     creation time); return how many. Catches a delivery created as held by a fan-out that
     read the subscription just before it was resumed."""
-    live = WebhookSubscription.objects.filter(is_active=True, paused_at__isnull=True)
+    live = list(WebhookSubscription.objects.filter(is_active=True, paused_at__isnull=True)
+                .values_list("pk", flat=True))  # by subscription: paused backlogs are not read
+    if not live:
+        return 0
     return WebhookDelivery.objects.filter(
-        subscription__in=live, status=WebhookDelivery.Status.PENDING, next_attempt_at__isnull=True,
+        subscription_id__in=live, status=WebhookDelivery.Status.PENDING, next_attempt_at__isnull=True,
     ).update(next_attempt_at=F("created_at"))
 
 
