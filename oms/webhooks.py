@@ -25,6 +25,7 @@ from functools import partial
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, Exists, F, Min, OuterRef, Q, Subquery, Value
@@ -41,9 +42,9 @@ logger = logging.getLogger(__name__)
 # Pause before attempt n+1 after n failures: ~1 day in all, then the delivery fails.
 RETRY_DELAYS = [dt.timedelta(seconds=s) for s in (30, 120, 600, 1800, 3600, 3 * 3600, 6 * 3600,
                                                    12 * 3600)]
-# Added to WEBHOOK_TIMEOUT_SECONDS: how long a claimed attempt may take before the delivery
-# may be claimed again (the worker is presumed dead).
-CLAIM_LEASE_MARGIN = dt.timedelta(seconds=60)
+# A claimed attempt may take three WEBHOOK_TIMEOUT_SECONDS (connect, answer, excerpt) and
+# this much more before the delivery may be claimed again (its worker is presumed dead).
+CLAIM_LEASE_MARGIN = dt.timedelta(seconds=30)
 RESPONSE_EXCERPT_CHARS = 500
 
 
@@ -280,11 +281,14 @@ def _post(subscription: WebhookSubscription, delivery: WebhookDelivery) -> tuple
         "webhook-signature": _signature_header(subscription, msg_id, timestamp, body),
     }
     try:
-        response = requests.post(subscription.target_url, data=body.encode(), headers=headers,
-                                 timeout=settings.WEBHOOK_TIMEOUT_SECONDS, allow_redirects=False)
-    except requests.RequestException as exc:
+        # stream: read only the excerpt, so a slow body cannot outlast the attempt's lease
+        with requests.post(subscription.target_url, data=body.encode(), headers=headers,
+                           timeout=settings.WEBHOOK_TIMEOUT_SECONDS, allow_redirects=False,
+                           stream=True) as response:
+            head = response.raw.read(RESPONSE_EXCERPT_CHARS * 4, decode_content=True) or b""
+    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
         return None, f"{type(exc).__name__}: {exc}"[:500], ""
-    excerpt = response.text[:RESPONSE_EXCERPT_CHARS] if response.content else ""
+    excerpt = head.decode(response.encoding or "utf-8", errors="replace")[:RESPONSE_EXCERPT_CHARS]
     if 300 <= response.status_code < 400:
         return response.status_code, "redirect not followed", excerpt
     return response.status_code, "", excerpt
@@ -296,7 +300,7 @@ def _pause_after() -> dt.timedelta:
 
 def _lease() -> dt.timedelta:
     """How long a claimed attempt may run before another worker may start it again."""
-    return dt.timedelta(seconds=settings.WEBHOOK_TIMEOUT_SECONDS) + CLAIM_LEASE_MARGIN
+    return dt.timedelta(seconds=3 * settings.WEBHOOK_TIMEOUT_SECONDS) + CLAIM_LEASE_MARGIN
 
 
 def _same_object_pending():

@@ -103,6 +103,7 @@ def test_500_three_times_then_200_same_webhook_id(receiver, django_capture_on_co
     assert len({req["headers"]["webhook-id"] for req in r.requests}) == 1
     assert len(r.requests) == 4
     assert [a.status_code for a in delivery.attempts.all()] == [500, 500, 500, 200]
+    assert {a.response_excerpt for a in delivery.attempts.all()} == {"ok"}
 
 
 def test_redirect_is_not_followed(receiver, django_capture_on_commit_callbacks):
@@ -154,7 +155,7 @@ def test_worker_dying_mid_delivery_is_recovered(receiver, monkeypatch, settings,
     assert not delivery.attempts.exists()
     monkeypatch.setattr(webhooks, "_post", real_post)
     assert webhook_retry_due_task() == 0  # the lease still runs: no second sender
-    lease = dt.timedelta(seconds=settings.WEBHOOK_TIMEOUT_SECONDS) + CLAIM_LEASE_MARGIN
+    lease = dt.timedelta(seconds=3 * settings.WEBHOOK_TIMEOUT_SECONDS) + CLAIM_LEASE_MARGIN
     WebhookDelivery.objects.update(next_attempt_at=F("next_attempt_at") - lease)
     assert webhook_retry_due_task() == 1  # the sweeper finds it once the lease has run out
     delivery.refresh_from_db()
