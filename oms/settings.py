@@ -268,6 +268,11 @@ CELERY_BEAT_SCHEDULE = {
 WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
 # Hosts that skip the public-address check of webhook targets (tests, trusted internal hosts).
 WEBHOOK_ALLOWED_HOSTS = env.list("WEBHOOK_ALLOWED_HOSTS", default=[])
+# An endpoint failing with no success for this long is paused; its deliveries wait for resume.
+WEBHOOK_PAUSE_AFTER_FAILING_SECONDS = env.int("WEBHOOK_PAUSE_AFTER_FAILING_SECONDS", default=3600)
+# Runs of webhook_retry_due_task sending a backlog in parallel (at most; one per 100 due).
+WEBHOOK_RETRY_CONCURRENCY = env.int("WEBHOOK_RETRY_CONCURRENCY", default=4)
+WEBHOOK_RETRY_BEAT_SECONDS = CELERY_BEAT_SCHEDULE["webhook-retry-due"]["schedule"]
 
 LOGGING = {
     "version": 1,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.utils import timezone
+from django.utils.timesince import timesince
 
 from oms.admin_actions import ReadOnlyTabularInline
 from oms.exceptions import OmsError
@@ -10,6 +12,8 @@ from oms.webhook_models import WebhookAttempt, WebhookDelivery, WebhookSubscript
 from oms.webhooks import (
     webhook_replay,
     webhook_secret_rotate,
+    webhook_subscription_list,
+    webhook_subscription_pause,
     webhook_subscription_resume,
     webhook_subscription_save,
 )
@@ -18,12 +22,23 @@ from oms.webhooks import (
 @admin.register(WebhookSubscription)
 class WebhookSubscriptionAdmin(admin.ModelAdmin):
     list_display = ("name", "target_url", "event_types", "is_active", "paused_at",
-                    "consecutive_failures")
+                    "failing_since", "backlog")
     list_filter = ("is_active",)
     search_fields = ("name", "target_url")
     readonly_fields = ("secret", "previous_secret", "previous_secret_expires_at",
-                       "consecutive_failures", "paused_at", "pause_reason")
-    actions = ["resume", "rotate_secret", "replay_failed"]
+                       "consecutive_failures", "failing_since", "paused_at", "pause_reason",
+                       "backlog")
+    actions = ["pause", "resume", "rotate_secret", "replay_failed"]
+
+    def get_queryset(self, request):
+        return webhook_subscription_list()
+
+    @admin.display(description="Backlog")
+    def backlog(self, obj) -> str:
+        """Pending deliveries and the oldest one's age, e.g. "12 pending, oldest 3 minutes"."""
+        if not getattr(obj, "backlog_count", 0):
+            return "none"
+        return f"{obj.backlog_count} pending, oldest {timesince(obj.backlog_oldest_at, timezone.now())}"
 
     def save_model(self, request, obj, form, change):
         try:
@@ -31,11 +46,20 @@ class WebhookSubscriptionAdmin(admin.ModelAdmin):
         except OmsError as exc:
             messages.error(request, f"Not saved: {exc.detail}")
 
-    @admin.action(description="Resume (un-pause) selected subscriptions")
+    @admin.action(description="Pause selected subscriptions (deliveries wait until resumed)")
+    def pause(self, request, queryset):
+        ids = list(queryset.values_list("pk", flat=True))
+        for subscription_id in ids:
+            webhook_subscription_pause(subscription_id=subscription_id,
+                                       reason=f"paused by {request.user} in admin")
+        self.message_user(request, f"{len(ids)} subscription(s) paused.")
+
+    @admin.action(description="Resume selected subscriptions (send their backlog, oldest first)")
     def resume(self, request, queryset):
-        for subscription in queryset:
-            webhook_subscription_resume(subscription_id=subscription.pk)
-        self.message_user(request, f"{queryset.count()} subscription(s) resumed.")
+        ids = list(queryset.values_list("pk", flat=True))
+        for subscription_id in ids:
+            webhook_subscription_resume(subscription_id=subscription_id)
+        self.message_user(request, f"{len(ids)} subscription(s) resumed.")
 
     @admin.action(description="Rotate secret (old one stays valid for 24 hours)")
     def rotate_secret(self, request, queryset):

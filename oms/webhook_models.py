@@ -25,9 +25,13 @@ class WebhookSubscription(TimeStampedModel):
 
     ``event_types`` holds patterns such as ``"package.*"``, ``"package.status.shipped"`` or
     ``"*"`` (shell-style wildcards). Deliveries are signed with ``secret``; during a
-    rotation ``previous_secret`` signs too, until ``previous_secret_expires_at``. A
-    subscription whose endpoint keeps failing is paused (``paused_at``) and gets no new
-    deliveries until resumed.
+    rotation ``previous_secret`` signs too, until ``previous_secret_expires_at``. It owes
+    only the events created at or after its own ``created_at``.
+
+    ``failing_since`` is the first failed attempt with no success since (None while
+    healthy); once that is ``WEBHOOK_PAUSE_AFTER_FAILING_SECONDS`` old the subscription is
+    paused (``paused_at``). A paused subscription still gets its deliveries, held pending,
+    and sends them oldest first when resumed.
     """
 
     name = models.CharField(max_length=100)
@@ -38,6 +42,7 @@ class WebhookSubscription(TimeStampedModel):
     previous_secret = models.CharField(max_length=100, blank=True)
     previous_secret_expires_at = models.DateTimeField(null=True, blank=True)
     consecutive_failures = models.PositiveIntegerField(default=0)
+    failing_since = models.DateTimeField(null=True, blank=True)
     paused_at = models.DateTimeField(null=True, blank=True)
     pause_reason = models.CharField(max_length=255, blank=True)
 
@@ -57,6 +62,12 @@ class WebhookDelivery(TimeStampedModel):
 
     ``event_type`` is the type sent in the envelope (the most specific of the event's types
     the subscription asked for). The event's uuid is the ``webhook-id`` of every attempt.
+
+    ``next_attempt_at``: when a pending delivery may next be attempted; while an attempt
+    runs, the end of its lease (a worker that died is retried after it); None while the
+    subscription is paused or inactive (held). ``aggregate_type`` / ``aggregate_id`` copy
+    the event's, so the deliveries of one object to one subscription go out in event order.
+    ``attempt_count`` counts attempts started.
     """
 
     class Status(models.TextChoices):
@@ -68,6 +79,8 @@ class WebhookDelivery(TimeStampedModel):
                                      related_name="deliveries")
     event = models.ForeignKey(OutboxEvent, on_delete=models.CASCADE, related_name="deliveries")
     event_type = models.CharField(max_length=100)
+    aggregate_type = models.CharField(max_length=50)
+    aggregate_id = models.BigIntegerField()
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     attempt_count = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
@@ -83,6 +96,9 @@ class WebhookDelivery(TimeStampedModel):
         indexes = [
             models.Index(fields=["next_attempt_at"], name="webhook_delivery_due_idx",
                          condition=Q(status="pending")),
+            # a subscription's backlog, and the older pending delivery of the same object
+            models.Index(fields=["subscription", "aggregate_type", "aggregate_id", "event"],
+                         name="webhook_delivery_queue_idx", condition=Q(status="pending")),
         ]
 
     def __str__(self) -> str:

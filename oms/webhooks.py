@@ -1,11 +1,14 @@
 """Webhook delivery: fan-out of committed outbox events, Standard Webhooks signing, retries
 with exponential backoff, pausing of failing endpoints, and the guard on target URLs.
 
-Flow: ``outbox_dispatch`` (after the change committed) calls ``webhook_fan_out``, which
-creates one ``WebhookDelivery`` per matching active subscription (a unique constraint makes
-it idempotent) and queues ``webhook_deliver_task`` after commit. ``webhook_deliver`` sends
-one attempt; the beat job ``webhook_retry_due_task`` re-queues deliveries whose next
-attempt is due — which also recovers a delivery whose worker died mid-attempt.
+Flow: the outbox hand-off (after the change committed) calls ``webhook_fan_out``, which
+creates one ``WebhookDelivery`` per matching active subscription, paused or not (a unique
+constraint makes it idempotent), and queues ``webhook_deliver_task`` after commit.
+``webhook_deliver`` claims an attempt in one short transaction, POSTs with no transaction
+open, and records the outcome in another. The beat job ``webhook_retry_due_task`` sends
+what is due, longest due first: retries, lost hand-offs, attempts whose worker died (their
+lease ran out), a resumed subscription's backlog. Delivery is at least once, and in event
+order per subscription and object (e.g. package).
 """
 
 from __future__ import annotations
@@ -22,9 +25,11 @@ from functools import partial
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Count, Exists, F, Min, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
@@ -37,7 +42,9 @@ logger = logging.getLogger(__name__)
 # Pause before attempt n+1 after n failures: ~1 day in all, then the delivery fails.
 RETRY_DELAYS = [dt.timedelta(seconds=s) for s in (30, 120, 600, 1800, 3600, 3 * 3600, 6 * 3600,
                                                    12 * 3600)]
-PAUSE_AFTER_CONSECUTIVE_FAILURES = 20
+# A claimed attempt may take three WEBHOOK_TIMEOUT_SECONDS (connect, answer, excerpt) and
+# this much more before the delivery may be claimed again (its worker is presumed dead).
+CLAIM_LEASE_MARGIN = dt.timedelta(seconds=30)
 RESPONSE_EXCERPT_CHARS = 500
 
 
@@ -126,17 +133,6 @@ def webhook_secret_rotate(*, subscription_id: int, overlap: dt.timedelta = dt.ti
     return subscription
 
 
-@transaction.atomic
-def webhook_subscription_resume(*, subscription_id: int) -> WebhookSubscription:
-    """Un-pause a subscription and make its pending deliveries due now."""
-    subscription = WebhookSubscription.objects.select_for_update().get(pk=subscription_id)
-    subscription.paused_at, subscription.pause_reason, subscription.consecutive_failures = None, "", 0
-    subscription.save(update_fields=["paused_at", "pause_reason", "consecutive_failures", "updated_at"])
-    subscription.deliveries.filter(status=WebhookDelivery.Status.PENDING).update(
-        next_attempt_at=timezone.now())
-    return subscription
-
-
 # --- fan-out -------------------------------------------------------------------------------
 
 def event_type_candidates(event: OutboxEvent) -> list[str]:
@@ -163,20 +159,59 @@ def subscription_event_type(subscription: WebhookSubscription, candidates: list[
 
 
 def _enqueue_delivery(delivery_id: int) -> None:
+    """Queue one delivery's attempt (after commit). A broker error is logged, not raised:
+    the row is the outbox, and ``webhook_retry_due_task`` finds it when it is due."""
     from oms.tasks import webhook_deliver_task
 
     try:
-        webhook_deliver_task.delay(delivery_id)
-    except Exception as exc:  # broker down: webhook_retry_due_task re-queues it
+        webhook_deliver_task.apply_async((delivery_id,), retry=False)
+    except Exception as exc:  # broker down
         logger.warning("webhook delivery %s not queued (%s)", delivery_id, exc)
+
+
+def _enqueue_due() -> None:
+    """Queue one run of ``webhook_retry_due_task`` (after commit of a resume or replay): one
+    message however many deliveries became due, and no retrying publish inside a request."""
+    from oms.tasks import webhook_retry_due_task
+
+    try:
+        webhook_retry_due_task.apply_async(retry=False)
+    except Exception as exc:  # broker down: the beat runs it anyway
+        logger.warning("webhook retry run not queued (%s)", exc)
+
+
+def _earlier_pending(deliveries: list[WebhookDelivery], *, exclude_event_ids: list[int]
+                     ) -> dict[tuple[int, str, int], dt.datetime | None]:
+    """``{(subscription id, aggregate type, aggregate id): earliest next attempt}`` of the
+    pending deliveries, other than of ``exclude_event_ids``, to the same subscriptions about
+    the same objects as ``deliveries``. 1 query (none for no deliveries)."""
+    if not deliveries:
+        return {}
+    rows = (WebhookDelivery.objects
+            .filter(status=WebhookDelivery.Status.PENDING,
+                    subscription_id__in={d.subscription_id for d in deliveries},
+                    aggregate_type__in={d.aggregate_type for d in deliveries},
+                    aggregate_id__in={d.aggregate_id for d in deliveries})
+            .exclude(event_id__in=exclude_event_ids)
+            .values_list("subscription_id", "aggregate_type", "aggregate_id")
+            .annotate(earliest=Min("next_attempt_at")).order_by())
+    return {(sid, atype, aid): earliest for sid, atype, aid, earliest in rows}
 
 
 @transaction.atomic
 def webhook_fan_out(*, events: list[OutboxEvent]) -> list[int]:
-    """Create the deliveries committed ``events`` owe (one per event and matching active,
-    unpaused subscription) and queue them after commit. Idempotent (a unique constraint).
-    Returns the pending delivery ids. 1 query when nobody subscribes, 3 otherwise."""
-    subscriptions = list(WebhookSubscription.objects.filter(is_active=True, paused_at__isnull=True))
+    """Create the deliveries committed ``events`` owe and queue the sendable ones after commit.
+
+    One delivery per event and active subscription whose patterns match and that existed
+    when the event was created (``event.created_at >= subscription.created_at``), paused or
+    not: a paused subscription's deliveries are held (``next_attempt_at`` None) until it is
+    resumed. Idempotent (a unique constraint). Only the oldest new delivery per subscription
+    and object is queued, and none where an earlier delivery of that object is still pending
+    (they wait until its next attempt): the others follow in order (``webhook_deliver``).
+    Returns the pending delivery ids of ``events``. 1 query when nobody subscribes, 3 when
+    every matching subscription is paused, 4 otherwise.
+    """
+    subscriptions = list(WebhookSubscription.objects.filter(is_active=True))
     if not subscriptions or not events:
         return []
     now = timezone.now()
@@ -184,18 +219,35 @@ def webhook_fan_out(*, events: list[OutboxEvent]) -> list[int]:
     for event in events:
         candidates = event_type_candidates(event)
         for subscription in subscriptions:
+            if event.created_at < subscription.created_at:
+                continue
             event_type = subscription_event_type(subscription, candidates)
             if event_type:
-                wanted.append(WebhookDelivery(subscription=subscription, event=event,
-                                              event_type=event_type, next_attempt_at=now))
+                wanted.append(WebhookDelivery(
+                    subscription=subscription, event=event, event_type=event_type,
+                    aggregate_type=event.aggregate_type, aggregate_id=event.aggregate_id,
+                    next_attempt_at=None if subscription.is_paused else now))
     if not wanted:
         return []
+    waiting = _earlier_pending([d for d in wanted if d.next_attempt_at is not None],
+                               exclude_event_ids=[e.pk for e in events])
+    for delivery in wanted:
+        key = (delivery.subscription_id, delivery.aggregate_type, delivery.aggregate_id)
+        if waiting.get(key) and waiting[key] > now:
+            delivery.next_attempt_at = waiting[key]
     WebhookDelivery.objects.bulk_create(wanted, ignore_conflicts=True)
-    ids = list(WebhookDelivery.objects.filter(event__in=events, status=WebhookDelivery.Status.PENDING)
-               .values_list("pk", flat=True))
-    for delivery_id in ids:
+    rows = list(WebhookDelivery.objects.filter(event__in=events, status=WebhookDelivery.Status.PENDING)
+                .order_by("event_id", "pk")
+                .values_list("pk", "subscription_id", "aggregate_type", "aggregate_id",
+                             "next_attempt_at"))
+    heads = {}
+    for pk, subscription_id, aggregate_type, aggregate_id, next_attempt_at in rows:
+        key = (subscription_id, aggregate_type, aggregate_id)
+        if next_attempt_at is not None and key not in waiting:
+            heads.setdefault(key, pk)
+    for delivery_id in heads.values():
         transaction.on_commit(partial(_enqueue_delivery, delivery_id))
-    return ids
+    return [row[0] for row in rows]
 
 
 # --- delivery ------------------------------------------------------------------------------
@@ -229,94 +281,291 @@ def _post(subscription: WebhookSubscription, delivery: WebhookDelivery) -> tuple
         "webhook-signature": _signature_header(subscription, msg_id, timestamp, body),
     }
     try:
-        response = requests.post(subscription.target_url, data=body.encode(), headers=headers,
-                                 timeout=settings.WEBHOOK_TIMEOUT_SECONDS, allow_redirects=False)
-    except requests.RequestException as exc:
+        # stream: read only the excerpt, so a slow body cannot outlast the attempt's lease
+        with requests.post(subscription.target_url, data=body.encode(), headers=headers,
+                           timeout=settings.WEBHOOK_TIMEOUT_SECONDS, allow_redirects=False,
+                           stream=True) as response:
+            head = response.raw.read(RESPONSE_EXCERPT_CHARS * 4, decode_content=True) or b""
+    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
         return None, f"{type(exc).__name__}: {exc}"[:500], ""
-    excerpt = response.text[:RESPONSE_EXCERPT_CHARS] if response.content else ""
+    excerpt = head.decode(response.encoding or "utf-8", errors="replace")[:RESPONSE_EXCERPT_CHARS]
     if 300 <= response.status_code < 400:
         return response.status_code, "redirect not followed", excerpt
     return response.status_code, "", excerpt
 
 
-def webhook_deliver(*, delivery_id: int) -> str:
-    """Make one attempt of a pending delivery; return its status afterwards.
+def _pause_after() -> dt.timedelta:
+    return dt.timedelta(seconds=settings.WEBHOOK_PAUSE_AFTER_FAILING_SECONDS)
 
-    The delivery row is locked (``SKIP LOCKED``: a delivery another worker is sending is
-    left alone) for the attempt, so it is sent by one worker at a time. 2xx → delivered;
-    otherwise the next attempt is scheduled per ``RETRY_DELAYS`` and, once they are used
-    up, the delivery fails. ``PAUSE_AFTER_CONSECUTIVE_FAILURES`` failed attempts in a row
-    pause the subscription. Every attempt is recorded. Idempotent: a delivered, failed or
-    not-yet-due delivery returns without sending.
+
+def _lease() -> dt.timedelta:
+    """How long a claimed attempt may run before another worker may start it again."""
+    return dt.timedelta(seconds=3 * settings.WEBHOOK_TIMEOUT_SECONDS) + CLAIM_LEASE_MARGIN
+
+
+def _same_object_pending():
+    """Pending deliveries to the outer query's subscription about the same object, for older
+    events: they go first."""
+    values = {name: OuterRef(name) for name in ("subscription_id", "aggregate_type", "aggregate_id")}
+    return WebhookDelivery.objects.filter(status=WebhookDelivery.Status.PENDING,
+                                          event_id__lt=OuterRef("event_id"), **values)
+
+
+def webhook_due_deliveries(*, now: dt.datetime | None = None):
+    """Pending deliveries that may be attempted now, longest due first: due, of an active
+    unpaused subscription, and no older event of the same object still pending for it."""
+    return (WebhookDelivery.objects
+            .filter(status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now or timezone.now(),
+                    subscription__is_active=True, subscription__paused_at__isnull=True)
+            .filter(~Exists(_same_object_pending()))
+            .order_by("next_attempt_at", "pk"))
+
+
+def _claim(*, delivery_id: int) -> WebhookDelivery | str:
+    """Claim one attempt, in a short transaction of its own.
+
+    The row is locked ``SKIP LOCKED``; if it may be sent, ``attempt_count`` goes up and
+    ``next_attempt_at`` becomes the end of the attempt's lease, and the delivery (with its
+    subscription and event) is returned once committed. Otherwise returns why not:
+    ``"busy"`` (locked by another worker, or gone), ``"delivered"`` / ``"failed"``,
+    ``"held"`` (subscription paused or inactive; the row is held), ``"waiting"`` (not due,
+    or an older event of the same object is pending for this subscription: the row is put
+    off until that one's next attempt).
     """
+    now = timezone.now()
     with transaction.atomic():
+        older = _same_object_pending().order_by("event_id")
         delivery = (WebhookDelivery.objects.select_for_update(skip_locked=True, of=("self",))
-                    .select_related("subscription", "event").filter(pk=delivery_id).first())
+                    .select_related("subscription", "event")
+                    .annotate(has_older=Exists(older),
+                              older_next_attempt_at=Subquery(older.values("next_attempt_at")[:1]))
+                    .filter(pk=delivery_id).first())
         if delivery is None:
             return "busy"
         if delivery.status != WebhookDelivery.Status.PENDING:
             return delivery.status
-        subscription = delivery.subscription
-        now = timezone.now()
-        if subscription.is_paused or not subscription.is_active:
-            return delivery.status
-        if delivery.next_attempt_at and delivery.next_attempt_at > now:
-            return delivery.status
-        started, clock = now, time.monotonic()
-        status_code, error, excerpt = _post(subscription, delivery)
-        duration_ms = int((time.monotonic() - clock) * 1000)
-        WebhookAttempt.objects.create(delivery=delivery, started_at=started, duration_ms=duration_ms,
-                                      status_code=status_code, error=error[:500],
-                                      response_excerpt=excerpt)
+        if delivery.subscription.is_paused or not delivery.subscription.is_active:
+            if delivery.next_attempt_at is not None:
+                WebhookDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=None)
+            return "held"
+        if delivery.next_attempt_at is None or delivery.next_attempt_at > now:
+            return "waiting"
+        if delivery.has_older:
+            older_at = delivery.older_next_attempt_at
+            if older_at is not None and older_at > now:
+                WebhookDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=older_at)
+            return "waiting"
         delivery.attempt_count += 1
-        delivery.last_status_code, delivery.last_error = status_code, error[:500]
-        ok = status_code is not None and 200 <= status_code < 300 and not error
+        delivery.next_attempt_at = now + _lease()
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(
+            attempt_count=delivery.attempt_count, next_attempt_at=delivery.next_attempt_at,
+            updated_at=now)
+    return delivery
+
+
+def _record(delivery: WebhookDelivery, *, attempt: int, started: dt.datetime, duration_ms: int,
+            status_code: int | None, error: str, excerpt: str) -> str:
+    """Record attempt number ``attempt`` of ``delivery`` and its outcome, in one short
+    transaction; return the delivery's status afterwards.
+
+    Locks the subscription row (through its ``UPDATE``) before the delivery rows, as pause
+    and resume do; the delivery is changed by compare-and-set ``UPDATE``s. 2xx → delivered,
+    the subscription's failure streak ends and the next pending event of the same object is
+    made due and queued after commit. Otherwise the next attempt is scheduled per
+    ``RETRY_DELAYS`` (failed once they are used up), and a subscription failing since
+    ``WEBHOOK_PAUSE_AFTER_FAILING_SECONDS`` ago is paused. If another worker started a later
+    attempt meanwhile (this one outlived its lease), only a success changes the delivery.
+    """
+    ok = status_code is not None and 200 <= status_code < 300 and not error
+    now = timezone.now()
+    subscriptions = WebhookSubscription.objects.filter(pk=delivery.subscription_id)
+    with transaction.atomic():
         if ok:
-            delivery.status, delivery.delivered_at, delivery.next_attempt_at = (
-                WebhookDelivery.Status.DELIVERED, timezone.now(), None)
-            WebhookSubscription.objects.filter(pk=subscription.pk).update(consecutive_failures=0)
+            subscriptions.filter(Q(failing_since__isnull=False) | Q(consecutive_failures__gt=0)
+                                 ).update(failing_since=None, consecutive_failures=0)
+            paused = False
         else:
-            if delivery.attempt_count > len(RETRY_DELAYS):
-                delivery.status, delivery.next_attempt_at = WebhookDelivery.Status.FAILED, None
-            else:
-                delivery.next_attempt_at = timezone.now() + RETRY_DELAYS[delivery.attempt_count - 1]
-            WebhookSubscription.objects.filter(pk=subscription.pk).update(
-                consecutive_failures=F("consecutive_failures") + 1)
-            WebhookSubscription.objects.filter(
-                pk=subscription.pk, paused_at__isnull=True,
-                consecutive_failures__gte=PAUSE_AFTER_CONSECUTIVE_FAILURES,
-            ).update(paused_at=timezone.now(),
-                     pause_reason=f"{PAUSE_AFTER_CONSECUTIVE_FAILURES} failed attempts in a row")
-        delivery.save(update_fields=["status", "attempt_count", "last_status_code", "last_error",
-                                     "delivered_at", "next_attempt_at", "updated_at"])
-        return delivery.status
+            subscriptions.update(consecutive_failures=F("consecutive_failures") + 1,
+                                 failing_since=Coalesce(F("failing_since"), Value(now)))
+            paused = bool(subscriptions.filter(
+                paused_at__isnull=True, failing_since__lte=now - _pause_after(),
+            ).update(paused_at=now, pause_reason="failing since more than "
+                     f"{settings.WEBHOOK_PAUSE_AFTER_FAILING_SECONDS} s"))
+            if paused:
+                _hold_backlog(delivery.subscription_id)
+        WebhookAttempt.objects.create(delivery_id=delivery.pk, started_at=started,
+                                      duration_ms=duration_ms, status_code=status_code,
+                                      error=error[:500], response_excerpt=excerpt)
+        fields = {"last_status_code": status_code, "last_error": error[:500], "updated_at": now}
+        rows = WebhookDelivery.objects.filter(pk=delivery.pk)
+        if ok:
+            if not rows.exclude(status=WebhookDelivery.Status.DELIVERED).update(
+                    status=WebhookDelivery.Status.DELIVERED, delivered_at=now, next_attempt_at=None,
+                    **fields):
+                return WebhookDelivery.Status.DELIVERED  # another worker's attempt got there first
+            _queue_next_of_object(delivery, now=now)
+            return WebhookDelivery.Status.DELIVERED
+        if attempt > len(RETRY_DELAYS):
+            fields.update(status=WebhookDelivery.Status.FAILED, next_attempt_at=None)
+        else:  # a paused subscription's row is held by the next claim if not here
+            fields["next_attempt_at"] = None if paused else now + RETRY_DELAYS[attempt - 1]
+        if rows.filter(status=WebhookDelivery.Status.PENDING, attempt_count=attempt).update(**fields):
+            return fields.get("status", WebhookDelivery.Status.PENDING)
+        return rows.values_list("status", flat=True).first() or "busy"
+
+
+def _queue_next_of_object(delivery: WebhookDelivery, *, now: dt.datetime) -> None:
+    """Make the next pending event of ``delivery``'s object for its subscription due now and
+    queue it after commit (skipped if another worker holds that row)."""
+    following = (WebhookDelivery.objects.select_for_update(skip_locked=True)
+                 .filter(subscription_id=delivery.subscription_id,
+                         aggregate_type=delivery.aggregate_type, aggregate_id=delivery.aggregate_id,
+                         status=WebhookDelivery.Status.PENDING, event_id__gt=delivery.event_id,
+                         next_attempt_at__isnull=False)
+                 .order_by("event_id").first())
+    if following is None:
+        return
+    if following.next_attempt_at > now:
+        WebhookDelivery.objects.filter(pk=following.pk).update(next_attempt_at=now)
+    transaction.on_commit(partial(_enqueue_delivery, following.pk))
+
+
+def _attempt(delivery: WebhookDelivery) -> str:
+    """POST a claimed delivery, with no transaction open, then record the outcome."""
+    started, clock = timezone.now(), time.monotonic()
+    status_code, error, excerpt = _post(delivery.subscription, delivery)
+    duration_ms = int((time.monotonic() - clock) * 1000)
+    return _record(delivery, attempt=delivery.attempt_count, started=started,
+                   duration_ms=duration_ms, status_code=status_code, error=error, excerpt=excerpt)
+
+
+def webhook_deliver(*, delivery_id: int) -> str:
+    """Make one attempt of a pending delivery if it may be sent now; return its status
+    afterwards, or why nothing was sent (see ``_claim``).
+
+    Three steps, none holding a transaction or row lock across the HTTP call: claim the
+    attempt (one short transaction, a lease on the row), POST, record (another). 2xx →
+    delivered; otherwise retried per ``RETRY_DELAYS``, then failed. Every attempt is
+    recorded. Idempotent: a delivered, failed, held, not yet due or claimed delivery
+    returns without sending. The deliveries of one object to one subscription are sent
+    in event order: a delivery waits while an older one is pending (a failed one no
+    longer holds the later ones back).
+    """
+    claimed = _claim(delivery_id=delivery_id)
+    if isinstance(claimed, str):
+        return claimed
+    return _attempt(claimed)
+
+
+DUE_BATCH = 100  # candidates read at once by webhook_deliver_due
+
+
+def webhook_deliver_due(*, seconds: float) -> int:
+    """Send due deliveries one after another, longest due first, for about ``seconds``
+    (the attempt under way is finished); return how many attempts were made.
+
+    Reads ``DUE_BATCH`` candidates at a time and claims each as ``webhook_deliver`` does,
+    so runs in parallel skip what another run has claimed.
+    """
+    deadline = time.monotonic() + seconds
+    count = 0
+    while time.monotonic() < deadline:
+        ids = list(webhook_due_deliveries().values_list("pk", flat=True)[:DUE_BATCH])
+        made = 0
+        for delivery_id in ids:
+            if time.monotonic() >= deadline:
+                break
+            claimed = _claim(delivery_id=delivery_id)
+            if not isinstance(claimed, str):
+                _attempt(claimed)
+                made += 1
+        count += made
+        if not made:
+            break
+    return count
+
+
+def webhook_release_held(*, now: dt.datetime | None = None) -> int:
+    """Make the held deliveries of active unpaused subscriptions due, oldest first (their
+    creation time); return how many. Catches a delivery created as held by a fan-out that
+    read the subscription just before it was resumed."""
+    live = list(WebhookSubscription.objects.filter(is_active=True, paused_at__isnull=True)
+                .values_list("pk", flat=True))  # by subscription: paused backlogs are not read
+    if not live:
+        return 0
+    return WebhookDelivery.objects.filter(
+        subscription_id__in=live, status=WebhookDelivery.Status.PENDING, next_attempt_at__isnull=True,
+    ).update(next_attempt_at=F("created_at"))
+
+
+def _hold_backlog(subscription_id: int) -> None:
+    WebhookDelivery.objects.filter(subscription_id=subscription_id,
+                                   status=WebhookDelivery.Status.PENDING).update(next_attempt_at=None)
+
+
+@transaction.atomic
+def webhook_subscription_pause(*, subscription_id: int, reason: str = "paused by hand"
+                               ) -> WebhookSubscription:
+    """Pause a subscription: its deliveries, current and new, are held pending until it is
+    resumed. Pausing a paused subscription keeps its pause time and reason. Locks the
+    subscription row, then its pending deliveries."""
+    subscription = WebhookSubscription.objects.select_for_update().get(pk=subscription_id)
+    if subscription.paused_at is None:
+        subscription.paused_at, subscription.pause_reason = timezone.now(), reason[:255]
+        subscription.save(update_fields=["paused_at", "pause_reason", "updated_at"])
+    _hold_backlog(subscription.pk)
+    return subscription
+
+
+@transaction.atomic
+def webhook_subscription_resume(*, subscription_id: int) -> WebhookSubscription:
+    """Un-pause a subscription and send its backlog: pending deliveries become due (held
+    ones in creation order, before those waiting for a retry), sent oldest first by a run of
+    ``webhook_retry_due_task`` queued after commit (the beat's next run otherwise). The
+    failure streak starts again. Locks the subscription row, then its pending deliveries."""
+    subscription = WebhookSubscription.objects.select_for_update().get(pk=subscription_id)
+    now = timezone.now()
+    subscription.paused_at, subscription.pause_reason = None, ""
+    subscription.consecutive_failures, subscription.failing_since = 0, None
+    subscription.save(update_fields=["paused_at", "pause_reason", "consecutive_failures",
+                                     "failing_since", "updated_at"])
+    pending = subscription.deliveries.filter(status=WebhookDelivery.Status.PENDING)
+    pending.filter(next_attempt_at__isnull=True).update(next_attempt_at=F("created_at"))
+    pending.filter(next_attempt_at__gt=now).update(next_attempt_at=now)
+    transaction.on_commit(_enqueue_due)
+    return subscription
 
 
 @transaction.atomic
 def webhook_replay(*, delivery_ids: list[int]) -> int:
-    """Send failed (or delivered) deliveries again, as new attempts with the same webhook-id.
-
-    Returns how many were re-queued.
-    """
+    """Send failed (or delivered) deliveries again, as new attempts with the same webhook-id
+    (held, not sent, while their subscription is paused). Returns how many were re-queued;
+    a run of ``webhook_retry_due_task`` is queued after commit."""
     now = timezone.now()
     updated = WebhookDelivery.objects.filter(pk__in=delivery_ids).exclude(
         status=WebhookDelivery.Status.PENDING).update(
         status=WebhookDelivery.Status.PENDING, next_attempt_at=now, attempt_count=0,
-        delivered_at=None)
-    for delivery_id in delivery_ids:
-        transaction.on_commit(partial(_enqueue_delivery, delivery_id))
+        delivered_at=None, updated_at=now)
+    if updated:
+        transaction.on_commit(_enqueue_due)
     return updated
 
 
-def webhook_due_delivery_ids(*, limit: int = 500) -> list[int]:
-    """Ids of pending deliveries whose next attempt is due, of active unpaused subscriptions."""
-    return list(
-        WebhookDelivery.objects.filter(
-            status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=timezone.now(),
-            subscription__is_active=True, subscription__paused_at__isnull=True,
-        ).order_by("next_attempt_at", "pk").values_list("pk", flat=True)[:limit]
-    )
+def webhook_due_count(*, limit: int) -> int:
+    """How many deliveries may be attempted now, counting up to ``limit``."""
+    return webhook_due_deliveries().values("pk")[:limit].count()
 
+
+def webhook_subscription_list():
+    """Subscriptions by id, each annotated with its backlog: ``backlog_count`` (pending
+    deliveries) and ``backlog_oldest_at`` (creation time of the oldest, or None). 1 query."""
+    pending = WebhookDelivery.objects.filter(subscription_id=OuterRef("pk"),
+                                             status=WebhookDelivery.Status.PENDING)
+    return WebhookSubscription.objects.annotate(
+        backlog_count=Coalesce(Subquery(pending.order_by().values("subscription_id")
+                                        .annotate(n=Count("pk")).values("n")), 0),
+        backlog_oldest_at=Subquery(pending.order_by("created_at").values("created_at")[:1]),
+    ).order_by("id")
 
 def webhook_deliveries_for(*, aggregate_type: str, aggregate_id: int, limit: int = 50):
     """Return the latest deliveries of one object's events (e.g. a package), newest first,

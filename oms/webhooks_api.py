@@ -6,7 +6,10 @@ token that covers all locations; subscriptions need a read-write token to change
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.core import signing
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
@@ -17,7 +20,14 @@ from rest_framework.views import APIView
 from oms.api import StrictQueryParamsMixin
 from oms.events import event_feed
 from oms.webhook_models import WebhookDelivery, WebhookSubscription
-from oms.webhooks import webhook_replay, webhook_secret_rotate, webhook_subscription_save
+from oms.webhooks import (
+    webhook_replay,
+    webhook_secret_rotate,
+    webhook_subscription_list,
+    webhook_subscription_pause,
+    webhook_subscription_resume,
+    webhook_subscription_save,
+)
 
 FEED_LIMIT_MAX = 1000
 
@@ -31,18 +41,61 @@ def _require_all_locations(request) -> None:
 
 
 class WebhookSubscriptionSerializer(serializers.ModelSerializer):
-    """A subscription. ``secret`` is shown so the integrator can verify signatures."""
+    """A subscription. ``secret`` is shown so the integrator can verify signatures.
+
+    The backlog: ``backlog_count`` pending deliveries, the oldest created at
+    ``backlog_oldest_at`` (``backlog_oldest_age_seconds`` ago). A read-only field sent with a
+    value other than its current one is refused (400; the backlog fields are ignored):
+    pause and resume are the
+    ``…/pause/`` and ``…/resume/`` actions.
+    """
 
     event_types = serializers.ListField(child=serializers.CharField(max_length=100), min_length=1,
                                         max_length=50)
+    is_paused = serializers.BooleanField(read_only=True)
+    backlog_count = serializers.SerializerMethodField()
+    backlog_oldest_at = serializers.SerializerMethodField()
+    backlog_oldest_age_seconds = serializers.SerializerMethodField()
 
     class Meta:
         model = WebhookSubscription
         fields = ["id", "name", "target_url", "event_types", "is_active", "secret",
-                  "previous_secret_expires_at", "paused_at", "pause_reason",
-                  "consecutive_failures", "created_at", "updated_at"]
+                  "previous_secret_expires_at", "is_paused", "paused_at", "pause_reason",
+                  "failing_since", "consecutive_failures", "backlog_count", "backlog_oldest_at",
+                  "backlog_oldest_age_seconds", "created_at", "updated_at"]
         read_only_fields = ["id", "secret", "previous_secret_expires_at", "paused_at",
-                            "pause_reason", "consecutive_failures", "created_at", "updated_at"]
+                            "pause_reason", "failing_since", "consecutive_failures", "created_at",
+                            "updated_at"]
+
+    def _backlog(self, obj) -> tuple[int, dt.datetime | None]:
+        if not hasattr(obj, "backlog_count"):  # not read through webhook_subscription_list
+            obj = webhook_subscription_list().get(pk=obj.pk)
+        return obj.backlog_count, obj.backlog_oldest_at
+
+    def get_backlog_count(self, obj) -> int:
+        return self._backlog(obj)[0]
+
+    def get_backlog_oldest_at(self, obj) -> dt.datetime | None:
+        oldest = self._backlog(obj)[1]
+        return serializers.DateTimeField().to_representation(oldest) if oldest else None
+
+    def get_backlog_oldest_age_seconds(self, obj) -> int | None:
+        oldest = self._backlog(obj)[1]
+        return max(int((timezone.now() - oldest).total_seconds()), 0) if oldest else None
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            current = self.to_representation(self.instance) if self.instance is not None else {}
+            sent = {name for name, field in self.fields.items() if field.read_only and name in data
+                    and not name.startswith("backlog_")}  # the backlog moves on its own
+            changed = {name: ["Read-only."] for name in sent
+                       if self.instance is None or data[name] != current.get(name)}
+            if "paused_at" in changed or "is_paused" in changed:
+                changed.update({name: ["Read-only: POST …/pause/ or …/resume/ instead."]
+                                for name in ("paused_at", "is_paused") if name in changed})
+            if changed:
+                raise ValidationError(changed)
+        return super().to_internal_value(data)
 
     def save(self, **kwargs):
         instance = self.instance or WebhookSubscription()
@@ -52,25 +105,53 @@ class WebhookSubscriptionSerializer(serializers.ModelSerializer):
         return self.instance
 
 
+class WebhookPauseSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=255, required=False, default="paused through the API")
+
+
 class WebhookSubscriptionViewSet(StrictQueryParamsMixin, mixins.ListModelMixin,
                                  mixins.RetrieveModelMixin, mixins.CreateModelMixin,
                                  mixins.UpdateModelMixin, mixins.DestroyModelMixin,
                                  viewsets.GenericViewSet):
     """Webhook subscriptions: target URL (public http(s) only), event type patterns such as
-    ``package.*``, active flag. Deliveries are signed per Standard Webhooks with ``secret``."""
+    ``package.*``, active flag. Deliveries are signed per Standard Webhooks with ``secret``.
+    A subscription receives the events created after it; while paused its deliveries wait,
+    and are sent oldest first when it is resumed."""
 
     serializer_class = WebhookSubscriptionSerializer
-    queryset = WebhookSubscription.objects.order_by("id")
+
+    def get_queryset(self):
+        return webhook_subscription_list()
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
         _require_all_locations(request)
 
+    def _respond(self, subscription):
+        return Response(self.get_serializer(self.get_queryset().get(pk=subscription.pk)).data)
+
     @extend_schema(request=None, responses=WebhookSubscriptionSerializer)
     @action(detail=True, methods=["post"], url_path="rotate-secret")
     def rotate_secret(self, request, pk=None):
         subscription = self.get_object()
-        return Response(self.get_serializer(webhook_secret_rotate(subscription_id=subscription.pk)).data)
+        return self._respond(webhook_secret_rotate(subscription_id=subscription.pk))
+
+    @extend_schema(request=WebhookPauseSerializer, responses=WebhookSubscriptionSerializer)
+    @action(detail=True, methods=["post"], url_path="pause")
+    def pause(self, request, pk=None):
+        """Pause: deliveries are held pending (nothing is lost) until resumed."""
+        subscription = self.get_object()
+        data = WebhookPauseSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        return self._respond(webhook_subscription_pause(subscription_id=subscription.pk,
+                                                        reason=data.validated_data["reason"]))
+
+    @extend_schema(request=None, responses=WebhookSubscriptionSerializer)
+    @action(detail=True, methods=["post"], url_path="resume")
+    def resume(self, request, pk=None):
+        """Resume: the held deliveries are sent, oldest first."""
+        subscription = self.get_object()
+        return self._respond(webhook_subscription_resume(subscription_id=subscription.pk))
 
     @extend_schema(request=None, responses={200: OpenApiTypes.OBJECT})
     @action(detail=True, methods=["post"], url_path="replay-failed")
