@@ -236,12 +236,12 @@ def run(*, bulk: bool = False, clients: int | None = None, per_client: int | Non
                 tag = f"{name.lower()}{row[0]}{r}"
                 numbers = actions.ship_pool(count, tag, location_ids=location_ids)
                 if row == "raw":
-                    variables = {"n": 0, "per": per_client, "prefix": f"BA-{tag}-", "token": token_id}
+                    variables = {"n": 0, "per": per_client, "prefix": f"BA-{tag}-", "token": token_id,
+                                 "carrier": actions.CARRIER, "actor": ACTOR}
                     if bulk:
                         variables["size"] = bulk_size
                     else:
-                        variables.update({"ifmatch": IF_MATCH, "carrier": actions.CARRIER, "actor": ACTOR,
-                                          "keyprefix": f"pgb-{tag}-"})
+                        variables.update({"ifmatch": IF_MATCH, "keyprefix": f"pgb-{tag}-"})
                     with CpuMeter({"server": None, "postgresql": postgres_pid}) as cpu:
                         done = run_pgbench(script, clients=clients, transactions=per_client, variables=variables)
                     figures = _figures(done.seconds, done.transactions, count, done.latencies, cpu)
