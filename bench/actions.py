@@ -144,10 +144,9 @@ _PARAM = re.compile(r"\{(\w+)\}")
 
 def _status_json(expression: str) -> str:
     """SQL for ``packages.models.status_dict(<expression>)`` as JSON (NULL for NULL)."""
-    from packages.models import Status
+    from packages.models import Status, status_dict
 
-    whens = " ".join(f"WHEN {s.value} THEN '{json.dumps({'code': s.value, 'slug': s.slug, 'label': s.label})}'"
-                     for s in Status)
+    whens = " ".join(f"WHEN {s.value} THEN '{json.dumps(status_dict(s.value))}'" for s in Status)
     return f"(CASE {expression} {whens} END)::jsonb"
 
 
@@ -158,9 +157,9 @@ def _allowed_json(expression: str) -> str:
     from packages.services import package_allowed_actions
 
     brand = Brand(slug=BRAND, requires_shipping_label=True, requires_invoice=True)
-    whens = " ".join(
-        f"WHEN {code} THEN '{json.dumps(package_allowed_actions(Package(status=code, delivery_type='ship', brand=brand), actor_kind='api'))}'"
-        for code in (550, 560, 700))
+    allowed = {code: package_allowed_actions(Package(status=code, delivery_type="ship", brand=brand),
+                                             actor_kind="api") for code in (550, 560, 700)}
+    whens = " ".join(f"WHEN {code} THEN '{json.dumps(names)}'" for code, names in allowed.items())
     return f"(CASE {expression} {whens} END)::jsonb"
 
 
@@ -216,7 +215,8 @@ def p1_statements() -> dict[str, str]:
             'status', {_status_json('w0.status')}, 'version', w0.version, 'ship_by', w0.ship_by,
             'carrier', w0.carrier, 'tracking_number', w0.tracking_number,
             'invoice_number', w0.invoice_number, 'replaces', NULL,
-            'items', (SELECT jsonb_agg(jsonb_build_object('sku', e->>'sku', 'quantity', (e->>'quantity')::int))
+            'items', (SELECT jsonb_agg(jsonb_build_object('sku', e->>'sku',
+                                                          'quantity', (e->>'quantity')::int))
                       FROM jsonb_array_elements({{items}}::jsonb) e)),
         'transition', jsonb_build_object(
             'action', 'ship', 'from_status', {_status_json('500')}, 'to_status', {_status_json('w0.status')},
@@ -239,7 +239,8 @@ def p1_statements() -> dict[str, str]:
         'replacement', NULL, 'denial_reason', NULL, 'waiting_reason', NULL,
         'transitions', {{history}}::jsonb || jsonb_build_array(jsonb_build_object(
             'action', 'ship', 'from_status', {_status_json('500')}, 'to_status', {_status_json('w0.status')},
-            'actor', {{actor}}::text, 'reason', '', 'payload', w1.payload, 'created_at', w1.created_at)))::text"""
+            'actor', {{actor}}::text, 'reason', '', 'payload', w1.payload,
+            'created_at', w1.created_at)))::text"""
     record_cols, record_exprs, _ = insert_columns(IdempotencyRecord, {
         "token_id": "{token}", "key": "{key}", "method": "'POST'",
         "path": "'/api/v1/packages/' || w0.number || '/actions/ship/'",
@@ -294,7 +295,8 @@ def p2_statement() -> str:
             'status', {_status_json('w0.status')}, 'version', w0.version, 'ship_by', w0.ship_by,
             'carrier', w0.carrier, 'tracking_number', w0.tracking_number,
             'invoice_number', w0.invoice_number, 'replaces', NULL,
-            'items', (SELECT jsonb_agg(jsonb_build_object('sku', k.code, 'quantity', i.quantity) ORDER BY i.id)
+            'items', (SELECT jsonb_agg(jsonb_build_object('sku', k.code, 'quantity', i.quantity)
+                                       ORDER BY i.id)
                       FROM {table(PackageItem)} i JOIN {table(Sku)} k ON k.id = i.sku_id
                       WHERE i.package_id = w0.id)),
         'transition', jsonb_build_object(

@@ -138,7 +138,8 @@ def write_p1_script(path: Path) -> Path:
     read = actions.pgbench_sql(statements["read"], {"number": number})
     write = actions.pgbench_sql(statements["write"], {
         **{name: f":r_{name}" for name in ("id", "brand", "location", "to_status", "items", "history")},
-        "if_match": ":ifmatch", "tracking": "('TRK-' || :r_number::text)", "key": "(:keyprefix::text || :r_number::text)",
+        "if_match": ":ifmatch", "tracking": "('TRK-' || :r_number::text)",
+        "key": "(:keyprefix::text || :r_number::text)",
         "request_body": ("('{\"carrier\":\"' || :carrier::text || '\",\"tracking_number\":\"TRK-' "
                          "|| :r_number::text || '\"}')")})
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -215,18 +216,25 @@ def run(*, bulk: bool = False, clients: int | None = None, per_client: int | Non
     with ExitStack() as stack:
         host, port, pid = server or stack.enter_context(
             gunicorn_server(workers=workers, threads=threads, broker=broker))
-        warm_jobs = [[("GET", "/api/v1/brands/", None)] * 5] * max(clients, workers * threads)
-        warm = run_clients(host, port, warm_jobs, headers=headers, check=_ok)
+        # warm every worker thread's database connection with real ships (not counted), as
+        # the ceiling's below: prepared statements made, token cached
+        warmers = max(clients, workers * threads)
+        if bulk:
+            warm_requests = _bulk_requests(actions.ship_pool(10 * warmers, f"{name.lower()}aw",
+                                                             location_ids=location_ids), 10)
+        else:
+            pool = actions.ship_pool(5 * warmers, "p1aw", location_ids=location_ids)
+            warm_requests = _single_requests(pool, ceiling=False, token_id=token_id)
+        warm = run_clients(host, port, [warm_requests[i::warmers] for i in range(warmers)], headers=headers,
+                           check=_bulk_ok if bulk else _ok)
         if warm.failures:
             raise RuntimeError(f"warm-up failed: {warm.failures[:3]}")
         if "ceiling" in rows:
             c_host, c_port, c_pid = ceiling_server or stack.enter_context(gunicorn_server(
                 workers=workers, threads=threads, settings=CEILING_SETTINGS, broker=broker,
                 ready_path=CEILING_PATH.format(number="-")))  # GET: 405, it answers
-            # warm every worker thread's database connection with real ships (not counted)
-            warmers = max(clients, workers * threads)
-            warm_requests = _single_requests(actions.ship_pool(5 * warmers, "p1cw", location_ids=location_ids),
-                                             ceiling=True, token_id=token_id)
+            pool = actions.ship_pool(5 * warmers, "p1cw", location_ids=location_ids)
+            warm_requests = _single_requests(pool, ceiling=True, token_id=token_id)
             warm = run_clients(c_host, c_port, [warm_requests[i::warmers] for i in range(warmers)],
                                headers=headers, check=_ok)
             if warm.failures:
@@ -243,7 +251,8 @@ def run(*, bulk: bool = False, clients: int | None = None, per_client: int | Non
                     else:
                         variables.update({"ifmatch": IF_MATCH, "keyprefix": f"pgb-{tag}-"})
                     with CpuMeter({"server": None, "postgresql": postgres_pid}) as cpu:
-                        done = run_pgbench(script, clients=clients, transactions=per_client, variables=variables)
+                        done = run_pgbench(script, clients=clients, transactions=per_client,
+                                           variables=variables)
                     figures = _figures(done.seconds, done.transactions, count, done.latencies, cpu)
                     commands["raw (pgbench)"] = done.command
                 else:
@@ -312,9 +321,10 @@ ROW_LABELS = {"app": "application: POST {path}", "ceiling": "framework ceiling: 
 def print_table(r: dict) -> None:
     bulk = r["benchmark"] == "P2"
     unit = "packages/s" if bulk else "requests/s"
-    title = (f"{r['benchmark']} ship: gunicorn {r['workers']}x{r['threads']} (gthread), broker {r['broker']}, "
-             f"{r['clients']} clients, {r['requests_per_run']:,} requests = {r['packages_per_run']:,} packages "
-             f"a run, median of {r['repeat']}; CPU ms per request (server / PostgreSQL / client / machine)")
+    title = (f"{r['benchmark']} ship: gunicorn {r['workers']}x{r['threads']} (gthread), "
+             f"broker {r['broker']}, {r['clients']} clients, {r['requests_per_run']:,} requests = "
+             f"{r['packages_per_run']:,} packages a run, median of {r['repeat']}; "
+             "CPU ms per request (server / PostgreSQL / client / machine)")
     t = Table(title, ["row", unit, "p50 ms", "p95 ms", "p99 ms", "CPU srv", "CPU pg", "CPU cli", "CPU all",
                       "ratio", "target", "verdict"])
     path = "…/actions/ship/ (bulk)" if bulk else "…/{number}/actions/ship/"
@@ -342,7 +352,8 @@ def print_table(r: dict) -> None:
     for row, check in last.items():
         print(f"  {row}: {check['shipped']}/{check['packages']} shipped exactly once; event payload "
               f"{check['event_payload_bytes'] or 0:.0f} B"
-              + (f", stored answer {check['stored_answer_bytes']:.0f} B" if check["stored_answer_bytes"] else ""))
+              + (f", stored answer {check['stored_answer_bytes']:.0f} B"
+                 if check["stored_answer_bytes"] else ""))
     for row, command in r["commands"].items():
         print(f"  {row}: {command}")
     if r.get("warning"):
