@@ -1,16 +1,19 @@
-"""Packages to act on, and the raw-SQL baseline of one action, for P1 and P2.
+"""Packages to act on, and the raw-SQL baselines of ship, for P1 and P2.
 
 ``ship_pool(count, tag)`` writes ``count`` packages in Packaging Completed (500) under the
-brand ``bench-actions`` (no label or invoice gate, so ship goes straight to Shipped), one
-Olist-distributed item each, at the dataset's locations, numbered ``BA-<tag>-0000001``….
+brand ``bench-actions`` (shipping label and invoice required, so ship goes 500 -> 550), at
+the ``SCOPE_LOCATIONS`` busiest stock locations of the dataset (``scope_locations``: the
+bench token's scope), each with the items of a dataset package of its location (the
+generator's Olist mix), version 3, three log rows; numbered ``BA-<tag>-0000001``….
 
-``raw_ship(numbers, threads)`` does, per package, in its own transaction on its own
-connection per thread, the row changes the ship service makes: lock the package row by
-number (``SELECT … FOR UPDATE``), update it (status, version, carrier, tracking number,
-shipped/changed/updated times), insert its log row and its outbox event with a payload the
-size of the service's. That is the database's share of an action, measured with the same
-concurrency as the HTTP clients. ``ship_one`` holds those statements for one package; the P1
-framework-ceiling view (``bench.ceiling_urls``) runs the same function on Django's connection.
+``p1_statements()``: the two statements of one ship as the application makes it for an
+integrator's request with ``Idempotency-Key`` and ``If-Match`` (the read inside the token's
+scope; the guarded write of the package, its log row, its outbox event and the idempotency
+record with the answer). ``p2_statement()``: the bulk ship of many packages in one
+set-based statement. Both are templates with ``{name}`` parameters, for pgbench
+(``pgbench_sql``) and for Django's cursor (``django_sql``, ``ship_one``: the P1
+framework-ceiling view). ``verify_pool`` checks afterwards that every package of a pool was
+shipped exactly once, and measures the event and stored answer sizes.
 """
 
 from __future__ import annotations
