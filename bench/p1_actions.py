@@ -70,6 +70,7 @@ from bench.harness import (
 from bench.pgbench import CpuMeter, postgresql_server_pid, run_pgbench
 from bench.server import (
     api_token,
+    broker_check,
     broker_purge,
     gunicorn_server,
     pyspy_record,
@@ -193,6 +194,7 @@ def run(*, bulk: bool = False, clients: int | None = None, per_client: int | Non
     requests_per_run = clients * per_client
     count = requests_per_run * per_request
     name = "P2" if bulk else "P1"
+    broker_check(broker)
     actions.cleanup()
     locations = actions.scope_locations()
     key = api_token(locations=[code for _, code in locations])

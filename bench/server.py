@@ -174,6 +174,19 @@ def api_token(username: str = "bench-api", *, locations: Sequence[str] = ()) -> 
     return out.getvalue().strip()
 
 
+def broker_check(url: str) -> None:
+    """Raise RuntimeError unless the broker ``url`` answers (memory:// always does)."""
+    if url.startswith("memory://"):
+        return
+    from kombu import Connection
+
+    try:
+        with Connection(url, connect_timeout=5) as conn:
+            conn.ensure_connection(max_retries=1)
+    except Exception as exc:  # noqa: BLE001 - any failure to connect means the same here
+        raise RuntimeError(f"Celery broker {url} does not answer: {exc!r}") from exc
+
+
 def broker_purge(url: str, queues: Sequence[str] = ("celery",)) -> int:
     """Delete the messages waiting in ``queues`` of the broker ``url``; return how many."""
     if url.startswith("memory://"):
