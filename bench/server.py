@@ -2,10 +2,12 @@
 
 ``gunicorn_server()`` starts ``gunicorn oms.wsgi`` (gthread workers, so connections stay open
 between requests) on a free loopback port against Django's current database, with
-production-like settings (``DJANGO_DEBUG=false``, persistent database connections, Celery's
-in-memory broker), waits until it answers, yields its base URL, and stops it (its own
-process id only) on exit. ``run_clients()`` drives k threads, each with one keep-alive
-``http.client`` connection, over a list of requests.
+production-like settings (``DJANGO_DEBUG=false``, persistent database connections, the
+Celery broker it is given: Redis for P1/P2, in-memory by default), waits until it answers,
+yields its base URL, and stops it (its own process id only) on exit. ``run_clients()``
+drives k threads, each with one keep-alive ``http.client`` connection, over a list of
+requests. ``broker_purge()`` empties the queue the servers' hand-offs went to (no worker
+consumes them during a benchmark).
 """
 
 from __future__ import annotations
@@ -35,14 +37,16 @@ def free_port() -> int:
 
 @contextmanager
 def gunicorn_server(*, workers: int = 4, threads: int = 2, ready_path: str = "/api/v1/",
-                    startup_seconds: float = 60.0, settings: str = "oms.settings"):
-    """Run gunicorn on 127.0.0.1 with the Django settings module ``settings``; yield
-    ``(host, port, pid)``. It is ready once ``GET ready_path`` gets any HTTP answer."""
+                    startup_seconds: float = 60.0, settings: str = "oms.settings",
+                    broker: str = "memory://"):
+    """Run gunicorn on 127.0.0.1 with the Django settings module ``settings`` and the Celery
+    broker ``broker``; yield ``(host, port, pid)``. It is ready once ``GET ready_path`` gets
+    any HTTP answer."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "CELERY_RESULT_BACKEND")}
     env.update({
         "DATABASE_URL": current_database_url(), "DJANGO_SETTINGS_MODULE": settings,
-        "DJANGO_DEBUG": "false", "CELERY_BROKER_URL": "memory://", "LOG_LEVEL": "WARNING",
+        "DJANGO_DEBUG": "false", "CELERY_BROKER_URL": broker, "LOG_LEVEL": "WARNING",
         "DATABASE_CONN_MAX_AGE": "600", "PYTHONPATH": str(BASE_DIR),
     })
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
@@ -101,12 +105,12 @@ class ClientRun:
         return values[min(len(values) - 1, int(p * len(values)))] if values else float("nan")
 
 
-def run_clients(host: str, port: int, jobs: Sequence[Sequence[tuple[str, str, bytes | None]]], *,
+def run_clients(host: str, port: int, jobs: Sequence[Sequence[tuple]], *,
                 headers: dict[str, str], keep_bodies: bool = False,
                 check: Callable[[int, bytes], bool] | None = None) -> ClientRun:
-    """Run one thread per entry of ``jobs``; each sends its ``(method, path, body)`` requests
-    in order over one keep-alive connection. Starts them together; returns the wall time
-    from the start until the last response."""
+    """Run one thread per entry of ``jobs``; each sends its ``(method, path, body)`` or
+    ``(method, path, body, extra headers)`` requests in order over one keep-alive connection.
+    Starts them together; returns the wall time from the start until the last response."""
     barrier = threading.Barrier(len(jobs) + 1)
     lock = threading.Lock()
     run = ClientRun(seconds=0.0)
@@ -115,11 +119,12 @@ def run_clients(host: str, port: int, jobs: Sequence[Sequence[tuple[str, str, by
         conn = http.client.HTTPConnection(host, port, timeout=120)
         local_lat, local_status, local_fail, local_bodies = [], {}, [], []
         barrier.wait()
-        for method, path, body in requests:
+        for method, path, body, *extra in requests:
+            request_headers = {**headers, **extra[0]} if extra else headers
             for attempt in range(2):
                 try:
                     started = time.perf_counter()
-                    conn.request(method, path, body=body, headers=headers)
+                    conn.request(method, path, body=body, headers=request_headers)
                     response = conn.getresponse()
                     data = response.read()
                     local_lat.append(time.perf_counter() - started)
@@ -153,8 +158,9 @@ def run_clients(host: str, port: int, jobs: Sequence[Sequence[tuple[str, str, by
     return run
 
 
-def api_token(username: str = "bench-api") -> str:
-    """Return a fresh read-write key for all locations (``manage.py create_api_token``)."""
+def api_token(username: str = "bench-api", *, locations: Sequence[str] = ()) -> str:
+    """Return a fresh read-write key (``manage.py create_api_token``), for the stock
+    locations with codes ``locations`` (all locations when empty)."""
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
 
@@ -163,8 +169,38 @@ def api_token(username: str = "bench-api") -> str:
     user, _ = get_user_model().objects.get_or_create(username=username)
     ApiToken.objects.filter(user=user, name="bench").delete()
     out = io.StringIO()
-    call_command("create_api_token", username, "--name", "bench", stdout=out, stderr=io.StringIO())
+    args = ["--locations", ",".join(locations)] if locations else []
+    call_command("create_api_token", username, "--name", "bench", *args, stdout=out, stderr=io.StringIO())
     return out.getvalue().strip()
+
+
+def broker_check(url: str) -> None:
+    """Raise RuntimeError unless the broker ``url`` answers (memory:// always does)."""
+    if url.startswith("memory://"):
+        return
+    from kombu import Connection
+
+    try:
+        with Connection(url, connect_timeout=5) as conn:
+            conn.ensure_connection(max_retries=1)
+    except Exception as exc:  # noqa: BLE001 - any failure to connect means the same here
+        raise RuntimeError(f"Celery broker {url} does not answer: {exc!r}") from exc
+
+
+def broker_purge(url: str, queues: Sequence[str] = ("celery",)) -> int:
+    """Delete the messages waiting in ``queues`` of the broker ``url``; return how many."""
+    if url.startswith("memory://"):
+        return 0
+    from kombu import Connection
+
+    purged = 0
+    with Connection(url) as conn, conn.channel() as channel:
+        for queue in queues:
+            try:
+                purged += channel.queue_purge(queue) or 0
+            except Exception:  # noqa: BLE001 - a queue never declared has nothing to purge
+                pass
+    return purged
 
 
 @contextmanager

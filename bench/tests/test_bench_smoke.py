@@ -4,12 +4,16 @@ data-modifying CTEs and row locks; on SQLite these tests are skipped with the re
 
 from __future__ import annotations
 
+import json
+import os
+
 import pytest
 from django.db import connection
 
 from bench import actions, p1_actions, p1_inprocess, p3_dashboard, p4_recheck, p5_import, p6_list, suite
 from bench.datagen import DatasetSpec, generate
-from bench.server import gunicorn_server
+from bench.server import api_token, gunicorn_server
+from oms.models import ApiToken
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True),
               pytest.mark.usefixtures("bench_database")]
@@ -64,54 +68,76 @@ def test_p5_importer_and_raw_sql_import_the_same_rows():
     assert len(_verdicts("P5", result)) == 1
 
 
-def test_p1_and_p2_run_against_a_real_server(dataset, monkeypatch):
-    checked = []  # (numbers, shipped) of every shipped_count call: each run's own check
-    real_count = actions.shipped_count
+def _broker() -> str:
+    return os.environ.get("REDIS_URL") or "memory://"  # CI: Redis, as the benchmark uses
 
-    def counting(numbers):
-        shipped = real_count(numbers)
-        checked.append((list(numbers), shipped))
-        return shipped
 
-    monkeypatch.setattr(actions, "shipped_count", counting)
-    with gunicorn_server(workers=2, threads=1) as server, \
-            gunicorn_server(workers=1, threads=2, settings=p1_actions.CEILING_SETTINGS,
+def test_p1_and_p2_run_against_a_real_server_and_pgbench(dataset, monkeypatch):
+    monkeypatch.setitem(connection.settings_dict, "CONN_MAX_AGE", 600)  # in-process capture: prepared
+    with gunicorn_server(workers=2, threads=1, broker=_broker()) as server, \
+            gunicorn_server(workers=1, threads=2, settings=p1_actions.CEILING_SETTINGS, broker=_broker(),
                             ready_path=p1_actions.CEILING_PATH.format(number="-")) as ceiling_server:
         single = p1_actions.run(clients=2, per_client=5, repeat=1, quiet=True, server=server,
-                                ceiling=True, ceiling_server=ceiling_server)
-        bulk = p1_actions.run(bulk=True, clients=1, per_client=1, bulk_size=20, repeat=1, quiet=True,
-                              server=server)
-    assert single["http_packages_per_second"] > 0 and single["raw_packages_per_second"] > 0
-    assert single["ceiling_packages_per_second"] > 0 and len(single["ceiling_runs"]) == 1
-    assert single["http_vs_ceiling"] == pytest.approx(
-        single["http_packages_per_second"] / single["ceiling_packages_per_second"])
-    ceiling_checks = [(numbers, shipped) for numbers, shipped in checked
-                      if numbers[0].startswith("BA-p1c0-")]
-    assert [(len(numbers), shipped) for numbers, shipped in ceiling_checks] == [(10, 10)]
-    assert bulk["packages_per_run"] == 20 and "ceiling_runs" not in bulk
+                                ceiling=True, ceiling_server=ceiling_server, broker=_broker())
+        bulk = p1_actions.run(bulk=True, clients=2, per_client=2, bulk_size=10, repeat=1, quiet=True,
+                              server=server, broker=_broker())
+    assert set(single["runs"]) == {"app", "ceiling", "raw"} and set(bulk["runs"]) == {"app", "raw"}
+    for result, packages in ((single, 10), (bulk, 40)):
+        for row, (check,) in result["checks"].items():
+            assert check["exactly_once"] and check["shipped"] == packages, (row, check)
+        for row, (run,) in result["runs"].items():
+            assert run["packages_per_second"] > 0 and run["p99_ms"] >= run["p50_ms"] > 0, row
+    assert single["app_vs_ceiling"] == pytest.approx(
+        single["app_packages_per_second"] / single["ceiling_packages_per_second"])
+    assert "pgbench -n -M prepared -f" in single["commands"]["raw (pgbench)"]
+    # the application's round trips for one production-shaped ship, and the baseline's two
+    app = [sql.split()[0] for sql in single["statements"]["app"]]
+    app = app[:app.index("COMMIT") + 1]  # tests dispatch events eagerly, after the commit
+    assert app[0] == "BEGIN" and app.count("EXECUTE") == 2
+    assert single["statements"]["raw"] == 2 and single["pgbench_script_text"].count(";\n") == 1
+    assert bulk["statements"]["raw"] == 1 and bulk["requests_per_run"] == 4
 
 
-def test_ceiling_view_ships_once_with_the_baseline_rows_and_is_not_in_the_product(dataset, client,
-                                                                                   settings):
+def test_ceiling_and_raw_sql_write_the_rows_the_api_writes(dataset, client, settings):
     from django.urls import Resolver404, resolve
 
     with pytest.raises(Resolver404):
         resolve("/bench/ceiling/BA-x-0000001/ship/")  # the product's URLs (oms.urls)
-    settings.ROOT_URLCONF = "bench.ceiling_urls"
-    number = actions.ship_pool(1, "ceilt")[0]
-    path = p1_actions.CEILING_PATH.format(number=number)
+    locations = actions.scope_locations()
+    key = api_token(locations=[code for _, code in locations])
+    token_id = ApiToken.objects.get(user__username="bench-api", name=actions.TOKEN_NAME).pk
+    api_number, number = actions.ship_pool(2, "ceilt", location_ids=[pk for pk, _ in locations])
     body = {"carrier": actions.CARRIER, "tracking_number": "TRK-1"}
-    first = client.post(path, body, content_type="application/json")
-    again = client.post(path, body, content_type="application/json")
-    assert (first.status_code, first.json()) == (200, {"number": number, "status": 700})
+    headers = {"If-Match": '"3"', "X-Bench-Token-Id": str(token_id)}
+    answer = client.post(f"/api/v1/packages/{api_number}/actions/ship/", body,
+                         content_type="application/json",
+                         headers={**headers, "Authorization": f"Token {key}", "Idempotency-Key": "k1"})
+    assert answer.status_code == 200
+    settings.ROOT_URLCONF = "bench.ceiling_urls"
+    path = p1_actions.CEILING_PATH.format(number=number)
+    first, again = (client.post(path, body, content_type="application/json",
+                                headers={**headers, "Idempotency-Key": key}) for key in ("k2", "k3"))
+    assert first.status_code == 200 and first.json()["status"]["code"] == 550
     assert (again.status_code, again.json()) == (409, {"code": "not_allowed"})
-    row = _one("SELECT p.status, p.version, p.carrier, p.tracking_number, "
-               "(SELECT count(*) FROM packages_packagetransition t WHERE t.package_id = p.id "
-               " AND t.action = 'ship' AND t.from_status = 500 AND t.to_status = 700), "
-               "(SELECT count(*) FROM oms_outboxevent e WHERE e.aggregate_type = 'package' "
-               " AND e.aggregate_id = p.id) FROM packages_package p WHERE p.number = %s", [number])
-    assert row == (700, 4, actions.CARRIER, "TRK-1", 1, 1)
+    assert set(first.json()) == set(answer.json())
+    assert first.json()["allowed_actions"] == answer.json()["allowed_actions"]
+    assert len(first.json()["transitions"]) == len(answer.json()["transitions"]) == 4
+    for numbers in ([api_number], [number]):
+        assert actions.verify_pool(numbers, idempotency=True)["exactly_once"]
+    events = [_one("SELECT e.payload FROM oms_outboxevent e JOIN packages_package p ON p.id = e.aggregate_id "
+                   "WHERE p.number = %s", [n])[0] for n in (api_number, number)]
+    events = [json.loads(e) if isinstance(e, str) else e for e in events]
+    assert _shape(events[0]) == _shape(events[1])
     actions.cleanup()
+
+
+def _shape(value):
+    """The keys of a JSON value, recursively (lists by their first element)."""
+    if isinstance(value, dict):
+        return {k: _shape(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_shape(value[0])] if value else []
+    return None
 
 
 def test_p3_pages_answer_with_the_numbers_of_the_raw_aggregate(dataset):
@@ -133,10 +159,13 @@ def test_p6_deep_cursor_page_starts_where_it_should(dataset):
     assert len(_verdicts("P6", result)) == 1
 
 
-def test_p1_in_process_ships_in_two_statements(dataset, monkeypatch):
+def test_p1_in_process_ships_with_two_prepared_statements(dataset, monkeypatch):
     monkeypatch.setitem(connection.settings_dict, "CONN_MAX_AGE", 600)  # as served: statements prepared
     result = p1_inprocess.run(requests=5)
     assert result["requests"] == 5 and result["cpu_ms_per_request"] > 0
-    # the read and the guarded write (tests hand events on eagerly: the dispatch's reads follow)
-    assert [sql.split()[0] for sql in result["statements"][:2]] == ["EXECUTE", "EXECUTE"]
-    assert not any("packages_package" in sql for sql in result["statements"][2:])
+    # Idempotency-Key and If-Match: one transaction around the read and the guarded write
+    # (tests hand events on eagerly: the dispatch's statements follow the COMMIT)
+    sent = [sql.split()[0] for sql in result["statements"]]
+    ship = sent[:sent.index("COMMIT") + 1]
+    assert ship[0] == "BEGIN" and ship.count("EXECUTE") == 2
+    assert not any("packages_package" in sql for sql in result["statements"][len(ship):])
