@@ -95,7 +95,8 @@ def webhook_target_check(url: str) -> None:
 
 @transaction.atomic
 def webhook_subscription_save(*, subscription: WebhookSubscription) -> WebhookSubscription:
-    """Validate and save a subscription (admin, API).
+    """Validate and save a subscription (admin, API): a new one whole, an existing one's
+    ``SUBSCRIPTION_EDITABLE_FIELDS`` only.
 
     Raises ``UnsafeTargetUrl`` for a refused target and ``InvalidInput`` (field
     ``event_types``) unless ``event_types`` is a non-empty list of strings.
@@ -110,8 +111,16 @@ def webhook_subscription_save(*, subscription: WebhookSubscription) -> WebhookSu
         raise InvalidInput(f"Unknown event type pattern(s): {', '.join(bad)}. Use e.g. \"*\", "
                            "\"package.*\", \"package.status.shipped\", \"transfer.status.*\", "
                            "\"stock_location.*\"", field="event_types")
-    subscription.save()
+    if subscription._state.adding:
+        subscription.save()
+    else:  # only what a person edits: a pause, a failure or a rotation made meanwhile stays
+        subscription.save(update_fields=[*SUBSCRIPTION_EDITABLE_FIELDS, "updated_at"])
     return subscription
+
+
+# The fields of a subscription that admin and the API edit; the others (secrets, pause,
+# failure tracking) change only through their own services.
+SUBSCRIPTION_EDITABLE_FIELDS = ("name", "target_url", "event_types", "is_active")
 
 
 @transaction.atomic

@@ -195,3 +195,21 @@ def test_operator_sees_package_deliveries_and_replays_failed_ones(client, receiv
         response = client.post(f"/packages/{package.number}/webhooks/replay/")
     assert response.status_code == 302
     assert WebhookDelivery.objects.get().status == "delivered"
+
+
+def test_saving_a_subscription_keeps_a_pause_and_a_rotation_made_meanwhile(settings):
+    """Regression: the admin/API save wrote the whole row as read, so an edit crossing a
+    pause or a secret rotation put the old secret and the unpaused state back."""
+    from oms.webhooks import webhook_secret_rotate, webhook_subscription_pause
+
+    settings.WEBHOOK_ALLOWED_HOSTS = ["127.0.0.1"]
+    subscription = _subscribe("http://127.0.0.1:9/hook")
+    edited = WebhookSubscription.objects.get(pk=subscription.pk)  # the form opens
+    rotated = webhook_secret_rotate(subscription_id=subscription.pk)
+    webhook_subscription_pause(subscription_id=subscription.pk, reason="maintenance")
+    edited.name = "erp v2"
+    webhook_subscription_save(subscription=edited)
+    saved = WebhookSubscription.objects.get(pk=subscription.pk)
+    assert saved.name == "erp v2"
+    assert saved.secret == rotated.secret and saved.previous_secret == subscription.secret
+    assert saved.paused_at is not None and saved.pause_reason == "maintenance"
