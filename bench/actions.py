@@ -166,6 +166,34 @@ def _allowed_json(expression: str) -> str:
     return f"(CASE {expression} {whens} END)::jsonb"
 
 
+def _ship_log_and_event(*, brand: str, location: str, items: str) -> tuple[list, list, list, list]:
+    """Columns and SQL expressions of the ship's log row and outbox event, written from the
+    updated row ``w0``; ``brand``, ``location`` and ``items`` are SQL for those payload
+    fields. Returns ``(log columns, log expressions, event columns, event expressions)``."""
+    _, _, OutboxEvent, _, _, _, PackageTransition = _models()
+    log_cols, log_exprs, _ = insert_columns(PackageTransition, {
+        "package_id": "w0.id", "from_status": "500", "to_status": "w0.status", "action": "'ship'",
+        "actor": "{actor}", "actor_user_id": "NULL", "reason": "''",
+        "payload": "jsonb_build_object('carrier', w0.carrier, 'tracking_number', w0.tracking_number)",
+        "created_at": "w0.updated_at"}, literal_defaults=True)
+    event = f"""jsonb_build_object(
+        'package', jsonb_build_object(
+            'id', w0.id, 'number', w0.number, 'order_number', w0.order_number, 'brand', {brand},
+            'location', {location}, 'delivery_type', w0.delivery_type,
+            'status', {_status_json('w0.status')}, 'version', w0.version, 'ship_by', w0.ship_by,
+            'carrier', w0.carrier, 'tracking_number', w0.tracking_number,
+            'invoice_number', w0.invoice_number, 'replaces', NULL,
+            'items', {items}),
+        'transition', jsonb_build_object(
+            'action', 'ship', 'from_status', {_status_json('500')}, 'to_status', {_status_json('w0.status')},
+            'actor', {{actor}}::text, 'reason', ''))"""
+    out_cols, out_exprs, _ = insert_columns(OutboxEvent, {
+        "uuid": "gen_random_uuid()", "type": "'package.status.transitioned'", "aggregate_type": "'package'",
+        "aggregate_id": "w0.id", "payload": event, "created_at": "w0.updated_at",
+        "dispatched_at": "NULL"}, literal_defaults=True)
+    return log_cols, log_exprs, out_cols, out_exprs
+
+
 def p1_statements() -> dict[str, str]:
     """The raw-SQL ship of one package, as the application's production-shaped request does
     it (``Idempotency-Key`` and ``If-Match``, a token scoped to some locations), in two
@@ -206,28 +234,10 @@ def p1_statements() -> dict[str, str]:
         WHERE p.number = {{number}}
           AND p.location_id IN (SELECT stocklocation_id FROM {scope} WHERE apitoken_id = {{token}})
           AND p.status = 500 AND p.delivery_type = 'ship'"""
-    log_cols, log_exprs, _ = insert_columns(PackageTransition, {
-        "package_id": "w0.id", "from_status": "500", "to_status": "w0.status", "action": "'ship'",
-        "actor": "{actor}", "actor_user_id": "NULL", "reason": "''",
-        "payload": "jsonb_build_object('carrier', w0.carrier, 'tracking_number', w0.tracking_number)",
-        "created_at": "w0.updated_at"}, literal_defaults=True)
-    event = f"""jsonb_build_object(
-        'package', jsonb_build_object(
-            'id', w0.id, 'number', w0.number, 'order_number', w0.order_number, 'brand', {{brand}}::text,
-            'location', {{location}}::text, 'delivery_type', w0.delivery_type,
-            'status', {_status_json('w0.status')}, 'version', w0.version, 'ship_by', w0.ship_by,
-            'carrier', w0.carrier, 'tracking_number', w0.tracking_number,
-            'invoice_number', w0.invoice_number, 'replaces', NULL,
-            'items', (SELECT jsonb_agg(jsonb_build_object('sku', e->>'sku',
-                                                          'quantity', (e->>'quantity')::int))
-                      FROM jsonb_array_elements({{items}}::jsonb) e)),
-        'transition', jsonb_build_object(
-            'action', 'ship', 'from_status', {_status_json('500')}, 'to_status', {_status_json('w0.status')},
-            'actor', {{actor}}::text, 'reason', ''))"""
-    out_cols, out_exprs, _ = insert_columns(OutboxEvent, {
-        "uuid": "gen_random_uuid()", "type": "'package.status.transitioned'", "aggregate_type": "'package'",
-        "aggregate_id": "w0.id", "payload": event, "created_at": "w0.updated_at",
-        "dispatched_at": "NULL"}, literal_defaults=True)
+    log_cols, log_exprs, out_cols, out_exprs = _ship_log_and_event(
+        brand="{brand}::text", location="{location}::text",
+        items="(SELECT jsonb_agg(jsonb_build_object('sku', e->>'sku', 'quantity', (e->>'quantity')::int)) "
+              "FROM jsonb_array_elements({items}::jsonb) e)")
     answer = f"""json_build_object(
         'number', w0.number, 'order_number', w0.order_number, 'brand', {{brand}}::text,
         'location', {{location}}::text, 'delivery_type', w0.delivery_type,
@@ -286,29 +296,11 @@ def p2_statement() -> str:
 
     _, _, OutboxEvent, Brand, Package, PackageItem, PackageTransition = _models()
     scope = ApiToken.locations.through._meta.db_table
-    log_cols, log_exprs, _ = insert_columns(PackageTransition, {
-        "package_id": "w0.id", "from_status": "500", "to_status": "w0.status", "action": "'ship'",
-        "actor": "{actor}", "actor_user_id": "NULL", "reason": "''",
-        "payload": "jsonb_build_object('carrier', w0.carrier, 'tracking_number', w0.tracking_number)",
-        "created_at": "w0.updated_at"}, literal_defaults=True)
-    event = f"""jsonb_build_object(
-        'package', jsonb_build_object(
-            'id', w0.id, 'number', w0.number, 'order_number', w0.order_number, 'brand', l.brand,
-            'location', l.location, 'delivery_type', w0.delivery_type,
-            'status', {_status_json('w0.status')}, 'version', w0.version, 'ship_by', w0.ship_by,
-            'carrier', w0.carrier, 'tracking_number', w0.tracking_number,
-            'invoice_number', w0.invoice_number, 'replaces', NULL,
-            'items', (SELECT jsonb_agg(jsonb_build_object('sku', k.code, 'quantity', i.quantity)
-                                       ORDER BY i.id)
-                      FROM {table(PackageItem)} i JOIN {table(Sku)} k ON k.id = i.sku_id
-                      WHERE i.package_id = w0.id)),
-        'transition', jsonb_build_object(
-            'action', 'ship', 'from_status', {_status_json('500')}, 'to_status', {_status_json('w0.status')},
-            'actor', {{actor}}::text, 'reason', ''))"""
-    out_cols, out_exprs, _ = insert_columns(OutboxEvent, {
-        "uuid": "gen_random_uuid()", "type": "'package.status.transitioned'", "aggregate_type": "'package'",
-        "aggregate_id": "w0.id", "payload": event, "created_at": "w0.updated_at",
-        "dispatched_at": "NULL"}, literal_defaults=True)
+    log_cols, log_exprs, out_cols, out_exprs = _ship_log_and_event(
+        brand="l.brand", location="l.location",
+        items=f"(SELECT jsonb_agg(jsonb_build_object('sku', k.code, 'quantity', i.quantity) ORDER BY i.id) "
+              f"FROM {table(PackageItem)} i JOIN {table(Sku)} k ON k.id = i.sku_id "
+              "WHERE i.package_id = w0.id)")
     return _squash(f"""
         WITH l AS (
             SELECT p.id, b.slug AS brand, s.code AS location,
