@@ -24,11 +24,19 @@ class SkuAdmin(admin.ModelAdmin):
 
 
 class StockLevelForm(forms.ModelForm):
-    """Refuses an on-hand count below what open packages hold reserved."""
+    """Refuses an on-hand count below what open packages hold reserved. ``on_hand_read``
+    carries the count the form was opened with, so a save after stock moved is refused."""
+
+    on_hand_read = forms.IntegerField(required=False, widget=forms.HiddenInput)
 
     class Meta:
         model = StockLevel
         fields = ("location", "sku", "on_hand")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["on_hand_read"].initial = self.instance.on_hand
 
     def clean_on_hand(self):
         on_hand = self.cleaned_data["on_hand"]
@@ -57,7 +65,18 @@ class StockLevelAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         # The form already checked the constraints (reserved <= on_hand); the service re-checks
-        # under a row lock, since a package may have reserved units meanwhile.
+        # under a row lock, since a package may have reserved units meanwhile. An unchanged
+        # count writes nothing; a count typed over one that moved since the form opened (a
+        # package picked, a transfer received) is refused rather than undoing that move.
+        if change:
+            if "on_hand" not in form.changed_data:
+                return
+            read = form.cleaned_data.get("on_hand_read")
+            current = StockLevel.objects.filter(pk=obj.pk).values_list("on_hand", flat=True).first()
+            if read is None or current != read:
+                messages.error(request, f"Stock not changed: it moved to {current} on hand since "
+                                        "this page was opened. Check the count and save again.")
+                return
         try:
             level = stock_level_set(location=obj.location, sku=obj.sku, on_hand=obj.on_hand)
         except OmsError as exc:

@@ -151,6 +151,7 @@ def test_a_broker_that_does_not_answer_pauses_the_relay_before_it_claims(monkeyp
     assert fanned_out == [] and OutboxEvent.objects.filter(dispatched_at__isnull=True).count() == 1
 
 
+@pytest.mark.postgres  # a relay thread and the test writing one SQLite test database lock each other out
 @pytest.mark.django_db(transaction=True)
 @not_eager
 def test_a_running_relay_picks_up_a_commit_within_its_poll_and_stops_on_request():
