@@ -844,15 +844,18 @@ def olist_import(*, directory: str | Path, brand_slug: str = "olist") -> OlistIm
         present = {ref for (ref,) in _existing(Package, "external_ref",
                                                [g.external_ref for g in groups],
                                                columns=["external_ref"])}
-        new_groups, held = [], defaultdict(list)
+        new_groups, held, present_orders = [], defaultdict(list), set()
         for group in groups:
             if group.external_ref in present:
                 report.packages_present += 1
+                present_orders.add(group.order_id)
             elif group.order_id in refused:
                 held[group.order_id].append(group)
             else:
                 new_groups.append(group)
         _report_refused(held, refused, report)
+        # Orders none of whose rows could be used: their skipped rows are listed already.
+        report.orders_refused += len(refused.keys() - held.keys() - present_orders)
         if new_groups:
             brand, _ = Brand.objects.get_or_create(
                 slug=brand_slug,

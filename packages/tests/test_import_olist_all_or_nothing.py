@@ -186,3 +186,18 @@ def test_a_failure_while_writing_packages_rolls_back_the_whole_import(tmp_path, 
         olist_import(directory=tmp_path)
 
     assert _written() == (0, 0, 0, 0, 0)
+
+
+def test_an_order_whose_only_row_is_broken_is_reported_refused(tmp_path):
+    """Regression: an order with no usable row at all was not counted in ``orders_refused``
+    (its row is listed as skipped)."""
+    _write_catalogue(tmp_path)
+    lines = FULL_ITEMS.splitlines(keepends=True)
+    lines[5] = '"order-0002",1,"p3","s1",2017-09-20 10:00:00,abc,1.00\n'  # its one row, bad price
+    (tmp_path / "order_items.csv").write_text("".join(lines))
+
+    report = olist_import(directory=tmp_path)
+
+    assert not Package.objects.filter(external_ref__contains="order-0002").exists()
+    assert report.orders_refused == 1
+    assert [row.line for row in report.skipped if "abc" in row.reason] == [6]
