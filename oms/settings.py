@@ -8,7 +8,6 @@ Celery's filesystem broker. ``DATABASE_URL`` switches to PostgreSQL, ``REDIS_URL
 from pathlib import Path
 
 import environ
-from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -16,16 +15,13 @@ VAR_DIR = Path(environ.Env().str("OMS_VAR_DIR", default=str(BASE_DIR / "var")))
 
 env = environ.Env()
 
-# Fail closed: DEBUG only when asked for (scripts/run asks); without DEBUG the process
-# refuses to start unless the secret key and the host names are given.
+# Fail closed: DEBUG only when asked for (scripts/run asks). Without DEBUG, the web
+# processes (oms.wsgi, oms.asgi) refuse to start unless the secret key and the host names are given
+# (``oms.production.refuse_unconfigured_start``); management commands still run, so that
+# tooling such as ``makemigrations --check`` works without a deployment's secrets.
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
-if not DEBUG:
-    _missing = [name for name in ("DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS")
-                if not env.str(name, default="")]
-    if _missing:
-        raise ImproperlyConfigured(
-            f"{' and '.join(_missing)} must be set when DJANGO_DEBUG is not true (production). "
-            "For a local run use scripts/run, or set DJANGO_DEBUG=true.")
+MISSING_PRODUCTION_SETTINGS = [name for name in ("DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS")
+                               if not env.str(name, default="")]
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="dev-only-insecure-key-change-me")
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
