@@ -156,8 +156,8 @@ def _status_json(expression: str) -> str:
 def _allowed_json(expression: str) -> str:
     """SQL for the API's ``allowed_actions`` of a ``bench-actions`` package after ship, by
     its new status (550, 560 or 700), as the application computes them."""
+    from packages.engine import package_allowed_actions
     from packages.models import Brand, Package
-    from packages.services import package_allowed_actions
 
     brand = Brand(slug=BRAND, requires_shipping_label=True, requires_invoice=True)
     allowed = {code: package_allowed_actions(Package(status=code, delivery_type="ship", brand=brand),

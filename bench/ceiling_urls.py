@@ -2,7 +2,7 @@
 
 ``POST /bench/ceiling/{number}/ship/`` with the API's request body (``carrier``,
 ``tracking_number``) and headers (``Idempotency-Key``, ``If-Match: "<version>"``) runs, on
-``django.db.connection`` and as prepared statements (``oms.row_sql.execute``), exactly the
+``django.db.connection`` (prepared by psycopg after its threshold), exactly the
 two statements of the raw-SQL baseline's pgbench script (``bench.actions.p1_statements``,
 via ``bench.actions.ship_one``): the read inside the token's scope, then the guarded write
 that updates the package and inserts its log row, outbox event and idempotency record. It
@@ -27,7 +27,6 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from bench import actions
-from oms import row_sql
 
 
 @csrf_exempt
@@ -40,8 +39,7 @@ def ship(request: HttpRequest, number: str) -> HttpResponse:
         answer = actions.ship_one(
             cur, number, token_id=int(request.headers["X-Bench-Token-Id"]), if_match=if_match,
             key=request.headers["Idempotency-Key"], request_body=request.body.decode(),
-            carrier=body.get("carrier") or actions.CARRIER, tracking=body.get("tracking_number"),
-            execute=row_sql.execute)
+            carrier=body.get("carrier") or actions.CARRIER, tracking=body.get("tracking_number"))
     if answer is None:
         return JsonResponse({"code": "not_allowed"}, status=409)
     return HttpResponse(answer, content_type="application/json", headers={"ETag": f'"{if_match + 1}"'})

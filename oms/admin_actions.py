@@ -8,6 +8,9 @@ from collections.abc import Callable
 from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 
+from oms.actions.declaration import Action
+from oms.actions.engine import Entry, Machine, act
+from oms.actions.forms import action_form_class
 from oms.actors import user_actor
 from oms.exceptions import OmsError
 
@@ -75,6 +78,49 @@ class ServiceActionsMixin:
                 refused.append(f"{row.number}: {exc.detail}")
         if done:
             self.message_user(request, f"{self.action_labels[name]}: {done} done.", messages.SUCCESS)
+        for line in refused[:MAX_MESSAGES]:
+            self.message_user(request, line, messages.ERROR)
+        if len(refused) > MAX_MESSAGES:
+            self.message_user(request, f"… and {len(refused) - MAX_MESSAGES} more refused.",
+                              messages.ERROR)
+        return None
+
+
+def admin_actions_for(machine: Machine, noun: str) -> list:
+    """The admin actions of every action an operator may run, in declaration order."""
+    return [make_admin_action(name, action.label, noun) for name, action in machine.actions.items()
+            if action.may_run("user")]
+
+
+class EngineActionsMixin:
+    """Admin actions that run a declared action on the selected rows through the engine
+    (``oms.actions.engine.act``), as the operator (``user_actor``), in one transaction. An
+    action asking for input first shows its form (``templates/admin/action_form.html``,
+    derived from its input). A refused row is reported; the others go on."""
+
+    machine: Machine
+
+    def run_action(self, request, queryset, name: str):
+        action: Action = self.machine.actions[name]
+        inputs = {}
+        form_class = action_form_class(action) if action.asks_input else None
+        if form_class is not None:
+            form = form_class(request.POST if "apply" in request.POST else None)
+            if not form.is_bound or not form.is_valid():
+                return TemplateResponse(request, "admin/action_form.html", {
+                    **self.admin_site.each_context(request),
+                    "title": action.label, "form": form, "objects": queryset,
+                    "action": f"action_{name}", "opts": self.model._meta,
+                })
+            inputs = form.inputs()
+        rows = list(queryset.select_related(None).only("pk", "number").order_by("pk"))
+        numbers = {row.pk: row.number for row in rows}
+        outcomes = act(self.machine, name, [Entry(row.pk, inputs) for row in rows],
+                       actor=user_actor(request.user))
+        done = sum(outcome.done for outcome in outcomes)
+        refused = [f"{numbers[o.key]}: {o.error.detail}" for o in outcomes if o.error is not None]
+        if done:
+            self.message_user(request, f"{action.label}: {done} done.", messages.SUCCESS)
         for line in refused[:MAX_MESSAGES]:
             self.message_user(request, line, messages.ERROR)
         if len(refused) > MAX_MESSAGES:

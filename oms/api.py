@@ -124,6 +124,22 @@ def if_match_check(request, current_version: int) -> None:
                    "read the resource again and decide anew.", current_version=current_version)
 
 
+def if_match_versions(request) -> set[int] | None:
+    """The versions the request's ``If-Match`` accepts (``"7"``, ``W/"7"`` or ``7``, comma
+    separated); None without the header or with ``*``. A tag that is no version matches none."""
+    header = request.headers.get("If-Match")
+    if header is None:
+        return None
+    versions = set()
+    for tag in (t.strip() for t in header.split(",")):
+        if tag == "*":
+            return None
+        tag = tag[2:] if tag.startswith("W/") else tag
+        if tag.strip('"').isdigit():
+            versions.add(int(tag.strip('"')))
+    return versions
+
+
 class StrictQueryParamsMixin:
     """Refuse query parameters the endpoint does not know (400 naming each), so a typo in a
     filter name (``?statuss=``) fails instead of silently returning everything.

@@ -8,17 +8,11 @@ published with ``additionalProperties: false`` (the API refuses unknown fields).
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
-from collections.abc import Mapping
-from functools import cached_property
 
-from django.core.exceptions import ObjectDoesNotExist
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiParameter, OpenApiTypes
 from rest_framework import serializers
-from rest_framework.fields import Field, SkipField
-from rest_framework.relations import PKOnlyObject
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -82,59 +76,6 @@ class UtcDateTimeField(serializers.DateTimeField):
         super().__init__(**kwargs)
 
 
-class _ReadItself(Exception):
-    """A value PlannedOutputSerializer leaves to DRF's own ``Field.get_attribute``."""
-
-
-class PlannedOutputSerializer(serializers.Serializer):
-    """An output serializer whose ``to_representation`` gives what DRF's gives, field for
-    field, through a plan made once per serializer instance (``(name, source attributes,
-    field, to_representation)`` per readable field).
-
-    DRF reads each value with ``Field.get_attribute`` (a Mapping check and a signature check
-    for callables at every step) and walks a generator of readable fields, per field and per
-    object; answering a single-package action is a sixth of its instructions (docs/benchmarks.md,
-    P1). Here plain
-    attribute chains are read with ``getattr``; whatever is not plain goes to DRF's own code,
-    so the output does not change: a callable value (a method, a related manager), a missing
-    attribute (DRF's default, ``allow_null`` and ``required`` rules apply), a field with its
-    own ``get_attribute``, or a Mapping instance (DRF's whole loop). A related object that
-    does not exist gives None, as in DRF. Tests hold both outputs equal.
-    """
-
-    @cached_property
-    def _plan(self) -> list[tuple]:
-        return [(field.field_name,
-                 field.source_attrs if type(field).get_attribute is Field.get_attribute else None,
-                 field, field.to_representation) for field in self._readable_fields]
-
-    def to_representation(self, instance):
-        if isinstance(instance, Mapping):
-            return super().to_representation(instance)
-        ret = {}
-        for name, attrs, field, represent in self._plan:
-            try:
-                if attrs is None:
-                    raise _ReadItself
-                value = instance
-                for attr in attrs:
-                    value = getattr(value, attr)
-                    if callable(value):
-                        raise _ReadItself
-            except ObjectDoesNotExist:
-                value = None
-            except (AttributeError, KeyError, _ReadItself):
-                try:
-                    value = field.get_attribute(instance)
-                except SkipField:
-                    continue
-            if value is None or (isinstance(value, PKOnlyObject) and value.pk is None):
-                ret[name] = None
-            else:
-                ret[name] = represent(value)
-        return ret
-
-
 class StrictCharField(serializers.CharField):
     """A ``CharField`` that accepts only JSON strings (DRF would turn ``12`` into ``"12"``)
     and applies ``max_length`` to the string as sent, before trimming whitespace."""
@@ -160,25 +101,9 @@ class StrictIntegerField(serializers.IntegerField):
         return super().to_internal_value(data)
 
 
-def _holds_fields(field: Field) -> bool:
-    return (isinstance(field, serializers.BaseSerializer)
-            or any(hasattr(field, name) for name in ("child", "child_relation")))
-
-
 class StrictInputSerializer(serializers.Serializer):
     """Base of every input serializer: unknown fields are refused (400), and a ``status``
     field is refused with a pointer to the actions (the status changes only through them)."""
-
-    def get_fields(self):
-        """The declared fields, each copied for this instance. DRF deep-copies them, which
-        builds every field again with its validators (3 % of a single-package action's
-        instructions, docs/benchmarks.md, P1); a plain field is copied shallowly instead (``bind`` then
-        sets its name and parent on the copy only; validators are shared, as DRF already
-        shares those passed in). Fields holding fields (nested serializers, ``ListField``,
-        ``DictField``, many-related fields) are still deep-copied: their inner fields are
-        bound to them."""
-        return {name: copy.deepcopy(field) if _holds_fields(field) else copy.copy(field)
-                for name, field in self._declared_fields.items()}
 
     def to_internal_value(self, data):
         if isinstance(data, dict):

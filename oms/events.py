@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from oms import bulk_sql, row_sql
+from oms import bulk_sql
 from oms.models import OutboxEvent
 
 _pending = threading.local()
@@ -79,17 +79,6 @@ def events_publish_many(events: list[tuple[str, str, int, dict]], *,
         ids = [row.pk for row in rows]
     events_hand_on_after_commit(ids)
     return rows if instances else ids
-
-
-def event_insert_statement(*, type: str, aggregate_type: str, aggregate_id: int,
-                           payload: dict) -> row_sql.Statement:
-    """The ``INSERT`` of one outbox event (``RETURNING`` its id), to run with the change's
-    other writes in one round trip (``oms.row_sql.execute_statements``), then give the id to
-    ``events_hand_on_after_commit``. Arguments as ``event_publish``."""
-    return row_sql.insert_statement(OutboxEvent, {
-        "uuid": uuid.uuid4(), "type": type, "aggregate_type": aggregate_type,
-        "aggregate_id": aggregate_id, "payload": payload, "created_at": timezone.now()},
-        returning_pk=True)
 
 
 def events_hand_on_after_commit(ids: list[int]) -> None:

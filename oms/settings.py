@@ -206,11 +206,6 @@ CELERY_ENABLE_UTC = True
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT_SECONDS", default=300)
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT_SECONDS", default=240)
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
-# The single-package actions' statements run as server-side prepared statements on
-# PostgreSQL with persistent connections (oms.row_sql.execute). Turn off behind a
-# transaction-pooling proxy (pgbouncer pool_mode=transaction), where a session's prepared
-# statements are not there on the next transaction.
-DATABASE_PREPARED_STATEMENTS = env.bool("DATABASE_PREPARED_STATEMENTS", default=True)
 # Outbox relay (python manage.py outbox_relay): rows claimed per transaction, and the pause
 # after the outbox was found empty (the only wait between a commit and its hand-off).
 OUTBOX_RELAY_BATCH = env.int("OUTBOX_RELAY_BATCH", default=500)

@@ -1,57 +1,451 @@
-"""Who may run each package action, with its operator-facing label.
+"""The package actions, each declared once: who may run it, its input, its stock effect,
+its label, whether it is the package page's main button, the fields it writes.
 
-Source: the "who" column of the Package actions table in docs/state-machine.md
-(O = operator in the browser, A = integrator through the API, S = the system). Sources and
-targets are not repeated here: they live on the django-fsm transitions of ``Package``.
+Source: the "Package actions" table of ``docs/state-machine.md``; sources and targets are
+not repeated here, they live on the django-fsm transitions of ``Package``. The engine
+(``packages.engine.package_act``) runs them; the API, the operator and admin forms,
+``allowed_actions`` and the published graph are derived from ``ACTIONS``.
+
+Each ``run(package, actor, **inputs)`` gets the locked package (brand and location joined,
+items with their SKUs prefetched), after the engine checked who may run it, the brand's
+switch and the source state; it checks the input, makes the stock effect and returns the
+``Step`` (transition arguments, log reason and payload, follow-ups).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import datetime as dt
+import re
+from collections.abc import Mapping, Sequence
+
+from django import forms
+from django.utils import timezone
+from rest_framework import serializers
+
+from locations import services as stock
+from locations.models import StockLocation
+from oms.actions.declaration import Action, Step, actions_by_name
+from oms.actors import Actor
+from oms.api_schema import StrictCharField, StrictInputSerializer, StrictIntegerField, StrictURLField
+from oms.exceptions import ActionNotAllowed, InvalidInput, OmsError
+from packages.creation import (
+    TRACKING_NUMBER_RE,
+    ItemInput,
+    out_of_stock_fields,
+    package_create,
+    place,
+    shortage_text,
+)
+from packages.models import PICKED_STATES, RESERVING_STATES, DenialReason, PackageTransition, Status
+from transfers.services import transfer_placement_units, transfers_cancel_open_for_package
+
+MAX_QUANTITY = 100_000
+MAX_ITEMS = 500
+PG_BIGINT_MAX = 9_223_372_036_854_775_807
 
 
-@dataclass(frozen=True)
-class ActionSpec:
-    """``who`` is a subset of ``"OAS"``; ``switchable`` actions can be turned off per brand."""
+# --- inputs ------------------------------------------------------------------------------
 
-    name: str
-    label: str
-    who: str
-    switchable: bool = True
+class ReasonInput(StrictInputSerializer):
+    """``{"reason": str (optional, <= 255)}``, stored in the transition log."""
+
+    reason = StrictCharField(max_length=255, required=False, allow_blank=True)
 
 
-_SPECS = [
-    ActionSpec("start_preparing", "Start Preparing", "OA"),
-    ActionSpec("complete_packaging", "Packaging Completed", "OA"),
-    ActionSpec("report_missing", "Product Not Found", "OA"),
-    ActionSpec("report_defective", "Defective Product", "OA"),
-    ActionSpec("ship", "Ship", "OA"),
-    ActionSpec("confirm_label_printed", "Confirm Label Printed", "OA"),
-    ActionSpec("attach_invoice", "Attach Invoice", "AS"),
-    ActionSpec("mark_ready_for_pickup", "Ready for Pickup", "OA"),
-    ActionSpec("hand_over", "Hand Over", "OA"),
-    ActionSpec("record_delivery_attempt", "Record Delivery Attempt", "AS"),
-    ActionSpec("mark_delivered", "Mark Delivered", "AS"),
-    ActionSpec("mark_delivery_failed", "Mark Delivery Failed", "AS"),
-    ActionSpec("reschedule", "Reschedule", "OAS"),
-    ActionSpec("refuse", "Refuse", "OA"),
-    ActionSpec("reassign_location", "Reassign Location", "OAS"),
-    ActionSpec("cancel", "Cancel", "OA"),
-    ActionSpec("request_cancellation", "Request Cancellation", "OA"),
-    ActionSpec("confirm_cancellation", "Confirm Cancellation", "OA"),
-    ActionSpec("reject_cancellation", "Reject Cancellation", "OA"),
-    ActionSpec("transfers_arrived", "Transfers Arrived", "S", switchable=False),
-    ActionSpec("transfer_lost", "Transfer Lost", "S", switchable=False),
-]
+class ReportedItems(serializers.ListSerializer):
+    """The reported items. As a form: a quantity (0 to what it holds) per item of the
+    package, or, for many packages (the admin), one ``SKU quantity`` line per SKU."""
 
-ACTIONS: dict[str, ActionSpec] = {spec.name: spec for spec in _SPECS}
+    def form_fields(self, package) -> dict:
+        self.form_package = package
+        if package is None:
+            return {"items": forms.CharField(
+                widget=forms.Textarea(attrs={"rows": 4}),
+                help_text="One line per SKU: the SKU code, a space, the number of units (e.g. 'ABC123 1').")}
+        return {f"qty_{item.pk}": forms.IntegerField(
+            min_value=0, max_value=item.quantity, initial=0, required=False,
+            label=item.sku.code + (f" — {item.sku.name}" if item.sku.name else ""),
+            help_text=f"of {item.quantity}") for item in package.items.all()}
 
-# Actor.kind -> letter of the "who" column.
-ACTOR_KIND_LETTER = {"user": "O", "api": "A", "system": "S"}
+    def form_value(self, cleaned: dict) -> dict[str, int]:
+        """``{"SKU": quantity}`` from the form. Raises ``forms.ValidationError``."""
+        if "items" in cleaned:
+            return _sku_quantity_lines(cleaned["items"])
+        codes = {f"qty_{item.pk}": item.sku.code for item in self.form_package.items.all()}
+        chosen = {codes[name]: quantity for name, quantity in cleaned.items()
+                  if name in codes and quantity}
+        if not chosen:
+            raise forms.ValidationError("Choose at least one item and how many units.")
+        return chosen
 
 
-def actor_may_run(action: str, actor_kind: str) -> bool:
-    """Return True if an actor of ``actor_kind`` (``user``/``api``/``system``) may run ``action``."""
-    spec = ACTIONS.get(action)
-    letter = ACTOR_KIND_LETTER.get(actor_kind)
-    return spec is not None and letter is not None and letter in spec.who
+def _sku_quantity_lines(text: str) -> dict[str, int]:
+    result: dict[str, int] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        parts = line.split()
+        if len(parts) != 2 or not re.fullmatch(r"[0-9]+", parts[1]):
+            raise forms.ValidationError(
+                f"Line {number}: expected 'SKU quantity' with a whole number, got {line!r}.")
+        if int(parts[1]) < 1:
+            raise forms.ValidationError(f"Line {number}: the quantity must be at least 1.")
+        result[parts[0]] = result.get(parts[0], 0) + int(parts[1])
+    if not result:
+        raise forms.ValidationError("Name at least one SKU.")
+    return result
+
+
+class ItemInputSerializer(StrictInputSerializer):
+    """``{"sku": code, "quantity": whole units >= 1}``."""
+
+    class Meta:
+        list_serializer_class = ReportedItems
+
+    sku = StrictCharField(max_length=64)
+    quantity = StrictIntegerField(min_value=1, max_value=MAX_QUANTITY)
+
+
+class ReportItemsInput(StrictInputSerializer):
+    """``{"items": [{"sku": code, "quantity": units}, …]}``: the units not found / defective.
+    Operators give a quantity per item of the package; the admin one ``SKU quantity`` line
+    per SKU (``oms.actions.forms``)."""
+
+    items = ItemInputSerializer(many=True, min_length=1, max_length=MAX_ITEMS)
+
+
+class ShipInput(StrictInputSerializer):
+    """``{"carrier": str, "tracking_number": str}`` (both required, <= 64 characters)."""
+
+    carrier = StrictCharField(max_length=64)
+    tracking_number = StrictCharField(max_length=64)
+
+
+class AttachInvoiceInput(StrictInputSerializer):
+    """``{"invoice_number": str, "invoice_date": "YYYY-MM-DD", "invoice_url": url (optional)}``."""
+
+    invoice_number = StrictCharField(max_length=64)
+    invoice_date = serializers.DateField()
+    invoice_url = StrictURLField(max_length=500, required=False, allow_blank=True)
+
+
+class DeliveryFailedInput(StrictInputSerializer):
+    """``{"reason": str}`` (required): why the carrier could not deliver."""
+
+    reason = StrictCharField(max_length=255)
+
+
+class DenialReasonIdField(StrictIntegerField):
+    """The id of an active denial reason; operators pick it from a list."""
+
+    @staticmethod
+    def form_choices():
+        return DenialReason.objects.filter(is_active=True)
+
+
+class RefuseInput(StrictInputSerializer):
+    """``{"denial_reason_id": int}``: an active reason from ``GET /api/v1/denial-reasons/``."""
+
+    denial_reason_id = DenialReasonIdField(min_value=1, max_value=PG_BIGINT_MAX)
+
+
+class ReassignLocationInput(StrictInputSerializer):
+    """``{"location": code}``: the new stock location (inside the caller's scope)."""
+
+    location = StrictCharField(max_length=64, source="location_code")
+
+    def validate_location(self, value: str) -> str:
+        locations = self.context.get("locations")
+        if locations is not None and not locations.filter(code=value).exists():
+            raise serializers.ValidationError(f"Unknown stock location {value!r}.")
+        return value
+
+
+# --- stock held by a package ---------------------------------------------------------------
+
+def package_item_lines(package) -> dict[int, int]:
+    """``{sku_id: quantity}`` of the package's items (prefetched, else 1 query)."""
+    return {item.sku_id: item.quantity for item in package.items.all()}
+
+
+def _local_lines(package, status: int) -> dict[int, int]:
+    """Units a package in ``status`` holds reserved at its own location: all its items,
+    except in Pending Transfer, where units of this placement's transfers that have not
+    arrived (travelling, or lost with a cancelled transfer) are not there."""
+    lines = package_item_lines(package)
+    if status != Status.PENDING_TRANSFER:
+        return lines
+    in_flight, lost = transfer_placement_units(package=package)
+    local = {sku_id: qty - in_flight.get(sku_id, 0) - lost.get(sku_id, 0) for sku_id, qty in lines.items()}
+    return {sku_id: qty for sku_id, qty in local.items() if qty > 0}
+
+
+def _release_held_stock(package, status: int) -> None:
+    """Undo what a package in ``status`` holds at its location: reservations or picked units."""
+    if status in RESERVING_STATES:
+        lines = _local_lines(package, status)
+        if lines:
+            stock.stock_release(location_id=package.location_id, lines=lines)
+    elif status in PICKED_STATES:
+        stock.stock_return(location_id=package.location_id, lines=package_item_lines(package))
+
+
+def _cancel_open_transfers(actor: Actor):
+    """An ``after`` follow-up: cancel (or ask to cancel) the transfers still bringing units."""
+    return lambda package: transfers_cancel_open_for_package(package_id=package.pk, actor=actor)
+
+
+def _status_before_cancellation_request(package) -> int:
+    previous = (
+        PackageTransition.objects.filter(package=package, to_status=Status.PENDING_CANCELLATION)
+        .exclude(from_status=Status.PENDING_CANCELLATION)
+        .order_by("-id").values_list("from_status", flat=True).first()
+    )
+    if previous is None:
+        raise OmsError("No cancellation request in the log", code="log_inconsistent")
+    return previous
+
+
+# --- the actions' bodies -------------------------------------------------------------------
+
+def _with_reason(package, actor, *, reason: str = "") -> Step:
+    return Step(reason=reason)
+
+
+def _complete_packaging(package, actor) -> Step:
+    stock.stock_pick(location_id=package.location_id, lines=package_item_lines(package))
+    return Step()
+
+
+def _parse_reported(package, items: Mapping[str, int] | Sequence[dict]) -> dict[int, int]:
+    """``{"SKU": qty}`` or ``[{"sku", "quantity"}]`` -> ``{sku_id: qty}``, each at most what
+    the package holds. Raises InvalidInput (field ``items``)."""
+    if isinstance(items, Mapping):
+        pairs = list(items.items())
+    else:
+        try:
+            pairs = [(entry["sku"], entry["quantity"]) for entry in items]
+        except (KeyError, TypeError):
+            raise InvalidInput('items must be [{"sku": str, "quantity": int}, …]', field="items") from None
+    if not pairs:
+        raise InvalidInput("Name at least one item and quantity", field="items")
+    held = {item.sku.code: item for item in package.items.all()}
+    result: dict[int, int] = {}
+    for code, quantity in pairs:
+        if code not in held:
+            raise InvalidInput(f"SKU {code} is not in package {package.number}", field="items")
+        if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 1:
+            raise InvalidInput(f"Quantity of SKU {code} must be a whole number >= 1", field="items")
+        sku_id = held[code].sku_id
+        result[sku_id] = result.get(sku_id, 0) + quantity
+        if result[sku_id] > held[code].quantity:
+            raise InvalidInput(f"SKU {code}: {result[sku_id]} reported but the package holds "
+                               f"{held[code].quantity}", field="items")
+    return result
+
+
+def _replace(remove_units, reason: str):
+    """Body of report_missing / report_defective: release the reservations, take the
+    reported units off the shelf, cancel, and create a replacement for the same items
+    (Pending if the location still has them, else Product Out of Stock), linked both ways."""
+
+    def run(package, actor, *, items) -> Step:
+        reported = _parse_reported(package, items)
+        stock.stock_release(location_id=package.location_id, lines=package_item_lines(package))
+        remove_units(location_id=package.location_id, lines=reported)
+        codes = {item.sku_id: item.sku.code for item in package.items.all()}
+
+        def create_replacement(package) -> None:
+            package.replacement = package_create(
+                order_number=package.order_number, brand=package.brand, location=package.location,
+                delivery_type=package.delivery_type, ship_by=package.ship_by, actor=actor,
+                replaces=package, allow_transfers=False,
+                items=[ItemInput(sku=i.sku, quantity=i.quantity, unit_price=i.unit_price,
+                                 freight_value=i.freight_value) for i in package.items.all()])
+
+        payload = {"items": [{"sku": codes[s], "quantity": q} for s, q in sorted(reported.items())]}
+        return Step(transition={"reason": reason}, reason=reason, payload=payload,
+                    after=create_replacement)
+
+    return run
+
+
+def _ship(package, actor, *, carrier: str, tracking_number: str) -> Step:
+    carrier, tracking_number = (carrier or "").strip(), (tracking_number or "").strip()
+    if not carrier:
+        raise InvalidInput("carrier is required", field="carrier")
+    if not tracking_number:
+        raise InvalidInput("tracking_number is required", field="tracking_number")
+    if not TRACKING_NUMBER_RE.fullmatch(tracking_number):
+        raise InvalidInput("tracking_number must be printable ASCII without spaces (it is printed "
+                           "as a barcode)", field="tracking_number")
+    return Step(transition={"carrier": carrier, "tracking_number": tracking_number,
+                            "label_required": package.brand.requires_shipping_label,
+                            "invoice_required": package.brand.requires_invoice},
+                payload={"carrier": carrier, "tracking_number": tracking_number})
+
+
+def _confirm_label_printed(package, actor) -> Step:
+    return Step(transition={"invoice_required": package.brand.requires_invoice})
+
+
+def _attach_invoice(package, actor, *, invoice_number: str, invoice_date: dt.date,
+                    invoice_url: str = "") -> Step:
+    invoice_number = (invoice_number or "").strip()
+    if not invoice_number:
+        raise InvalidInput("invoice_number is required", field="invoice_number")
+    return Step(transition={"invoice_number": invoice_number, "invoice_date": invoice_date,
+                            "invoice_url": invoice_url or ""},
+                payload={"invoice_number": invoice_number,
+                         "invoice_date": invoice_date.isoformat() if invoice_date else None})
+
+
+def _mark_delivery_failed(package, actor, *, reason: str) -> Step:
+    if not (reason or "").strip():
+        raise InvalidInput("reason is required", field="reason")
+    return Step(reason=reason.strip())
+
+
+def _reschedule(package, actor) -> Step:
+    stock.stock_reserve(location_id=package.location_id, lines=package_item_lines(package))
+    return Step()
+
+
+def _refuse(package, actor, *, denial_reason_id: int) -> Step:
+    reason = DenialReason.objects.filter(pk=denial_reason_id, is_active=True).first()
+    if reason is None:
+        raise InvalidInput(f"No active denial reason {denial_reason_id}", field="denial_reason")
+    _release_held_stock(package, package.status)
+    return Step(transition={"denial_reason": reason}, reason=reason.title)
+
+
+def _reassign_location(package, actor, *, location_code: str) -> Step:
+    location = StockLocation.objects.filter(code=location_code).first()
+    if location is None or not (location.is_active and location.can_package):
+        raise InvalidInput(f"Location {location_code} does not exist or cannot package", field="location")
+    if location.pk == package.location_id:
+        raise InvalidInput(f"The package is already at {location_code}; choose another location",
+                           field="location")
+    from_location = package.location.code
+    package.location, package.placed_at = location, timezone.now()
+    target, shortages = place(package, package_item_lines(package), actor)
+    if target == Status.PRODUCT_OUT_OF_STOCK:
+        out_of_stock_fields(package, shortages)
+    return Step(transition={"location": location, "target": target}, reason=shortage_text(shortages),
+                payload={"from_location": from_location, "to_location": location.code})
+
+
+def _cancel(package, actor, *, reason: str = "") -> Step:
+    _release_held_stock(package, package.status)
+    return Step(transition={"reason": reason}, reason=reason)
+
+
+def _request_cancellation(package, actor, *, reason: str = "") -> Step:
+    return Step(transition={"reason": reason}, reason=reason)
+
+
+def _confirm_cancellation(package, actor, *, reason: str = "") -> Step:
+    before_request = _status_before_cancellation_request(package)
+    _release_held_stock(package, before_request)
+    return Step(reason=reason, after=_cancel_open_transfers(actor)
+                if before_request == Status.PENDING_TRANSFER else None)
+
+
+def _reject_cancellation(package, actor, *, reason: str = "") -> Step:
+    previous = _status_before_cancellation_request(package)
+    then = None
+    if previous == Status.PENDING_TRANSFER:
+        # Transfers may have arrived or been lost while the cancellation was pending.
+        in_flight, lost = transfer_placement_units(package=package)
+        if lost:
+            then = ("transfer_lost", {"reason": "a transfer was cancelled meanwhile"})
+        elif not in_flight:
+            then = ("transfers_arrived", {})
+    return Step(transition={"previous_status": previous}, reason=reason, then=then)
+
+
+def _transfers_arrived(package, actor, *, reason: str = "") -> Step:
+    in_flight, lost = transfer_placement_units(package=package)
+    if in_flight or lost:
+        raise ActionNotAllowed("Transfers of this package are still open or were cancelled",
+                               code="transfers_not_arrived")
+    return Step(reason=reason)
+
+
+def _transfer_lost(package, actor, *, reason: str = "") -> Step:
+    if not transfer_placement_units(package=package)[1]:
+        raise ActionNotAllowed("No transfer of this package was cancelled", code="no_transfer_lost")
+    _release_held_stock(package, package.status)
+    return Step(reason=reason, after=_cancel_open_transfers(actor))
+
+
+ACTIONS: dict[str, Action] = actions_by_name(
+    Action("start_preparing", "Start Preparing", "OA",
+           description="Start picking. No stock effect."),
+    Action("complete_packaging", "Packaging Completed", "OA", run=_complete_packaging,
+           stock="the reserved units are picked: they leave on_hand and reserved", primary=True,
+           description="Finish packing."),
+    Action("report_missing", "Product Not Found", "OA", input=ReportItemsInput,
+           run=_replace(stock.stock_write_off, "product_not_found"), writes=("cancellation_reason",),
+           stock="reservations released; the missing units written off on_hand; a replacement "
+                 "package reserves anew",
+           description="Some units are not on the shelf: the package is canceled and a "
+                       "replacement created for the same items (Pending if the location still "
+                       "has them, else Product Out of Stock), linked both ways."),
+    Action("report_defective", "Defective Product", "OA", input=ReportItemsInput,
+           run=_replace(stock.stock_mark_damaged, "defective_product"), writes=("cancellation_reason",),
+           stock="reservations released; the defective units move from on_hand to damaged; "
+                 "a replacement package reserves anew",
+           description="As Product Not Found, ending in Defective Product Found."),
+    Action("ship", "Ship", "OA", input=ShipInput, run=_ship, primary=True,
+           writes=("carrier", "tracking_number", "shipped_at"),
+           description="Hand over to the carrier; stops at the first of the brand's gates "
+                       "still open (a printed label, then an invoice), else Shipped."),
+    Action("confirm_label_printed", "Confirm Label Printed", "OA", run=_confirm_label_printed,
+           primary=True, writes=("label_printed_at", "shipped_at"),
+           description="The label is printed and stuck on."),
+    Action("attach_invoice", "Attach Invoice", "AS", input=AttachInvoiceInput, run=_attach_invoice,
+           writes=("invoice_number", "invoice_date", "invoice_url", "shipped_at"),
+           description="Ships a package waiting for its invoice; a data update before that."),
+    Action("mark_ready_for_pickup", "Ready for Pickup", "OA", input=ReasonInput, run=_with_reason,
+           primary=True, form=False, description="Ready for the customer to collect."),
+    Action("hand_over", "Hand Over", "OA", input=ReasonInput, run=_with_reason, primary=True,
+           form=False, writes=("delivered_at",), description="The customer collected it."),
+    Action("record_delivery_attempt", "Record Delivery Attempt", "AS", input=ReasonInput,
+           run=_with_reason, writes=("delivery_attempts",), form=False,
+           description="Carrier event: delivery attempted (counted)."),
+    Action("mark_delivered", "Mark Delivered", "AS", input=ReasonInput, run=_with_reason,
+           writes=("delivered_at",), form=False, description="Carrier event: delivered."),
+    Action("mark_delivery_failed", "Mark Delivery Failed", "AS", input=DeliveryFailedInput,
+           run=_mark_delivery_failed, description="Carrier event: delivery failed, with a reason."),
+    Action("reschedule", "Reschedule", "OAS", run=_reschedule, primary=True,
+           stock="reserves every item (refused with the shortages when the location lacks some)",
+           description="Back to work once stock returned."),
+    Action("refuse", "Refuse", "OA", input=RefuseInput, run=_refuse, writes=("denial_reason",),
+           stock="reservations released", description="The location declines the package."),
+    Action("reassign_location", "Reassign Location", "OAS", input=ReassignLocationInput,
+           run=_reassign_location, primary=True,
+           writes=("location", "placed_at", "stock_checked_at", "next_stock_check_at", "stock_shortage"),
+           stock="placed anew at the new location: reserved there, or transfers planned",
+           description="Re-plan to another location: Pending where it has every item, Pending "
+                       "Transfer where transfers can bring the rest, else Product Out of Stock."),
+    Action("cancel", "Cancel", "OA", input=ReasonInput, run=_cancel, form=True,
+           writes=("cancellation_reason",), stock="reservations released",
+           description="Cancel before any physical work."),
+    Action("request_cancellation", "Request Cancellation", "OA", input=ReasonInput,
+           run=_request_cancellation, form=True, writes=("cancellation_reason",),
+           description="Ask to cancel work in progress. No stock effect."),
+    Action("confirm_cancellation", "Confirm Cancellation", "OA", input=ReasonInput,
+           run=_confirm_cancellation, primary=True, form=False,
+           stock="by the state before the request: reservations released or picked units "
+                 "returned; open transfers cancelled",
+           description="Cancel after work started."),
+    Action("reject_cancellation", "Reject Cancellation", "OA", input=ReasonInput,
+           run=_reject_cancellation, form=False, writes=("cancellation_reason",),
+           description="Too late to cancel: back to the state before the request."),
+    Action("transfers_arrived", "Transfers Arrived", "S", input=ReasonInput, run=_transfers_arrived,
+           switchable=False, description="Every transfer of the package is Transferred."),
+    Action("transfer_lost", "Transfer Lost", "S", input=ReasonInput, run=_transfer_lost,
+           switchable=False, stock="reservations released; other open transfers cancelled",
+           description="A transfer of the package was Cancelled."),
+)

@@ -1,21 +1,35 @@
 """Admin: packages read-only in state; every state change goes through an admin action
-that calls the action's service (lock, log row, outbox event), never ``save()``."""
+that runs the declared action through the package engine, never ``save()``."""
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 
-from oms.admin_actions import ReadOnlyTabularInline, ServiceActionsMixin, make_admin_action
-from packages.actions import ACTIONS, actor_may_run
-from packages.forms import ACTION_FORMS
+from oms.admin_actions import EngineActionsMixin, ReadOnlyTabularInline, admin_actions_for
+from packages.brands import brand_check_disabled_actions, brand_update
+from packages.engine import PACKAGES
 from packages.models import Brand, DenialReason, Package, PackageItem, PackageTransition
-from packages.services import ACTION_SERVICES, brand_update
+
+
+class BrandForm(forms.ModelForm):
+    class Meta:
+        model = Brand
+        fields = ["slug", "name", "disabled_actions", "requires_shipping_label", "requires_invoice",
+                  "recheck_interval_minutes"]
+
+    def clean_disabled_actions(self):
+        value = self.cleaned_data["disabled_actions"]
+        if isinstance(value, list) and all(isinstance(name, str) for name in value):
+            brand_check_disabled_actions(value)
+        return value
 
 
 @admin.register(Brand)
 class BrandAdmin(admin.ModelAdmin):
+    form = BrandForm
     list_display = ("slug", "name", "requires_shipping_label", "requires_invoice",
                     "recheck_interval_minutes")
     search_fields = ("slug", "name")
@@ -41,11 +55,8 @@ class PackageTransitionInline(ReadOnlyTabularInline):
     ordering = ("id",)
 
 
-OPERATOR_ACTIONS = [name for name in ACTIONS if actor_may_run(name, "user")]
-
-
 @admin.register(Package)
-class PackageAdmin(ServiceActionsMixin, admin.ModelAdmin):
+class PackageAdmin(EngineActionsMixin, admin.ModelAdmin):
     list_display = ("number", "order_number", "status", "location", "brand", "delivery_type",
                     "ship_by", "status_changed_at")
     list_filter = ("status", "brand", "delivery_type")
@@ -54,11 +65,8 @@ class PackageAdmin(ServiceActionsMixin, admin.ModelAdmin):
     list_select_related = ("location", "brand")
     raw_id_fields = ("location", "replaces", "denial_reason")
     inlines = [PackageItemInline, PackageTransitionInline]
-    actions = [make_admin_action(name, ACTIONS[name].label, "packages") for name in OPERATOR_ACTIONS]
-    action_services = ACTION_SERVICES
-    action_labels = {name: spec.label for name, spec in ACTIONS.items()}
-    action_forms = ACTION_FORMS
-    service_id_kwarg = "package_id"
+    actions = admin_actions_for(PACKAGES, "packages")
+    machine = PACKAGES
     show_full_result_count = False
 
     def get_readonly_fields(self, request, obj=None):

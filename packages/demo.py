@@ -18,9 +18,9 @@ from locations.models import StockLevel, StockLocation
 from locations.services import stock_level_set, stock_location_save
 from oms.actors import Actor
 from oms.exceptions import OmsError
-from packages import services
+from packages.creation import ItemInput, package_create
+from packages.engine import package_run
 from packages.models import Brand, DenialReason, Package, PackageTransition, Status
-from packages.services import ItemInput
 
 OPERATOR = Actor("user", "demo-operator")
 CARRIER_FEED = Actor("api", "carrier-feed")
@@ -62,7 +62,7 @@ class _Runner:
 
     def run(self, action: str, package_id: int, actor: Actor, **kwargs) -> Package | None:
         try:
-            result = services.ACTION_SERVICES[action](package_id=package_id, actor=actor, **kwargs)
+            result = package_run(action, package_id=package_id, actor=actor, **kwargs)
         except OmsError as exc:
             self.report.refused.append(f"{action} on package id {package_id}: {exc.detail}")
             return None
@@ -208,7 +208,7 @@ def _click_and_collect(runner: _Runner, *, limit: int) -> None:
         location = level.location
         if not location.is_pickup_point:
             stock_location_save(location=location, is_pickup_point=True, kind=StockLocation.Kind.STORE)
-        package = services.package_create(
+        package = package_create(
             order_number=f"DEMO-CC-{i + 1:04d}", brand=brand, location=location,
             delivery_type=Package.DeliveryType.CLICK_AND_COLLECT,
             items=[ItemInput(sku=level.sku, quantity=1)], actor=OPERATOR,
@@ -245,7 +245,7 @@ def _transfers(runner: _Runner) -> None:
         destination = candidates[made % len(candidates)]
         if StockLevel.objects.filter(location=destination, sku=level.sku, on_hand__gt=F("reserved")).exists():
             continue
-        package = services.package_create(
+        package = package_create(
             order_number=f"DEMO-TR-{made + 1:04d}", brand=brand, location=destination,
             items=[ItemInput(sku=level.sku, quantity=1)], actor=OPERATOR,
         )

@@ -3,7 +3,8 @@
 The package state machine implements the "Package states" and "Package actions" tables of
 ``docs/state-machine.md``: one django-fsm-2 transition per action, with exactly
 the sources and targets of the table. Transition bodies only assign fields of the package
-row; locking, stock, the log row and events live in ``packages.services``.
+row; locking, stock, the log row and events live in ``packages.engine`` and
+``packages.actions``.
 """
 
 from __future__ import annotations
@@ -106,18 +107,9 @@ class Brand(TimeStampedModel):
         return self.name
 
     def clean(self) -> None:
-        from packages.actions import ACTIONS
-
         if not isinstance(self.disabled_actions, list) or not all(
                 isinstance(name, str) for name in self.disabled_actions):
             raise ValidationError({"disabled_actions": 'Must be a list of action names, e.g. ["refuse"].'})
-        switchable = {name for name, spec in ACTIONS.items() if spec.switchable}
-        unknown = sorted(set(self.disabled_actions) - switchable)
-        if unknown:
-            raise ValidationError(
-                {"disabled_actions": f"Unknown or non-switchable actions: {', '.join(unknown)}. "
-                 f"Choose from: {', '.join(sorted(switchable))}."}
-            )
 
     def is_action_enabled(self, action: str) -> bool:
         return action not in (self.disabled_actions or [])
@@ -140,8 +132,8 @@ class DenialReason(TimeStampedModel):
 class Package(UpdateFieldsRequired, fsm.FSMModelMixin, TimeStampedModel):
     """A packaging order: the items of one order that one stock location picks and ships.
 
-    ``status`` is protected: only the transitions below change it, and only the services
-    in ``packages.services`` call them. ``version`` grows by one with every action, for
+    ``status`` is protected: only the transitions below change it, and only the package
+    engine (``packages.engine``) calls them. ``version`` grows by one with every action, for
     optimistic checks by clients (``If-Match``).
     """
 

@@ -6,7 +6,7 @@ Mapping (``shared/data/olist/README.md``):
 - each row of ``products.csv`` becomes a ``Sku`` (code = product id), with the English
   category name from ``product_category_name_translation.csv`` when it has one;
 - the rows of ``order_items.csv`` sharing ``(order_id, seller_id)`` become one package at
-  the seller's location, created through ``packages.services.package_create`` (which
+  the seller's location, created through ``packages.creation.package_create`` (which
   reserves stock and picks the starting state: Pending, Pending Transfer or Product Out of
   Stock). Rows of one group with the same product are one item; ``quantity`` is their count.
 
@@ -60,8 +60,8 @@ from locations.services import stock_locations_created
 from oms import bulk_sql
 from oms.actors import system_actor
 from oms.exceptions import OmsError
+from packages.creation import ItemInput, PackageSpec, package_create_many
 from packages.models import Brand, Package, Status
-from packages.services import ItemInput, PackageSpec, package_create_many
 
 SELLERS_FILE = "sellers.csv"
 PRODUCTS_FILE = "products.csv"

@@ -8,11 +8,11 @@ given SKUs at a location when stock just rose there), oldest waiting first
 * one statement finds, for the whole batch, every item the location cannot cover and
   gives the packages with a shortage their next check time and the reason (on SQLite a
   query and ``package_stamp_shortages``);
-* the remaining packages are rescheduled together in one short transaction
-  (``package_reschedule_many``, as the system actor): their rows are taken with
-  ``SELECT … FOR UPDATE SKIP LOCKED`` (a package an operator is acting on is skipped, never
-  waited for) and their state checked again under the lock; they take the stock, longest
-  waiting first, or get the shortage they met.
+* the remaining packages are rescheduled together in one short transaction by the package
+  engine (``package_act("reschedule", …, skip_locked=True)``, as the system actor): their
+  rows are taken with ``SELECT … FOR UPDATE SKIP LOCKED`` (a package an operator is acting
+  on is skipped, never waited for) and their state checked again under the lock; they take
+  the stock, longest waiting first, or get the shortage they met.
 
 Runs for the same brand are serialised by a PostgreSQL advisory lock, so two runs started
 together neither reschedule a package twice nor let a younger package take scarce stock
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -32,9 +33,12 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from locations.models import Sku, StockLevel
+from oms.actions.engine import Entry
 from oms.actors import system_actor
+from oms.exceptions import InsufficientStock
+from packages.creation import shortage_text
+from packages.engine import package_act
 from packages.models import Brand, Package, PackageItem, Status
-from packages.services import package_reschedule_many, package_stamp_shortages
 
 # Packages read, stamped and rescheduled per batch; one batch is one transaction holding up
 # to this many package row locks for well under a second (docs/benchmarks.md, P4).
@@ -94,7 +98,7 @@ def _batch_shortages(package_ids: list[int]) -> dict[int, list[dict]]:
 
 # PostgreSQL: the shortage of every package of the batch computed in SQL and stamped on
 # those still in 920 (rows locked in primary-key order first), in one statement. The text
-# is ``packages.services.shortage_text`` of the shortages sorted by SKU code ("C" collation:
+# is ``packages.creation.shortage_text`` of the shortages sorted by SKU code ("C" collation:
 # code-point order, as Python sorts); test_reschedule_many checks the two agree.
 _MARK_SHORT_SQL = """
     WITH short AS (
@@ -119,6 +123,65 @@ _MARK_SHORT_SQL = """
     FROM locked WHERE t.id = locked.id
     RETURNING t.id
 """
+
+
+def _values_sql(rows: Sequence[tuple], names: Sequence[str]) -> tuple[str, list]:
+    """``(SELECT column1 AS a, … FROM (VALUES (%s, …), …))`` and its flat parameters (SQLite)."""
+    aliases = ", ".join(f"column{i} AS {name}" for i, name in enumerate(names, start=1))
+    row = "(" + ", ".join(["%s"] * len(names)) + ")"
+    return (f"(SELECT {aliases} FROM (VALUES {', '.join([row] * len(rows))}) AS x)",
+            [value for values in rows for value in values])
+
+
+SQLITE_ROWS_PER_STATEMENT = 500  # keeps a VALUES list far below SQLite's bound-parameter limit
+
+
+def package_stamp_shortages(*, shortages: Mapping[int, Sequence[dict]], checked_at: dt.datetime,
+                            next_check_at: dt.datetime) -> int:
+    """Record a stock check on packages that are still short, in one statement.
+
+    Sets ``stock_checked_at``, ``next_stock_check_at`` and ``stock_shortage`` (the
+    ``shortage_text`` of each package's shortage dicts ``{"sku", "needed", "available"}``)
+    on the packages of ``shortages`` (``{package_id: [shortage, …]}``) that are still in
+    Product Out of Stock (the fields mean nothing elsewhere; state-machine.md, "Automatic
+    rescheduling"); the others are left alone. No transition, log row or event: the state
+    does not change. On PostgreSQL the rows are locked in primary-key order first (waiting
+    for a row another transaction holds, as any UPDATE does); SQLite, whose writers run one
+    at a time, takes ``UPDATE … FROM (VALUES …)`` in chunks (needs SQLite >= 3.33).
+
+    Runs in the caller's transaction if there is one. Returns the number of packages stamped.
+    """
+    if not shortages:
+        return 0
+    ids = sorted(shortages)
+    texts = [shortage_text(shortages[pk]) for pk in ids]
+    table = connection.ops.quote_name(Package._meta.db_table)
+    status = int(Status.PRODUCT_OUT_OF_STOCK)
+    checked, next_check = (connection.ops.adapt_datetimefield_value(value)
+                           for value in (checked_at, next_check_at))
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(f"""
+                WITH locked AS (
+                    SELECT id FROM {table} WHERE id = ANY(%s) AND status = %s ORDER BY id FOR UPDATE
+                )
+                UPDATE {table} AS t
+                SET stock_checked_at = %s, next_stock_check_at = %s, stock_shortage = v.text
+                FROM locked JOIN unnest(%s::bigint[], %s::text[]) AS v(id, text) ON v.id = locked.id
+                WHERE t.id = locked.id
+            """, [ids, status, checked, next_check, ids, texts])
+            return cursor.rowcount
+        stamped = 0
+        rows = list(zip(ids, texts, strict=True))
+        for start in range(0, len(rows), SQLITE_ROWS_PER_STATEMENT):
+            values, params = _values_sql(rows[start:start + SQLITE_ROWS_PER_STATEMENT], ("id", "text"))
+            cursor.execute(f"""
+                UPDATE {table} AS t
+                SET stock_checked_at = %s, next_stock_check_at = %s, stock_shortage = v.text
+                FROM {values} AS v WHERE t.id = v.id AND t.status = %s
+            """, [checked, next_check, *params, status])
+            stamped += cursor.rowcount
+        return stamped
 
 
 def _mark_short(package_ids: list[int], *, interval: dt.timedelta, now: dt.datetime) -> tuple[set[int], int]:
@@ -190,11 +253,18 @@ def package_recheck_out_of_stock(*, brand_id: int, now: dt.datetime | None = Non
             rest = [pk for pk in ids if pk not in short]
             if not rest:
                 continue
-            outcome = package_reschedule_many(package_ids=rest, actor=system_actor("system:recheck"),
-                                              now=now)
-            result.rescheduled += outcome.rescheduled
-            result.still_short += len(outcome.short)
-            result.skipped += len(outcome.skipped) + len(outcome.not_allowed)
+            outcomes = package_act("reschedule", [Entry(pk) for pk in rest],
+                                   actor=system_actor("system:recheck"), skip_locked=True)
+            short = {}
+            for outcome in outcomes:
+                if outcome.done:
+                    result.rescheduled.append(outcome.key)
+                elif isinstance(outcome.error, InsufficientStock):
+                    short[outcome.key] = outcome.error.extra.get("shortages", [])
+                else:  # locked by someone else, or no longer Product Out of Stock
+                    result.skipped += 1
+            result.still_short += package_stamp_shortages(
+                shortages=short, checked_at=now, next_check_at=now + interval)
     return result
 
 

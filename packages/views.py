@@ -3,9 +3,9 @@ actions, and the printable shipping ticket.
 
 Views hold no business rule: reads come from ``packages.selectors`` (which apply the
 location visibility rule of ``locations.selectors``), every state change is the action's
-service from ``packages.services`` run as ``user_actor(request.user)``. The one thing a
-view adds is the optimistic check of ``Package.version`` carried by every action form
-(``_run_action``), so a stale or double-submitted form never acts twice.
+declared action run through the package engine as ``user_actor(request.user)``, inside the
+user's stock locations and only at the ``Package.version`` the form was rendered with, so a
+stale or double-submitted form never acts twice.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.paginator import Paginator
-from django.db import transaction
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -32,12 +31,14 @@ from locations.selectors import (
     user_sees_all_locations,
     visible_location_ids,
 )
+from oms.actions.engine import StaleVersion
+from oms.actions.forms import action_form_class
 from oms.actors import user_actor
 from oms.exceptions import OmsError
 from oms.webhooks import webhook_deliveries_for, webhook_replay
-from packages.actions import ACTIONS, actor_may_run
+from packages.actions import ACTIONS
 from packages.barcode import code128_svg
-from packages.forms import OPERATOR_ACTION_FORMS, ReportItemQuantitiesForm, form_service_kwargs
+from packages.engine import package_allowed_actions, package_run
 from packages.models import DASHBOARD_LABELS, Package, Status
 from packages.selectors import (
     MOVEMENT_SORTS,
@@ -57,20 +58,16 @@ from packages.selectors import (
     package_search,
     package_waiting_reason,
 )
-from packages.services import ACTION_SERVICES, package_allowed_actions
 from transfers.selectors import transfer_list_for_package
 
 CARDS_PER_PAGE = 48
 PACKAGES_PER_PAGE = 50
 
-# The top-right button: the first of these the package allows (state-machine.md / the
-# reference's detail screen); every other allowed action goes in the Select Action menu.
-PRIMARY_ACTIONS = (
-    "complete_packaging", "ship", "confirm_label_printed", "mark_ready_for_pickup", "hand_over",
-    "reschedule", "reassign_location", "confirm_cancellation",
-)
+# The top-right button: the first primary action the package allows (state-machine.md /
+# the reference's detail screen); every other allowed action goes in the Select Action menu.
+PRIMARY_ACTIONS = tuple(name for name, action in ACTIONS.items() if action.primary)
 # Actions an operator can run from the browser at all (state table "who" column: O).
-OPERATOR_ACTIONS = tuple(name for name in ACTIONS if actor_may_run(name, "user"))
+OPERATOR_ACTIONS = tuple(name for name, action in ACTIONS.items() if action.may_run("user"))
 
 
 class VersionForm(forms.Form):
@@ -212,7 +209,7 @@ def _action_entry(package: Package, name: str) -> dict:
     return {
         "name": name,
         "label": ACTIONS[name].label,
-        "needs_input": name in OPERATOR_ACTION_FORMS,
+        "needs_input": ACTIONS[name].asks_input,
         "url": reverse("packages:action", args=[package.number, name]),
     }
 
@@ -223,12 +220,12 @@ def _action_label(name: str) -> str:
 
 
 def _form_for(name: str, package: Package, data=None) -> forms.Form | None:
-    form_class = OPERATOR_ACTION_FORMS.get(name)
-    if form_class is None:
+    """The action's operator form for ``package`` (derived from its input), or None when the
+    operator is not asked for input."""
+    if not ACTIONS[name].asks_input:
         return None
-    if issubclass(form_class, ReportItemQuantitiesForm):
-        return form_class(data, package=package)
-    return form_class(data)
+    form_class = action_form_class(ACTIONS[name], package)
+    return form_class(data) if form_class is not None else None
 
 
 def _transition_rows(package: Package) -> list[dict]:
@@ -350,13 +347,6 @@ class PackageTicketView(LoginRequiredMixin, TemplateView):
 
 # --- actions --------------------------------------------------------------------------------
 
-class _Conflict(Exception):
-    """The submitted version is not the package's current one (someone acted first)."""
-
-    def __init__(self, package: Package):
-        self.package = package
-
-
 def _conflict_message(package: Package, user) -> str:
     last = package_last_transition(package_id=package.pk)
     state = Status(package.status).label
@@ -368,22 +358,10 @@ def _conflict_message(package: Package, user) -> str:
             "Nothing was done; check it and act again if still needed.")
 
 
-def _run_action(*, user, package: Package, action: str, version: int, kwargs: dict) -> Package:
-    """Run ``action`` on ``package`` if it is still at ``version``; return the service's result.
-
-    Inside one transaction: lock the package row, re-check visibility and the version under
-    the lock, then call the service (whose own transaction nests as a savepoint). Raises
-    ``_Conflict`` on a version mismatch (nothing written), ``Http404`` when the package
-    left the user's locations, and lets ``OmsError`` through (nothing written).
-    """
-    with transaction.atomic():
-        locked = (Package.objects.select_for_update()
-                  .only("pk", "status", "version", "location_id").get(pk=package.pk))
-        if not location_is_visible(user=user, location_id=locked.location_id):
-            raise Http404("No such package at your locations")
-        if locked.version != version:
-            raise _Conflict(locked)
-        return ACTION_SERVICES[action](package_id=package.pk, actor=user_actor(user), **kwargs)
+def _user_packages(user):
+    """The packages at the user's stock locations (a queryset)."""
+    ids = visible_location_ids(user=user)
+    return Package.objects.all() if ids is None else Package.objects.filter(location_id__in=ids)
 
 
 class PackageActionView(LoginRequiredMixin, View):
@@ -427,12 +405,16 @@ class PackageActionView(LoginRequiredMixin, View):
             # Keep the version the operator started from: a stale form stays stale.
             return self._render(request, package, action, form,
                                 version=version_form.cleaned_data["version"], status=400)
-        kwargs = form_service_kwargs(form) if form is not None else {}
+        inputs = form.inputs() if form is not None else {}
         try:
-            result = _run_action(user=request.user, package=package, action=action,
-                                 version=version_form.cleaned_data["version"], kwargs=kwargs)
-        except _Conflict as conflict:
-            messages.warning(request, _conflict_message(conflict.package, request.user))
+            result = package_run(action, package_id=package.pk, packages=_user_packages(request.user),
+                                 actor=user_actor(request.user),
+                                 versions={version_form.cleaned_data["version"]}, **inputs)
+        except Package.DoesNotExist:
+            raise Http404("No such package at your locations") from None
+        except StaleVersion:
+            package.refresh_from_db(fields=["status", "version"])
+            messages.warning(request, _conflict_message(package, request.user))
             return HttpResponseRedirect(detail_url)
         except OmsError as exc:
             messages.error(request, _error_text(ACTIONS[action].label, exc))

@@ -52,10 +52,9 @@ from django.db.models import F, Sum
 
 from locations import services as stock
 from locations.models import Sku, StockLevel, StockLocation
-from oms.actors import Actor, system_actor
+from oms.actors import Actor
 from oms.exceptions import ActionNotAllowed, InsufficientStock, InvalidInput, OmsError
 from oms.transitions import transition_record
-from packages import services as package_services
 from packages.models import Package
 from packages.models import Status as PackageStatus
 from transfers.models import (
@@ -68,6 +67,7 @@ from transfers.models import (
     TransferTransition,
     transfer_status_dict,
 )
+from transfers.signals import transfer_cancelled, transfer_received
 
 # Package states in which the package still waits for (or may again wait for) the units of
 # its transfers: received units are reserved for it only then.
@@ -311,24 +311,13 @@ def _status_before_cancellation_request(transfer: Transfer) -> str:
 # --- package hooks -----------------------------------------------------------------------
 
 def _after_received(transfer: Transfer) -> None:
-    """Move the package to Ready to Packaging when this was its last transfer to arrive."""
-    package = Package.objects.select_for_update().get(pk=transfer.package_id)
-    if package.status != PackageStatus.PENDING_TRANSFER:
-        return
-    others_open = (
-        Transfer.objects.filter(package_id=package.pk)
-        .exclude(status__in=[Status.TRANSFERRED, Status.CANCELLED]).exists()
-    )
-    if not others_open:
-        package_services.package_transfers_arrived(package_id=package.pk, actor=system_actor())
+    """Tell the package its transfer arrived (``transfers.signals.transfer_received``)."""
+    transfer_received.send(sender=Transfer, transfer=transfer)
 
 
 def _after_cancelled(transfer: Transfer) -> None:
-    """A package still waiting in Pending Transfer has lost this transfer."""
-    package = Package.objects.select_for_update().get(pk=transfer.package_id)
-    if package.status == PackageStatus.PENDING_TRANSFER:
-        package_services.package_transfer_lost(package_id=package.pk, actor=system_actor(),
-                                               reason=f"transfer {transfer.number} cancelled")
+    """Tell the package its transfer was cancelled (``transfers.signals.transfer_cancelled``)."""
+    transfer_cancelled.send(sender=Transfer, transfer=transfer)
 
 
 # --- creation ----------------------------------------------------------------------------

@@ -29,7 +29,6 @@ from locations.selectors import (
 )
 from oms.actors import user_actor
 from oms.exceptions import OmsError
-from packages.forms import ReasonForm
 from transfers.models import TRANSFER_ACTION_SIDE, Status, Transfer
 from transfers.selectors import (
     DIRECTION_LABELS,
@@ -57,6 +56,10 @@ ACTION_LABELS = {
     "confirm_cancellation": "Confirm Cancellation",
     "reject_cancellation": "Reject Cancellation",
 }
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(max_length=255, required=False)
 
 
 class TransferDispatchForm(forms.Form):

@@ -9,23 +9,13 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from locations.models import Sku, StockLocation
-from oms.api_schema import (
-    PlannedOutputSerializer,
-    StrictCharField,
-    StrictInputSerializer,
-    StrictIntegerField,
-    StrictURLField,
-    UtcDateTimeField,
-)
-from packages.actions import ACTIONS
+from oms.api_schema import StrictCharField, StrictInputSerializer, UtcDateTimeField
+from packages.actions import ACTIONS, MAX_ITEMS, ItemInputSerializer
+from packages.creation import ItemInput
+from packages.engine import package_allowed_actions
 from packages.models import Brand, Package, Status, status_dict
-from packages.services import ItemInput, package_allowed_actions
 
-MAX_QUANTITY = 100_000
-MAX_ITEMS = 500
 BULK_MAX = 1000
-PG_INT_MAX = 2_147_483_647
-PG_BIGINT_MAX = 9_223_372_036_854_775_807
 PACKAGE_STATUS_SLUGS = [status.slug for status in Status]
 
 
@@ -51,7 +41,7 @@ class PackageStatusField(serializers.Field):
         return status_dict(value)
 
 
-class PackageItemOutputSerializer(PlannedOutputSerializer):
+class PackageItemOutputSerializer(serializers.Serializer):
     """One line: ``{"sku": code, "quantity": units, "unit_price": "12.50"|null, "freight_value": …}``."""
 
     sku = serializers.CharField(source="sku.code")
@@ -60,7 +50,7 @@ class PackageItemOutputSerializer(PlannedOutputSerializer):
     freight_value = serializers.DecimalField(max_digits=12, decimal_places=2, allow_null=True)
 
 
-class DenialReasonOutputSerializer(PlannedOutputSerializer):
+class DenialReasonOutputSerializer(serializers.Serializer):
     """``{"id": int, "title": str, "priority": int}``: a reason a location may refuse with."""
 
     id = serializers.IntegerField()
@@ -68,7 +58,7 @@ class DenialReasonOutputSerializer(PlannedOutputSerializer):
     priority = serializers.IntegerField()
 
 
-class PackageTransitionOutputSerializer(PlannedOutputSerializer):
+class PackageTransitionOutputSerializer(serializers.Serializer):
     """One row of the transition log (``from_status`` is null for ``create``)."""
 
     action = serializers.CharField()
@@ -80,7 +70,7 @@ class PackageTransitionOutputSerializer(PlannedOutputSerializer):
     created_at = UtcDateTimeField()
 
 
-class PackageOutputSerializer(PlannedOutputSerializer):
+class PackageOutputSerializer(serializers.Serializer):
     """A package as listed: fields, ``items`` and the ``allowed_actions`` for this client.
 
     Needs ``brand``/``location`` selected and ``items__sku`` prefetched (no extra queries).
@@ -158,17 +148,10 @@ class BrandOutputSerializer(serializers.Serializer):
 
 # --- input -------------------------------------------------------------------------------
 
-class ItemInputSerializer(StrictInputSerializer):
-    """``{"sku": code, "quantity": whole units >= 1}``."""
-
-    sku = StrictCharField(max_length=64)
-    quantity = StrictIntegerField(min_value=1, max_value=MAX_QUANTITY)
-
-
 class PackageCreateInputSerializer(StrictInputSerializer):
     """Body of ``POST /api/v1/packages/``. ``brand`` is a slug, ``location`` a stock location
     code inside the token's scope; SKUs must exist. ``service_kwargs()`` gives
-    ``packages.services.package_create`` its arguments (without the actor)."""
+    ``packages.creation.package_create`` its arguments (without the actor)."""
 
     order_number = StrictCharField(max_length=64)
     brand = StrictCharField(max_length=50)
@@ -206,114 +189,18 @@ class PackageCreateInputSerializer(StrictInputSerializer):
                 "ship_by": data.get("ship_by"), "items": data["items"]}
 
 
-class ActionInputSerializer(StrictInputSerializer):
-    """Base of the per-action bodies; ``kwargs_from`` maps validated data to the service's
-    keyword arguments (without ``package_id`` and ``actor``)."""
-
-    @classmethod
-    def kwargs_from(cls, data: dict) -> dict:
-        return dict(data)
-
-    def service_kwargs(self) -> dict:
-        return self.kwargs_from(self.validated_data)
-
-
-class NoInputSerializer(ActionInputSerializer):
-    """An action without parameters: send ``{}`` or no body."""
-
-
-class ReasonInputSerializer(ActionInputSerializer):
-    """``{"reason": str (optional, <= 255)}``, stored in the transition log."""
-
-    reason = StrictCharField(max_length=255, required=False, allow_blank=True)
-
-
-class ReportItemsInputSerializer(ActionInputSerializer):
-    """``{"items": [{"sku": code, "quantity": units}, …]}``: the units not found / defective."""
-
-    items = ItemInputSerializer(many=True, min_length=1, max_length=MAX_ITEMS)
-
-
-class ShipInputSerializer(ActionInputSerializer):
-    """``{"carrier": str, "tracking_number": str}`` (both required, <= 64 characters)."""
-
-    carrier = StrictCharField(max_length=64)
-    tracking_number = StrictCharField(max_length=64)
-
-
-class AttachInvoiceInputSerializer(ActionInputSerializer):
-    """``{"invoice_number": str, "invoice_date": "YYYY-MM-DD", "invoice_url": url (optional)}``."""
-
-    invoice_number = StrictCharField(max_length=64)
-    invoice_date = serializers.DateField()
-    invoice_url = StrictURLField(max_length=500, required=False, allow_blank=True)
-
-
-class MarkDeliveryFailedInputSerializer(ActionInputSerializer):
-    """``{"reason": str}`` (required): why the carrier could not deliver."""
-
-    reason = StrictCharField(max_length=255)
-
-
-class RefuseInputSerializer(ActionInputSerializer):
-    """``{"denial_reason_id": int}``: an active reason from ``GET /api/v1/denial-reasons/``."""
-
-    denial_reason_id = StrictIntegerField(min_value=1, max_value=PG_BIGINT_MAX)
-
-
-class ReassignLocationInputSerializer(ActionInputSerializer):
-    """``{"location": code}``: the new stock location (inside the token's scope)."""
-
-    location = StrictCharField(max_length=64)
-
-    def validate_location(self, value: str) -> str:
-        if not self.context["locations"].filter(code=value).exists():
-            raise serializers.ValidationError(f"Unknown stock location {value!r}.")
-        return value
-
-    @classmethod
-    def kwargs_from(cls, data: dict) -> dict:
-        return {"location_code": data["location"]}
-
-
-def _named(base: type, action: str) -> type:
-    """Subclass ``base`` under a per-action name (one OpenAPI component per action)."""
+def _named(action: str) -> type[StrictInputSerializer]:
+    """The action's declared input under a per-action name (one OpenAPI component each);
+    its ``validated_data`` are the action's keyword arguments."""
     camel = "".join(part.title() for part in action.split("_"))
-    return type(f"{camel}InputSerializer", (base,), {"__doc__": base.__doc__,
-                                                     "__module__": __name__})
+    base = ACTIONS[action].input
+    return type(f"{camel}InputSerializer", (base,), {"__doc__": base.__doc__, "__module__": __name__})
 
 
-_BASE_FOR_ACTION = {
-    "start_preparing": NoInputSerializer,
-    "complete_packaging": NoInputSerializer,
-    "report_missing": ReportItemsInputSerializer,
-    "report_defective": ReportItemsInputSerializer,
-    "ship": ShipInputSerializer,
-    "confirm_label_printed": NoInputSerializer,
-    "attach_invoice": AttachInvoiceInputSerializer,
-    "mark_ready_for_pickup": ReasonInputSerializer,
-    "hand_over": ReasonInputSerializer,
-    "record_delivery_attempt": ReasonInputSerializer,
-    "mark_delivered": ReasonInputSerializer,
-    "mark_delivery_failed": MarkDeliveryFailedInputSerializer,
-    "reschedule": NoInputSerializer,
-    "refuse": RefuseInputSerializer,
-    "reassign_location": ReassignLocationInputSerializer,
-    "cancel": ReasonInputSerializer,
-    "request_cancellation": ReasonInputSerializer,
-    "confirm_cancellation": ReasonInputSerializer,
-    "reject_cancellation": ReasonInputSerializer,
-    "transfers_arrived": ReasonInputSerializer,
-    "transfer_lost": ReasonInputSerializer,
-}
-
-# One input serializer class per action of ``packages.actions.ACTIONS``.
-ACTION_INPUT_SERIALIZERS: dict[str, type[ActionInputSerializer]] = {
-    name: _named(_BASE_FOR_ACTION[name], name) for name in ACTIONS
-}
+ACTION_INPUT_SERIALIZERS: dict[str, type[StrictInputSerializer]] = {name: _named(name) for name in ACTIONS}
 
 
-def _bulk_serializer(action: str, entry_base: type[ActionInputSerializer]) -> type:
+def _bulk_serializer(action: str, entry_base: type[StrictInputSerializer]) -> type:
     camel = "".join(part.title() for part in action.split("_"))
     entry = type(f"{camel}BulkEntrySerializer", (entry_base,), {
         "__module__": __name__,

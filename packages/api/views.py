@@ -2,15 +2,12 @@
 denial reasons and the published state machine.
 
 Views validate input, call one service or selector and serialize; every rule (who may run
-an action, from which state, stock) lives in ``packages.services``.
+an action, from which state, stock) lives in the declarations (``packages.actions``) and the engine.
 """
 
 from __future__ import annotations
 
-import functools
-
-from django.db import transaction
-from django.db.models import Prefetch, prefetch_related_objects
+from django.db.models import Prefetch
 from django.http import Http404
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, OpenApiTypes, extend_schema
@@ -19,13 +16,14 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from locations.models import StockLocation
-from oms.api import ApiError, StrictQueryParamsMixin, etag_for, if_match_check
+from oms.actions.engine import ActorNotPermitted, Entry, StaleVersion
+from oms.api import ApiError, StrictQueryParamsMixin, etag_for, if_match_versions
 from oms.api_schema import IDEMPOTENCY_KEY_PARAMETER
 from oms.api_tokens import api_token_scope
-from oms.idempotency import idempotent_bulk, idempotent_bulk_chunks, idempotent_call
+from oms.idempotency import idempotent_bulk_chunks, idempotent_call
 from oms.permissions import api_actor
 from oms.state_machines import fsm_actions
-from packages.actions import ACTIONS, actor_may_run
+from packages.actions import ACTIONS
 from packages.api.filters import PackageFilter
 from packages.api.serializers import (
     ACTION_BULK_INPUT_SERIALIZERS,
@@ -37,22 +35,11 @@ from packages.api.serializers import (
     PackageDetailOutputSerializer,
     PackageOutputSerializer,
 )
-from packages.bulk import (
-    BULK_CHUNK_SIZE,
-    BULK_TRANSITION_ACTIONS,
-    package_bulk_chunk_outcomes,
-    package_bulk_outcome,
-    package_bulk_summary,
-)
-from packages.models import FINAL_STATES, Brand, DenialReason, Package, PackageItem, Status
+from packages.bulk import BULK_CHUNK_SIZE, package_bulk_outcome, package_bulk_summary
+from packages.creation import package_create
+from packages.engine import package_act, package_run
+from packages.models import FINAL_STATES, Brand, DenialReason, Package, PackageItem, PackageTransition, Status
 from packages.selectors import package_get, package_list
-from packages.services import (
-    ACTION_SERVICES,
-    ActorNotPermitted,
-    package_create,
-    package_log_prefetch,
-    package_transition,
-)
 
 ETAG_HEADER = OpenApiParameter("ETag", OpenApiTypes.STR, OpenApiParameter.HEADER, response=[200, 201],
                                description='The package version, e.g. "3": send it in If-Match.')
@@ -155,12 +142,10 @@ class PackageDetailView(StrictQueryParamsMixin, APIView):
 
 
 class PackageActionView(StrictQueryParamsMixin, APIView):
-    """``POST /api/v1/packages/{number}/actions/{action}/``: validate, call the service, answer
-    the updated package. Subclassed once per action (``action_name``, ``input_serializer``).
-
-    Actions without stock effects (``BULK_TRANSITION_ACTIONS``) run through
-    ``package_transition`` (the same rules and writes in plain SQL, a test holds it equal to
-    the service); the others through their service in ``ACTION_SERVICES``."""
+    """``POST /api/v1/packages/{number}/actions/{action}/``: validate the body, run the action
+    through the package engine inside the token's scope (``If-Match``: only at that version),
+    answer the updated package. Subclassed once per action (``action_name``,
+    ``input_serializer``)."""
 
     action_name: str = ""
     input_serializer: type = serializers.Serializer
@@ -170,114 +155,62 @@ class PackageActionView(StrictQueryParamsMixin, APIView):
             serializer = self.input_serializer(
                 data=request.data, context={"locations": visible_locations(request)})
             serializer.is_valid(raise_exception=True)
-            if self.action_name in BULK_TRANSITION_ACTIONS:
-                # No stock effects: the same rules and writes in plain SQL (package_transition).
-                service = functools.partial(package_transition, action=self.action_name)
-                kwargs = {"number": number, "token": request.auth, "actor": api_actor(request),
-                          **serializer.service_kwargs()}
-            else:
-                service = ACTION_SERVICES[self.action_name]
-                # The service locks the row by number inside the token's scope (else 404) and
-                # reads the items once, for its event and for the answer.
-                kwargs = {"number": number, "packages": visible_packages(request).prefetch_related(_items()),
-                          "actor": api_actor(request), **serializer.service_kwargs()}
-            if "If-Match" not in request.headers:
-                package = service(**kwargs)  # in its own transaction: none of the view's around it
-            else:
-                with transaction.atomic():
-                    version = (visible_packages(request).select_for_update().filter(number=number)
-                               .values_list("version", flat=True).first())
-                    if version is None:
-                        raise Http404
-                    if_match_check(request, version)
-                    package = service(**kwargs)
+            try:
+                package = package_run(self.action_name, number=number, packages=visible_packages(request),
+                                      actor=api_actor(request), versions=if_match_versions(request),
+                                      **serializer.validated_data)
+            except Package.DoesNotExist:
+                raise Http404 from None
+            except StaleVersion as exc:
+                current = exc.extra["current_version"]
+                raise ApiError(412, "version_mismatch",
+                               f"If-Match {request.headers['If-Match'][:100]!r} does not match the "
+                               f"current version {current}; read the resource again and decide anew.",
+                               current_version=current) from None
             return _action_response(package)
 
         return idempotent_call(request, handler)
 
 
 def _action_response(package: Package) -> Response:
-    """Answer an action with the package its service returned (the shape of ``GET``,
-    ``PackageDetailOutputSerializer``), without reading the package again.
-
-    The service's package comes locked and saved, with brand and location joined, its
-    replacement known and its items prefetched (also used for the event payload); this reads
-    its transition log (1 query, after commit, as ``package_get`` did) unless the service
-    brought it, and only what it lacks
-    (the package it replaces or its denial reason, if any; its transfers while it waits
-    for them).
-    """
-    prefetched = getattr(package, "_prefetched_objects_cache", {})
-    if "items" not in prefetched:
-        prefetch_related_objects([package], _items())
-    if "transitions" not in prefetched:  # package_transition reads it with the lock on PostgreSQL
-        package_log_prefetch(package)
-    return Response(_package_detail_serializer().to_representation(package),
-                    headers={"ETag": etag_for(package.version)})
-
-
-def _items() -> Prefetch:
-    """The package's items with their SKU, in id order (what the answer and the event show)."""
-    return Prefetch("items", queryset=PackageItem.objects.select_related("sku").order_by("id"))
-
-
-@functools.cache
-def _package_detail_serializer() -> PackageDetailOutputSerializer:
-    """One ``PackageDetailOutputSerializer`` for every action response, of every thread.
-
-    DRF deep-copies a serializer's declared fields each time one is made (a third of the
-    cost of serializing a package); ``to_representation`` keeps no state, and none of these
-    fields reads the serializer's context, so one made once serves all.
-    """
-    serializer = PackageDetailOutputSerializer()
-    serializer.fields  # noqa: B018 - bind the fields now, not concurrently on first use
-    return serializer
+    """Answer an action with the package the engine returned (the shape of ``GET``,
+    ``PackageDetailOutputSerializer``): it comes saved with brand, location, its replacement
+    known and its items; this reads its transition log (1 query) and what it lacks (the
+    package it replaces, its denial reason, its transfers while it waits for them)."""
+    package._prefetched_objects_cache["transitions"] = list(
+        PackageTransition.objects.filter(package=package).order_by("id"))
+    return Response(PackageDetailOutputSerializer(package).data, headers={"ETag": etag_for(package.version)})
 
 
 class PackageBulkActionView(StrictQueryParamsMixin, APIView):
-    """``POST /api/v1/packages/actions/{action}/``: one action on up to 1,000 packages; 200 with
-    a result per package, in request order (see ``BulkOutputSerializer``).
-
-    Actions without stock effects (``BULK_TRANSITION_ACTIONS``) run set-based, up to
-    ``BULK_CHUNK_SIZE`` packages per transaction (``package_bulk_chunk_outcomes``); the
-    others package by package, each in its own transaction (``package_bulk_outcome``)."""
+    """``POST /api/v1/packages/actions/{action}/``: one action on up to 1,000 packages, through
+    the package engine ``BULK_CHUNK_SIZE`` packages per transaction; 200 with a result per
+    package, in request order (see ``BulkOutputSerializer``)."""
 
     action_name: str = ""
     input_serializer: type = serializers.Serializer
 
     def post(self, request):
-        if not actor_may_run(self.action_name, "api"):
+        if not ACTIONS[self.action_name].may_run("api"):
             raise ActorNotPermitted(f"'{self.action_name}' cannot be run through the API",
                                     action=self.action_name)
         serializer = self.input_serializer(
             data=request.data, context={"locations": visible_locations(request)})
         serializer.is_valid(raise_exception=True)
-        entries = serializer.validated_data["packages"]
-        entry_serializer = ACTION_INPUT_SERIALIZERS[self.action_name]
         actor, packages = api_actor(request), visible_packages(request)
 
-        def entry_kwargs(entry: dict) -> dict:
-            return entry_serializer.kwargs_from({name: value for name, value in entry.items()
-                                                 if name != "number"})
+        def run_chunk(chunk: list[tuple[int, dict]]) -> list[dict]:
+            entries = [Entry(entry["number"], {k: v for k, v in entry.items() if k != "number"})
+                       for _, entry in chunk]
+            outcomes = package_act(self.action_name, entries, actor=actor, packages=packages, key="number")
+            return [package_bulk_outcome(outcome) for outcome in outcomes]
 
         def respond(outcomes: list[dict]) -> Response:
             return Response({"action": self.action_name, "summary": package_bulk_summary(outcomes),
                              "results": outcomes})
 
-        if self.action_name in BULK_TRANSITION_ACTIONS:
-            def run_chunk(chunk: list[tuple[int, dict]]) -> list[dict]:
-                return package_bulk_chunk_outcomes(
-                    action=self.action_name, actor=actor, packages=packages,
-                    entries=[(entry["number"], entry_kwargs(entry)) for _, entry in chunk])
-
-            return idempotent_bulk_chunks(request, entries=entries, run_chunk=run_chunk,
-                                          respond=respond, chunk_size=BULK_CHUNK_SIZE)
-
-        def run_entry(position: int, entry: dict) -> dict:
-            return package_bulk_outcome(action=self.action_name, number=entry["number"],
-                                        kwargs=entry_kwargs(entry), actor=actor, packages=packages)
-
-        return idempotent_bulk(request, entries=entries, run_entry=run_entry, respond=respond)
+        return idempotent_bulk_chunks(request, entries=serializer.validated_data["packages"],
+                                      run_chunk=run_chunk, respond=respond, chunk_size=BULK_CHUNK_SIZE)
 
 
 _WHO_NAMES = {"O": "operator", "A": "integrator", "S": "system"}
@@ -288,11 +221,10 @@ def _who(letters: str) -> list[str]:
 
 
 def _action_doc(name: str) -> str:
-    spec = ACTIONS[name]
-    service = ACTION_SERVICES[name]
-    who = ", ".join(_who(spec.who))
-    api_note = "" if "A" in spec.who else " Not open to integrators: answers 403."
-    return f"{spec.label}. Who: {who}.{api_note}\n\n{(service.__doc__ or '').strip()}"
+    action = ACTIONS[name]
+    api_note = "" if "A" in action.who else " Not open to integrators: answers 403."
+    effect = f" Stock: {action.stock}." if action.stock else ""
+    return f"{action.label}. Who: {', '.join(action.who_names)}.{api_note}\n\n{action.description}{effect}"
 
 
 def _make_action_view(name: str) -> type[PackageActionView]:
@@ -314,13 +246,6 @@ def _make_action_view(name: str) -> type[PackageActionView]:
     return view
 
 
-def _bulk_doc(name: str) -> str:
-    if name in BULK_TRANSITION_ACTIONS:
-        return (f"Up to {BULK_CHUNK_SIZE} packages at a time in one transaction; a refused package "
-                "changes nothing.")
-    return "Each package in its own transaction."
-
-
 def _make_bulk_view(name: str) -> type[PackageBulkActionView]:
     camel = "".join(part.title() for part in name.split("_"))
     def post(self, request):
@@ -333,7 +258,8 @@ def _make_bulk_view(name: str) -> type[PackageBulkActionView]:
     view.post = extend_schema(
         operation_id=f"packages_bulk_{name}", tags=["bulk actions"],
         summary=f"{ACTIONS[name].label} on many packages ({name})",
-        description=_bulk_doc(name) + " Answers 200 with `done`, `not_allowed` (with the current "
+        description=f"Up to {BULK_CHUNK_SIZE} packages at a time in one transaction; a refused "
+                    "package changes nothing. Answers 200 with `done`, `not_allowed` (with the current "
                     "status), `not_found` or `failed` per package, in request order.\n\n"
                     + _action_doc(name),
         request=ACTION_BULK_INPUT_SERIALIZERS[name], parameters=[IDEMPOTENCY_KEY_PARAMETER],

@@ -1,0 +1,109 @@
+"""How an action is declared: once, next to its django-fsm transition's model.
+
+An aggregate (packages, transfers) lists its actions as ``Action`` objects; the engine
+(``oms.actions.engine``), the API views, the operator forms, the admin actions,
+``allowed_actions``, the published state-machine graph and the docs table all read them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from rest_framework import serializers
+
+from oms.api_schema import StrictInputSerializer
+
+# Actor.kind -> letter of the "who" column of docs/state-machine.md.
+ACTOR_KIND_LETTER = {"user": "O", "api": "A", "system": "S"}
+WHO_NAMES = {"O": "operator", "A": "integrator", "S": "system"}
+
+
+class NoInput(StrictInputSerializer):
+    """An action without parameters: send ``{}`` or no body."""
+
+
+@dataclass
+class Step:
+    """What an action's ``run`` hands back to the engine for one row.
+
+    ``transition``: keyword arguments of the django-fsm transition method; ``reason`` and
+    ``payload`` go to the log row (and the event); ``then``: a follow-up action the engine
+    runs on the same row after it is written, as the system (``(name, inputs)``);
+    ``after``: a callable ``after(obj)`` the engine calls once the row is written (e.g. to
+    cancel transfers, create a replacement), inside the same transaction.
+    """
+
+    transition: dict[str, Any] = field(default_factory=dict)
+    reason: str = ""
+    payload: dict[str, Any] = field(default_factory=dict)
+    then: tuple[str, dict] | None = None
+    after: Callable[[Any], None] | None = None
+
+
+@dataclass(frozen=True)
+class Action:
+    """One action of a state machine.
+
+    Attributes:
+        name: the django-fsm transition method's name, e.g. ``"ship"``.
+        label: what operators read, e.g. ``"Ship"``.
+        who: who may run it, a subset of ``"OAS"`` (operator, integrator, system).
+        input: the body's DRF serializer; its ``validated_data`` are ``run``'s keyword
+            arguments (field ``source`` gives the argument's name). The operator form, the
+            admin form and the OpenAPI schema are derived from it.
+        run: ``run(obj, actor, **inputs) -> Step | None``, called on the locked row after
+            the generic checks (who, brand switch, source state). It checks the input
+            against the row (raising ``OmsError``), makes the stock effect and says how to
+            call the transition. None: nothing but the transition.
+        writes: model fields the transition may change besides the status, version and
+            timestamps (saved set-based by the engine).
+        stock: the stock effect in words ("" for none); an action with a stock effect runs
+            in a savepoint of its own when it is one of many.
+        switchable: a brand may switch it off.
+        primary: offered as the package page's main button when allowed.
+        form: operators and admins are asked for input first (default: the input has a
+            required field).
+        side: for transfers, whose stock location's scope it needs (``"source"`` or
+            ``"destination"``).
+    """
+
+    name: str
+    label: str
+    who: str
+    input: type[serializers.Serializer] = NoInput
+    run: Callable[..., Step | None] | None = None
+    writes: tuple[str, ...] = ()
+    stock: str = ""
+    switchable: bool = True
+    primary: bool = False
+    form: bool | None = None
+    side: str | None = None
+    description: str = ""
+
+    def may_run(self, actor_kind: str) -> bool:
+        """True if an actor of ``actor_kind`` (``user``/``api``/``system``) may run it."""
+        letter = ACTOR_KIND_LETTER.get(actor_kind)
+        return letter is not None and letter in self.who
+
+    @property
+    def who_names(self) -> list[str]:
+        """``["operator", "integrator"]`` for ``who == "OA"``."""
+        return [WHO_NAMES[letter] for letter in self.who]
+
+    @property
+    def asks_input(self) -> bool:
+        if self.form is not None:
+            return self.form
+        return any(f.required for f in self.input().fields.values())
+
+
+def actions_by_name(*actions: Action) -> dict[str, Action]:
+    """``{name: action}`` in declaration order; refuses a name declared twice."""
+    result: dict[str, Action] = {}
+    for action in actions:
+        if action.name in result:
+            raise ValueError(f"action {action.name!r} declared twice")
+        result[action.name] = action
+    return result

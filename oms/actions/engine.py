@@ -1,0 +1,246 @@
+"""The one engine that runs a declared action on rows of an aggregate.
+
+``act(machine, name, entries, actor=…)`` is the only way a package or a transfer changes
+state: operator screens, admin actions, the single and the bulk API and the automatic
+re-check all call it, and a single row is a batch of one. In one transaction it:
+
+1. locks the rows in primary-key order (one ``SELECT … FOR UPDATE OF`` with the joins the
+   aggregate asks for; ``skip_locked`` leaves rows another transaction holds);
+2. for each entry, in the order given: checks its ``If-Match`` versions, who may run the
+   action, the aggregate's own rules (``Machine.check``) and the source state, then runs
+   the action's ``run`` (input checks, stock effect; in a savepoint when it has a stock
+   effect) and the django-fsm transition on the instance;
+3. writes what moved set-based: one ``bulk_update`` of the rows (status, ``version`` + 1,
+   ``updated_at``, ``status_changed_at`` when the state changed, the action's ``writes``),
+   one ``bulk_create`` of log rows, one insert of outbox events (handed on after commit);
+4. runs the follow-ups the actions asked for (``Step.after``, ``Step.then``).
+
+A refused row changes nothing and gets its error in its ``Outcome``; other rows go on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import django_fsm as fsm
+from django.db import models, transaction
+from django.utils import timezone
+
+from oms.actions.declaration import Action, Step
+from oms.actors import Actor, system_actor
+from oms.events import events_publish_many
+from oms.exceptions import ActionNotAllowed, OmsError
+
+
+class ActorNotPermitted(OmsError):
+    """The actor's kind may not run this action (state table "who" column). HTTP 403."""
+
+    code = "actor_not_permitted"
+    http_status = 403
+
+
+class StaleVersion(OmsError):
+    """The row is no longer at the version the caller acted on (``If-Match``). HTTP 412.
+
+    ``extra["current_version"]`` is the row's version now.
+    """
+
+    code = "version_mismatch"
+    http_status = 412
+
+
+@dataclass(frozen=True)
+class Machine:
+    """One aggregate's state machine, as the engine needs it.
+
+    Attributes:
+        model / log_model: the aggregate's model and its transition-log model.
+        log_fk: the log model's foreign key to the aggregate (``"package"``).
+        event_prefix: events are ``<prefix>.status.transitioned`` about ``<prefix>`` rows.
+        actions: the declarations, ``{name: Action}``.
+        event_payload: ``event_payload(obj, action=, from_status=, actor=, reason=) -> dict``.
+        lock: adds the joins and prefetches to the locking queryset.
+        check: ``check(obj, action, actor)`` raises the aggregate's own refusals (a brand
+            switch, a delivery type) before the source state is checked.
+        not_allowed: ``not_allowed(obj, action, actor, detail=None, code=None) -> OmsError``.
+    """
+
+    model: type[models.Model]
+    log_model: type[models.Model]
+    log_fk: str
+    event_prefix: str
+    actions: dict[str, Action]
+    event_payload: Callable[..., dict]
+    lock: Callable[[models.QuerySet], models.QuerySet]
+    check: Callable[[Any, Action, Actor], None]
+    not_allowed: Callable[..., OmsError]
+
+
+@dataclass
+class Entry:
+    """One row to act on: ``key`` (its pk, or the field ``act`` is told), the action's
+    ``inputs`` and, for ``If-Match``, the ``versions`` it may be at (None: any)."""
+
+    key: Any
+    inputs: dict = field(default_factory=dict)
+    versions: Collection[int] | None = None
+
+
+@dataclass
+class Outcome:
+    """What happened to one entry: ``obj`` is the row (None when it was not found, in the
+    caller's scope); ``error`` the refusal (None when the action ran)."""
+
+    key: Any
+    obj: Any = None
+    error: OmsError | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.obj is not None and self.error is None
+
+
+def act(machine: Machine, name: str, entries: Sequence[Entry], *, actor: Actor,
+        scope: models.QuerySet | None = None, key: str = "pk",
+        skip_locked: bool = False) -> list[Outcome]:
+    """Run action ``name`` on every entry in one transaction (see the module doc).
+
+    ``scope``: the rows the caller may act on (default all); a row outside it is not found.
+    ``key``: the unique field the entries' keys are (``"pk"``, ``"number"``).
+    Returns one ``Outcome`` per entry, in order. Raises ValueError for an unknown action or
+    a key listed twice; an ``OmsError`` raised by a follow-up, or a ``DatabaseError``, rolls
+    the whole call back and propagates.
+    """
+    action = machine.actions.get(name)
+    if action is None:
+        raise ValueError(f"unknown action {name!r}")
+    keys = [entry.key for entry in entries]
+    if len(set(keys)) != len(keys):
+        raise ValueError("a row is listed twice")
+    with transaction.atomic():
+        queryset = machine.lock(scope if scope is not None else machine.model.objects.all())
+        rows = {getattr(row, key): row for row in queryset.select_for_update(
+            of=("self",), skip_locked=skip_locked).filter(**{f"{key}__in": keys}).order_by("pk")}
+        outcomes, moved = [], []
+        for entry in entries:
+            obj = rows.get(entry.key)
+            outcome = Outcome(entry.key, obj)
+            outcomes.append(outcome)
+            if obj is None:
+                continue
+            from_status = obj.status
+            try:
+                with transaction.atomic() if action.stock else contextlib.nullcontext():
+                    step = _run(machine, action, obj, entry, actor)
+            except OmsError as exc:
+                outcome.error = exc
+                continue
+            moved.append((outcome, from_status, step))
+        _write(machine, action, moved, actor)
+        for outcome, _, step in moved:
+            if step.after is not None:
+                step.after(outcome.obj)
+            if step.then is not None:
+                then_name, inputs = step.then
+                (follow,) = act(machine, then_name, [Entry(outcome.obj.pk, inputs)],
+                                actor=system_actor())
+                if follow.error is not None:
+                    raise follow.error
+                outcome.obj = follow.obj
+    return outcomes
+
+
+def _run(machine: Machine, action: Action, obj, entry: Entry, actor: Actor) -> Step:
+    if entry.versions is not None and obj.version not in entry.versions:
+        raise StaleVersion(f"The {machine.event_prefix} is at version {obj.version}",
+                           current_version=obj.version)
+    if not action.may_run(actor.kind):
+        raise ActorNotPermitted(f"'{action.name}' cannot be run by a {actor.kind} actor",
+                                action=action.name)
+    machine.check(obj, action, actor)
+    transition = getattr(obj, action.name)
+    if not fsm.can_proceed(transition):
+        raise machine.not_allowed(obj, action, actor)
+    try:
+        step = (action.run(obj, actor, **entry.inputs) if action.run else None) or Step()
+    except ActionNotAllowed as exc:
+        if "current_status" in exc.extra:
+            raise
+        raise machine.not_allowed(obj, action, actor, detail=exc.detail, code=exc.code) from None
+    transition(**step.transition)
+    return step
+
+
+def _write(machine: Machine, action: Action, moved: list, actor: Actor) -> None:
+    """Save the moved rows, their log rows and events, set-based."""
+    if not moved:
+        return
+    now = timezone.now()
+    for outcome, from_status, _ in moved:
+        obj = outcome.obj
+        obj.version += 1
+        obj.updated_at = now
+        if obj.status != from_status:
+            obj.status_changed_at = now
+    objs = [outcome.obj for outcome, _, _ in moved]
+    machine.model.objects.bulk_update(
+        objs, ["status", "version", "updated_at", "status_changed_at", *action.writes])
+    machine.log_model.objects.bulk_create([
+        machine.log_model(**{machine.log_fk: outcome.obj}, from_status=from_status,
+                          to_status=outcome.obj.status, action=action.name,
+                          actor=str(actor)[:150], actor_user_id=actor.user_id,
+                          reason=step.reason[:255], payload=step.payload, created_at=now)
+        for outcome, from_status, step in moved])
+    events_publish_many([
+        (f"{machine.event_prefix}.status.transitioned", machine.event_prefix, outcome.obj.pk,
+         machine.event_payload(outcome.obj, action=action.name, from_status=from_status,
+                               actor=actor, reason=step.reason))
+        for outcome, from_status, step in moved])
+
+
+def act_one(machine: Machine, name: str, key, *, actor: Actor, inputs: dict | None = None,
+            versions: Collection[int] | None = None, scope: models.QuerySet | None = None,
+            key_field: str = "pk"):
+    """``act`` on one row; return the saved row. Raises ``<model>.DoesNotExist`` when the
+    row is not found (in ``scope``) and the refusal's ``OmsError`` (nothing written)."""
+    (outcome,) = act(machine, name, [Entry(key, dict(inputs or {}), versions)], actor=actor,
+                     scope=scope, key=key_field)
+    if outcome.obj is None:
+        raise machine.model.DoesNotExist(f"{machine.model.__name__} matching query does not exist.")
+    if outcome.error is not None:
+        raise outcome.error
+    return outcome.obj
+
+
+def allowed_actions(machine: Machine, obj, *, actor_kind: str | None = None,
+                    check: Callable[[Action], bool] | None = None) -> list[str]:
+    """The actions runnable now on ``obj``, in declaration order: allowed from its state
+    (and the transitions' conditions), passing ``Machine.check``, open to ``actor_kind``
+    (when given) and to ``check`` (when given, e.g. a token's scope side)."""
+    available = {t.name for t in obj.get_available_status_transitions()}
+    names = []
+    for name, action in machine.actions.items():
+        if name not in available:
+            continue
+        if actor_kind is not None and not action.may_run(actor_kind):
+            continue
+        if check is not None and not check(action):
+            continue
+        try:
+            machine.check(obj, action, system_actor())
+        except OmsError:
+            continue
+        names.append(name)
+    return names
+
+
+def not_allowed_error(obj, action: Action, *, status: dict, allowed: list[str],
+                      detail: str | None = None, code: str | None = None) -> ActionNotAllowed:
+    """The 409 of an action the row's state (or a rule) does not allow now."""
+    return ActionNotAllowed(
+        detail or f"'{action.name}' is not allowed while the {obj._meta.model_name} is "
+                  f"{obj.get_status_display()}",
+        code=code, action=action.name, current_status=status, allowed_actions=allowed)

@@ -1,0 +1,71 @@
+"""The operator's and the admin's form of an action, derived from its input serializer.
+
+Each serializer field becomes a form field named like ``run``'s keyword argument (the
+field's ``source``): char, URL, integer and date fields map to their Django twins; a field
+with ``form_choices()`` becomes a choice of those rows (the form gives back the chosen
+row's pk); a field with ``form_fields(obj)`` / ``form_value(cleaned_data)`` builds its own
+(e.g. a quantity per item of a package).
+"""
+
+from __future__ import annotations
+
+from django import forms
+from rest_framework import serializers
+
+from oms.actions.declaration import Action
+
+
+class ActionForm(forms.Form):
+    """A form of an action; ``inputs()`` gives ``run``'s keyword arguments once valid."""
+
+    composite: dict = {}
+
+    def clean(self):
+        cleaned = super().clean()
+        self.values = {}
+        for key, (_, to_value) in self.composite.items():
+            self.values[key] = to_value(cleaned)  # may raise forms.ValidationError
+        return cleaned
+
+    def inputs(self) -> dict:
+        data = {name: value for name, value in self.cleaned_data.items()
+                if not any(name in names for names, _ in self.composite.values())}
+        data.update(self.values)
+        for name, value in list(data.items()):
+            if hasattr(value, "pk"):
+                data[name] = value.pk
+        return data
+
+
+def _form_field(field: serializers.Field) -> forms.Field:
+    common = {"required": field.required, "label": field.label or None,
+              "help_text": field.help_text or None}
+    if hasattr(field, "form_choices"):
+        return forms.ModelChoiceField(queryset=field.form_choices(), **common)
+    if isinstance(field, serializers.URLField):
+        return forms.URLField(max_length=field.max_length, **common)
+    if isinstance(field, serializers.CharField):
+        return forms.CharField(max_length=field.max_length, **common)
+    if isinstance(field, serializers.IntegerField):
+        return forms.IntegerField(min_value=field.min_value, max_value=field.max_value, **common)
+    if isinstance(field, serializers.DateField):
+        return forms.DateField(**common)
+    raise TypeError(f"no form field for {type(field).__name__}")
+
+
+def action_form_class(action: Action, obj=None) -> type[ActionForm] | None:
+    """The form class of ``action`` for ``obj`` (None: a form for many rows, e.g. the
+    admin's); None when the action takes no input."""
+    fields, composite = {}, {}
+    for name, field in action.input().fields.items():
+        key = field.source if field.source not in (None, "*") else name
+        if hasattr(field, "form_fields"):
+            own = field.form_fields(obj)
+            fields.update(own)
+            composite[key] = (set(own), field.form_value)
+        else:
+            fields[key] = _form_field(field)
+    if not fields:
+        return None
+    camel = "".join(part.title() for part in action.name.split("_"))
+    return type(f"{camel}Form", (ActionForm,), {**fields, "composite": composite})

@@ -1,0 +1,32 @@
+"""The package's side of transfer events (``transfers.signals``), in the transfer action's
+transaction: a package in Pending Transfer moves on when its last transfer arrived
+(``transfers_arrived``) or one was cancelled (``transfer_lost``)."""
+
+from __future__ import annotations
+
+from django.dispatch import receiver
+
+from oms.actors import system_actor
+from packages.engine import package_run
+from packages.models import Package, Status
+from transfers.models import Transfer
+from transfers.signals import transfer_cancelled, transfer_received
+
+
+@receiver(transfer_received, dispatch_uid="packages.transfer_received")
+def package_on_transfer_received(sender, *, transfer: Transfer, **kwargs) -> None:
+    package = Package.objects.select_for_update().get(pk=transfer.package_id)
+    if package.status != Status.PENDING_TRANSFER:
+        return
+    others_open = (Transfer.objects.filter(package_id=package.pk)
+                   .exclude(status__in=[Transfer.Status.TRANSFERRED, Transfer.Status.CANCELLED]).exists())
+    if not others_open:
+        package_run("transfers_arrived", package_id=package.pk, actor=system_actor())
+
+
+@receiver(transfer_cancelled, dispatch_uid="packages.transfer_cancelled")
+def package_on_transfer_cancelled(sender, *, transfer: Transfer, **kwargs) -> None:
+    package = Package.objects.select_for_update().get(pk=transfer.package_id)
+    if package.status == Status.PENDING_TRANSFER:
+        package_run("transfer_lost", package_id=package.pk, actor=system_actor(),
+                    reason=f"transfer {transfer.number} cancelled")
