@@ -32,7 +32,7 @@ def package_items_prefetch() -> Prefetch:
 
 
 def _lock(queryset: QuerySet) -> QuerySet:
-    return queryset.select_related("brand", "location", "replaces").prefetch_related(
+    return queryset.select_related("brand", "location").prefetch_related(
         package_items_prefetch())
 
 

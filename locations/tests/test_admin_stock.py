@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from locations.models import StockLevel
 from oms.actors import Actor
-from packages import services
+from packages.engine import package_run
 from packages.models import Status
 from packages.tests.helpers import make_package
 
@@ -26,7 +26,7 @@ def test_a_stale_stock_form_does_not_undo_a_pick(admin_client, typed):
     url = reverse("admin:locations_stocklevel_change", args=[level.pk])
     form = _form(admin_client.get(url).content)
     assert form["on_hand"] == "6" and form["on_hand_read"] == "6"
-    services.package_complete_packaging(package_id=package.pk, actor=Actor("user", "operator"))
+    package_run("complete_packaging", package_id=package.pk, actor=Actor("user", "operator"))
     assert StockLevel.objects.values_list("on_hand", flat=True).get(pk=level.pk) == 4
     if typed is not None:
         form["on_hand"] = str(typed)

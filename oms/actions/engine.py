@@ -120,7 +120,9 @@ def act(machine: Machine, name: str, entries: Sequence[Entry], *, actor: Actor,
     keys = [entry.key for entry in entries]
     if len(set(keys)) != len(keys):
         raise ValueError("a row is listed twice")
-    with transaction.atomic():
+    # No savepoint of its own inside a caller's transaction: an error that leaves here rolls
+    # the caller's transaction (or its savepoint) back; refusals do not leave here.
+    with transaction.atomic(savepoint=False):
         queryset = machine.lock(scope if scope is not None else machine.model.objects.all())
         rows = {getattr(row, key): row for row in queryset.select_for_update(
             of=("self",), skip_locked=skip_locked).filter(**{f"{key}__in": keys}).order_by("pk")}
@@ -185,9 +187,16 @@ def _write(machine: Machine, action: Action, moved: list, actor: Actor) -> None:
         obj.updated_at = now
         if obj.status != from_status:
             obj.status_changed_at = now
+    fields = ["status", "updated_at", "status_changed_at", *action.writes]
     objs = [outcome.obj for outcome, _, _ in moved]
-    machine.model.objects.bulk_update(
-        objs, ["status", "version", "updated_at", "status_changed_at", *action.writes])
+    fields = [machine.model._meta.get_field(name).attname for name in fields]
+    rows = {tuple(getattr(obj, name) for name in fields) for obj in objs}
+    if len(rows) == 1:  # the same values for every row (always so for one row): no CASE per row
+        (values,) = rows
+        machine.model.objects.filter(pk__in=[obj.pk for obj in objs]).update(
+            version=models.F("version") + 1, **dict(zip(fields, values, strict=True)))
+    else:
+        machine.model.objects.bulk_update(objs, ["version", *fields])
     machine.log_model.objects.bulk_create([
         machine.log_model(**{machine.log_fk: outcome.obj}, from_status=from_status,
                           to_status=outcome.obj.status, action=action.name,

@@ -176,22 +176,23 @@ def test_bulk_with_a_key_acts_once_and_replays():
 
 
 def test_interrupted_bulk_resumes_without_acting_twice(monkeypatch):
-    # The per-package path (an action with stock effects): the run dies on the third package.
+    # An action with stock effects, one package per chunk: the run dies on the third package.
     packages = [make_package(Status.IN_PROGRESS) for _ in range(4)]
     client, _ = api_client()
     client.raise_request_exception = True
     url = "/api/v1/packages/actions/complete_packaging/"
     body = {"packages": [{"number": p.number} for p in packages]}
+    monkeypatch.setattr("packages.api.views.BULK_CHUNK_SIZE", 1)
     from packages import bulk
 
     real = bulk.package_bulk_outcome
     calls = []
 
-    def dies_on_third(**kwargs):
-        calls.append(kwargs["number"])
+    def dies_on_third(outcome):
+        calls.append(outcome.key)
         if len(calls) == 3:
             raise RuntimeError("worker killed")
-        return real(**kwargs)
+        return real(outcome)
 
     monkeypatch.setattr("packages.api.views.package_bulk_outcome", dies_on_third)
     with pytest.raises(RuntimeError):
@@ -210,30 +211,31 @@ def test_interrupted_bulk_resumes_without_acting_twice(monkeypatch):
     assert OutboxEvent.objects.filter(type="package.status.transitioned").count() == 4
 
 
-def test_interrupted_set_based_bulk_resumes_after_the_last_committed_chunk(monkeypatch):
-    # The set-based path (ship), 2 packages per chunk: the run dies in the second chunk,
-    # after that chunk's rows, log rows and events were written.
+def test_interrupted_bulk_resumes_after_the_last_committed_chunk(monkeypatch):
+    # Ship, 2 packages per chunk through the package engine: the run dies in the second
+    # chunk, after that chunk's rows and log rows were written, while its events are written.
     packages = [make_package(Status.PACKAGING_COMPLETED) for _ in range(4)]
     client, _ = api_client()
     client.raise_request_exception = True
     body = _bulk([p.number for p in packages])
     monkeypatch.setattr("packages.api.views.BULK_CHUNK_SIZE", 2)
-    from packages import bulk, services
+    from oms.actions import engine
+    from packages.api import views
 
-    real_chunk, real_publish = bulk.package_bulk_chunk_outcomes, services.events_publish_many
+    real_act, real_publish = views.package_act, engine.events_publish_many
     chunks = []
 
-    def recording(**kwargs):
-        chunks.append([number for number, _ in kwargs["entries"]])
-        return real_chunk(**kwargs)
+    def recording(action, entries, **kwargs):
+        chunks.append([entry.key for entry in entries])
+        return real_act(action, entries, **kwargs)
 
     def dies_in_second_chunk(events):
         if len(chunks) == 2:
             raise RuntimeError("worker killed")
         return real_publish(events)
 
-    monkeypatch.setattr("packages.api.views.package_bulk_chunk_outcomes", recording)
-    monkeypatch.setattr("packages.services.events_publish_many", dies_in_second_chunk)
+    monkeypatch.setattr("packages.api.views.package_act", recording)
+    monkeypatch.setattr("oms.actions.engine.events_publish_many", dies_in_second_chunk)
     with pytest.raises(RuntimeError):
         client.post("/api/v1/packages/actions/ship/", body, format="json", HTTP_IDEMPOTENCY_KEY="b")
     # the first chunk committed whole, nothing of the second one stayed
@@ -247,7 +249,7 @@ def test_interrupted_set_based_bulk_resumes_after_the_last_committed_chunk(monke
     assert response.status_code == 409 and response.json()["code"] == "idempotency_request_in_progress"
     # the lease expires: the retry runs only the entries of the lost chunk
     IdempotencyRecord.objects.update(lease_until=None)
-    monkeypatch.setattr("packages.services.events_publish_many", real_publish)
+    monkeypatch.setattr("oms.actions.engine.events_publish_many", real_publish)
     chunks.clear()
     response = client.post("/api/v1/packages/actions/ship/", body, format="json", HTTP_IDEMPOTENCY_KEY="b")
     assert response.status_code == 200
@@ -262,7 +264,7 @@ def test_interrupted_set_based_bulk_resumes_after_the_last_committed_chunk(monke
     assert again.content == response.content and again["Idempotent-Replayed"] == "true"
 
 
-def test_set_based_bulk_stores_each_entrys_outcome_in_its_chunk(monkeypatch):
+def test_bulk_stores_each_entrys_outcome_in_its_chunk(monkeypatch):
     monkeypatch.setattr("packages.api.views.BULK_CHUNK_SIZE", 2)
     packages = [make_package(Status.PACKAGING_COMPLETED) for _ in range(3)] + [make_package(Status.PENDING)]
     client, _ = api_client()

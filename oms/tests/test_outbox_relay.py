@@ -17,7 +17,7 @@ from oms.events import event_feed, event_publish
 from oms.models import OutboxEvent
 from oms.outbox_relay import HandOffFailed, OutboxRelay, outbox_dispatch_many
 from oms.webhook_models import WebhookDelivery, WebhookSubscription
-from packages import services
+from packages.engine import package_run
 from packages.models import Status
 from packages.tests.helpers import make_package
 
@@ -48,7 +48,7 @@ def test_a_committed_action_leaves_no_work_in_the_web_process(django_capture_on_
     waiting = make_package(Status.PRODUCT_OUT_OF_STOCK, on_hand=0)
     level = StockLevel.objects.select_related("location", "sku").get(sku=waiting.items.get().sku)
     with django_capture_on_commit_callbacks() as callbacks:
-        services.package_cancel(package_id=package.pk, actor=Actor("user", "operator"))
+        package_run("cancel", package_id=package.pk, actor=Actor("user", "operator"))
         stock_level_set(location=level.location, sku=level.sku, on_hand=3)
     assert callbacks == []
     assert set(OutboxEvent.objects.values_list("type", flat=True)) == {

@@ -11,6 +11,7 @@ from django.db import connection, connections, transaction
 from django.utils import timezone
 
 import oms.webhooks as webhooks
+from oms.actions.engine import Entry
 from oms.actors import Actor
 from oms.events import events_publish_many
 from oms.models import OutboxEvent
@@ -24,7 +25,7 @@ from oms.webhooks import (
     webhook_fan_out,
     webhook_replay,
 )
-from packages import services
+from packages.engine import package_act
 from packages.models import Status
 from packages.tests.helpers import make_package
 
@@ -226,9 +227,9 @@ def test_receiver_down_during_a_bulk_action_then_back_every_event_arrives_in_ord
             ("attach_invoice", {"invoice_number": "INV-1", "invoice_date": dt.date(2026, 1, 1)},
              Actor("api", "erp"))):
         with django_capture_on_commit_callbacks():
-            results = services.package_bulk_transition(
-                action=action, entries=[(p.number, kwargs) for p in packages], actor=actor)
-        assert all(not isinstance(result, Exception) for result in results), results[:2]
+            outcomes = package_act(action, [Entry(p.number, kwargs) for p in packages], actor=actor,
+                                   key="number")
+        assert all(outcome.done for outcome in outcomes), outcomes[:2]
         _hand_on(django_capture_on_commit_callbacks)
     events = list(OutboxEvent.objects.filter(aggregate_type="package").order_by("pk"))
     assert len(events) == 400

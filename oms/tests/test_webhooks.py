@@ -22,7 +22,7 @@ from oms.webhooks import (
     webhook_subscription_save,
     webhook_target_check,
 )
-from packages import services
+from packages.engine import package_run
 from packages.models import Status
 from packages.tests.helpers import make_package
 
@@ -37,7 +37,7 @@ def _subscribe(url, types=("package.*",)):
 
 def _ship(package, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
-        services.package_ship(package_id=package.pk, actor=OPERATOR, carrier="C", tracking_number="T")
+        package_run("ship", package_id=package.pk, actor=OPERATOR, carrier="C", tracking_number="T")
 
 
 def _force_due():
@@ -71,6 +71,7 @@ def test_one_committed_action_one_event_per_subscription(receiver, django_captur
     assert WebhookDelivery.objects.count() == 2
 
 
+@pytest.mark.django_db(transaction=True)  # the engine's transaction is the outermost, as served
 def test_failed_transaction_sends_nothing(receiver, monkeypatch, django_capture_on_commit_callbacks):
     r = receiver()
     _subscribe(r.url)
@@ -79,10 +80,10 @@ def test_failed_transaction_sends_nothing(receiver, monkeypatch, django_capture_
     def broken(**kwargs):
         raise RuntimeError("replacement cannot be created")
 
-    monkeypatch.setattr(services, "package_create", broken)
+    monkeypatch.setattr("packages.actions.package_create", broken)
     with django_capture_on_commit_callbacks(execute=True), pytest.raises(RuntimeError):
-        services.package_report_missing(package_id=package.pk, actor=OPERATOR,
-                                        items={package.items.first().sku.code: 1})
+        package_run("report_missing", package_id=package.pk, actor=OPERATOR,
+                    items={package.items.first().sku.code: 1})
     assert not OutboxEvent.objects.exists()
     assert r.requests == []
 
@@ -144,7 +145,7 @@ def test_worker_dying_mid_delivery_is_recovered(receiver, monkeypatch, settings,
     monkeypatch.setattr(webhooks, "_post", dies)
     package = make_package(Status.PACKAGING_COMPLETED)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        services.package_ship(package_id=package.pk, actor=OPERATOR, carrier="C", tracking_number="T")
+        package_run("ship", package_id=package.pk, actor=OPERATOR, carrier="C", tracking_number="T")
     event = OutboxEvent.objects.get()
     outbox_dispatch(event_id=event.pk)  # fan-out committed
     delivery = WebhookDelivery.objects.get()

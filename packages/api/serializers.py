@@ -14,6 +14,7 @@ from packages.actions import ACTIONS, MAX_ITEMS, ItemInputSerializer
 from packages.creation import ItemInput
 from packages.engine import package_allowed_actions
 from packages.models import Brand, Package, Status, status_dict
+from packages.selectors import package_waiting_reason
 
 BULK_MAX = 1000
 PACKAGE_STATUS_SLUGS = [status.slug for status in Status]
@@ -125,8 +126,6 @@ class PackageDetailOutputSerializer(PackageOutputSerializer):
 
     @extend_schema_field(serializers.JSONField(allow_null=True))
     def get_waiting_reason(self, package) -> dict | None:
-        from packages.selectors import package_waiting_reason
-
         return package_waiting_reason(package)
 
 

@@ -7,6 +7,8 @@ an action, from which state, stock) lives in the declarations (``packages.action
 
 from __future__ import annotations
 
+import functools
+
 from django.db.models import Prefetch
 from django.http import Http404
 from django.urls import reverse
@@ -179,7 +181,18 @@ def _action_response(package: Package) -> Response:
     package it replaces, its denial reason, its transfers while it waits for them)."""
     package._prefetched_objects_cache["transitions"] = list(
         PackageTransition.objects.filter(package=package).order_by("id"))
-    return Response(PackageDetailOutputSerializer(package).data, headers={"ETag": etag_for(package.version)})
+    return Response(_package_detail_serializer().to_representation(package),
+                    headers={"ETag": etag_for(package.version)})
+
+
+@functools.cache
+def _package_detail_serializer() -> PackageDetailOutputSerializer:
+    """One ``PackageDetailOutputSerializer`` for every action's answer, in every thread: DRF
+    deep-copies a serializer's declared fields each time one is made, and
+    ``to_representation`` keeps no state (none of these fields reads the context)."""
+    serializer = PackageDetailOutputSerializer()
+    serializer.fields  # noqa: B018 - bind the fields now, not concurrently on first use
+    return serializer
 
 
 class PackageBulkActionView(StrictQueryParamsMixin, APIView):

@@ -139,11 +139,11 @@ def test_stock_level_added_in_admin_links_to_its_row_and_cannot_be_deleted(admin
 
 
 def test_original_shows_its_replacement(admin_client, operator):
-    from packages import services
+    from packages.engine import package_run
 
     package = make_package(Status.PENDING, quantities=(1,), on_hand=2)
-    services.package_report_missing(package_id=package.pk, actor=operator,
-                                    items={package.items.get().sku.code: 1})
+    package_run("report_missing", package_id=package.pk, actor=operator,
+                items={package.items.get().sku.code: 1})
     replacement = Package.objects.get(replaces=package)
     response = admin_client.get(reverse("admin:packages_package_change", args=[package.pk]))
     assert replacement.number.encode() in response.content

@@ -15,9 +15,9 @@ from oms import bulk_sql
 from oms.actors import system_actor
 from oms.exceptions import InvalidInput
 from oms.testing import olist_dir
+from packages.creation import CreatedPackage, ItemInput, PackageSpec, package_create_many
 from packages.models import Package, Status
 from packages.olist_import import olist_import
-from packages.services import CreatedPackage, ItemInput, PackageSpec, package_create_many
 from packages.tests.factories import BrandFactory
 
 pytestmark = pytest.mark.django_db

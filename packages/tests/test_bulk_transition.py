@@ -1,8 +1,8 @@
-"""Set-based bulk actions (``package_bulk_transition``): the same outcomes, rows, log rows and
-events as the per-package path, one transaction per chunk, locks under concurrency."""
+"""Bulk actions through the package engine (``package_act`` on many packages, the bulk API):
+the same outcomes, rows, log rows and events as one package at a time, one transaction per
+chunk, locks under concurrency."""
 
 import datetime as dt
-import logging
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -10,33 +10,30 @@ from django.db import DataError, IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from locations.tests.factories import StockLocationFactory
+from oms.actions.engine import ActorNotPermitted, Entry
 from oms.actors import Actor, user_actor
 from oms.api_testing import api_client
 from oms.models import OutboxEvent
 from oms.testing import run_concurrently
-from packages import services
-from packages.bulk import BULK_TRANSITION_ACTIONS, package_bulk_chunk_outcomes, package_bulk_outcome
+from packages.bulk import package_bulk_outcome
+from packages.engine import package_act
 from packages.models import Package, PackageTransition, Status
-from packages.services import ACTION_SERVICES, package_bulk_transition
 from packages.tests.factories import BrandFactory
 from packages.tests.helpers import make_package
 
 pytestmark = pytest.mark.django_db
 
 TIMESTAMPS = ("updated_at", "status_changed_at", "shipped_at", "delivered_at", "label_printed_at")
+# The engine's statements for a batch of any size: the lock, the items, one update, one
+# insert of log rows, one of events, and the savepoint around them (one to spare).
+BATCH_QUERIES = 8
 STOCK_FREE = {"start_preparing", "ship", "confirm_label_printed", "attach_invoice", "mark_ready_for_pickup",
               "hand_over", "record_delivery_attempt", "mark_delivered", "mark_delivery_failed",
               "request_cancellation"}
 
 
-def test_the_set_based_actions_are_exactly_those_without_stock_effects():
-    # state-machine.md: every other action moves stock or reads transfers / the log under the lock
-    assert BULK_TRANSITION_ACTIONS == STOCK_FREE
-    assert BULK_TRANSITION_ACTIONS < set(ACTION_SERVICES)
-
-
 def _body(action, variant=0):
-    """A valid body for ``action`` (variant 0) or one the service refuses / must normalise."""
+    """A valid body for ``action`` (variant 0) or one the action refuses / must normalise."""
     if action == "ship":
         return [{"carrier": "ACME", "tracking_number": "TRK-1"},
                 {"carrier": " ACME ", "tracking_number": "has space"},
@@ -114,49 +111,53 @@ def _capture(run):
     return captured
 
 
+def _outcomes(action, entries, *, actor, packages):
+    return [package_bulk_outcome(outcome) for outcome in package_act(
+        action, [Entry(number, dict(kwargs)) for number, kwargs in entries], actor=actor,
+        packages=packages, key="number")]
+
+
 @pytest.mark.parametrize("action", sorted(STOCK_FREE))
-def test_set_based_path_answers_and_writes_exactly_what_the_per_package_path_does(action):
+def test_a_batch_answers_and_writes_exactly_what_one_package_at_a_time_does(action):
     entries, scope = _mixed_batch(action)
     user = get_user_model().objects.create_user("integrator")
     actor = user_actor(user, kind="api")
 
-    per_package = _capture(lambda: [
-        package_bulk_outcome(action=action, number=number, kwargs=dict(kwargs), actor=actor, packages=scope)
-        for number, kwargs in entries])
-    set_based = _capture(lambda: package_bulk_chunk_outcomes(
-        action=action, entries=entries, actor=actor, packages=scope))
+    one_by_one = _capture(lambda: [
+        outcome for entry in entries for outcome in _outcomes(action, [entry], actor=actor, packages=scope)])
+    batch = _capture(lambda: _outcomes(action, entries, actor=actor, packages=scope))
 
-    assert set_based["outcomes"] == per_package["outcomes"]
-    assert set_based["packages"] == per_package["packages"]
-    assert set_based["log"] == per_package["log"]
-    assert set_based["events"] == per_package["events"]
-    results = {outcome["result"] for outcome in set_based["outcomes"]}
+    assert batch["outcomes"] == one_by_one["outcomes"]
+    assert batch["packages"] == one_by_one["packages"]
+    assert batch["log"] == one_by_one["log"]
+    assert batch["events"] == one_by_one["events"]
+    results = {outcome["result"] for outcome in batch["outcomes"]}
     assert {"done", "not_allowed", "not_found"} <= results
-    assert set_based["queries"] <= 8 < per_package["queries"], (set_based["queries"], per_package["queries"])
+    assert batch["queries"] <= BATCH_QUERIES < one_by_one["queries"], (
+        batch["queries"], one_by_one["queries"])
 
 
-def test_an_actor_that_may_not_run_the_action_fails_each_package_as_today():
+def test_an_actor_that_may_not_run_the_action_fails_each_package():
     package = make_package(Status.PENDING)
-    system = Actor("system", "system")
-    [result] = package_bulk_transition(action="start_preparing", entries=[(package.number, {})], actor=system)
-    assert result.code == "actor_not_permitted"
-    [outcome] = package_bulk_chunk_outcomes(action="start_preparing", entries=[(package.number, {})],
-                                            actor=system, packages=Package.objects.all())
-    assert outcome == package_bulk_outcome(action="start_preparing", number=package.number, kwargs={},
-                                           actor=system, packages=Package.objects.all())
-    assert outcome["result"] == "failed"
+    system = Actor("system", "system")  # start_preparing is for operators and integrators
+    [outcome] = package_act("start_preparing", [Entry(package.number)], actor=system, key="number")
+    assert isinstance(outcome.error, ActorNotPermitted)
+    answer = package_bulk_outcome(outcome)
+    assert answer["result"] == "failed" and answer["error"]["code"] == "actor_not_permitted"
     package.refresh_from_db()
     assert package.status == Status.PENDING and package.version == 1
+    assert not PackageTransition.objects.filter(package=package).exists()
+    assert not OutboxEvent.objects.exists()
 
 
-def test_actions_with_stock_effects_and_repeated_numbers_are_refused():
-    package = make_package(Status.IN_PROGRESS)
+def test_repeated_numbers_and_unknown_actions_are_refused():
+    package = make_package(Status.PENDING)
     with pytest.raises(ValueError):
-        package_bulk_transition(action="complete_packaging", entries=[(package.number, {})],
-                                actor=Actor("api", "i"))
+        package_act("start_preparing", [Entry(package.number)] * 2, actor=Actor("api", "i"), key="number")
     with pytest.raises(ValueError):
-        package_bulk_transition(action="start_preparing", entries=[(package.number, {})] * 2,
-                                actor=Actor("api", "i"))
+        package_act("fly", [Entry(package.number)], actor=Actor("api", "i"), key="number")
+    package.refresh_from_db()
+    assert package.version == 1
 
 
 # --- through the API -------------------------------------------------------------------------
@@ -210,13 +211,12 @@ def test_bulk_chunks_split_a_request_and_keep_the_order(monkeypatch):
     packages = [make_package(Status.PENDING if i % 4 else Status.IN_PROGRESS) for i in range(10)]
     client, _ = api_client()
     calls = []
-    real = services.package_bulk_transition
 
-    def recording(**kwargs):
-        calls.append(len(kwargs["entries"]))
-        return real(**kwargs)
+    def recording(action, entries, **kwargs):
+        calls.append(len(entries))
+        return package_act(action, entries, **kwargs)
 
-    monkeypatch.setattr("packages.bulk.package_bulk_transition", recording)
+    monkeypatch.setattr("packages.api.views.package_act", recording)
     response = client.post("/api/v1/packages/actions/start_preparing/",
                            {"packages": [{"number": p.number} for p in packages]}, format="json")
     assert calls == [3, 3, 3, 1]
@@ -227,47 +227,41 @@ def test_bulk_chunks_split_a_request_and_keep_the_order(monkeypatch):
 
 # --- a database error in a chunk -------------------------------------------------------------
 
-def test_a_database_error_rolls_the_set_based_chunk_back_and_runs_it_package_by_package(
-        monkeypatch, caplog):
+def test_a_database_error_in_a_chunk_leaves_nothing_of_it_written(monkeypatch):
     packages = [make_package(Status.PACKAGING_COMPLETED) for _ in range(5)]
-    real, failures = services.events_publish_many, []
+    failures = []
 
-    def fails_once(events):
-        if not failures:
-            failures.append(len(events))
-            raise IntegrityError("simulated: the outbox insert failed")
-        return real(events)
+    def fails(events):
+        failures.append(len(events))
+        raise IntegrityError("simulated: the outbox insert failed")
 
-    monkeypatch.setattr("packages.services.events_publish_many", fails_once)
+    monkeypatch.setattr("oms.actions.engine.events_publish_many", fails)
     client, _ = api_client()
+    client.raise_request_exception = True
     body = {"packages": [{"number": p.number, "carrier": "ACME", "tracking_number": f"T{i}"}
                          for i, p in enumerate(packages)]}
-    with caplog.at_level(logging.WARNING, logger="packages.bulk"):
-        response = client.post("/api/v1/packages/actions/ship/", body, format="json")
+    with pytest.raises(IntegrityError):
+        client.post("/api/v1/packages/actions/ship/", body, format="json")
 
-    assert failures == [5]  # the set-based attempt got as far as the events, then failed
-    assert "running it package by package" in caplog.text
-    assert response.status_code == 200
-    assert response.json()["summary"] == {"done": 5, "not_allowed": 0, "not_found": 0, "failed": 0}
-    # nothing of the failed attempt stayed: one version bump, log row and event per package
+    assert failures == [5]  # the chunk got as far as its events, then failed
     assert set(Package.objects.filter(pk__in=[p.pk for p in packages]).values_list("status", "version")) == {
-        (Status.SHIPPED, 2)}
-    assert PackageTransition.objects.filter(action="ship").count() == 5
-    assert OutboxEvent.objects.filter(type="package.status.transitioned").count() == 5
+        (Status.PACKAGING_COMPLETED, 1)}
+    assert not PackageTransition.objects.filter(action="ship").exists()
+    assert not OutboxEvent.objects.exists()
 
 
 @pytest.mark.postgres
 def test_a_real_database_error_leaves_nothing_of_the_chunk_written():
     # A tracking number longer than its column (the API's serializer would refuse it first):
-    # the set-based UPDATE fails, so does that package on the per-package retry; the chunk,
-    # with the packages before it, is rolled back as a whole and the error propagates.
+    # the chunk's UPDATE fails; the chunk, with the packages before it, is rolled back as a
+    # whole and the error propagates.
     packages = [make_package(Status.PACKAGING_COMPLETED) for _ in range(3)]
-    entries = [(p.number, {"carrier": "ACME", "tracking_number": "T" * (65 if i == 2 else 5)})
+    entries = [Entry(p.number, {"carrier": "ACME", "tracking_number": "T" * (65 if i == 2 else 5)})
                for i, p in enumerate(packages)]
     with pytest.raises(DataError):
         with transaction.atomic():
-            package_bulk_chunk_outcomes(action="ship", entries=entries, actor=Actor("api", "i"),
-                                        packages=Package.objects.all())
+            package_act("ship", entries, actor=Actor("api", "i"), packages=Package.objects.all(),
+                        key="number")
     assert set(Package.objects.filter(pk__in=[p.pk for p in packages]).values_list("status", "version")) == {
         (Status.PACKAGING_COMPLETED, 1)}
     assert not PackageTransition.objects.filter(action="ship").exists()
@@ -312,23 +306,21 @@ def test_a_single_ship_racing_a_bulk_ship_on_the_same_package_one_wins(round_):
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_overlapping_bulk_requests_in_opposite_orders_do_not_deadlock(caplog):
+def test_overlapping_bulk_requests_in_opposite_orders_do_not_deadlock():
     packages = [make_package(Status.PACKAGING_COMPLETED) for _ in range(60)]
     client, _ = api_client()
     others = [api_client(key=client.api_key)[0] for _ in range(3)]
     clients = [client, *others]
     orders = [packages, packages[::-1], packages[30:] + packages[:30], packages[::2] + packages[1::2]]
 
-    with caplog.at_level(logging.WARNING, logger="packages.bulk"):
-        responses = run_concurrently(4, lambda i: clients[i].post(
-            "/api/v1/packages/actions/ship/", format="json", data={"packages": [
-                {"number": p.number, "carrier": "C", "tracking_number": f"R{i}"} for p in orders[i]]}))
+    responses = run_concurrently(4, lambda i: clients[i].post(
+        "/api/v1/packages/actions/ship/", format="json", data={"packages": [
+            {"number": p.number, "carrier": "C", "tracking_number": f"R{i}"} for p in orders[i]]}))
 
     assert not any(isinstance(r, Exception) for r in responses), responses
     assert [r.status_code for r in responses] == [200] * 4
     assert sum(r.json()["summary"]["done"] for r in responses) == 60
     assert sum(r.json()["summary"]["not_allowed"] for r in responses) == 180
-    assert "package by package" not in caplog.text  # no deadlock victim fell back
     assert PackageTransition.objects.filter(action="ship").count() == 60
     assert OutboxEvent.objects.filter(type="package.status.transitioned").count() == 60
     assert set(Package.objects.values_list("version", flat=True)) == {2}

@@ -9,7 +9,7 @@ from oms.actors import Actor
 from oms.exceptions import ActionNotAllowed, InsufficientStock
 from oms.models import OutboxEvent
 from oms.testing import run_concurrently
-from packages import services
+from packages.engine import package_run
 from packages.models import PackageTransition, Status
 from packages.tests.helpers import make_package
 
@@ -22,7 +22,7 @@ OPERATOR = Actor("user", "operator")
 
 def test_twenty_concurrent_ships_one_wins():
     package = make_package(Status.PACKAGING_COMPLETED)
-    results = run_concurrently(20, lambda i: services.package_ship(
+    results = run_concurrently(20, lambda i: package_run("ship",
         package_id=package.pk, actor=OPERATOR, carrier="C", tracking_number=f"T{i}"))
     wins = [r for r in results if not isinstance(r, Exception)]
     losses = [r for r in results if isinstance(r, Exception)]
@@ -58,7 +58,7 @@ def test_concurrent_reschedules_share_scarce_stock_exactly():
                          number=f"R-{n}")
         p.items.create(sku=sku, quantity=1)
         packages.append(p)
-    results = run_concurrently(10, lambda i: services.package_reschedule(
+    results = run_concurrently(10, lambda i: package_run("reschedule",
         package_id=packages[i].pk, actor=OPERATOR))
     assert sum(not isinstance(r, Exception) for r in results) == 4
     assert all(isinstance(r, InsufficientStock) for r in results if isinstance(r, Exception))
@@ -72,8 +72,8 @@ def test_missing_report_racing_complete_packaging_one_wins_stock_consistent():
 
     def act(i):
         if i % 2:
-            return services.package_complete_packaging(package_id=package.pk, actor=OPERATOR)
-        return services.package_report_missing(package_id=package.pk, actor=OPERATOR, items={code: 1})
+            return package_run("complete_packaging", package_id=package.pk, actor=OPERATOR)
+        return package_run("report_missing", package_id=package.pk, actor=OPERATOR, items={code: 1})
 
     results = run_concurrently(6, act)
     assert sum(not isinstance(r, Exception) for r in results) == 1
@@ -92,7 +92,7 @@ def test_crossing_transfer_plans_do_not_fail():
     """Packages at A and at B each need 2 units of a SKU of which A and B hold 1 each:
     each reserves its local unit, then wants the other's (lock orders cross). One must end
     Pending Transfer with both units, the other Product Out of Stock; never an error."""
-    from packages.services import ItemInput, package_create
+    from packages.creation import ItemInput, package_create
     from packages.tests.factories import BrandFactory
 
     brand = BrandFactory()

@@ -3,7 +3,7 @@
 import django_fsm as fsm
 import pytest
 
-from packages.actions import ACTIONS, actor_may_run
+from packages.actions import ACTIONS
 from packages.models import Package, Status
 from packages.tests.spec import ALL_STATES, PACKAGE_ACTIONS, WHO
 
@@ -60,10 +60,11 @@ def test_status_is_protected():
 @pytest.mark.parametrize("kind", ["", "robot", "USER"])
 def test_an_unknown_actor_kind_may_run_no_action(kind):
     """Regression: an unknown kind looked up as "" and "" is in every ``who`` string."""
-    assert not any(actor_may_run(action, kind) for action in ACTIONS)
+    assert not any(action.may_run(kind) for action in ACTIONS.values())
 
 
 def test_known_actor_kinds_follow_the_who_column():
-    for action, spec in ACTIONS.items():
-        assert actor_may_run(action, "user") == ("O" in spec.who)
-        assert actor_may_run(action, "system") == ("S" in spec.who)
+    for action in ACTIONS.values():
+        assert action.may_run("user") == ("O" in action.who)
+        assert action.may_run("api") == ("A" in action.who)
+        assert action.may_run("system") == ("S" in action.who)

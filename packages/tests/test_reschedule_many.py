@@ -1,6 +1,7 @@
-"""``package_reschedule_many`` and ``package_stamp_shortages``: the batch form of
-``package_reschedule`` used by the automatic re-check (SQLite and PostgreSQL; the tests
-marked ``postgres`` need real row locks)."""
+"""Rescheduling many packages at once, as the automatic re-check does: ``package_act
+("reschedule", …, skip_locked=True)`` as the system, ``package_stamp_shortages`` and
+``package_recheck_out_of_stock`` (SQLite and PostgreSQL; the tests marked ``postgres`` need
+real row locks)."""
 
 import datetime as dt
 import re
@@ -12,18 +13,16 @@ from django.utils import timezone
 
 from locations.models import StockLevel
 from locations.tests.factories import SkuFactory, StockLocationFactory
+from oms.actions.engine import Entry
 from oms.actors import system_actor
-from oms.exceptions import InsufficientStock
+from oms.exceptions import ActionNotAllowed, InsufficientStock
 from oms.models import OutboxEvent
-from packages import services
+from packages import rescheduling
+from packages.creation import shortage_text
+from packages.engine import package_act, package_run
+from packages.events import package_event_payload
 from packages.models import Package, PackageItem, PackageTransition, Status
-from packages.rescheduling import package_recheck_out_of_stock
-from packages.services import (
-    package_reschedule,
-    package_reschedule_many,
-    package_stamp_shortages,
-    shortage_text,
-)
+from packages.rescheduling import package_recheck_out_of_stock, package_stamp_shortages
 from packages.tests.factories import BrandFactory
 
 pytestmark = pytest.mark.django_db
@@ -42,6 +41,17 @@ def _waiting(location, lines, *, brand, waited_minutes=0, number=None, **fields)
     return package
 
 
+def _reschedule(package_ids):
+    """What the re-check does with a batch: reschedule, skipping packages locked elsewhere."""
+    return package_act("reschedule", [Entry(pk) for pk in package_ids], actor=RECHECK, skip_locked=True)
+
+
+def _short(outcomes):
+    """``{package_id: shortages}`` of the outcomes refused for want of stock."""
+    return {outcome.key: outcome.error.extra["shortages"] for outcome in outcomes
+            if isinstance(outcome.error, InsufficientStock)}
+
+
 def _log_rows(package):
     return list(PackageTransition.objects.filter(package=package).order_by("id").values(
         "from_status", "to_status", "action", "actor", "actor_user_id", "reason", "payload"))
@@ -52,43 +62,35 @@ def _events(package):
                 .values_list("type", "payload"))
 
 
-def test_mixed_batch_reserves_once_and_writes_one_log_row_and_event_each():
+def _mixed_world():
     brand = BrandFactory(recheck_interval_minutes=40)
     location, other = StockLocationFactory(), StockLocationFactory()
     scarce, plenty = SkuFactory(code="B-SCARCE"), SkuFactory(code="A-PLENTY")
     missing = SkuFactory(code="C-NONE")  # no stock row at the location
-    scarce_level = StockLevel.objects.create(location=location, sku=scarce, on_hand=3)
-    plenty_level = StockLevel.objects.create(location=location, sku=plenty, on_hand=10, reserved=1)
-    elsewhere = StockLevel.objects.create(location=other, sku=scarce, on_hand=5)
-    # ids in the opposite order of waiting time: the service must serve by waiting time
-    young = _waiting(location, [(scarce, 1)], brand=brand, waited_minutes=5)
-    oldest = _waiting(location, [(scarce, 2), (plenty, 4)], brand=brand, waited_minutes=60)
-    no_row = _waiting(location, [(plenty, 1), (missing, 1)], brand=brand, waited_minutes=50)
-    middle = _waiting(location, [(scarce, 2)], brand=brand, waited_minutes=30)
-    at_other = _waiting(other, [(scarce, 5)], brand=brand, waited_minutes=1)
-    moved_on = _waiting(location, [(plenty, 1)], brand=brand, waited_minutes=90)
-    Package.objects.filter(pk=moved_on.pk).update(status=Status.IN_PROGRESS)
-    before = timezone.now()
-    now = before - dt.timedelta(seconds=5)
-
-    result = package_reschedule_many(
-        package_ids=[young.pk, oldest.pk, no_row.pk, middle.pk, at_other.pk, moved_on.pk, 999_999],
-        actor=RECHECK, now=now)
-
-    # served longest waiting first: oldest takes 2 of the 3 scarce units, middle cannot
-    # have 2 more, young takes the last one
-    assert result.rescheduled == [oldest.pk, young.pk, at_other.pk]
-    assert result.short == {
-        no_row.pk: [{"sku": "C-NONE", "needed": 1, "available": 0}],
-        middle.pk: [{"sku": "B-SCARCE", "needed": 2, "available": 1}],
+    world = {
+        "brand": brand,
+        "scarce_level": StockLevel.objects.create(location=location, sku=scarce, on_hand=3),
+        "plenty_level": StockLevel.objects.create(location=location, sku=plenty, on_hand=10, reserved=1),
+        "elsewhere": StockLevel.objects.create(location=other, sku=scarce, on_hand=5),
+        # ids in the opposite order of waiting time: served by waiting time, not by id
+        "young": _waiting(location, [(scarce, 1)], brand=brand, waited_minutes=5),
+        "oldest": _waiting(location, [(scarce, 2), (plenty, 4)], brand=brand, waited_minutes=60),
+        "no_row": _waiting(location, [(plenty, 1), (missing, 1)], brand=brand, waited_minutes=50),
+        "middle": _waiting(location, [(scarce, 2)], brand=brand, waited_minutes=30),
+        "at_other": _waiting(other, [(scarce, 5)], brand=brand, waited_minutes=1),
+        "moved_on": _waiting(location, [(plenty, 1)], brand=brand, waited_minutes=90),
     }
-    assert sorted(result.skipped) == sorted([moved_on.pk, 999_999])
-    assert result.not_allowed == []
-    for level, reserved in ((scarce_level, 3), (plenty_level, 5), (elsewhere, 5)):
+    Package.objects.filter(pk=world["moved_on"].pk).update(status=Status.IN_PROGRESS)
+    return world
+
+
+def _assert_mixed_world_after(w, *, now, before):
+    """oldest took 2 of the 3 scarce units, middle could not have 2 more, young took the last."""
+    for level, reserved in ((w["scarce_level"], 3), (w["plenty_level"], 5), (w["elsewhere"], 5)):
         level.refresh_from_db()
         assert level.reserved == reserved
         assert level.on_hand >= level.reserved
-    for package in (oldest, young, at_other):
+    for package in (w["oldest"], w["young"], w["at_other"]):
         package.refresh_from_db()
         assert (package.status, package.version) == (Status.IN_PROGRESS, 2)
         assert package.status_changed_at >= before
@@ -97,24 +99,63 @@ def test_mixed_batch_reserves_once_and_writes_one_log_row_and_event_each():
             "actor_user_id": None, "reason": "", "payload": {}}]
         ((kind, payload),) = _events(package)
         assert kind == "package.status.transitioned"
-        assert payload == services.package_event_payload(
-            package, action="reschedule", from_status=920, actor=RECHECK)
-    for package, text in ((no_row, "short: SKU C-NONE needs 1, has 0"),
-                          (middle, "short: SKU B-SCARCE needs 2, has 1")):
+        assert payload == package_event_payload(package, action="reschedule", from_status=920, actor=RECHECK)
+    for package, text in ((w["no_row"], "short: SKU C-NONE needs 1, has 0"),
+                          (w["middle"], "short: SKU B-SCARCE needs 2, has 1")):
         package.refresh_from_db()
         assert (package.status, package.version) == (Status.PRODUCT_OUT_OF_STOCK, 1)
         assert package.stock_shortage == text
         assert package.stock_checked_at == now
         assert package.next_stock_check_at == now + dt.timedelta(minutes=40)
         assert _log_rows(package) == [] and _events(package) == []
+    moved_on = w["moved_on"]
     moved_on.refresh_from_db()
     assert (moved_on.status, moved_on.version, moved_on.stock_checked_at) == (Status.IN_PROGRESS, 1, None)
+    assert _log_rows(moved_on) == [] and _events(moved_on) == []
+
+
+def test_mixed_batch_reserves_once_and_writes_one_log_row_and_event_each():
+    """The engine serves the entries in the order given (the re-check gives them longest
+    waiting first); a package short of stock gets its shortages, one no longer out of stock
+    is refused, an unknown one is not found; the shortages are stamped afterwards."""
+    w = _mixed_world()
+    before = timezone.now()
+    now = before - dt.timedelta(seconds=5)
+    by_waiting = [w["oldest"], w["no_row"], w["middle"], w["young"], w["at_other"]]
+
+    outcomes = _reschedule([w["moved_on"].pk] + [p.pk for p in by_waiting] + [999_999])
+    stamped = package_stamp_shortages(shortages=_short(outcomes), checked_at=now,
+                                      next_check_at=now + dt.timedelta(minutes=40))
+
+    assert [outcome.key for outcome in outcomes if outcome.done] == [
+        w["oldest"].pk, w["young"].pk, w["at_other"].pk]
+    assert _short(outcomes) == {
+        w["no_row"].pk: [{"sku": "C-NONE", "needed": 1, "available": 0}],
+        w["middle"].pk: [{"sku": "B-SCARCE", "needed": 2, "available": 1}],
+    }
+    assert stamped == 2
+    refused, *_, unknown = outcomes
+    assert isinstance(refused.error, ActionNotAllowed) and refused.error.code == "transition_not_allowed"
+    assert (unknown.key, unknown.obj, unknown.error) == (999_999, None, None)
+    _assert_mixed_world_after(w, now=now, before=before)
+
+
+def test_recheck_serves_the_longest_waiting_first():
+    w = _mixed_world()
+    before = timezone.now()
+    now = before - dt.timedelta(seconds=5)
+
+    result = package_recheck_out_of_stock(brand_id=w["brand"].pk, now=now, due_only=False)
+
+    assert result.rescheduled == [w["oldest"].pk, w["young"].pk, w["at_other"].pk]
+    assert (result.still_short, result.skipped) == (2, 0)
+    _assert_mixed_world_after(w, now=now, before=before)
 
 
 def test_writes_what_the_single_reschedule_writes(django_capture_on_commit_callbacks):
-    """Twin packages, one through ``package_reschedule``, one through the batch: the same
-    row changes, log row and event payload (but for id, number, what each replaces and the
-    clock)."""
+    """Twin packages, one rescheduled alone (``package_run``), one the re-check's way
+    (``package_act`` with ``skip_locked``): the same row changes, log row and event payload
+    (but for id, number, what each replaces and the clock)."""
     brand, location = BrandFactory(), StockLocationFactory()
     skus = [SkuFactory(code=code) for code in ("Z-LAST", "A-FIRST", "M-MIDDLE")]
     for sku in skus:
@@ -128,10 +169,10 @@ def test_writes_what_the_single_reschedule_writes(django_capture_on_commit_callb
                               number=f"TWIN-{name}", replaces=original, carrier="CARRIER", ship_by=ship_by,
                               placed_at=ship_by))
     with django_capture_on_commit_callbacks() as single_callbacks:
-        package_reschedule(package_id=twins[0].pk, actor=RECHECK)
+        package_run("reschedule", package_id=twins[0].pk, actor=RECHECK)
     with django_capture_on_commit_callbacks() as many_callbacks:
-        result = package_reschedule_many(package_ids=[twins[1].pk], actor=RECHECK)
-    assert result.rescheduled == [twins[1].pk]
+        (outcome,) = _reschedule([twins[1].pk])
+    assert outcome.done
     assert len(single_callbacks) == len(many_callbacks) == 1  # the hand-off waits for the commit
 
     def comparable(package, name):
@@ -156,9 +197,10 @@ def test_brand_with_reschedule_switched_off_is_left_alone():
     level = StockLevel.objects.create(location=location, sku=sku, on_hand=5)
     package = _waiting(location, [(sku, 1)], brand=brand)
     before = Package.objects.filter(pk=package.pk).values().get()
-    result = package_reschedule_many(package_ids=[package.pk], actor=RECHECK)
-    assert (result.rescheduled, result.short, result.skipped) == ([], {}, [])
-    assert result.not_allowed == [package.pk]
+    (outcome,) = _reschedule([package.pk])
+    assert isinstance(outcome.error, ActionNotAllowed) and outcome.error.code == "action_disabled"
+    result = package_recheck_out_of_stock(brand_id=brand.pk, due_only=False)
+    assert (result.rescheduled, result.still_short, result.skipped) == ([], 0, 0)
     assert Package.objects.filter(pk=package.pk).values().get() == before
     level.refresh_from_db()
     assert level.reserved == 0
@@ -168,16 +210,26 @@ def test_brand_with_reschedule_switched_off_is_left_alone():
 def test_nothing_to_do_writes_nothing():
     recorder = _Recorder()
     with connection.execute_wrapper(recorder):
-        result = package_reschedule_many(package_ids=[123, 456], actor=RECHECK)
-    assert result.skipped == [123, 456]
+        outcomes = _reschedule([123, 456])
+        assert package_stamp_shortages(shortages=_short(outcomes), checked_at=timezone.now(),
+                                       next_check_at=timezone.now()) == 0
+    assert [(outcome.obj, outcome.error) for outcome in outcomes] == [(None, None)] * 2
     writes = ("UPDATE", "INSERT", "WITH")
     assert [sql for sql in recorder.sql if sql.lstrip().upper().startswith(writes)] == []
 
 
-def test_query_count_does_not_grow_with_the_batch(django_assert_num_queries, monkeypatch):
-    """Set-based: the same statements for 3 or 30 packages (SQLite chunks are made small so
-    its chunked path runs too: 30 rows / 7 per statement = 5 statements per update)."""
-    monkeypatch.setattr(services, "SQLITE_ROWS_PER_STATEMENT", 7)
+# Statements per package of a batch that reserves one SKU line: the engine's savepoint and
+# ``stock_reserve``'s own inside it, the lock of its stock rows, then the reservation and two
+# releases, or, short of stock, two rollbacks and two releases.
+PER_FITTING_PACKAGE, PER_SHORT_PACKAGE = 6, 7
+
+
+def test_query_count_grows_by_a_constant_per_package(monkeypatch):
+    """The package rows, log rows and events of a batch are written set-based; each
+    package's reservation is its own few statements (the stock effect runs package by
+    package, in a savepoint). SQLite chunks are made small so the chunked stamp runs too:
+    30 rows / 7 per statement = 5 statements."""
+    monkeypatch.setattr(rescheduling, "SQLITE_ROWS_PER_STATEMENT", 7)
     brand, location = BrandFactory(), StockLocationFactory()
     counts = []
     for n in (3, 30):
@@ -186,17 +238,17 @@ def test_query_count_does_not_grow_with_the_batch(django_assert_num_queries, mon
             StockLevel.objects.create(location=location, sku=sku, on_hand=1)
         fit = [_waiting(location, [(sku, 1)], brand=brand) for sku in skus]
         short = [_waiting(location, [(sku, 2)], brand=brand) for sku in skus]
+        now = timezone.now()
         with connection.execute_wrapper(lambda execute, *args, n=n: counts.append(n) or execute(*args)):
-            result = package_reschedule_many(package_ids=[p.pk for p in fit + short], actor=RECHECK)
-        assert sorted(result.rescheduled) == sorted(p.pk for p in fit)
-        assert set(result.short) == {p.pk for p in short}
+            outcomes = _reschedule([p.pk for p in fit + short])
+            package_stamp_shortages(shortages=_short(outcomes), checked_at=now, next_check_at=now)
+        assert sorted(outcome.key for outcome in outcomes if outcome.done) == sorted(p.pk for p in fit)
+        assert set(_short(outcomes)) == {p.pk for p in short}
         assert Package.objects.filter(pk__in=[p.pk for p in short], stock_shortage__endswith="needs 2, has 0",
                                       stock_checked_at__isnull=False).count() == n
     small, large = counts.count(3), counts.count(30)
-    if connection.vendor == "postgresql":
-        assert small == large
-    else:  # two chunked updates (short stamps, reserved units) of 5 statements instead of 1
-        assert large == small + 2 * 4
+    stamps = 0 if connection.vendor == "postgresql" else 5 - 1  # the chunked stamp
+    assert large - small == 27 * (PER_FITTING_PACKAGE + PER_SHORT_PACKAGE) + stamps, (small, large)
 
 
 def test_stamp_shortages_touches_only_packages_still_out_of_stock():
@@ -243,7 +295,7 @@ def test_recheck_pages_through_packages_that_waited_equally_long_by_id():
 
 def test_recheck_shortage_text_is_the_single_reschedule_text():
     """The re-check's shortage text (computed in SQL on PostgreSQL) is ``shortage_text`` of
-    what ``package_reschedule`` reports: SKUs in code-point order, free units never below
+    what a reschedule reports: SKUs in code-point order, free units never below
     zero, a SKU without a stock row has 0, cut at 500 characters."""
     brand, location = BrandFactory(), StockLocationFactory()
     codes = ["b-lower", "B-UPPER", "_under", "\u00c4-umlaut", "a10", "a9", "Z"]
@@ -256,7 +308,7 @@ def test_recheck_shortage_text_is_the_single_reschedule_text():
         lines.append((sku, 4 + n % 3))
     package = _waiting(location, lines, brand=brand)
     with pytest.raises(InsufficientStock) as single:
-        package_reschedule(package_id=package.pk, actor=RECHECK)
+        package_run("reschedule", package_id=package.pk, actor=RECHECK)
     expected = shortage_text(single.value.extra["shortages"])
     assert len(expected) == 500 and expected.startswith("short: SKU B-UPPER needs")
     assert package_recheck_out_of_stock(brand_id=brand.pk, due_only=False).still_short == 1
@@ -296,11 +348,12 @@ def test_a_package_locked_by_another_transaction_is_skipped_and_left_untouched()
     before = Package.objects.filter(pk=busy.pk).values().get()
     release, thread = _hold_lock(busy.pk)
     try:
-        result = package_reschedule_many(package_ids=[oldest.pk, busy.pk, young.pk], actor=RECHECK)
+        outcomes = _reschedule([oldest.pk, busy.pk, young.pk])
     finally:
         release.set()
         thread.join()
-    assert (result.rescheduled, result.skipped, result.short) == ([oldest.pk, young.pk], [busy.pk], {})
+    assert [outcome.key for outcome in outcomes if outcome.done] == [oldest.pk, young.pk]
+    assert (outcomes[1].obj, outcomes[1].error) == (None, None)  # skipped, not waited for
     assert Package.objects.filter(pk=busy.pk).values().get() == before
     assert _log_rows(busy) == [] and _events(busy) == []
     level.refresh_from_db()
@@ -350,10 +403,10 @@ def test_locks_exactly_the_stock_rows_it_needs_in_primary_key_order():
         finally:
             connection.close()
 
-    with transaction.atomic():  # keep the service's locks until the checks are done
+    with transaction.atomic():  # keep the engine's locks until the checks are done
         with connection.execute_wrapper(recorder):
-            result = package_reschedule_many(package_ids=[package.pk], actor=RECHECK)
-        assert result.rescheduled == [package.pk]
+            (outcome,) = _reschedule([package.pk])
+        assert outcome.done
         seen = {}
         thread = threading.Thread(target=lambda: seen.update(
             {level.pk: try_lock(level.pk) for level in needed + unrelated}))
@@ -361,7 +414,7 @@ def test_locks_exactly_the_stock_rows_it_needs_in_primary_key_order():
         thread.join(timeout=30)
     assert seen == {**{level.pk: "locked" for level in needed}, **{level.pk: "free" for level in unrelated}}
     (lock_sql,) = [sql for sql in recorder.sql if "locations_stocklevel" in sql and "FOR UPDATE" in sql]
-    assert lock_sql.startswith('SELECT "locations_stocklevel"."id" ')  # ORDER BY 1 is the primary key
+    assert lock_sql.startswith('SELECT "locations_stocklevel"."id"')  # so ORDER BY 1 is the primary key too
     assert re.search(r'ORDER BY (1|"locations_stocklevel"\."id") ASC FOR UPDATE OF "locations_stocklevel"$',
                      lock_sql.rstrip())
 

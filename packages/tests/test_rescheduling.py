@@ -123,7 +123,7 @@ def test_stock_raised_queues_a_recheck_that_reschedules(django_capture_on_commit
 
 
 def test_entering_out_of_stock_sets_the_first_check(operator):
-    from packages.services import ItemInput, package_create
+    from packages.creation import ItemInput, package_create
 
     brand = BrandFactory(recheck_interval_minutes=10)
     package = package_create(order_number="O", brand=brand, location=StockLocationFactory(),
@@ -143,7 +143,7 @@ def test_every_beat_entry_names_a_registered_task():
 
 
 def test_shorter_brand_interval_applies_to_waiting_packages_at_once():
-    from packages.services import brand_update
+    from packages.brands import brand_update
 
     brand = BrandFactory(recheck_interval_minutes=60)
     location, sku = StockLocationFactory(), SkuFactory()
@@ -161,7 +161,7 @@ def test_shorter_brand_interval_applies_to_waiting_packages_at_once():
 def test_brand_rejects_unknown_disabled_action():
     from django.core.exceptions import ValidationError
 
-    from packages.services import brand_update
+    from packages.brands import brand_update
 
     brand = BrandFactory()
     with pytest.raises(ValidationError):

@@ -9,7 +9,7 @@ from locations.models import StockLevel
 from locations.tests.factories import SkuFactory, StockLocationFactory
 from oms.actors import Actor
 from oms.testing import run_concurrently
-from packages import services
+from packages.engine import package_run
 from packages.models import Package, PackageItem, PackageTransition, Status
 from packages.rescheduling import package_recheck_out_of_stock
 from packages.tests.factories import BrandFactory
@@ -60,7 +60,7 @@ def test_cancel_racing_automatic_reschedule_leaves_a_legal_chain():
         def act(i, package_id=package.pk):
             if i == 0:
                 return package_recheck_out_of_stock(brand_id=brand.pk, due_only=False)
-            return services.package_cancel(package_id=package_id, actor=Actor("user", "op"))
+            return package_run("cancel", package_id=package_id, actor=Actor("user", "op"))
 
         run_concurrently(2, act)
         package.refresh_from_db()
@@ -74,5 +74,5 @@ def test_cancel_racing_automatic_reschedule_leaves_a_legal_chain():
         expected_reserved = 1 if package.status == Status.IN_PROGRESS else 0
         assert level.reserved == expected_reserved
         if package.status == Status.IN_PROGRESS:  # free the unit for the next round
-            services.package_request_cancellation(package_id=package.pk, actor=Actor("user", "op"))
-            services.package_confirm_cancellation(package_id=package.pk, actor=Actor("user", "op"))
+            package_run("request_cancellation", package_id=package.pk, actor=Actor("user", "op"))
+            package_run("confirm_cancellation", package_id=package.pk, actor=Actor("user", "op"))

@@ -6,13 +6,14 @@ import pytest
 
 from locations.models import StockLevel
 from locations.tests.factories import SkuFactory, StockLocationFactory
+from oms.actions.engine import ActorNotPermitted
 from oms.actors import Actor
 from oms.events import _flush_pending
 from oms.exceptions import ActionNotAllowed, InsufficientStock, InvalidInput
 from oms.models import OutboxEvent
-from packages import services
+from packages.creation import ItemInput, package_create
+from packages.engine import package_allowed_actions, package_run
 from packages.models import Package, PackageTransition, Status
-from packages.services import ACTION_SERVICES, ActorNotPermitted, ItemInput, package_create
 from packages.tests.factories import BrandFactory, DenialReasonFactory
 from packages.tests.helpers import make_package, stock_snapshot
 from packages.tests.spec import ALL_STATES, PACKAGE_ACTIONS, WHO
@@ -67,16 +68,15 @@ def test_every_action_from_every_state(action, state, django_capture_on_commit_c
     sources, targets = PACKAGE_ACTIONS[action]
     before = _written()
     before_log_id = max(PackageTransition.objects.values_list("id", flat=True), default=0)
-    service = ACTION_SERVICES[action]
     if state not in sources:
         with pytest.raises(ActionNotAllowed) as excinfo:
-            service(package_id=package.pk, actor=_actor(action), **kwargs)
+            package_run(action, package_id=package.pk, actor=_actor(action), **kwargs)
         assert excinfo.value.code == "transition_not_allowed"
         assert excinfo.value.extra["current_status"]["code"] == state
         assert _written() == before, "a refused action must write nothing"
         return
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        result = service(package_id=package.pk, actor=_actor(action), **kwargs)
+        result = package_run(action, package_id=package.pk, actor=_actor(action), **kwargs)
     package.refresh_from_db()
     assert package.status in targets
     assert result.status == package.status
@@ -96,13 +96,13 @@ def test_every_action_from_every_state(action, state, django_capture_on_commit_c
 def test_ship_stops_at_each_open_gate_in_order(operator, system):
     brand = BrandFactory(slug="gated", requires_shipping_label=True, requires_invoice=True)
     package = make_package(Status.PACKAGING_COMPLETED, brand=brand)
-    package = services.package_ship(package_id=package.pk, actor=operator, carrier="C", tracking_number="T")
+    package = package_run("ship", package_id=package.pk, actor=operator, carrier="C", tracking_number="T")
     assert package.status == Status.PENDING_SHIPPING_LABEL
     assert (package.carrier, package.tracking_number) == ("C", "T")
-    package = services.package_confirm_label_printed(package_id=package.pk, actor=operator)
+    package = package_run("confirm_label_printed", package_id=package.pk, actor=operator)
     assert package.status == Status.PENDING_INVOICE
-    package = services.package_attach_invoice(package_id=package.pk, actor=system,
-                                              invoice_number="NF-9", invoice_date=dt.date(2026, 1, 2))
+    package = package_run("attach_invoice", package_id=package.pk, actor=system,
+                          invoice_number="NF-9", invoice_date=dt.date(2026, 1, 2))
     assert package.status == Status.SHIPPED
     assert package.shipped_at is not None
 
@@ -110,23 +110,23 @@ def test_ship_stops_at_each_open_gate_in_order(operator, system):
 def test_ship_skips_gates_already_closed(operator, system):
     brand = BrandFactory(slug="invoice-only", requires_invoice=True)
     package = make_package(Status.PACKAGING_COMPLETED, brand=brand)
-    services.package_attach_invoice(package_id=package.pk, actor=system, invoice_number="NF-1",
-                                    invoice_date=dt.date(2026, 1, 2))
-    package = services.package_ship(package_id=package.pk, actor=operator, carrier="C", tracking_number="T")
+    package_run("attach_invoice", package_id=package.pk, actor=system, invoice_number="NF-1",
+                invoice_date=dt.date(2026, 1, 2))
+    package = package_run("ship", package_id=package.pk, actor=operator, carrier="C", tracking_number="T")
     assert package.status == Status.SHIPPED
     plain = make_package(Status.PACKAGING_COMPLETED, brand=BrandFactory(slug="plain"))
-    assert services.package_ship(package_id=plain.pk, actor=operator, carrier="C",
-                                 tracking_number="T").status == Status.SHIPPED
+    assert package_run("ship", package_id=plain.pk, actor=operator, carrier="C",
+                       tracking_number="T").status == Status.SHIPPED
 
 
 def test_ship_refuses_click_and_collect_and_blank_tracking(operator):
     cc = make_package(Status.PACKAGING_COMPLETED, delivery_type=Package.DeliveryType.CLICK_AND_COLLECT)
     with pytest.raises(ActionNotAllowed) as excinfo:
-        services.package_ship(package_id=cc.pk, actor=operator, carrier="C", tracking_number="T")
+        package_run("ship", package_id=cc.pk, actor=operator, carrier="C", tracking_number="T")
     assert "mark_ready_for_pickup" in excinfo.value.extra["allowed_actions"]
     package = make_package(Status.PACKAGING_COMPLETED)
     with pytest.raises(InvalidInput) as excinfo:
-        services.package_ship(package_id=package.pk, actor=operator, carrier="C", tracking_number="  ")
+        package_run("ship", package_id=package.pk, actor=operator, carrier="C", tracking_number="  ")
     assert excinfo.value.extra["field"] == "tracking_number"
     package.refresh_from_db()
     assert package.status == Status.PACKAGING_COMPLETED
@@ -171,8 +171,8 @@ def test_report_missing_cancels_writes_off_and_replaces(operator):
     package = make_package(Status.IN_PROGRESS, quantities=(1, 1, 1), on_hand=2)
     items = list(package.items.select_related("sku").order_by("id"))
     missing = items[0].sku
-    result = services.package_report_missing(package_id=package.pk, actor=operator,
-                                             items=[{"sku": missing.code, "quantity": 1}])
+    result = package_run("report_missing", package_id=package.pk, actor=operator,
+                         items=[{"sku": missing.code, "quantity": 1}])
     package.refresh_from_db()
     assert package.status == Status.CANCELED
     assert package.cancellation_reason == "product_not_found"
@@ -190,7 +190,7 @@ def test_report_missing_cancels_writes_off_and_replaces(operator):
 def test_report_missing_replacement_out_of_stock_when_last_unit_missing(operator):
     package = make_package(Status.PENDING, quantities=(1, 1, 1), on_hand=1)
     missing = package.items.first().sku
-    services.package_report_missing(package_id=package.pk, actor=operator, items={missing.code: 1})
+    package_run("report_missing", package_id=package.pk, actor=operator, items={missing.code: 1})
     replacement = Package.objects.get(replaces=package)
     assert replacement.status == Status.PRODUCT_OUT_OF_STOCK
     assert StockLevel.objects.get(sku=missing).on_hand == 0
@@ -200,7 +200,7 @@ def test_report_missing_replacement_out_of_stock_when_last_unit_missing(operator
 def test_report_defective_moves_units_to_damaged(operator):
     package = make_package(Status.READY_TO_PACKAGING, quantities=(2,), on_hand=4)
     sku = package.items.get().sku
-    services.package_report_defective(package_id=package.pk, actor=operator, items={sku.code: 1})
+    package_run("report_defective", package_id=package.pk, actor=operator, items={sku.code: 1})
     level = StockLevel.objects.get(sku=sku)
     assert (level.on_hand, level.damaged, level.reserved) == (3, 1, 2)
     package.refresh_from_db()
@@ -208,6 +208,7 @@ def test_report_defective_moves_units_to_damaged(operator):
     assert package.replacement.status == Status.PENDING
 
 
+@pytest.mark.django_db(transaction=True)  # the engine's transaction is the outermost, as served
 def test_report_missing_is_all_or_nothing(operator, monkeypatch):
     package = make_package(Status.PENDING, quantities=(1, 1, 1), on_hand=2)
     before = _written()
@@ -215,10 +216,10 @@ def test_report_missing_is_all_or_nothing(operator, monkeypatch):
     def broken(**kwargs):
         raise RuntimeError("replacement cannot be created")
 
-    monkeypatch.setattr(services, "package_create", broken)
+    monkeypatch.setattr("packages.actions.package_create", broken)
     with pytest.raises(RuntimeError):
-        services.package_report_missing(package_id=package.pk, actor=operator,
-                                        items={package.items.first().sku.code: 1})
+        package_run("report_missing", package_id=package.pk, actor=operator,
+                    items={package.items.first().sku.code: 1})
     assert _written() == before
 
 
@@ -234,7 +235,7 @@ def test_report_missing_rejects_bad_items(operator, items, message):
         items = {package.items.first().sku.code: 2}
     before = _written()
     with pytest.raises(InvalidInput) as excinfo:
-        services.package_report_missing(package_id=package.pk, actor=operator, items=items)
+        package_run("report_missing", package_id=package.pk, actor=operator, items=items)
     assert message in excinfo.value.detail
     assert excinfo.value.extra["field"] == "items"
     assert _written() == before
@@ -244,7 +245,7 @@ def test_reschedule_without_stock_names_the_shortage(operator):
     package = make_package(Status.PRODUCT_OUT_OF_STOCK, quantities=(2, 1), on_hand=1)
     before = _written()
     with pytest.raises(InsufficientStock) as excinfo:
-        services.package_reschedule(package_id=package.pk, actor=operator)
+        package_run("reschedule", package_id=package.pk, actor=operator)
     assert len(excinfo.value.extra["shortages"]) == 1
     assert excinfo.value.extra["shortages"][0]["needed"] == 2
     assert excinfo.value.extra["shortages"][0]["available"] == 1
@@ -253,14 +254,14 @@ def test_reschedule_without_stock_names_the_shortage(operator):
 
 def test_reschedule_reserves_when_stock_is_back(system):
     package = make_package(Status.PRODUCT_OUT_OF_STOCK, quantities=(2,), on_hand=2)
-    package = services.package_reschedule(package_id=package.pk, actor=system)
+    package = package_run("reschedule", package_id=package.pk, actor=system)
     assert package.status == Status.IN_PROGRESS
     assert StockLevel.objects.get().reserved == 2
 
 
 def test_complete_packaging_picks_reserved_units(operator):
     package = make_package(Status.IN_PROGRESS, quantities=(2,), on_hand=5)
-    services.package_complete_packaging(package_id=package.pk, actor=operator)
+    package_run("complete_packaging", package_id=package.pk, actor=operator)
     level = StockLevel.objects.get()
     assert (level.on_hand, level.reserved) == (3, 0)
 
@@ -272,7 +273,7 @@ def test_complete_packaging_picks_reserved_units(operator):
 def test_confirm_cancellation_undoes_what_the_package_held(operator, before_request, expected):
     package = make_package(Status.PENDING_CANCELLATION, quantities=(2,), on_hand=5,
                            status_before_cancellation=before_request)
-    services.package_confirm_cancellation(package_id=package.pk, actor=operator)
+    package_run("confirm_cancellation", package_id=package.pk, actor=operator)
     level = StockLevel.objects.get()
     assert (level.on_hand, level.reserved) == expected
 
@@ -281,10 +282,10 @@ def test_confirm_cancellation_undoes_what_the_package_held(operator, before_requ
                                             Status.READY_FOR_PICKUP])
 def test_reject_cancellation_returns_to_the_state_before(operator, before_request):
     package = make_package(before_request)
-    package = services.package_request_cancellation(package_id=package.pk, actor=operator,
-                                                     reason="customer asked")
+    package = package_run("request_cancellation", package_id=package.pk, actor=operator,
+                          reason="customer asked")
     assert package.status == Status.PENDING_CANCELLATION
-    package = services.package_reject_cancellation(package_id=package.pk, actor=operator)
+    package = package_run("reject_cancellation", package_id=package.pk, actor=operator)
     assert package.status == before_request
 
 
@@ -292,7 +293,7 @@ def test_reject_cancellation_returns_to_the_state_before(operator, before_reques
 def test_refuse_releases_reservations(operator, state):
     package = make_package(state, quantities=(2,), on_hand=2)
     reason = DenialReasonFactory(title="No staff")
-    package = services.package_refuse(package_id=package.pk, actor=operator, denial_reason_id=reason.pk)
+    package = package_run("refuse", package_id=package.pk, actor=operator, denial_reason_id=reason.pk)
     assert package.status == Status.TO_BE_RESCHEDULED
     assert StockLevel.objects.get().reserved == 0
     assert PackageTransition.objects.get(package=package).reason == "No staff"
@@ -302,7 +303,7 @@ def test_refuse_needs_an_active_denial_reason(operator):
     package = make_package(Status.PENDING)
     inactive = DenialReasonFactory(is_active=False)
     with pytest.raises(InvalidInput):
-        services.package_refuse(package_id=package.pk, actor=operator, denial_reason_id=inactive.pk)
+        package_run("refuse", package_id=package.pk, actor=operator, denial_reason_id=inactive.pk)
 
 
 def test_reassign_location_reserves_at_the_new_location(operator):
@@ -310,19 +311,19 @@ def test_reassign_location_reserves_at_the_new_location(operator):
     sku = package.items.get().sku
     other = StockLocationFactory()
     StockLevel.objects.create(location=other, sku=sku, on_hand=1)
-    package = services.package_reassign_location(package_id=package.pk, actor=operator,
-                                                 location_code=other.code)
+    package = package_run("reassign_location", package_id=package.pk, actor=operator,
+                          location_code=other.code)
     assert package.status == Status.PENDING
     assert package.location == other
     assert StockLevel.objects.get(location=other).reserved == 1
     waiting = make_package(Status.TO_BE_RESCHEDULED)
     with pytest.raises(InvalidInput):
-        services.package_reassign_location(package_id=waiting.pk, actor=operator, location_code="NOPE")
+        package_run("reassign_location", package_id=waiting.pk, actor=operator, location_code="NOPE")
 
 
 def test_cancel_pending_releases_reservation(operator):
     package = make_package(Status.PENDING, quantities=(3,), on_hand=3)
-    services.package_cancel(package_id=package.pk, actor=operator, reason="customer")
+    package_run("cancel", package_id=package.pk, actor=operator, reason="customer")
     assert StockLevel.objects.get().reserved == 0
 
 
@@ -330,36 +331,36 @@ def test_brand_switch_refuses_and_hides_the_action(operator):
     brand = BrandFactory(slug="no-start", disabled_actions=["start_preparing"])
     package = make_package(Status.PENDING, brand=brand)
     with pytest.raises(ActionNotAllowed) as excinfo:
-        services.package_start_preparing(package_id=package.pk, actor=operator)
+        package_run("start_preparing", package_id=package.pk, actor=operator)
     assert excinfo.value.code == "action_disabled"
     assert "start_preparing" not in excinfo.value.extra["allowed_actions"]
-    assert "complete_packaging" in services.package_allowed_actions(package)
+    assert "complete_packaging" in package_allowed_actions(package)
     assert not PackageTransition.objects.exists()
 
 
 def test_actor_kind_is_enforced(operator, integrator):
     package = make_package(Status.SHIPPED)
     with pytest.raises(ActorNotPermitted):
-        services.package_mark_delivered(package_id=package.pk, actor=operator)
-    assert services.package_mark_delivered(package_id=package.pk, actor=integrator).status == 800
+        package_run("mark_delivered", package_id=package.pk, actor=operator)
+    assert package_run("mark_delivered", package_id=package.pk, actor=integrator).status == 800
     transfer_waiting = make_package(Status.PENDING_TRANSFER)
     with pytest.raises(ActorNotPermitted):
-        services.package_transfers_arrived(package_id=transfer_waiting.pk, actor=integrator)
+        package_run("transfers_arrived", package_id=transfer_waiting.pk, actor=integrator)
 
 
 def test_delivery_attempts_are_counted(integrator):
     package = make_package(Status.SHIPPED)
-    services.package_record_delivery_attempt(package_id=package.pk, actor=integrator)
-    package = services.package_record_delivery_attempt(package_id=package.pk, actor=integrator)
+    package_run("record_delivery_attempt", package_id=package.pk, actor=integrator)
+    package = package_run("record_delivery_attempt", package_id=package.pk, actor=integrator)
     assert (package.status, package.delivery_attempts) == (Status.DELIVERY_ATTEMPTED, 2)
     with pytest.raises(InvalidInput):
-        services.package_mark_delivery_failed(package_id=package.pk, actor=integrator, reason=" ")
+        package_run("mark_delivery_failed", package_id=package.pk, actor=integrator, reason=" ")
 
 
 def test_events_leave_only_after_commit(operator, django_capture_on_commit_callbacks):
     package = make_package(Status.PACKAGING_COMPLETED)
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        services.package_ship(package_id=package.pk, actor=operator, carrier="C", tracking_number="T")
+        package_run("ship", package_id=package.pk, actor=operator, carrier="C", tracking_number="T")
     assert len(callbacks) == 1
     event = OutboxEvent.objects.get()
     assert event.dispatched_at is not None  # the eager task ran on commit
@@ -370,13 +371,13 @@ def test_events_leave_only_after_commit(operator, django_capture_on_commit_callb
 
 def test_unknown_package_raises_does_not_exist(operator):
     with pytest.raises(Package.DoesNotExist):
-        services.package_start_preparing(package_id=10**9, actor=operator)
+        package_run("start_preparing", package_id=10**9, actor=operator)
 
 
 def test_create_many_matches_one_by_one_rules(operator):
     """Pending where stock covers all (earlier specs first), Product Out of Stock where no
     location can help, a refused spec reported without stopping the others."""
-    from packages.services import PackageSpec, package_create_many
+    from packages.creation import PackageSpec, package_create_many
 
     brand, home = BrandFactory(), StockLocationFactory()
     sku, scarce = SkuFactory(code="S-OK"), SkuFactory(code="S-SCARCE")
@@ -413,7 +414,7 @@ def test_replacement_never_waits_for_transfers(operator):
     sku = package.items.get().sku
     StockLevel.objects.create(location=StockLocationFactory(region=package.location.region), sku=sku,
                               on_hand=5)
-    services.package_report_missing(package_id=package.pk, actor=operator, items={sku.code: 1})
+    package_run("report_missing", package_id=package.pk, actor=operator, items={sku.code: 1})
     replacement = Package.objects.get(replaces=package)
     assert replacement.status == Status.PRODUCT_OUT_OF_STOCK
     assert not replacement.transfers.exists()
@@ -425,25 +426,25 @@ def test_transfers_arrived_refused_while_a_transfer_is_open(system):
     package = make_package(Status.PENDING_TRANSFER, quantities=())
     make_transfer("in_transit", package=package)
     with pytest.raises(ActionNotAllowed) as excinfo:
-        services.package_transfers_arrived(package_id=package.pk, actor=system)
+        package_run("transfers_arrived", package_id=package.pk, actor=system)
     assert excinfo.value.code == "transfers_not_arrived"
     with pytest.raises(ActionNotAllowed) as excinfo:
-        services.package_transfer_lost(package_id=package.pk, actor=system)
+        package_run("transfer_lost", package_id=package.pk, actor=system)
     assert excinfo.value.code == "no_transfer_lost"
 
 
 def test_reassign_to_the_same_location_is_refused(operator):
     package = make_package(Status.PRODUCT_OUT_OF_STOCK)
     with pytest.raises(InvalidInput) as excinfo:
-        services.package_reassign_location(package_id=package.pk, actor=operator,
-                                           location_code=package.location.code)
+        package_run("reassign_location", package_id=package.pk, actor=operator,
+                    location_code=package.location.code)
     assert excinfo.value.extra["field"] == "location"
 
 
 def test_delivery_type_mismatch_says_so(operator):
     package = make_package(Status.PACKAGING_COMPLETED)
     with pytest.raises(ActionNotAllowed) as excinfo:
-        services.package_mark_ready_for_pickup(package_id=package.pk, actor=operator)
+        package_run("mark_ready_for_pickup", package_id=package.pk, actor=operator)
     assert excinfo.value.code == "delivery_type_mismatch"
     assert "click-and-collect" in excinfo.value.detail
 
@@ -461,7 +462,7 @@ def test_create_refuses_order_numbers_that_cannot_be_package_numbers(operator, o
 def test_ship_refuses_tracking_numbers_a_barcode_cannot_print(operator, tracking):
     package = make_package(Status.PACKAGING_COMPLETED)
     with pytest.raises(InvalidInput) as excinfo:
-        services.package_ship(package_id=package.pk, actor=operator, carrier="C", tracking_number=tracking)
+        package_run("ship", package_id=package.pk, actor=operator, carrier="C", tracking_number=tracking)
     assert excinfo.value.extra["field"] == "tracking_number"
     package.refresh_from_db()
     assert package.status == Status.PACKAGING_COMPLETED

@@ -9,7 +9,7 @@ from oms.actors import Actor
 from oms.exceptions import ActionNotAllowed, InsufficientStock
 from oms.models import OutboxEvent
 from oms.testing import run_concurrently
-from packages import services as package_services
+from packages.engine import package_run
 from packages.models import PackageTransition
 from packages.models import Status as PackageStatus
 from packages.tests.helpers import make_package
@@ -101,7 +101,7 @@ def test_package_cancellation_racing_dispatch_of_its_transfer_stays_consistent()
 
     def act(i):
         if i == 0:
-            return package_services.package_confirm_cancellation(package_id=package.pk, actor=OPERATOR)
+            return package_run("confirm_cancellation", package_id=package.pk, actor=OPERATOR)
         return services.transfer_dispatch(transfer_id=transfer.pk, actor=OPERATOR)
 
     results = run_concurrently(2, act)

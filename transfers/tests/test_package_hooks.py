@@ -6,9 +6,9 @@ import pytest
 from locations.models import StockLevel
 from locations.tests.factories import SkuFactory, StockLocationFactory
 from oms.actors import Actor
+from packages.creation import ItemInput, package_create
 from packages.models import PackageTransition
 from packages.models import Status as PackageStatus
-from packages.services import ItemInput, package_create
 from packages.tests.factories import BrandFactory
 from packages.tests.helpers import make_package
 from transfers import services
