@@ -5,6 +5,7 @@ Imported by ``oms.models`` so Django registers them in the ``oms`` app.
 
 from __future__ import annotations
 
+import base64
 import secrets
 
 from django.db import models
@@ -15,8 +16,6 @@ from oms.models import OutboxEvent, TimeStampedModel
 
 def new_webhook_secret() -> str:
     """Return a Standard Webhooks secret: ``"whsec_"`` + base64 of 32 random bytes."""
-    import base64
-
     return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from locations.stock_bulk import StockRow
 from oms.api_schema import StrictCharField, StrictInputSerializer, StrictIntegerField
 
 ON_HAND_MAX = 1_000_000_000
@@ -45,8 +46,6 @@ def stock_rows_parse(data, *, locations, skus) -> list:
     Raises DRF ``ValidationError`` whose detail maps each bad row's index (a string) to its
     field errors, or ``non_field_errors`` for a body that is not such a list. 2 queries.
     """
-    from locations.stock_bulk import StockRow
-
     if not isinstance(data, list) or not 1 <= len(data) <= STOCK_ROWS_MAX:
         raise serializers.ValidationError({"non_field_errors": [
             f"Send a JSON array of 1 to {STOCK_ROWS_MAX} rows "
