@@ -35,8 +35,7 @@ from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
 from oms.exceptions import InvalidInput
-from oms.models import OutboxEvent
-from oms.webhook_models import WebhookAttempt, WebhookDelivery, WebhookSubscription, new_webhook_secret
+from oms.models import OutboxEvent, WebhookAttempt, WebhookDelivery, WebhookSubscription, new_webhook_secret
 
 logger = logging.getLogger(__name__)
 
