@@ -1,4 +1,4 @@
-"""P5: the Olist import (``packages.olist_import.olist_import``): item rows/s and peak memory,
+"""P5: the Olist import (``demo.olist_import.olist_import``): item rows/s and peak memory,
 against a raw-SQL import writing the same rows in the same process and database.
 
     .venv/bin/python -m bench.p5_import                 # the 4,000-row sample x2, 3 runs
@@ -97,7 +97,7 @@ def reset_import_tables() -> None:
 
 def run_importer(directory: Path, *, trace_memory: bool = False) -> dict:
     """Run ``olist_import`` on empty tables; return seconds, rows, statuses and peak memory."""
-    from packages.olist_import import olist_import
+    from demo.olist_import import olist_import
 
     reset_import_tables()
     if trace_memory:

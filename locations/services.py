@@ -16,6 +16,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from locations.models import Sku, StockLevel, StockLocation
+from oms.events import event_publish, events_publish_many
 from oms.exceptions import InsufficientStock, InvalidInput, OmsError
 
 
@@ -44,8 +45,6 @@ def stock_rose(*, location_id: int, sku_ids) -> None:
     """Record that free stock of ``sku_ids`` rose at ``location_id``: an internal outbox event
     (``stock.level.raised``, in the caller's transaction) that the relay hands to the
     targeted re-check of the packages waiting on them (automatic rescheduling)."""
-    from oms.events import event_publish
-
     event_publish(type="stock.level.raised", aggregate_type="stock_location",
                   aggregate_id=location_id,
                   payload={"location_id": location_id, "sku_ids": sorted(set(sku_ids))})
@@ -287,8 +286,6 @@ def stock_location_save(*, location: StockLocation, **changes) -> StockLocation:
     ``changes`` are field values to set first. Raises ``django.core.exceptions.ValidationError``
     for invalid values (``full_clean``).
     """
-    from oms.events import event_publish
-
     created = location.pk is None
     for name, value in changes.items():
         setattr(location, name, value)
@@ -302,8 +299,6 @@ def stock_location_save(*, location: StockLocation, **changes) -> StockLocation:
 
 def stock_locations_created(locations: list[StockLocation]) -> None:
     """Publish ``stock_location.created`` for locations just inserted in bulk (imports)."""
-    from oms.events import events_publish_many
-
     events_publish_many([("stock_location.created", "stock_location", location.pk,
                           stock_location_event_payload(location)) for location in locations],
                         instances=False)

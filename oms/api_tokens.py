@@ -27,12 +27,11 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Model, Q, QuerySet
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.utils import timezone
 
-from locations.models import StockLocation
 from oms.exceptions import InvalidInput
 from oms.models import ApiToken
 
@@ -62,12 +61,14 @@ def api_token_create(*, user, name: str, location_codes: Iterable[str] | None = 
     name = (name or "").strip()
     if not name:
         raise InvalidInput("A token needs a name", field="name")
-    locations: list[StockLocation] = []
+    locations: list[Model] = []
     if location_codes is not None:
         codes = sorted({code.strip() for code in location_codes if code.strip()})
         if not codes:
             raise InvalidInput("Name at least one stock location, or none for all", field="locations")
-        locations = list(StockLocation.objects.filter(code__in=codes))
+        # the stock location model through the token's relation: oms does not import locations
+        stock_location = ApiToken.locations.field.related_model
+        locations = list(stock_location.objects.filter(code__in=codes))
         unknown = sorted(set(codes) - {loc.code for loc in locations})
         if unknown:
             raise InvalidInput(f"Unknown stock location(s): {', '.join(unknown)}", field="locations")
@@ -206,8 +207,9 @@ def api_token_location_ids(token: ApiToken | None) -> frozenset[int] | None:
     return frozenset(through.objects.filter(apitoken_id=token.pk).values_list("stocklocation_id", flat=True))
 
 
-def api_token_sees_location(token: ApiToken, location: StockLocation | None) -> bool:
-    """Return True if ``location`` is inside ``token``'s scope (False for None). 0–1 query."""
+def api_token_sees_location(token: ApiToken, location: Model | None) -> bool:
+    """Return True if ``location`` (a ``StockLocation``) is inside ``token``'s scope (False for
+    None). 0–1 query."""
     if location is None:
         return False
     return token.all_locations or token.locations.filter(pk=location.pk).exists()

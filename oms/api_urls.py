@@ -33,6 +33,7 @@ urlpatterns = [
     *webhook_router.urls,
     path("v1/", include("packages.api.urls")),
     path("v1/", include("transfers.api.urls")),
+    path("v1/", include("packages.api.location_urls")),
     path("v1/", include("locations.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),

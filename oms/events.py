@@ -13,24 +13,18 @@ import uuid
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from oms import bulk_sql
 from oms.models import OutboxEvent
+from oms.outbox_relay import INTERNAL_EVENT_TASKS, outbox_dispatch_many
 
 _pending = threading.local()
-
-# Events for the system itself, handed by the relay to the Celery task named here (the
-# payload is its keyword arguments); never sent to webhook subscribers nor in the feed.
-INTERNAL_EVENT_TASKS = {
-    "stock.level.raised": "packages.tasks.package_recheck_for_stock_task",
-}
 
 
 def _flush_pending() -> None:
     """After commit (eager Celery only): hand on every event of the committed transaction."""
-    from oms.outbox_relay import outbox_dispatch_many
-
     ids = getattr(_pending, "ids", None)
     if not ids:
         return
@@ -159,8 +153,6 @@ def event_feed(*, after: tuple[int, int] | None = None, limit: int = 100) -> lis
     ``xid`` is 0 and the order is the id.) The cursor of the next page is the last event's
     ``(xid, id)``. Internal events (``INTERNAL_EVENT_TASKS``) are left out.
     """
-    from django.db.models import Q
-
     events = OutboxEvent.objects.exclude(type__in=list(INTERNAL_EVENT_TASKS))
     horizon = _feed_horizon()
     if horizon is not None:

@@ -24,11 +24,17 @@ from django.db import DatabaseError, close_old_connections, transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from oms.events import INTERNAL_EVENT_TASKS
+from oms.celery import app
 from oms.models import OutboxEvent
 from oms.webhooks import webhook_fan_out
 
 logger = logging.getLogger(__name__)
+
+# Events for the system itself, handed by the relay to the Celery task named here (the
+# payload is its keyword arguments); never sent to webhook subscribers nor in the feed.
+INTERNAL_EVENT_TASKS = {
+    "stock.level.raised": "packages.tasks.package_recheck_for_stock_task",
+}
 
 
 class HandOffFailed(Exception):
@@ -42,7 +48,7 @@ def outbox_dispatch_many(*, event_ids: list[int] | None = None, limit: int = 100
     One transaction claims the rows with ``FOR UPDATE SKIP LOCKED`` (two relays never hand
     one event on twice), sets ``dispatched_at`` and creates the webhook deliveries of the
     public events (``oms.webhooks.webhook_fan_out``, which queues them after commit). After
-    commit, each internal event (``oms.events.INTERNAL_EVENT_TASKS``) is queued to its
+    commit, each internal event (``INTERNAL_EVENT_TASKS``) is queued to its
     Celery task. Raises ``HandOffFailed`` when the broker refuses one: that event and the
     internal events after it are marked undispatched again, for the next round.
     """
@@ -77,8 +83,6 @@ def broker_answers() -> bool:
     Celery). A Redis broker is sent a PING on a new connection."""
     if settings.CELERY_TASK_ALWAYS_EAGER:
         return True
-    from oms.celery import app
-
     try:
         with app.connection_for_write() as conn:
             conn.connect()

@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "locations",
     "packages",
     "transfers",
+    "demo",
 ]
 
 MIDDLEWARE = [

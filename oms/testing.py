@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import threading
+from pathlib import Path
 
+from django.conf import settings
 from django.db import connection
 
 
@@ -38,9 +41,4 @@ def run_concurrently(n: int, target, *, timeout_seconds: float = 60):
 def olist_dir():
     """Folder of the Olist sample: ``$OLIST_DIR``, else ``../shared/data/olist`` beside the
     project (where the README's run command reads it)."""
-    import os
-    from pathlib import Path
-
-    from django.conf import settings
-
     return Path(os.environ.get("OLIST_DIR", Path(settings.BASE_DIR).parent / "shared" / "data" / "olist"))

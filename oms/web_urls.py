@@ -8,7 +8,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from locations.views import LocationDetailView
+from packages.location_pages import LocationDetailView
 from transfers import views as transfer_views
 
 transfer_patterns = (

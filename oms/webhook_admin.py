@@ -8,7 +8,7 @@ from django.utils.timesince import timesince
 
 from oms.admin_actions import ReadOnlyTabularInline
 from oms.exceptions import OmsError
-from oms.webhook_models import WebhookAttempt, WebhookDelivery, WebhookSubscription
+from oms.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
 from oms.webhooks import (
     webhook_replay,
     webhook_secret_rotate,

@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 
 import requests
 import urllib3
+from celery import shared_task
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, Exists, F, Min, OuterRef, Q, Subquery, Value
@@ -34,8 +35,7 @@ from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
 from oms.exceptions import InvalidInput
-from oms.models import OutboxEvent
-from oms.webhook_models import WebhookAttempt, WebhookDelivery, WebhookSubscription
+from oms.models import OutboxEvent, WebhookAttempt, WebhookDelivery, WebhookSubscription, new_webhook_secret
 
 logger = logging.getLogger(__name__)
 
@@ -131,8 +131,6 @@ def webhook_secret_rotate(*, subscription_id: int, overlap: dt.timedelta = dt.ti
     During the overlap every delivery carries both signatures, so the receiver can switch
     secrets without losing a message. Returns the subscription with the new ``secret``.
     """
-    from oms.webhook_models import new_webhook_secret
-
     subscription = WebhookSubscription.objects.select_for_update().get(pk=subscription_id)
     subscription.previous_secret = subscription.secret
     subscription.previous_secret_expires_at = timezone.now() + overlap
@@ -170,8 +168,6 @@ def subscription_event_type(subscription: WebhookSubscription, candidates: list[
 def _enqueue_delivery(delivery_id: int) -> None:
     """Queue one delivery's attempt (after commit). A broker error is logged, not raised:
     the row is the outbox, and ``webhook_retry_due_task`` finds it when it is due."""
-    from oms.tasks import webhook_deliver_task
-
     try:
         webhook_deliver_task.apply_async((delivery_id,), retry=False)
     except Exception as exc:  # broker down
@@ -181,8 +177,6 @@ def _enqueue_delivery(delivery_id: int) -> None:
 def _enqueue_due() -> None:
     """Queue one run of ``webhook_retry_due_task`` (after commit of a resume or replay): one
     message however many deliveries became due, and no retrying publish inside a request."""
-    from oms.tasks import webhook_retry_due_task
-
     try:
         webhook_retry_due_task.apply_async(retry=False)
     except Exception as exc:  # broker down: the beat runs it anyway
@@ -582,3 +576,38 @@ def webhook_deliveries_for(*, aggregate_type: str, aggregate_id: int, limit: int
     return (WebhookDelivery.objects.filter(event__aggregate_type=aggregate_type,
                                            event__aggregate_id=aggregate_id)
             .select_related("subscription", "event").order_by("-id")[:limit])
+
+
+# --- tasks (queued by the functions above; named as in oms.tasks) -------------------------
+
+@shared_task(name="oms.tasks.webhook_deliver_task", acks_late=True, time_limit=120, soft_time_limit=100)
+def webhook_deliver_task(delivery_id: int) -> str:
+    """One attempt of one webhook delivery (retries are scheduled by the service)."""
+    return webhook_deliver(delivery_id=delivery_id)
+
+
+WEBHOOK_RETRY_PER_RUN = 100  # due deliveries per parallel run the beat asks for
+
+
+@shared_task(name="oms.tasks.webhook_retry_due_task", time_limit=120, soft_time_limit=100)
+def webhook_retry_due_task(parallel: bool = True) -> int:
+    """Beat job: send the due deliveries (retries, lost hand-offs, attempts whose worker
+    died, resumed backlogs), longest due first, for one beat interval (at most 60 s).
+
+    With a backlog it first queues up to ``WEBHOOK_RETRY_CONCURRENCY`` - 1 more runs
+    (one per ``WEBHOOK_RETRY_PER_RUN`` due deliveries), which claim deliveries one by one
+    alongside it. Runs end within an interval, so deliveries queued by new events wait
+    behind at most that. Returns how many attempts this run made.
+    """
+    seconds = min(float(settings.WEBHOOK_RETRY_BEAT_SECONDS), 60.0)
+    if parallel:
+        webhook_release_held()
+        most = max(int(settings.WEBHOOK_RETRY_CONCURRENCY), 1)
+        due = webhook_due_count(limit=most * WEBHOOK_RETRY_PER_RUN)
+        for _ in range(min(most, -(-due // WEBHOOK_RETRY_PER_RUN)) - 1):
+            try:
+                webhook_retry_due_task.apply_async((False,), retry=False)
+            except Exception as exc:  # broker down: this run still sends
+                logger.warning("webhook retry run not queued (%s)", exc)
+                break
+    return webhook_deliver_due(seconds=seconds)

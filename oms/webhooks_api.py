@@ -19,7 +19,7 @@ from rest_framework.views import APIView
 
 from oms.api import StrictQueryParamsMixin
 from oms.events import event_feed
-from oms.webhook_models import WebhookDelivery, WebhookSubscription
+from oms.models import WebhookDelivery, WebhookSubscription
 from oms.webhooks import (
     webhook_replay,
     webhook_secret_rotate,

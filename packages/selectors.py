@@ -26,6 +26,7 @@ from django.utils import timezone
 from locations.models import StockLocation
 from locations.selectors import locations_restrict, stock_levels_for_skus, stock_location_list
 from packages.models import DASHBOARD_LABELS, Package, PackageItem, PackageTransition, Status
+from transfers.models import OPEN_STATES, Transfer
 
 
 def package_list() -> QuerySet[Package]:
@@ -80,8 +81,6 @@ def package_waiting_reason(package: Package) -> dict | None:
                               if package.next_stock_check_at else None),
         }
     if status == Status.PENDING_TRANSFER:
-        from transfers.models import OPEN_STATES, Transfer
-
         transfers = (Transfer.objects.filter(package=package, status__in=OPEN_STATES)
                      .select_related("source").prefetch_related("items__sku").order_by("pk"))
         return {

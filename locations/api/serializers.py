@@ -1,63 +1,14 @@
-"""Stock location and stock level API serializers."""
+"""Stock level API serializers (stock locations with their counts: ``packages.api.location_serializers``)."""
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from locations.models import StockLocation
+from locations.stock_bulk import StockRow
 from oms.api_schema import StrictCharField, StrictInputSerializer, StrictIntegerField
-from packages.models import Status as PackageStatus
-from transfers.models import Status as TransferStatus
 
 ON_HAND_MAX = 1_000_000_000
 STOCK_ROWS_MAX = 1000
-
-
-def _counts_serializer(name: str, slugs: list[str], doc: str) -> type[serializers.Serializer]:
-    fields = {slug: serializers.IntegerField(min_value=0) for slug in slugs}
-    return type(name, (serializers.Serializer,), {**fields, "__doc__": doc, "__module__": __name__})
-
-
-PackageCountsSerializer = _counts_serializer(
-    "PackageCountsSerializer", [s.slug for s in PackageStatus],
-    "Packages at the location in each of the 17 states, by slug.")
-TransferCountsSerializer = _counts_serializer(
-    "TransferCountsSerializer", list(TransferStatus.values),
-    "Transfers in each of the 6 states, by slug.")
-
-
-class TransferDirectionsSerializer(serializers.Serializer):
-    """Transfer counts by state, outgoing (source) and incoming (destination) apart."""
-
-    outgoing = TransferCountsSerializer(help_text="The location is the source.")
-    incoming = TransferCountsSerializer(help_text="The location is the destination.")
-
-
-class MovementsSerializer(serializers.Serializer):
-    """``{"packages": {slug: n}, "transfers": {"outgoing": {slug: n}, "incoming": {slug: n}}}``."""
-
-    packages = PackageCountsSerializer()
-    transfers = TransferDirectionsSerializer()
-
-
-class LocationOutputSerializer(serializers.Serializer):
-    """A stock location with its movement counts (``context["movements"]``: ``{id: counts}``)."""
-
-    code = serializers.CharField()
-    name = serializers.CharField()
-    city = serializers.CharField()
-    region = serializers.CharField()
-    postcode = serializers.CharField()
-    kind = serializers.ChoiceField(choices=StockLocation.Kind.choices)
-    is_active = serializers.BooleanField()
-    can_package = serializers.BooleanField()
-    is_pickup_point = serializers.BooleanField()
-    movements = serializers.SerializerMethodField()
-
-    @extend_schema_field(MovementsSerializer)
-    def get_movements(self, location) -> dict:
-        return self.context["movements"][location.pk]
 
 
 class StockLevelOutputSerializer(serializers.Serializer):
@@ -95,8 +46,6 @@ def stock_rows_parse(data, *, locations, skus) -> list:
     Raises DRF ``ValidationError`` whose detail maps each bad row's index (a string) to its
     field errors, or ``non_field_errors`` for a body that is not such a list. 2 queries.
     """
-    from locations.stock_bulk import StockRow
-
     if not isinstance(data, list) or not 1 <= len(data) <= STOCK_ROWS_MAX:
         raise serializers.ValidationError({"non_field_errors": [
             f"Send a JSON array of 1 to {STOCK_ROWS_MAX} rows "

@@ -1,23 +1,24 @@
-"""Stock location and stock endpoints. Scope: the token's stock locations only."""
+"""Stock endpoints. Scope: the token's stock locations only.
+
+The stock location endpoints (with package and transfer counts) live in
+``packages.api.location_views``.
+"""
 
 from __future__ import annotations
 
 import django_filters
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, OpenApiTypes, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from locations.api.serializers import (
     STOCK_ROWS_MAX,
-    LocationOutputSerializer,
     StockLevelOutputSerializer,
     StockSetOutputSerializer,
     StockSetRowInputSerializer,
     stock_rows_parse,
 )
 from locations.models import Sku, StockLevel, StockLocation
-from locations.movements import location_movement_counts
 from locations.stock_bulk import stock_levels_set_bulk
 from oms.api import StrictQueryParamsMixin
 from oms.api_schema import IDEMPOTENCY_KEY_PARAMETER
@@ -28,38 +29,6 @@ from oms.idempotency import idempotent_call
 def visible_locations(request):
     """Return the stock locations in the request token's scope (a queryset)."""
     return api_token_scope(StockLocation.objects.all(), request.auth, fields=("pk",))
-
-
-class LocationListView(StrictQueryParamsMixin, generics.ListAPIView):
-    """Stock locations with their package and transfer counts by state."""
-
-    serializer_class = LocationOutputSerializer
-    queryset = StockLocation.objects.none()  # for the schema generator
-
-    def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):
-            return self.queryset
-        return visible_locations(self.request)
-
-    @extend_schema(operation_id="locations_list", tags=["locations"],
-                   summary="List stock locations with movement counts")
-    def get(self, request, *args, **kwargs):
-        page = self.paginate_queryset(self.get_queryset())
-        movements = location_movement_counts(location_ids=[location.pk for location in page])
-        data = LocationOutputSerializer(page, many=True, context={"movements": movements}).data
-        return self.get_paginated_response(data)
-
-
-class LocationDetailView(StrictQueryParamsMixin, APIView):
-    """One stock location with its movement counts (404 outside the scope)."""
-
-    @extend_schema(operation_id="locations_retrieve", tags=["locations"],
-                   parameters=[OpenApiParameter("code", OpenApiTypes.STR, OpenApiParameter.PATH)],
-                   responses=LocationOutputSerializer)
-    def get(self, request, code: str):
-        location = generics.get_object_or_404(visible_locations(request), code=code)
-        movements = location_movement_counts(location_ids=[location.pk])
-        return Response(LocationOutputSerializer(location, context={"movements": movements}).data)
 
 
 class StockFilter(django_filters.FilterSet):

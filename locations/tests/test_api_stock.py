@@ -1,4 +1,4 @@
-"""API: stock levels (read, bulk set) and locations with movement counts."""
+"""API: stock levels (read, bulk set)."""
 
 import pytest
 
@@ -7,7 +7,6 @@ from locations.tests.factories import SkuFactory, StockLocationFactory
 from oms.api_testing import api_client
 from packages.models import Status
 from packages.tests.helpers import make_package
-from transfers.tests.factories import make_transfer
 
 pytestmark = pytest.mark.django_db
 
@@ -109,23 +108,3 @@ def test_stock_outside_scope_and_read_only():
                            format="json")
     assert response.status_code == 403
     assert not StockLevel.objects.exists()
-
-
-def test_locations_with_movement_counts(django_assert_max_num_queries):
-    package = make_package(Status.PENDING_CANCELLATION, quantities=(),
-                           status_before_cancellation=Status.PENDING_TRANSFER)
-    transfer = make_transfer("in_transit", package=package)
-    make_package(Status.PENDING, location=package.location)
-    client, _ = api_client()
-    with django_assert_max_num_queries(6):
-        rows = client.get("/api/v1/locations/").json()["results"]
-    by_code = {row["code"]: row for row in rows}
-    home = by_code[package.location.code]["movements"]
-    assert home["packages"]["pending"] == 1 and home["packages"]["pending_cancellation"] == 1
-    assert home["transfers"]["incoming"]["in_transit"] == 1
-    assert by_code[transfer.source.code]["movements"]["transfers"]["outgoing"]["in_transit"] == 1
-    detail = client.get(f"/api/v1/locations/{transfer.source.code}/").json()
-    assert detail["movements"]["transfers"]["outgoing"]["in_transit"] == 1
-    scoped, _ = api_client(locations=[transfer.source])
-    assert [r["code"] for r in scoped.get("/api/v1/locations/").json()["results"]] == [transfer.source.code]
-    assert scoped.get(f"/api/v1/locations/{package.location.code}/").status_code == 404

@@ -9,8 +9,7 @@ from django.db import transaction
 from locations.tests.factories import StockLocationFactory
 from oms.api_testing import api_client as _api_client
 from oms.events import events_publish_many
-from oms.models import OutboxEvent
-from oms.webhook_models import WebhookSubscription
+from oms.models import OutboxEvent, WebhookSubscription
 
 pytestmark = pytest.mark.django_db
 

@@ -25,9 +25,8 @@ from django.utils import timezone
 
 from locations.models import StockLevel
 from oms.api_testing import api_client
-from oms.models import OutboxEvent
+from oms.models import OutboxEvent, WebhookDelivery, WebhookSubscription
 from oms.tests.conftest import Receiver
-from oms.webhook_models import WebhookDelivery, WebhookSubscription
 from packages.models import Package, Status
 from packages.tests.helpers import make_package
 

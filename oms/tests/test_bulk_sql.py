@@ -165,7 +165,7 @@ def test_events_publish_many_hands_ids_on_after_commit(fast, monkeypatch, django
     monkeypatch.setattr(bulk_sql, "supported", lambda: fast and connection.vendor == "postgresql")
     monkeypatch.setattr("oms.events._pending.ids", [], raising=False)  # ids of rolled-back tests
     sent = []
-    monkeypatch.setattr("oms.outbox_relay.outbox_dispatch_many", lambda event_ids: sent.append(event_ids))
+    monkeypatch.setattr("oms.events.outbox_dispatch_many", lambda event_ids: sent.append(event_ids))
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         with transaction.atomic():
             ids = events_publish_many(EVENTS, instances=False)

@@ -14,9 +14,8 @@ from locations.services import stock_level_set
 from oms import outbox_relay
 from oms.actors import Actor
 from oms.events import event_feed, event_publish
-from oms.models import OutboxEvent
+from oms.models import OutboxEvent, WebhookDelivery, WebhookSubscription
 from oms.outbox_relay import HandOffFailed, OutboxRelay, outbox_dispatch_many
-from oms.webhook_models import WebhookDelivery, WebhookSubscription
 from packages.engine import package_run
 from packages.models import Status
 from packages.tests.helpers import make_package

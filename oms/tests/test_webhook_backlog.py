@@ -14,10 +14,9 @@ import oms.webhooks as webhooks
 from oms.actions.engine import Entry
 from oms.actors import Actor
 from oms.events import events_publish_many
-from oms.models import OutboxEvent
+from oms.models import OutboxEvent, WebhookDelivery, WebhookSubscription
 from oms.tasks import webhook_retry_due_task
 from oms.tests.test_webhooks import _subscribe
-from oms.webhook_models import WebhookDelivery, WebhookSubscription
 from oms.webhooks import (
     RETRY_DELAYS,
     webhook_deliver,

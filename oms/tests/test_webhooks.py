@@ -11,9 +11,8 @@ from standardwebhooks.webhooks import Webhook
 
 from oms.actors import Actor
 from oms.exceptions import InvalidInput
-from oms.models import OutboxEvent
+from oms.models import OutboxEvent, WebhookDelivery, WebhookSubscription
 from oms.tasks import outbox_dispatch, webhook_retry_due_task
-from oms.webhook_models import WebhookDelivery, WebhookSubscription
 from oms.webhooks import (
     CLAIM_LEASE_MARGIN,
     UnsafeTargetUrl,

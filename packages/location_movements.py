@@ -6,6 +6,11 @@ from collections.abc import Iterable
 
 from django.db.models import Count
 
+from packages.models import Package
+from packages.models import Status as PackageStatus
+from transfers.models import Status as TransferStatus
+from transfers.models import Transfer
+
 
 def location_movement_counts(*, location_ids: Iterable[int]) -> dict[int, dict]:
     """Return, for each id in ``location_ids``, its packages and transfers counted by state.
@@ -17,11 +22,6 @@ def location_movement_counts(*, location_ids: Iterable[int]) -> dict[int, dict]:
 
     Outgoing = the location is the source; incoming = the destination. 3 queries.
     """
-    from packages.models import Package
-    from packages.models import Status as PackageStatus
-    from transfers.models import Status as TransferStatus
-    from transfers.models import Transfer
-
     ids = list(location_ids)
     result = {
         location_id: {

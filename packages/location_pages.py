@@ -1,5 +1,7 @@
-"""Operator web UI for one stock location: its packages in all 17 states and its transfers
-in the 6 transfer states, incoming and outgoing apart (each count opens the list)."""
+"""Operator web UI for one stock location (route ``locations:detail``): its packages in
+all 17 states and its transfers in the 6 transfer states, incoming and outgoing apart (each
+count opens the list). Lives here, above ``locations`` and ``transfers``, because it shows all
+three."""
 
 from __future__ import annotations
 

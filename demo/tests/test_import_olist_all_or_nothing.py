@@ -10,11 +10,11 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from demo import olist_import as importer
+from demo.olist_import import OlistImportError, olist_import
 from locations.models import Sku, StockLevel, StockLocation
 from oms.models import OutboxEvent
-from packages import olist_import as importer
 from packages.models import Package, PackageItem
-from packages.olist_import import OlistImportError, olist_import
 
 pytestmark = pytest.mark.django_db
 

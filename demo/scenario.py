@@ -21,6 +21,8 @@ from oms.exceptions import OmsError
 from packages.creation import ItemInput, package_create
 from packages.engine import package_run
 from packages.models import Brand, DenialReason, Package, PackageTransition, Status
+from transfers.models import Transfer
+from transfers.services import TRANSFER_ACTION_SERVICES
 
 OPERATOR = Actor("user", "demo-operator")
 CARRIER_FEED = Actor("api", "carrier-feed")
@@ -155,14 +157,9 @@ def demo_run() -> DemoReport:
     report.status_counts = dict(
         Package.objects.values_list("status").annotate(n=Count("pk")).order_by()
     )
-    try:
-        from transfers.models import Transfer
-
-        report.transfer_counts = dict(
-            Transfer.objects.values_list("status").annotate(n=Count("pk")).order_by()
-        )
-    except ImportError:  # pragma: no cover - transfers app always installed
-        pass
+    report.transfer_counts = dict(
+        Transfer.objects.values_list("status").annotate(n=Count("pk")).order_by()
+    )
     return report
 
 
@@ -223,9 +220,6 @@ def _click_and_collect(runner: _Runner, *, limit: int) -> None:
 
 def _transfers(runner: _Runner) -> None:
     """Orders placed where the SKU is not: transfers bring it, in every transfer state."""
-    from transfers.models import Transfer
-    from transfers.services import TRANSFER_ACTION_SERVICES
-
     brand = Brand.objects.get(slug="olist")
     levels = list(_free_stock(limit=400))
     # destination: another location of the same region that has none of the SKU

@@ -8,11 +8,11 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db.models import F
 
+from demo.olist_import import OlistImportError, mojibake_repair, olist_import
 from locations.models import Sku, StockLevel, StockLocation
 from locations.tests.factories import SkuFactory, StockLevelFactory, StockLocationFactory
 from oms.testing import olist_dir
 from packages.models import Brand, Package, PackageItem, PackageTransition, Status
-from packages.olist_import import OlistImportError, mojibake_repair, olist_import
 
 pytestmark = pytest.mark.django_db
 

@@ -1,8 +1,8 @@
-"""``manage.py import_olist <dir> [--brand olist]``: run ``packages.olist_import``."""
+"""``manage.py import_olist <dir> [--brand olist]``: run ``demo.olist_import``."""
 
 from django.core.management.base import BaseCommand, CommandError
 
-from packages.olist_import import OlistImportError, olist_import
+from demo.olist_import import OlistImportError, olist_import
 
 
 class Command(BaseCommand):

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from packages.demo import demo_run
+from demo.scenario import demo_run
 
 
 class Command(BaseCommand):

@@ -11,10 +11,10 @@ import pytest
 from django.db.models import Count
 from django.urls import reverse
 
+from demo.olist_import import olist_import
+from demo.scenario import demo_run
 from oms.testing import olist_dir
-from packages.demo import demo_run
 from packages.models import Package, Status
-from packages.olist_import import olist_import
 from packages.selectors import MOVEMENT_STATES
 from transfers.models import Transfer
 
