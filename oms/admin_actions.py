@@ -1,18 +1,17 @@
 """Admin building blocks shared by the state-machine admins (packages, transfers): read-only
-inlines and admin actions that run a service per selected row."""
+inlines and admin actions that run a declared action through the engine."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Sequence
 
 from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 
 from oms.actions.declaration import Action
-from oms.actions.engine import Entry, Machine, act
+from oms.actions.engine import Entry, Machine, Outcome, act
 from oms.actions.forms import action_form_class
 from oms.actors import user_actor
-from oms.exceptions import OmsError
 
 MAX_MESSAGES = 20
 
@@ -41,51 +40,6 @@ def make_admin_action(name: str, label: str, noun: str):
     return run
 
 
-class ServiceActionsMixin:
-    """Admin actions that call a state-changing service once per selected row.
-
-    Subclasses set ``action_services`` (``{name: service(<id_kwarg>=pk, actor=…, **kwargs)}``),
-    ``action_labels`` (``{name: label}``), ``service_id_kwarg`` (``"package_id"``) and
-    optionally ``action_forms`` (``{name: Form}``) for actions that take input; such an
-    action first shows ``templates/admin/action_form.html``. Each row is its own
-    transaction; a refusal (``OmsError``) is reported for that row, the others go on.
-    """
-
-    action_services: dict[str, Callable] = {}
-    action_labels: dict[str, str] = {}
-    action_forms: dict = {}
-    service_id_kwarg = "id"
-
-    def run_action(self, request, queryset, name: str):
-        kwargs = {}
-        form_class = self.action_forms.get(name)
-        if form_class is not None:
-            form = form_class(request.POST if "apply" in request.POST else None)
-            if not form.is_bound or not form.is_valid():
-                return TemplateResponse(request, "admin/action_form.html", {
-                    **self.admin_site.each_context(request),
-                    "title": self.action_labels[name], "form": form, "objects": queryset,
-                    "action": f"action_{name}", "opts": self.model._meta,
-                })
-            kwargs = form.service_kwargs() if hasattr(form, "service_kwargs") else dict(form.cleaned_data)
-        service, actor = self.action_services[name], user_actor(request.user)
-        done, refused = 0, []
-        for row in queryset.select_related(None).only("pk", "number").order_by("pk"):
-            try:
-                service(**{self.service_id_kwarg: row.pk}, actor=actor, **kwargs)
-                done += 1
-            except OmsError as exc:
-                refused.append(f"{row.number}: {exc.detail}")
-        if done:
-            self.message_user(request, f"{self.action_labels[name]}: {done} done.", messages.SUCCESS)
-        for line in refused[:MAX_MESSAGES]:
-            self.message_user(request, line, messages.ERROR)
-        if len(refused) > MAX_MESSAGES:
-            self.message_user(request, f"… and {len(refused) - MAX_MESSAGES} more refused.",
-                              messages.ERROR)
-        return None
-
-
 def admin_actions_for(machine: Machine, noun: str) -> list:
     """The admin actions of every action an operator may run, in declaration order."""
     return [make_admin_action(name, action.label, noun) for name, action in machine.actions.items()
@@ -96,9 +50,15 @@ class EngineActionsMixin:
     """Admin actions that run a declared action on the selected rows through the engine
     (``oms.actions.engine.act``), as the operator (``user_actor``), in one transaction. An
     action asking for input first shows its form (``templates/admin/action_form.html``,
-    derived from its input). A refused row is reported; the others go on."""
+    derived from its input). A refused row is reported; the others go on.
+
+    An aggregate whose own entry point does more than ``act`` (e.g. transfers lock their
+    packages first) overrides ``act_on``."""
 
     machine: Machine
+
+    def act_on(self, name: str, entries: Sequence[Entry], *, actor) -> list[Outcome]:
+        return act(self.machine, name, entries, actor=actor)
 
     def run_action(self, request, queryset, name: str):
         action: Action = self.machine.actions[name]
@@ -115,8 +75,8 @@ class EngineActionsMixin:
             inputs = form.inputs()
         rows = list(queryset.select_related(None).only("pk", "number").order_by("pk"))
         numbers = {row.pk: row.number for row in rows}
-        outcomes = act(self.machine, name, [Entry(row.pk, inputs) for row in rows],
-                       actor=user_actor(request.user))
+        outcomes = self.act_on(name, [Entry(row.pk, inputs) for row in rows],
+                               actor=user_actor(request.user))
         done = sum(outcome.done for outcome in outcomes)
         refused = [f"{numbers[o.key]}: {o.error.detail}" for o in outcomes if o.error is not None]
         if done:

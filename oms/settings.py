@@ -176,7 +176,7 @@ SPECTACULAR_SETTINGS = {
         "PackageActionEnum": "packages.actions.ACTIONS",
         "DeliveryTypeEnum": "packages.models.Package.DeliveryType",
         "TransferStatusEnum": "transfers.models.Status",
-        "TransferActionEnum": "transfers.models.TRANSFER_ACTIONS",
+        "TransferActionEnum": "transfers.actions.ACTIONS",
     },
 }
 

@@ -1,24 +1,14 @@
 """Admin: transfers read-only in state; every state change goes through an admin action
-that calls the action's service (locks, stock, log row, outbox event, package hooks), never
-``save()``."""
+that runs the declared action through the transfer engine (locks, stock, log row, outbox
+event, package hooks), never ``save()``. Admins act on every location (no side scope)."""
 
 from __future__ import annotations
 
 from django.contrib import admin
 
-from oms.admin_actions import ReadOnlyTabularInline, ServiceActionsMixin, make_admin_action
-from transfers.models import TRANSFER_ACTIONS, Transfer, TransferItem, TransferTransition
-from transfers.services import TRANSFER_ACTION_SERVICES
-
-ACTION_LABELS = {
-    "ready_for_dispatch": "Ready for dispatch",
-    "dispatch": "Dispatch",
-    "receive": "Mark received",
-    "cancel": "Cancel",
-    "request_cancellation": "Request cancellation",
-    "confirm_cancellation": "Confirm cancellation",
-    "reject_cancellation": "Reject cancellation",
-}
+from oms.admin_actions import EngineActionsMixin, ReadOnlyTabularInline, admin_actions_for
+from transfers.engine import TRANSFERS, transfer_act
+from transfers.models import Transfer, TransferItem, TransferTransition
 
 
 class TransferItemInline(ReadOnlyTabularInline):
@@ -33,7 +23,7 @@ class TransferTransitionInline(ReadOnlyTabularInline):
 
 
 @admin.register(Transfer)
-class TransferAdmin(ServiceActionsMixin, admin.ModelAdmin):
+class TransferAdmin(EngineActionsMixin, admin.ModelAdmin):
     list_display = ("number", "package", "source", "destination", "status", "carrier",
                     "tracking_number", "status_changed_at")
     list_filter = ("status",)
@@ -41,11 +31,12 @@ class TransferAdmin(ServiceActionsMixin, admin.ModelAdmin):
                      "destination__code", "items__sku__code")
     list_select_related = ("package", "source", "destination")
     inlines = [TransferItemInline, TransferTransitionInline]
-    actions = [make_admin_action(name, ACTION_LABELS[name], "transfers") for name in TRANSFER_ACTIONS]
-    action_services = TRANSFER_ACTION_SERVICES
-    action_labels = ACTION_LABELS
-    service_id_kwarg = "transfer_id"
+    actions = admin_actions_for(TRANSFERS, "transfers")
+    machine = TRANSFERS
     show_full_result_count = False
+
+    def act_on(self, name, entries, *, actor):
+        return transfer_act(name, entries, actor=actor)
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in Transfer._meta.fields]

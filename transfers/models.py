@@ -3,8 +3,8 @@
 The state machine implements the "Transfer states (6) and actions" table of
 ``docs/state-machine.md``: one django-fsm-2 transition per action, with exactly the
 sources and targets of the table. Transition bodies only assign fields of the transfer row;
-locking, stock effects, the log row, events and the package hooks live in
-``transfers.services``.
+everything else about an action (who, side, input, stock effect) is declared in
+``transfers.actions`` and run by ``transfers.engine`` (locks, log row, events, package hooks).
 """
 
 from __future__ import annotations
@@ -32,21 +32,6 @@ class Status(models.TextChoices):
 
 S = Status
 
-# The actions of the state table, in the table's order (used to order ``allowed_actions``).
-TRANSFER_ACTIONS = (
-    "ready_for_dispatch",
-    "dispatch",
-    "receive",
-    "cancel",
-    "request_cancellation",
-    "confirm_cancellation",
-    "reject_cancellation",
-)
-
-# Which stock location's scope each action needs: the destination receives, the source
-# prepares, dispatches and cancels (state-machine spec, transfer actions).
-TRANSFER_ACTION_SIDE = {name: ("destination" if name == "receive" else "source") for name in TRANSFER_ACTIONS}
-
 # Transfers whose units are promised to the package but have not reached its location.
 OPEN_STATES = frozenset({S.WAITING, S.READY_TO_SHIPMENT, S.IN_TRANSIT, S.CANCELLATION_WAITING})
 
@@ -59,8 +44,8 @@ def transfer_status_dict(slug: str) -> dict:
 class Transfer(UpdateFieldsRequired, fsm.FSMModelMixin, TimeStampedModel):
     """Units of a package's SKUs travelling from ``source`` to ``destination``.
 
-    ``status`` is protected: only the transitions below change it, and only the services in
-    ``transfers.services`` call them. ``version`` grows by one with every action.
+    ``status`` is protected: only the transitions below change it, and only the engine
+    (``transfers.engine``) calls them. ``version`` grows by one with every action.
     """
 
     Status = Status

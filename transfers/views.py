@@ -2,10 +2,11 @@
 transfer page with its actions.
 
 Reads come from ``transfers.selectors`` (visibility: the source or the destination is one of
-the user's locations; staff see all); state changes call ``transfers.services`` as
-``user_actor(request.user)``. An operator acts on the side they work at: the source runs
-ready for dispatch, dispatch and the cancellations, the destination runs receive. Every
-action form carries ``Transfer.version``, checked under a row lock as for packages.
+the user's locations; staff see all); state changes run the declared action
+(``transfers.actions``) through the transfer engine as ``user_actor(request.user)``. An
+operator acts on the end each action needs (``Action.side``): the source runs ready for
+dispatch, dispatch and the cancellations, the destination runs receive. Every action form
+carries ``Transfer.version``; the engine acts only at that version, under the row lock.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.paginator import Paginator
-from django.db import transaction
 from django.http import Http404, HttpResponseRedirect
 from django.urls import reverse
 from django.views import View
@@ -22,14 +22,17 @@ from django.views.generic import TemplateView
 
 from locations.models import StockLocation
 from locations.selectors import (
-    location_is_visible,
     stock_location_get,
     user_sees_all_locations,
     visible_location_ids,
 )
+from oms.actions.engine import StaleVersion
+from oms.actions.forms import action_form_class
 from oms.actors import user_actor
 from oms.exceptions import OmsError
-from transfers.models import TRANSFER_ACTION_SIDE, Status, Transfer
+from transfers.actions import ACTIONS
+from transfers.engine import transfer_allowed_actions, transfer_run
+from transfers.models import Status, Transfer
 from transfers.selectors import (
     DIRECTION_LABELS,
     DIRECTIONS,
@@ -42,40 +45,12 @@ from transfers.selectors import (
     transfer_search,
     transfer_transitions,
 )
-from transfers.services import TRANSFER_ACTION_SERVICES, transfer_actions_for_locations
 
 CARDS_PER_PAGE = 48
 TRANSFERS_PER_PAGE = 50
 
-ACTION_LABELS = {
-    "ready_for_dispatch": "Ready for Dispatch",
-    "dispatch": "Dispatch",
-    "receive": "Receive",
-    "cancel": "Cancel",
-    "request_cancellation": "Request Cancellation",
-    "confirm_cancellation": "Confirm Cancellation",
-    "reject_cancellation": "Reject Cancellation",
-}
-
-
-class ReasonForm(forms.Form):
-    reason = forms.CharField(max_length=255, required=False)
-
-
-class TransferDispatchForm(forms.Form):
-    """Optional carrier and tracking number of a dispatched transfer."""
-
-    carrier = forms.CharField(max_length=64, required=False)
-    tracking_number = forms.CharField(max_length=64, required=False)
-
-
-ACTION_FORMS: dict[str, type[forms.Form]] = {
-    "dispatch": TransferDispatchForm,
-    "cancel": ReasonForm,
-    "request_cancellation": ReasonForm,
-    "confirm_cancellation": ReasonForm,
-    "reject_cancellation": ReasonForm,
-}
+# Actions an operator can run from the browser at all (the declaration's "who": O).
+OPERATOR_ACTIONS = tuple(name for name, action in ACTIONS.items() if action.may_run("user"))
 
 
 class VersionForm(forms.Form):
@@ -84,11 +59,23 @@ class VersionForm(forms.Form):
     version = forms.IntegerField(min_value=1, widget=forms.HiddenInput)
 
 
-def transfer_actions_for_user(transfer: Transfer, *, user, visible_ids: set[int] | None) -> list[str]:
-    """Return the actions ``user`` may run on ``transfer`` now: allowed by its state and on
-    the side (source or destination) the user works at. ``visible_ids`` is
-    ``visible_location_ids(user=…)`` (None: staff, every side)."""
-    return transfer_actions_for_locations(transfer, location_ids=visible_ids)
+def transfer_actions_for_user(transfer: Transfer, *, visible_ids: set[int] | None) -> list[str]:
+    """Return the actions an operator may run on ``transfer`` now: allowed by its state and
+    on the end each needs (``Action.side``) among ``visible_ids`` (``visible_location_ids``;
+    None: staff, every end)."""
+    return transfer_allowed_actions(transfer, actor_kind="user", location_ids=visible_ids)
+
+
+def _form_for(name: str, transfer: Transfer | None = None, data=None) -> forms.Form | None:
+    """The action's inline form on the transfer page (derived from its input; None when it
+    takes none). Every field of a transfer action is optional."""
+    form_class = action_form_class(ACTIONS[name], transfer)
+    return form_class(data) if form_class is not None else None
+
+
+def _action_label(name: str) -> str:
+    action = ACTIONS.get(name)
+    return action.label if action is not None else name.replace("_", " ").capitalize()
 
 
 def _get_location_or_404(user, code: str) -> StockLocation:
@@ -195,17 +182,16 @@ class TransferDetailView(LoginRequiredMixin, TemplateView):
         transfer = _get_transfer_or_404(user, kwargs["number"])
         visible_ids = visible_location_ids(user=user)
         actions = [
-            {"name": name, "label": ACTION_LABELS[name],
-             "form": ACTION_FORMS[name]() if name in ACTION_FORMS else None,
+            {"name": name, "label": ACTIONS[name].label, "form": _form_for(name, transfer),
              "url": reverse("transfers:action", args=[transfer.number, name])}
-            for name in transfer_actions_for_user(transfer, user=user, visible_ids=visible_ids)
+            for name in transfer_actions_for_user(transfer, visible_ids=visible_ids)
         ]
         package_visible = visible_ids is None or transfer.package.location_id in visible_ids
         context.update(
             transfer=transfer, actions=actions, package_visible=package_visible,
             items=list(transfer.items.all()),
             transitions=[
-                {"at": t.created_at, "action": ACTION_LABELS.get(t.action, t.action),
+                {"at": t.created_at, "action": _action_label(t.action),
                  "from": Status(t.from_status).label if t.from_status else "",
                  "to": Status(t.to_status).label, "actor": t.actor, "reason": t.reason}
                 for t in transfer_transitions(transfer)
@@ -214,41 +200,34 @@ class TransferDetailView(LoginRequiredMixin, TemplateView):
         return context
 
 
-class _Conflict(Exception):
-    def __init__(self, transfer: Transfer):
-        self.transfer = transfer
-
-
 class TransferActionView(LoginRequiredMixin, View):
-    """``POST`` only: run a transfer action if the form's version is current, then redirect
-    to the transfer (POST-redirect-GET). 404 when the user may not see the transfer or may
-    not act on that side; invalid input re-renders the transfer page's form."""
+    """``POST`` only: run a transfer action through the engine if the form's version is
+    current, then redirect to the transfer (POST-redirect-GET). 404 when the user may not
+    see the transfer or does not work at the end the action needs (nothing changes); invalid
+    input is a message and nothing is done."""
 
     def post(self, request, number: str, action: str):
-        if action not in TRANSFER_ACTION_SERVICES:
+        if action not in OPERATOR_ACTIONS:
             raise Http404("No such transfer action")
         transfer = _get_transfer_or_404(request.user, number)
         detail_url = reverse("transfers:detail", args=[transfer.number])
         version_form = VersionForm(request.POST)
-        form = ACTION_FORMS[action](request.POST) if action in ACTION_FORMS else None
+        form = _form_for(action, transfer, request.POST)
         if not version_form.is_valid() or (form is not None and not form.is_valid()):
             messages.error(request, "The form was incomplete or invalid: nothing was done.")
             return HttpResponseRedirect(detail_url)
-        kwargs = dict(form.cleaned_data) if form is not None else {}
-        label = ACTION_LABELS[action]
+        label = ACTIONS[action].label
         try:
-            with transaction.atomic():
-                locked = Transfer.objects.select_for_update().get(pk=transfer.pk)
-                side_id = getattr(locked, f"{TRANSFER_ACTION_SIDE[action]}_id")
-                if not location_is_visible(user=request.user, location_id=side_id):
-                    raise Http404("You do not work at the location that runs this action")
-                if locked.version != version_form.cleaned_data["version"]:
-                    raise _Conflict(locked)
-                result = TRANSFER_ACTION_SERVICES[action](transfer_id=transfer.pk,
-                                                          actor=user_actor(request.user), **kwargs)
-        except _Conflict as conflict:
+            result = transfer_run(action, transfer_id=transfer.pk, actor=user_actor(request.user),
+                                  location_ids=visible_location_ids(user=request.user),
+                                  versions={version_form.cleaned_data["version"]},
+                                  **(form.inputs() if form is not None else {}))
+        except Transfer.DoesNotExist:
+            raise Http404("You do not work at the location that runs this action") from None
+        except StaleVersion:
+            transfer.refresh_from_db(fields=["status", "version"])
             messages.warning(request, f"Someone else changed this transfer: it is now "
-                                      f"{Status(conflict.transfer.status).label}. Nothing was done.")
+                                      f"{Status(transfer.status).label}. Nothing was done.")
             return HttpResponseRedirect(detail_url)
         except OmsError as exc:
             messages.error(request, f"{label} refused: {exc.detail}")

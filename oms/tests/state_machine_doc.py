@@ -2,9 +2,10 @@
 
 ``package_spec()`` → ``PackageSpec(states={100: "Pending", …}, actions={"ship": ({500}, {550, 560, 700}), …},
 who={"ship": "OA", …})``; ``transfer_spec()`` → ``TransferSpec(states={"waiting": "Waiting", …},
-actions={…})``. Cells are read as written: every state code (or slug) in "from" and "to", a
-range ``100–550`` is every state code in it, "the state before N" is every state some action
-moves to N, and an action that is also "a data update" in some states may leave them unchanged.
+actions={…}, who={"cancel": "OAS", …}, side={"receive": "destination", …})``. Cells are read
+as written: every state code (or slug) in "from" and "to", a range ``100–550`` is every state
+code in it, "the state before N" is every state some action moves to N, and an action that is
+also "a data update" in some states may leave them unchanged.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ class PackageSpec:
 class TransferSpec:
     states: dict[str, str]
     actions: dict[str, tuple[set[str], set[str]]]
+    who: dict[str, str]
+    side: dict[str, str]
 
 
 def _section(text: str, heading: str) -> str:
@@ -98,9 +101,11 @@ def transfer_spec() -> TransferSpec:
     state_table, action_table = _tables(_section(DOC.read_text(), "Transfer states (6) and actions"))
     states = {row["slug"]: row["label"] for row in state_table}
     slugs = lambda cell: {s.strip() for s in cell.split(",") if s.strip() in states}  # noqa: E731
-    actions, before = {}, {}
+    actions, before, who, side = {}, {}, {}, {}
     for row in action_table:
         name = row["action"]
+        who[name] = row["who"].replace(" ", "")
+        side[name] = row["side"]
         if "the state before" in row["to"]:
             before[name] = slugs(row["from"])
             actions[name] = (slugs(row["from"]), set())
@@ -109,4 +114,4 @@ def transfer_spec() -> TransferSpec:
     for name, origin in before.items():
         actions[name][1].update(s for other, (sources, targets) in actions.items()
                                 if targets & origin for s in sources if s not in origin)
-    return TransferSpec(states=states, actions=actions)
+    return TransferSpec(states=states, actions=actions, who=who, side=side)

@@ -11,7 +11,7 @@ from rest_framework.test import APIClient
 from oms.api_testing import api_client
 from packages.actions import ACTIONS
 from packages.tests.spec import ALL_STATES, PACKAGE_ACTIONS, WHO
-from transfers.models import TRANSFER_ACTIONS
+from transfers.actions import ACTIONS as TRANSFER_ACTIONS
 from transfers.tests.spec import STATES as TRANSFER_STATES
 from transfers.tests.spec import TRANSFER_ACTIONS as TRANSFER_SPEC
 

@@ -1,4 +1,5 @@
-"""Transfer API serializers: per-action input (strict) and output.
+"""Transfer API serializers: per-action input (the declared inputs of
+``transfers.actions``, one OpenAPI component each) and output.
 
 A transfer status is ``{"slug": "in_transit", "label": "In Transit"}``
 (``transfers.models.transfer_status_dict``).
@@ -9,9 +10,10 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from oms.api_schema import StrictCharField, StrictInputSerializer
-from transfers.models import TRANSFER_ACTIONS, Status, transfer_status_dict
-from transfers.services import transfer_actions_for_locations
+from oms.api_schema import StrictInputSerializer
+from transfers.actions import ACTIONS
+from transfers.engine import transfer_allowed_actions
+from transfers.models import Status, transfer_status_dict
 
 
 class TransferStatusSerializer(serializers.Serializer):
@@ -72,11 +74,13 @@ class TransferOutputSerializer(serializers.Serializer):
     items = TransferItemOutputSerializer(many=True)
     allowed_actions = serializers.SerializerMethodField()
 
-    @extend_schema_field(serializers.ListField(child=serializers.ChoiceField(choices=list(TRANSFER_ACTIONS))))
+    @extend_schema_field(serializers.ListField(child=serializers.ChoiceField(choices=list(ACTIONS))))
     def get_allowed_actions(self, transfer) -> list[str]:
-        """The actions the state allows on the side(s) in the caller's scope
-        (``context["location_ids"]``: None or absent for every location)."""
-        return transfer_actions_for_locations(transfer, location_ids=self.context.get("location_ids"))
+        """The actions an integrator may run now: allowed by the state, on the end each
+        needs (``Action.side``) in the caller's scope (``context["location_ids"]``: None or
+        absent for every location)."""
+        return transfer_allowed_actions(transfer, actor_kind="api",
+                                        location_ids=self.context.get("location_ids"))
 
 
 class TransferDetailOutputSerializer(TransferOutputSerializer):
@@ -85,46 +89,14 @@ class TransferDetailOutputSerializer(TransferOutputSerializer):
     transitions = TransferTransitionOutputSerializer(many=True)
 
 
-class TransferActionInputSerializer(StrictInputSerializer):
-    """Base of the per-action bodies (``service_kwargs()`` → the service's arguments)."""
-
-    def service_kwargs(self) -> dict:
-        return dict(self.validated_data)
-
-
-class TransferNoInputSerializer(TransferActionInputSerializer):
-    """No parameters: send ``{}`` or no body."""
-
-
-class TransferReasonInputSerializer(TransferActionInputSerializer):
-    """``{"reason": str (optional, <= 255)}``, stored in the transition log."""
-
-    reason = StrictCharField(max_length=255, required=False, allow_blank=True)
-
-
-class TransferDispatchInputSerializer(TransferActionInputSerializer):
-    """``{"carrier": str, "tracking_number": str}``, both optional (<= 64 characters)."""
-
-    carrier = StrictCharField(max_length=64, required=False, allow_blank=True)
-    tracking_number = StrictCharField(max_length=64, required=False, allow_blank=True)
-
-
-_BASE_FOR_ACTION = {
-    "ready_for_dispatch": TransferNoInputSerializer,
-    "dispatch": TransferDispatchInputSerializer,
-    "receive": TransferNoInputSerializer,
-    "cancel": TransferReasonInputSerializer,
-    "request_cancellation": TransferReasonInputSerializer,
-    "confirm_cancellation": TransferReasonInputSerializer,
-    "reject_cancellation": TransferReasonInputSerializer,
-}
-
-
-def _named(action: str) -> type:
+def _named(action: str) -> type[StrictInputSerializer]:
+    """The action's declared input under a per-action name (one OpenAPI component each);
+    its ``validated_data`` are the action's keyword arguments."""
     camel = "".join(part.title() for part in action.split("_"))
-    base = _BASE_FOR_ACTION[action]
+    base = ACTIONS[action].input
     return type(f"Transfer{camel}InputSerializer", (base,), {"__doc__": base.__doc__,
                                                              "__module__": __name__})
 
 
-TRANSFER_ACTION_INPUT_SERIALIZERS = {name: _named(name) for name in TRANSFER_ACTIONS}
+TRANSFER_ACTION_INPUT_SERIALIZERS: dict[str, type[StrictInputSerializer]] = {
+    name: _named(name) for name in ACTIONS}

@@ -1,13 +1,15 @@
 """Transfer endpoints: list, detail, one endpoint per action, the published state machine.
 
 A transfer is visible to a token when its source or its destination is in the token's
-stock locations. Every rule lives in ``transfers.services``.
+stock locations; an action runs only when the end it needs (``Action.side``: the source
+prepares, dispatches and cancels, the destination receives) is. Every rule lives in the
+declarations (``transfers.actions``) and the engine (``transfers.engine``); a single action
+is a batch of one.
 """
 
 from __future__ import annotations
 
 import django_filters
-from django.db import transaction
 from django.db.models import Prefetch
 from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema
@@ -15,27 +17,22 @@ from rest_framework import generics, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from oms.api import StrictQueryParamsMixin, etag_for, if_match_check
+from oms.actions.engine import StaleVersion
+from oms.api import ApiError, StrictQueryParamsMixin, etag_for, if_match_versions
 from oms.api_schema import IDEMPOTENCY_KEY_PARAMETER
 from oms.api_tokens import api_token_location_ids, api_token_scope
 from oms.filters import StrictIsoDateTimeFilter
 from oms.idempotency import idempotent_call
 from oms.permissions import api_actor
 from oms.state_machines import fsm_actions
+from transfers.actions import ACTIONS
 from transfers.api.serializers import (
     TRANSFER_ACTION_INPUT_SERIALIZERS,
     TransferDetailOutputSerializer,
     TransferOutputSerializer,
 )
-from transfers.models import (
-    TRANSFER_ACTION_SIDE,
-    TRANSFER_ACTIONS,
-    Status,
-    Transfer,
-    TransferItem,
-    TransferTransition,
-)
-from transfers.services import TRANSFER_ACTION_SERVICES
+from transfers.engine import transfer_run
+from transfers.models import Status, Transfer, TransferItem, TransferTransition
 
 NUMBER_PARAMETER = OpenApiParameter("number", OpenApiTypes.STR, OpenApiParameter.PATH,
                                     description="Transfer number.")
@@ -56,22 +53,19 @@ def _with_related(queryset):
         Prefetch("items", queryset=TransferItem.objects.select_related("sku").order_by("id")))
 
 
-def _transfer_id(request, number: str, *, side: str | None = None) -> int:
-    """Return the id of transfer ``number`` if the token sees it, or, with ``side``
-    (``"source"``/``"destination"``), if that end is in the token's scope; else Http404."""
-    queryset = (visible_transfers(request) if side is None
-                else api_token_scope(Transfer.objects.all(), request.auth, fields=(side,)))
-    transfer_id = queryset.filter(number=number).values_list("pk", flat=True).first()
+def _transfer_id(request, number: str) -> int:
+    """Return the id of transfer ``number`` if the token sees it; else Http404."""
+    transfer_id = visible_transfers(request).filter(number=number).values_list("pk", flat=True).first()
     if transfer_id is None:
         raise Http404
     return transfer_id
 
 
-def _detail_response(request, transfer_id: int) -> Response:
+def _detail_response(transfer_id: int, *, location_ids: frozenset[int] | None) -> Response:
+    """The transfer as ``GET`` shows it, its ``allowed_actions`` for a token of ``location_ids``."""
     transfer = _with_related(Transfer.objects.filter(pk=transfer_id)).prefetch_related(
         Prefetch("transitions", queryset=TransferTransition.objects.order_by("id"))).get()
-    context = {"location_ids": api_token_location_ids(request.auth)}
-    return Response(TransferDetailOutputSerializer(transfer, context=context).data,
+    return Response(TransferDetailOutputSerializer(transfer, context={"location_ids": location_ids}).data,
                     headers={"ETag": etag_for(transfer.version)})
 
 
@@ -120,12 +114,15 @@ class TransferDetailView(StrictQueryParamsMixin, APIView):
     @extend_schema(operation_id="transfers_retrieve", tags=["transfers"], summary="Get a transfer",
                    parameters=[NUMBER_PARAMETER, ETAG_HEADER], responses=TransferDetailOutputSerializer)
     def get(self, request, number: str):
-        return _detail_response(request, _transfer_id(request, number))
+        return _detail_response(_transfer_id(request, number),
+                                location_ids=api_token_location_ids(request.auth))
 
 
 class TransferActionView(StrictQueryParamsMixin, APIView):
-    """``POST /api/v1/transfers/{number}/actions/{action}/``: validate, call the service,
-    answer the updated transfer. Subclassed once per action."""
+    """``POST /api/v1/transfers/{number}/actions/{action}/``: validate the body, run the
+    action through the transfer engine on the end it needs within the token's scope
+    (``If-Match``: only at that version), answer the updated transfer. Subclassed once per
+    action (``action_name``, ``input_serializer``)."""
 
     action_name: str = ""
     input_serializer: type = serializers.Serializer
@@ -134,17 +131,30 @@ class TransferActionView(StrictQueryParamsMixin, APIView):
         def handler() -> Response:
             serializer = self.input_serializer(data=request.data)
             serializer.is_valid(raise_exception=True)
-            transfer_id = _transfer_id(request, number, side=TRANSFER_ACTION_SIDE[self.action_name])
-            with transaction.atomic():
-                if "If-Match" in request.headers:
-                    version = (Transfer.objects.select_for_update().filter(pk=transfer_id)
-                               .values_list("version", flat=True).get())
-                    if_match_check(request, version)
-                TRANSFER_ACTION_SERVICES[self.action_name](
-                    transfer_id=transfer_id, actor=api_actor(request), **serializer.service_kwargs())
-            return _detail_response(request, transfer_id)
+            location_ids = api_token_location_ids(request.auth)
+            try:
+                transfer = transfer_run(self.action_name, number=number, actor=api_actor(request),
+                                        location_ids=location_ids,
+                                        versions=if_match_versions(request), **serializer.validated_data)
+            except Transfer.DoesNotExist:
+                raise Http404 from None
+            except StaleVersion as exc:
+                current = exc.extra["current_version"]
+                raise ApiError(412, "version_mismatch",
+                               f"If-Match {request.headers['If-Match'][:100]!r} does not match the "
+                               f"current version {current}; read the resource again and decide anew.",
+                               current_version=current) from None
+            return _detail_response(transfer.pk, location_ids=location_ids)
 
         return idempotent_call(request, handler)
+
+
+def _action_doc(name: str) -> str:
+    action = ACTIONS[name]
+    api_note = "" if "A" in action.who else " Not open to integrators: answers 403."
+    effect = f" Stock: {action.stock}." if action.stock else ""
+    return (f"{action.label}. Who: {', '.join(action.who_names)}.{api_note} Needs the transfer's "
+            f"{action.side} in the token's scope (else 404).\n\n{action.description}{effect}")
 
 
 def _make_action_view(name: str) -> type[TransferActionView]:
@@ -156,10 +166,9 @@ def _make_action_view(name: str) -> type[TransferActionView]:
         "action_name": name, "input_serializer": TRANSFER_ACTION_INPUT_SERIALIZERS[name],
         "__module__": __name__,
     })
-    service = TRANSFER_ACTION_SERVICES[name]
     view.post = extend_schema(
         operation_id=f"transfers_action_{name}", tags=["transfer actions"],
-        summary=f"Transfer action {name}", description=(service.__doc__ or "").strip(),
+        summary=f"{ACTIONS[name].label} ({name})", description=_action_doc(name),
         request=TRANSFER_ACTION_INPUT_SERIALIZERS[name],
         parameters=[NUMBER_PARAMETER, IDEMPOTENCY_KEY_PARAMETER, IF_MATCH_PARAMETER, ETAG_HEADER],
         responses={200: TransferDetailOutputSerializer},
@@ -167,7 +176,7 @@ def _make_action_view(name: str) -> type[TransferActionView]:
     return view
 
 
-ACTION_VIEWS = {name: _make_action_view(name) for name in TRANSFER_ACTIONS}
+ACTION_VIEWS = {name: _make_action_view(name) for name in ACTIONS}
 
 
 # --- state machine ------------------------------------------------------------------------
@@ -180,9 +189,13 @@ class TransferStateSerializer(serializers.Serializer):
 
 
 class TransferMachineActionSerializer(serializers.Serializer):
-    """One action with its source and target slugs."""
+    """One action: who may run it, the end whose scope it needs, its source and target slugs."""
 
     name = serializers.CharField()
+    label = serializers.CharField()
+    who = serializers.ListField(child=serializers.ChoiceField(choices=["operator", "integrator", "system"]))
+    side = serializers.ChoiceField(choices=["source", "destination"],
+                                   help_text="The stock location whose scope the action needs.")
     sources = serializers.ListField(child=serializers.CharField())
     targets = serializers.ListField(child=serializers.CharField())
     path = serializers.CharField()
@@ -197,7 +210,8 @@ class TransferEdgeSerializer(serializers.Serializer):
 
 
 class TransferStateMachineSerializer(serializers.Serializer):
-    """The transfer state machine as enforced, read from the django-fsm transitions."""
+    """The transfer state machine as enforced, read from the django-fsm transitions of
+    ``Transfer`` and ``transfers.actions.ACTIONS``."""
 
     entity = serializers.CharField()
     states = TransferStateSerializer(many=True)
@@ -207,11 +221,13 @@ class TransferStateMachineSerializer(serializers.Serializer):
 
 def transfer_state_machine() -> dict:
     """Return the transfer graph (shape: ``TransferStateMachineSerializer``)."""
-    actions = fsm_actions(Transfer, states=Status.values, order=TRANSFER_ACTIONS)
+    actions = [a for a in fsm_actions(Transfer, states=Status.values, order=list(ACTIONS))
+               if a.name in ACTIONS]
     return {
         "entity": "transfer",
         "states": [{"slug": s.value, "label": s.label} for s in Status],
-        "actions": [{"name": a.name, "sources": [str(s) for s in a.sources],
+        "actions": [{"name": a.name, "label": ACTIONS[a.name].label, "who": ACTIONS[a.name].who_names,
+                     "side": ACTIONS[a.name].side, "sources": [str(s) for s in a.sources],
                      "targets": [str(t) for t in a.targets],
                      "path": f"/api/v1/transfers/{{number}}/actions/{a.name}/"} for a in actions],
         "transitions": [{"action": a.name, "source": str(s), "target": str(t)}

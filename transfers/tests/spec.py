@@ -14,3 +14,9 @@ STATES = _SPEC.states
 
 # action: (sources, possible targets)
 TRANSFER_ACTIONS = _SPEC.actions
+
+# action: the letters of the "who" column (O operator, A integrator, S system)
+WHO = _SPEC.who
+
+# action: the stock location whose scope it needs ("source" or "destination")
+SIDE = _SPEC.side

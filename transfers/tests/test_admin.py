@@ -1,9 +1,12 @@
-"""Admin actions call the services and report refusals per transfer."""
+"""Admin actions run the declared actions through the engine and report refusals per transfer."""
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 
+from packages.models import Status as PackageStatus
+from packages.tests.helpers import make_package
+from transfers.actions import ACTIONS
 from transfers.models import Status, TransferTransition
 from transfers.tests.factories import make_transfer
 
@@ -41,3 +44,20 @@ def test_change_page_shows_items_and_log_read_only(admin_client):
     assert response.status_code == 200
     assert b"Cancellation Waiting" in response.content
     assert b'name="status"' not in response.content
+
+
+def test_receive_action_runs_the_package_hooks(admin_client):
+    package = make_package(PackageStatus.PENDING_TRANSFER, quantities=())
+    first, second = (make_transfer(Status.IN_TRANSIT, package=package, quantities=(1,)) for _ in range(2))
+    response = admin_client.post(
+        reverse("admin:transfers_transfer_changelist"),
+        {"action": "action_receive", "_selected_action": [first.pk, second.pk]}, follow=True)
+    assert "Receive: 2 done." in [str(m) for m in response.context["messages"]]
+    package.refresh_from_db()
+    assert package.status == PackageStatus.READY_TO_PACKAGING
+
+
+def test_every_operator_action_is_an_admin_action(admin_client):
+    response = admin_client.get(reverse("admin:transfers_transfer_changelist"))
+    offered = {name for name, _ in response.context["action_form"].fields["action"].choices}
+    assert {f"action_{name}" for name in ACTIONS} <= offered

@@ -10,7 +10,7 @@ from packages.models import Status as PackageStatus
 from packages.tests.helpers import make_package, stock_snapshot
 from transfers.models import Transfer, TransferTransition
 from transfers.tests.factories import make_transfer
-from transfers.tests.spec import STATES, TRANSFER_ACTIONS
+from transfers.tests.spec import SIDE, STATES, TRANSFER_ACTIONS
 
 pytestmark = pytest.mark.django_db
 
@@ -70,17 +70,38 @@ def test_list_detail_and_scope_by_source_or_destination():
     assert Transfer.objects.get(pk=transfer.pk).status == "waiting"
 
 
-@pytest.mark.parametrize("action", ["ready_for_dispatch", "dispatch", "cancel"])
+@pytest.mark.parametrize("action", sorted(name for name, side in SIDE.items() if side == "source"))
 def test_destination_token_cannot_run_the_source_side_actions(action):
     """The source prepares, dispatches and cancels: a token of the destination only gets 404
-    and moves no stock."""
-    transfer = make_transfer("waiting", package=_isolated_package(), quantities=(2, 1))
+    and moves no stock; a token of the source runs it."""
+    state = sorted(TRANSFER_ACTIONS[action][0])[0]
+    transfer = make_transfer(state, package=_isolated_package(), quantities=(2, 1))
     by_destination, _ = api_client(locations=[transfer.destination])
+    by_source, _ = api_client(locations=[transfer.source])
+    assert action not in by_destination.get(f"/api/v1/transfers/{transfer.number}/").json()["allowed_actions"]
+    assert action in by_source.get(f"/api/v1/transfers/{transfer.number}/").json()["allowed_actions"]
     before = _written()
-    response = by_destination.post(f"/api/v1/transfers/{transfer.number}/actions/{action}/", {},
-                                   format="json")
+    url = f"/api/v1/transfers/{transfer.number}/actions/{action}/"
+    response = by_destination.post(url, {}, format="json")
     assert response.status_code == 404, response.json()
     assert _written() == before
+    response = by_source.post(url, {}, format="json")
+    assert response.status_code == 200, response.json()
+    assert response.json()["transitions"][-1]["action"] == action
+
+
+@pytest.mark.parametrize("state", sorted(STATES))
+def test_allowed_actions_list_only_the_side_in_the_token_scope(state):
+    transfer = make_transfer(state, package=_isolated_package())
+    by_state = [name for name, (sources, _) in TRANSFER_ACTIONS.items() if state in sources]
+    both, _ = api_client(locations=[transfer.source, transfer.destination])
+    every, _ = api_client()
+    for client, sides in ((api_client(locations=[transfer.source])[0], {"source"}),
+                          (api_client(locations=[transfer.destination])[0], {"destination"}),
+                          (both, {"source", "destination"}), (every, {"source", "destination"})):
+        expected = [name for name in by_state if SIDE[name] in sides]
+        assert client.get(f"/api/v1/transfers/{transfer.number}/").json()["allowed_actions"] == expected
+        assert client.get("/api/v1/transfers/").json()["results"][0]["allowed_actions"] == expected
 
 
 def test_source_token_cannot_receive():
@@ -121,3 +142,11 @@ def test_dispatch_records_carrier_and_if_match():
     assert response.status_code == 200
     assert response.json()["carrier"] == "X"
     assert client.post(url, {"status": "transferred"}, format="json").status_code == 400
+
+
+def test_state_machine_publishes_who_and_side():
+    client, _ = api_client()
+    actions = {a["name"]: a for a in client.get("/api/v1/state-machines/transfer/").json()["actions"]}
+    assert {name: a["side"] for name, a in actions.items()} == SIDE
+    assert actions["cancel"]["who"] == ["operator", "integrator", "system"]
+    assert actions["receive"]["label"] == "Receive"

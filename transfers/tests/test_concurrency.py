@@ -14,6 +14,7 @@ from packages.models import PackageTransition
 from packages.models import Status as PackageStatus
 from packages.tests.helpers import make_package
 from transfers import services
+from transfers.engine import transfer_run
 from transfers.models import Status, Transfer, TransferItem, TransferTransition
 from transfers.tests.factories import make_transfer
 
@@ -33,8 +34,8 @@ def test_two_concurrent_receives_apply_once():
     package = make_package(PackageStatus.PENDING_TRANSFER, quantities=())
     transfer = make_transfer(Status.IN_TRANSIT, package=package, quantities=(3,), on_hand=5)
     sku = transfer.items.get().sku
-    results = run_concurrently(2, lambda i: services.transfer_receive(
-        transfer_id=transfer.pk, actor=OPERATOR))
+    results = run_concurrently(2, lambda i: transfer_run(
+        "receive", transfer_id=transfer.pk, actor=OPERATOR))
     assert sum(not isinstance(r, Exception) for r in results) == 1
     assert all(isinstance(r, ActionNotAllowed) for r in results if isinstance(r, Exception)), results
     assert _level(package.location, sku) == (3, 3)
@@ -50,8 +51,8 @@ def test_last_two_transfers_received_at_once_ready_the_package_once():
     package = make_package(PackageStatus.PENDING_TRANSFER, quantities=())
     transfers = [make_transfer(Status.IN_TRANSIT, package=package, quantities=(1, 2))
                  for _ in range(2)]
-    results = run_concurrently(2, lambda i: services.transfer_receive(
-        transfer_id=transfers[i].pk, actor=OPERATOR))
+    results = run_concurrently(2, lambda i: transfer_run(
+        "receive", transfer_id=transfers[i].pk, actor=OPERATOR))
     assert not any(isinstance(r, Exception) for r in results), results
     package.refresh_from_db()
     assert package.status == PackageStatus.READY_TO_PACKAGING
@@ -102,7 +103,7 @@ def test_package_cancellation_racing_dispatch_of_its_transfer_stays_consistent()
     def act(i):
         if i == 0:
             return package_run("confirm_cancellation", package_id=package.pk, actor=OPERATOR)
-        return services.transfer_dispatch(transfer_id=transfer.pk, actor=OPERATOR)
+        return transfer_run("dispatch", transfer_id=transfer.pk, actor=OPERATOR)
 
     results = run_concurrently(2, act)
     assert not isinstance(results[0], Exception), results
@@ -116,3 +117,30 @@ def test_package_cancellation_racing_dispatch_of_its_transfer_stays_consistent()
     else:
         assert transfer.status == Status.CANCELLATION_WAITING
         assert _level(transfer.source, sku) == (3, 0)
+
+
+def test_package_cancellation_racing_receive_of_its_transfer_stays_consistent():
+    """Both lock the package first (the transfer engine does so before the transfer): no
+    deadlock; the received units end unreserved at the destination whichever won."""
+    package = make_package(PackageStatus.PENDING_CANCELLATION, quantities=(),
+                           status_before_cancellation=PackageStatus.PENDING_TRANSFER)
+    transfer = make_transfer(Status.IN_TRANSIT, package=package, quantities=(2,), on_hand=5)
+    sku = transfer.items.get().sku
+
+    def act(i):
+        if i == 0:
+            return package_run("confirm_cancellation", package_id=package.pk, actor=OPERATOR)
+        return transfer_run("receive", transfer_id=transfer.pk, actor=OPERATOR)
+
+    results = run_concurrently(2, act)
+    assert not isinstance(results[0], Exception), results
+    package.refresh_from_db()
+    transfer.refresh_from_db()
+    assert package.status == PackageStatus.CANCELED
+    if isinstance(results[1], Exception):
+        assert isinstance(results[1], ActionNotAllowed), results
+        assert transfer.status == Status.CANCELLATION_WAITING
+        assert not StockLevel.objects.filter(location=package.location, sku=sku).exists()
+    else:
+        assert transfer.status == Status.TRANSFERRED
+        assert _level(package.location, sku) == (2, 0)

@@ -3,7 +3,8 @@
 import django_fsm as fsm
 import pytest
 
-from transfers.models import TRANSFER_ACTIONS, Status, Transfer
+from transfers.actions import ACTIONS as TRANSFER_ACTIONS
+from transfers.models import Status, Transfer
 from transfers.tests.spec import STATES
 from transfers.tests.spec import TRANSFER_ACTIONS as SPEC_ACTIONS
 

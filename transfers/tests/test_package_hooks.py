@@ -12,6 +12,7 @@ from packages.models import Status as PackageStatus
 from packages.tests.factories import BrandFactory
 from packages.tests.helpers import make_package
 from transfers import services
+from transfers.engine import transfer_run
 from transfers.models import Status, Transfer, TransferTransition
 
 pytestmark = pytest.mark.django_db
@@ -44,9 +45,9 @@ def world():
 
 
 def _dispatch_and_receive(transfer):
-    services.transfer_ready_for_dispatch(transfer_id=transfer.pk, actor=OPERATOR)
-    services.transfer_dispatch(transfer_id=transfer.pk, actor=OPERATOR)
-    return services.transfer_receive(transfer_id=transfer.pk, actor=OPERATOR)
+    transfer_run("ready_for_dispatch", transfer_id=transfer.pk, actor=OPERATOR)
+    transfer_run("dispatch", transfer_id=transfer.pk, actor=OPERATOR)
+    return transfer_run("receive", transfer_id=transfer.pk, actor=OPERATOR)
 
 
 def test_receiving_every_transfer_readies_the_package(world):
@@ -83,7 +84,7 @@ def test_receiving_one_of_two_keeps_the_package_waiting(world):
 def test_cancelling_a_waiting_transfer_reschedules_the_package(world):
     w = world
     package = w["package"]
-    services.transfer_cancel(transfer_id=w["first"].pk, actor=OPERATOR, reason="source closed")
+    transfer_run("cancel", transfer_id=w["first"].pk, actor=OPERATOR, reason="source closed")
     package.refresh_from_db()
     assert package.status == PackageStatus.TO_BE_RESCHEDULED
     lost = PackageTransition.objects.get(package=package, action="transfer_lost")
@@ -96,7 +97,7 @@ def test_losing_a_transfer_releases_only_what_the_package_holds(world):
     """The full expectation: the package's own reservation (c) released, the other transfer
     cancelled at its source, nothing released at the destination for units never there."""
     w = world
-    services.transfer_cancel(transfer_id=w["first"].pk, actor=OPERATOR)
+    transfer_run("cancel", transfer_id=w["first"].pk, actor=OPERATOR)
     w["second"].refresh_from_db()
     assert w["second"].status == Status.CANCELLED
     assert _levels() == {
@@ -109,11 +110,11 @@ def test_losing_a_transfer_releases_only_what_the_package_holds(world):
 def test_confirmed_cancellation_of_a_travelling_transfer_reschedules_the_package(world):
     w = world
     package = w["package"]
-    services.transfer_dispatch(transfer_id=w["first"].pk, actor=OPERATOR)
-    services.transfer_request_cancellation(transfer_id=w["first"].pk, actor=OPERATOR)
+    transfer_run("dispatch", transfer_id=w["first"].pk, actor=OPERATOR)
+    transfer_run("request_cancellation", transfer_id=w["first"].pk, actor=OPERATOR)
     package.refresh_from_db()
     assert package.status == PackageStatus.PENDING_TRANSFER  # only asked so far
-    services.transfer_confirm_cancellation(transfer_id=w["first"].pk, actor=OPERATOR)
+    transfer_run("confirm_cancellation", transfer_id=w["first"].pk, actor=OPERATOR)
     package.refresh_from_db()
     assert package.status == PackageStatus.TO_BE_RESCHEDULED
     assert StockLevel.objects.get(location=w["one"], sku=w["a"]).on_hand == 5
@@ -134,7 +135,7 @@ def test_hooks_leave_packages_in_other_states_alone():
     StockLevel.objects.create(location=StockLocationFactory(), sku=sku, on_hand=2)
     package.items.create(sku=sku, quantity=1)
     first, = services.transfers_create_for_package(package=package, lines={sku.pk: 1}, actor=OPERATOR)
-    services.transfer_cancel(transfer_id=first.pk, actor=OPERATOR)
+    transfer_run("cancel", transfer_id=first.pk, actor=OPERATOR)
     assert not PackageTransition.objects.filter(package=package).exists()
 
 

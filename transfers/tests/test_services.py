@@ -1,4 +1,5 @@
-"""Action services: every action from every state, stock effects, events, creation."""
+"""Transfer actions through the engine: every action from every state, stock effects,
+events; creation and the other services."""
 
 import pytest
 
@@ -12,8 +13,8 @@ from packages.models import Package, PackageTransition
 from packages.models import Status as PackageStatus
 from packages.tests.helpers import make_package, stock_snapshot
 from transfers import services
+from transfers.engine import transfer_run
 from transfers.models import Status, Transfer, TransferItem, TransferTransition
-from transfers.services import TRANSFER_ACTION_SERVICES
 from transfers.tests.factories import make_transfer
 from transfers.tests.spec import STATES, TRANSFER_ACTIONS
 
@@ -54,10 +55,9 @@ def test_every_action_from_every_state(action, state, django_capture_on_commit_c
     before = _written()
     before_log_id = max(TransferTransition.objects.values_list("id", flat=True), default=0)
     before_event_id = max(OutboxEvent.objects.values_list("id", flat=True), default=0)
-    service = TRANSFER_ACTION_SERVICES[action]
     if state not in sources:
         with pytest.raises(ActionNotAllowed) as excinfo:
-            service(transfer_id=transfer.pk, actor=OPERATOR)
+            transfer_run(action, transfer_id=transfer.pk, actor=OPERATOR)
         assert excinfo.value.code == "transition_not_allowed"
         assert excinfo.value.extra["current_status"] == {"slug": state, "label": STATES[state]}
         assert excinfo.value.extra["action"] == action
@@ -66,7 +66,7 @@ def test_every_action_from_every_state(action, state, django_capture_on_commit_c
         assert _written() == before, "a refused action must write nothing"
         return
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        result = service(transfer_id=transfer.pk, actor=OPERATOR)
+        result = transfer_run(action, transfer_id=transfer.pk, actor=OPERATOR)
     transfer.refresh_from_db()
     assert transfer.status in targets
     assert result.status == transfer.status
@@ -91,18 +91,18 @@ def test_reject_cancellation_returns_to_the_state_before(previous):
     transfer = make_transfer(Status.CANCELLATION_WAITING, package=_isolated_package(),
                              status_before_cancellation=previous)
     before = stock_snapshot()
-    transfer = services.transfer_reject_cancellation(transfer_id=transfer.pk, actor=OPERATOR)
+    transfer = transfer_run("reject_cancellation", transfer_id=transfer.pk, actor=OPERATOR)
     assert transfer.status == previous
     assert stock_snapshot() == before
 
 
 def test_request_then_reject_round_trip_reads_the_latest_request():
     transfer = make_transfer(Status.READY_TO_SHIPMENT, package=_isolated_package())
-    services.transfer_request_cancellation(transfer_id=transfer.pk, actor=OPERATOR, reason="r1")
-    services.transfer_reject_cancellation(transfer_id=transfer.pk, actor=OPERATOR)
-    services.transfer_dispatch(transfer_id=transfer.pk, actor=OPERATOR)
-    services.transfer_request_cancellation(transfer_id=transfer.pk, actor=OPERATOR, reason="r2")
-    transfer = services.transfer_reject_cancellation(transfer_id=transfer.pk, actor=OPERATOR)
+    transfer_run("request_cancellation", transfer_id=transfer.pk, actor=OPERATOR, reason="r1")
+    transfer_run("reject_cancellation", transfer_id=transfer.pk, actor=OPERATOR)
+    transfer_run("dispatch", transfer_id=transfer.pk, actor=OPERATOR)
+    transfer_run("request_cancellation", transfer_id=transfer.pk, actor=OPERATOR, reason="r2")
+    transfer = transfer_run("reject_cancellation", transfer_id=transfer.pk, actor=OPERATOR)
     assert transfer.status == Status.IN_TRANSIT
     assert transfer.version == 6
 
@@ -112,7 +112,7 @@ def test_request_then_reject_round_trip_reads_the_latest_request():
 def test_ready_for_dispatch_moves_no_stock():
     transfer = make_transfer(Status.WAITING, package=_isolated_package())
     before = stock_snapshot()
-    services.transfer_ready_for_dispatch(transfer_id=transfer.pk, actor=OPERATOR)
+    transfer_run("ready_for_dispatch", transfer_id=transfer.pk, actor=OPERATOR)
     assert stock_snapshot() == before
 
 
@@ -121,7 +121,7 @@ def test_dispatch_takes_the_units_out_of_the_source(state):
     transfer = make_transfer(state, package=_isolated_package(), quantities=(2,), on_hand=5)
     sku = transfer.items.get().sku
     assert _level(transfer.source, sku) == (5, 2)
-    transfer = services.transfer_dispatch(transfer_id=transfer.pk, actor=OPERATOR,
+    transfer = transfer_run("dispatch", transfer_id=transfer.pk, actor=OPERATOR,
                                           carrier=" ACME ", tracking_number="TRK1")
     assert _level(transfer.source, sku) == (3, 0)
     assert (transfer.carrier, transfer.tracking_number) == ("ACME", "TRK1")
@@ -133,7 +133,7 @@ def test_receive_adds_the_units_to_the_destination_reserved_for_the_package():
     transfer = make_transfer(Status.IN_TRANSIT, package=_isolated_package(), quantities=(2,), on_hand=5)
     sku = transfer.items.get().sku
     StockLevel.objects.create(location=transfer.destination, sku=sku, on_hand=4, reserved=1)
-    services.transfer_receive(transfer_id=transfer.pk, actor=OPERATOR)
+    transfer_run("receive", transfer_id=transfer.pk, actor=OPERATOR)
     assert _level(transfer.destination, sku) == (6, 3)
     assert _level(transfer.source, sku) == (3, 0)
 
@@ -142,7 +142,7 @@ def test_receive_creates_the_stock_row_at_the_destination():
     transfer = make_transfer(Status.IN_TRANSIT, package=_isolated_package(), quantities=(2,))
     sku = transfer.items.get().sku
     assert not StockLevel.objects.filter(location=transfer.destination).exists()
-    services.transfer_receive(transfer_id=transfer.pk, actor=OPERATOR)
+    transfer_run("receive", transfer_id=transfer.pk, actor=OPERATOR)
     assert _level(transfer.destination, sku) == (2, 2)
 
 
@@ -151,7 +151,7 @@ def test_receive_for_a_package_no_longer_waiting_puts_the_units_on_the_shelf(pac
     package = make_package(package_status, quantities=())
     transfer = make_transfer(Status.IN_TRANSIT, package=package, quantities=(2,))
     sku = transfer.items.get().sku
-    services.transfer_receive(transfer_id=transfer.pk, actor=OPERATOR)
+    transfer_run("receive", transfer_id=transfer.pk, actor=OPERATOR)
     assert _level(transfer.destination, sku) == (2, 0)
     log = TransferTransition.objects.get(action="receive")
     assert log.payload == {"reserved_for_package": False}
@@ -162,7 +162,7 @@ def test_receive_for_a_package_no_longer_waiting_puts_the_units_on_the_shelf(pac
 def test_cancel_from_waiting_releases_the_source_reservation():
     transfer = make_transfer(Status.WAITING, package=_isolated_package(), quantities=(2,), on_hand=5)
     sku = transfer.items.get().sku
-    services.transfer_cancel(transfer_id=transfer.pk, actor=OPERATOR, reason="not needed")
+    transfer_run("cancel", transfer_id=transfer.pk, actor=OPERATOR, reason="not needed")
     assert _level(transfer.source, sku) == (5, 0)
     assert TransferTransition.objects.get(action="cancel").reason == "not needed"
 
@@ -170,7 +170,7 @@ def test_cancel_from_waiting_releases_the_source_reservation():
 def test_request_cancellation_moves_no_stock():
     transfer = make_transfer(Status.IN_TRANSIT, package=_isolated_package())
     before = stock_snapshot()
-    services.transfer_request_cancellation(transfer_id=transfer.pk, actor=OPERATOR)
+    transfer_run("request_cancellation", transfer_id=transfer.pk, actor=OPERATOR)
     assert stock_snapshot() == before
 
 
@@ -183,7 +183,7 @@ def test_confirm_cancellation_gives_the_units_back_to_the_source(previous, expec
                              quantities=(2,), on_hand=5, status_before_cancellation=previous)
     sku = transfer.items.get().sku
     assert _level(transfer.source, sku) == ((3, 0) if previous == Status.IN_TRANSIT else (5, 2))
-    services.transfer_confirm_cancellation(transfer_id=transfer.pk, actor=OPERATOR)
+    transfer_run("confirm_cancellation", transfer_id=transfer.pk, actor=OPERATOR)
     assert _level(transfer.source, sku) == expected
     assert TransferTransition.objects.get(action="confirm_cancellation").payload == {
         "status_before_request": previous}
@@ -194,20 +194,20 @@ def test_confirm_cancellation_from_in_transit_recreates_a_missing_source_row():
                              quantities=(2,), on_hand=2)
     sku = transfer.items.get().sku
     StockLevel.objects.filter(location=transfer.source).delete()
-    services.transfer_confirm_cancellation(transfer_id=transfer.pk, actor=OPERATOR)
+    transfer_run("confirm_cancellation", transfer_id=transfer.pk, actor=OPERATOR)
     assert _level(transfer.source, sku) == (2, 0)
 
 
 def test_unknown_transfer_raises_does_not_exist():
-    for service in TRANSFER_ACTION_SERVICES.values():
+    for action in TRANSFER_ACTIONS:
         with pytest.raises(Transfer.DoesNotExist):
-            service(transfer_id=10**9, actor=OPERATOR)
+            transfer_run(action, transfer_id=10**9, actor=OPERATOR)
 
 
 def test_events_leave_only_after_commit(django_capture_on_commit_callbacks):
     transfer = make_transfer(Status.READY_TO_SHIPMENT, package=_isolated_package())
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        services.transfer_dispatch(transfer_id=transfer.pk, actor=OPERATOR, carrier="C",
+        transfer_run("dispatch", transfer_id=transfer.pk, actor=OPERATOR, carrier="C",
                                    tracking_number="T")
     assert len(_outbox_handoffs(callbacks)) == len(callbacks) == 1  # one event, no stock freed
     event = OutboxEvent.objects.get()

@@ -9,8 +9,10 @@ from locations.models import OperatorAssignment, StockLevel
 from locations.tests.factories import StockLocationFactory
 from packages.models import Status as PackageStatus
 from packages.tests.helpers import make_package
+from transfers.actions import ACTIONS
 from transfers.models import Status, TransferTransition
 from transfers.tests.factories import make_transfer
+from transfers.tests.spec import SIDE, TRANSFER_ACTIONS
 
 pytestmark = pytest.mark.django_db
 
@@ -166,3 +168,54 @@ def test_transfer_domain_error_is_a_message(client, django_user_model, places):
                            {"version": 1}, follow=True)
     assert response.status_code == 200
     assert any(str(m).startswith("Dispatch refused:") for m in response.context["messages"])
+
+
+SOURCE_SIDE = sorted(name for name, side in SIDE.items() if side == "source")
+
+
+@pytest.mark.parametrize("action", [*SOURCE_SIDE, "receive"])
+def test_an_operator_runs_only_the_actions_of_their_end(client, django_user_model, places, action):
+    """The destination's operator gets 404 for a source action (and the source's for
+    receive) and is not offered it; nothing changes. The other end's operator runs it."""
+    src, dst = places
+    state = sorted(TRANSFER_ACTIONS[action][0])[0]
+    transfer = transfer_to(dst, src, state)
+    mine, theirs = (src, dst) if SIDE[action] == "source" else (dst, src)
+    url = reverse("transfers:action", args=[transfer.number, action])
+
+    login(client, django_user_model, "other-end", theirs)
+    page = client.get(reverse("transfers:detail", args=[transfer.number]))
+    assert action not in [a["name"] for a in page.context["actions"]]
+    assert client.post(url, {"version": 1}).status_code == 404
+    transfer.refresh_from_db()
+    assert (transfer.status, transfer.version) == (state, 1)
+
+    login(client, django_user_model, "this-end", mine)
+    page = client.get(reverse("transfers:detail", args=[transfer.number]))
+    assert action in [a["name"] for a in page.context["actions"]]
+    response = client.post(url, {"version": 1, "reason": "why"}, follow=True)
+    transfer.refresh_from_db()
+    assert transfer.status in TRANSFER_ACTIONS[action][1]
+    log = TransferTransition.objects.get(transfer=transfer, action=action)
+    assert log.actor == "user:this-end"
+    assert log.reason == ("why" if "reason" in ACTIONS[action].input().fields else "")
+    assert f"{ACTIONS[action].label}: the transfer is now" in " ".join(
+        str(m) for m in response.context["messages"])
+
+
+def test_action_forms_are_derived_from_the_inputs(client, django_user_model, places):
+    src, dst = places
+    login(client, django_user_model, "boss", staff=True)
+    transfer = transfer_to(dst, src, Status.WAITING)
+    page = client.get(reverse("transfers:detail", args=[transfer.number]))
+    forms = {a["name"]: a["form"] for a in page.context["actions"]}
+    assert list(forms) == ["ready_for_dispatch", "dispatch", "cancel"]
+    assert forms["ready_for_dispatch"] is None
+    assert list(forms["dispatch"].fields) == ["carrier", "tracking_number"]
+    assert list(forms["cancel"].fields) == ["reason"]
+    assert 'name="tracking_number"' in page.content.decode()
+    response = client.post(reverse("transfers:action", args=[transfer.number, "dispatch"]),
+                           {"version": 1, "carrier": "x" * 65}, follow=True)
+    assert any("nothing was done" in str(m) for m in response.context["messages"])
+    transfer.refresh_from_db()
+    assert transfer.status == Status.WAITING

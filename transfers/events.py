@@ -1,0 +1,47 @@
+"""The body of every transfer event (``transfer.status.created``, ``transfer.status.transitioned``)."""
+
+from __future__ import annotations
+
+from oms.actors import Actor
+from transfers.models import Transfer, TransferItem, transfer_status_dict
+
+
+def transfer_event_payload(transfer: Transfer, *, action: str, from_status: str | None,
+                           actor: Actor, reason: str = "") -> dict:
+    """Return the JSON-safe event payload: the committed transfer and the transition.
+
+    ``payload["transfer"]["status"]["slug"]`` is the new state's slug. Reads
+    ``transfer.package``, ``.source`` and ``.destination`` (select them to save queries) and
+    its items: the prefetched ones when they are (in id order, with ``sku``, as the engine
+    locks them), else 1 query.
+    """
+    prefetched = getattr(transfer, "_prefetched_objects_cache", {}).get("items")
+    if prefetched is not None:
+        items = [{"sku": item.sku.code, "quantity": item.quantity} for item in prefetched]
+    else:
+        items = [
+            {"sku": code, "quantity": quantity}
+            for code, quantity in TransferItem.objects.filter(transfer=transfer)
+            .order_by("id").values_list("sku__code", "quantity")
+        ]
+    return {
+        "transfer": {
+            "id": transfer.pk,
+            "number": transfer.number,
+            "package": transfer.package.number,
+            "source": transfer.source.code,
+            "destination": transfer.destination.code,
+            "status": transfer_status_dict(transfer.status),
+            "version": transfer.version,
+            "carrier": transfer.carrier,
+            "tracking_number": transfer.tracking_number,
+            "items": items,
+        },
+        "transition": {
+            "action": action,
+            "from_status": transfer_status_dict(from_status) if from_status is not None else None,
+            "to_status": transfer_status_dict(transfer.status),
+            "actor": str(actor),
+            "reason": reason,
+        },
+    }
