@@ -21,8 +21,8 @@ from oms.exceptions import OmsError
 from packages.creation import ItemInput, package_create
 from packages.engine import package_run
 from packages.models import Brand, DenialReason, Package, PackageTransition, Status
+from transfers.engine import transfer_run
 from transfers.models import Transfer
-from transfers.services import TRANSFER_ACTION_SERVICES
 
 OPERATOR = Actor("user", "demo-operator")
 CARRIER_FEED = Actor("api", "carrier-feed")
@@ -259,7 +259,7 @@ def _transfers(runner: _Runner) -> None:
         for transfer_id in Transfer.objects.filter(package=package).values_list("pk", flat=True):
             for action in steps:
                 try:
-                    TRANSFER_ACTION_SERVICES[action](transfer_id=transfer_id, actor=OPERATOR)
+                    transfer_run(action, transfer_id=transfer_id, actor=OPERATOR)
                     runner.report.actions[f"transfer.{action}"] += 1
                 except OmsError as exc:
                     runner.report.refused.append(f"transfer {action}: {exc.detail}")

@@ -28,7 +28,10 @@ def brand_update(*, brand: Brand, **changes) -> Brand:
     for name, value in changes.items():
         setattr(brand, name, value)
     brand.full_clean()
-    brand_check_disabled_actions(brand.disabled_actions)
+    try:
+        brand_check_disabled_actions(brand.disabled_actions)
+    except ValidationError as exc:
+        raise ValidationError({"disabled_actions": exc.messages}) from None
     brand.save()
     if old_interval is not None and old_interval != brand.recheck_interval_minutes:
         waiting = Package.objects.filter(brand=brand, status=Status.PRODUCT_OUT_OF_STOCK)
@@ -41,10 +44,9 @@ def brand_update(*, brand: Brand, **changes) -> Brand:
 
 def brand_check_disabled_actions(names: list[str]) -> None:
     """Refuse names that are not switchable actions (``packages.actions.ACTIONS``).
-    Raises ``ValidationError`` on ``disabled_actions``."""
+    Raises ``ValidationError``."""
     switchable = {name for name, action in ACTIONS.items() if action.switchable}
     unknown = sorted(set(names) - switchable)
     if unknown:
-        raise ValidationError(
-            {"disabled_actions": f"Unknown or non-switchable actions: {', '.join(unknown)}. "
-             f"Choose from: {', '.join(sorted(switchable))}."})
+        raise ValidationError(f"Unknown or non-switchable actions: {', '.join(unknown)}. "
+                              f"Choose from: {', '.join(sorted(switchable))}.")

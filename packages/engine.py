@@ -32,12 +32,18 @@ def package_items_prefetch() -> Prefetch:
 
 
 def _lock(queryset: QuerySet) -> QuerySet:
-    return queryset.select_related("brand", "location").prefetch_related(
+    """The caller's scope with what the engine reads: brand, location, items with SKUs (the
+    scope's own prefetches are dropped)."""
+    return queryset.select_related("brand", "location").prefetch_related(None).prefetch_related(
         package_items_prefetch())
 
 
+def _enabled(package: Package, action: Action) -> bool:
+    return package.brand.is_action_enabled(action.name)
+
+
 def _check(package: Package, action: Action, actor: Actor) -> None:
-    if not package.brand.is_action_enabled(action.name):
+    if not _enabled(package, action):
         raise _not_allowed(package, action, actor,
                            f"'{action.name}' is switched off for brand {package.brand.slug}",
                            code="action_disabled")
@@ -60,7 +66,7 @@ def _not_allowed(package: Package, action: Action, actor: Actor, detail: str | N
 PACKAGES = Machine(
     model=Package, log_model=PackageTransition, log_fk="package", event_prefix="package",
     actions=ACTIONS, event_payload=package_event_payload, lock=_lock, check=_check,
-    not_allowed=_not_allowed)
+    not_allowed=_not_allowed, enabled=_enabled)
 
 
 def package_act(action: str, entries: Sequence[Entry], *, actor: Actor,

@@ -32,7 +32,7 @@ from django.utils import timezone
 from oms.actions.declaration import Action, Step
 from oms.actors import Actor, system_actor
 from oms.events import events_publish_many
-from oms.exceptions import ActionNotAllowed, OmsError
+from oms.exceptions import ActionNotAllowed, InvalidInput, OmsError
 
 
 class ActorNotPermitted(OmsError):
@@ -63,8 +63,10 @@ class Machine:
         actions: the declarations, ``{name: Action}``.
         event_payload: ``event_payload(obj, action=, from_status=, actor=, reason=) -> dict``.
         lock: adds the joins and prefetches to the locking queryset.
-        check: ``check(obj, action, actor)`` raises the aggregate's own refusals (a brand
-            switch, a delivery type) before the source state is checked.
+        check: ``check(obj, action, actor)`` raises the aggregate's own refusals before
+            the source state is checked.
+        enabled: ``enabled(obj, action)`` is False when the action is switched off for
+            this row (e.g. by its brand): not offered (``check`` refuses it).
         not_allowed: ``not_allowed(obj, action, actor, detail=None, code=None) -> OmsError``.
     """
 
@@ -77,6 +79,7 @@ class Machine:
     lock: Callable[[models.QuerySet], models.QuerySet]
     check: Callable[[Any, Action, Actor], None]
     not_allowed: Callable[..., OmsError]
+    enabled: Callable[[Any, Action], bool] = lambda obj, action: True
 
 
 @dataclass
@@ -173,7 +176,18 @@ def _run(machine: Machine, action: Action, obj, entry: Entry, actor: Actor) -> S
             raise
         raise machine.not_allowed(obj, action, actor, detail=exc.detail, code=exc.code) from None
     transition(**step.transition)
+    _check_lengths(obj, action)
     return step
+
+
+def _check_lengths(obj, action: Action) -> None:
+    """Refuse (``InvalidInput``) a text the action wrote that its column cannot hold: the
+    set-based write would otherwise cut it to the column's length on PostgreSQL."""
+    for name in action.writes:
+        field = obj._meta.get_field(name)
+        value = getattr(obj, field.attname)
+        if field.max_length is not None and isinstance(value, str) and len(value) > field.max_length:
+            raise InvalidInput(f"{name} is longer than {field.max_length} characters", field=name)
 
 
 def _write(machine: Machine, action: Action, moved: list, actor: Actor) -> None:
@@ -227,7 +241,7 @@ def act_one(machine: Machine, name: str, key, *, actor: Actor, inputs: dict | No
 def allowed_actions(machine: Machine, obj, *, actor_kind: str | None = None,
                     check: Callable[[Action], bool] | None = None) -> list[str]:
     """The actions runnable now on ``obj``, in declaration order: allowed from its state
-    (and the transitions' conditions), passing ``Machine.check``, open to ``actor_kind``
+    (and the transitions' conditions), switched on (``Machine.enabled``), open to ``actor_kind``
     (when given) and to ``check`` (when given, e.g. a token's scope side)."""
     available = {t.name for t in obj.get_available_status_transitions()}
     names = []
@@ -238,9 +252,7 @@ def allowed_actions(machine: Machine, obj, *, actor_kind: str | None = None,
             continue
         if check is not None and not check(action):
             continue
-        try:
-            machine.check(obj, action, system_actor())
-        except OmsError:
+        if not machine.enabled(obj, action):
             continue
         names.append(name)
     return names

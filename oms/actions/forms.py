@@ -23,7 +23,9 @@ class ActionForm(forms.Form):
     def clean(self):
         cleaned = super().clean()
         self.values = {}
-        for key, (_, to_value) in self.composite.items():
+        for key, (names, to_value) in self.composite.items():
+            if any(name in self.errors for name in names):
+                continue
             self.values[key] = to_value(cleaned)  # may raise forms.ValidationError
         return cleaned
 

@@ -6,13 +6,15 @@ import datetime as dt
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.db import DataError, IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from locations.tests.factories import StockLocationFactory
+from oms.actions import engine
 from oms.actions.engine import ActorNotPermitted, Entry
 from oms.actors import Actor, user_actor
 from oms.api_testing import api_client
+from oms.exceptions import InvalidInput
 from oms.models import OutboxEvent
 from oms.testing import run_concurrently
 from packages.bulk import package_bulk_outcome
@@ -251,14 +253,32 @@ def test_a_database_error_in_a_chunk_leaves_nothing_of_it_written(monkeypatch):
 
 
 @pytest.mark.postgres
-def test_a_real_database_error_leaves_nothing_of_the_chunk_written():
-    # A tracking number longer than its column (the API's serializer would refuse it first):
-    # the chunk's UPDATE fails; the chunk, with the packages before it, is rolled back as a
-    # whole and the error propagates.
+def test_an_overlong_text_is_refused_for_its_package_and_never_cut():
+    # Regression: a batch's set-based UPDATE casts to the column type on PostgreSQL, which
+    # cut a 65-character tracking number to 64 instead of failing.
     packages = [make_package(Status.PACKAGING_COMPLETED) for _ in range(3)]
     entries = [Entry(p.number, {"carrier": "ACME", "tracking_number": "T" * (65 if i == 2 else 5)})
                for i, p in enumerate(packages)]
-    with pytest.raises(DataError):
+    outcomes = package_act("ship", entries, actor=Actor("api", "i"), key="number")
+    assert [o.done for o in outcomes] == [True, True, False]
+    assert isinstance(outcomes[2].error, InvalidInput)
+    assert outcomes[2].error.extra["field"] == "tracking_number"
+    refused = Package.objects.get(pk=packages[2].pk)
+    assert (refused.status, refused.version, refused.tracking_number) == (Status.PACKAGING_COMPLETED, 1, "")
+
+
+def test_a_real_database_error_leaves_nothing_of_the_chunk_written(monkeypatch):
+    # The events' INSERT fails in the database (a NOT NULL column given NULL): the chunk, with
+    # the packages already updated, is rolled back as a whole and the error propagates.
+    def failing_insert(events):
+        with connection.cursor() as cursor:
+            cursor.execute(f"INSERT INTO {OutboxEvent._meta.db_table} (type) VALUES (NULL)")
+
+    monkeypatch.setattr(engine, "events_publish_many", failing_insert)
+    packages = [make_package(Status.PACKAGING_COMPLETED) for _ in range(3)]
+    entries = [Entry(p.number, {"carrier": "ACME", "tracking_number": f"T{i}"})
+               for i, p in enumerate(packages)]
+    with pytest.raises(IntegrityError):
         with transaction.atomic():
             package_act("ship", entries, actor=Actor("api", "i"), packages=Package.objects.all(),
                         key="number")
