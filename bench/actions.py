@@ -353,7 +353,7 @@ def ship_one(cur, number: str, *, token_id: int, if_match: int, key: str, reques
              carrier: str = CARRIER, tracking: str | None = None, actor: str = "api:bench-api",
              execute=None) -> str | None:
     """Ship package ``number`` with the baseline's two statements (``p1_statements``) on the
-    DB-API cursor ``cur`` (Django's cursor wrapper or psycopg2); return the stored answer
+    DB-API cursor ``cur`` (Django's cursor wrapper or psycopg's); return the stored answer
     (JSON text), or None when nothing was written (unknown, out of scope, not in Packaging
     Completed, or not at version ``if_match``). ``execute(cursor, sql, params)`` runs each
     statement (default ``cur.execute``; the ceiling view passes a prepared-statement runner).

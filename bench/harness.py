@@ -76,12 +76,11 @@ def create_database(url: str, *, created_by: str = "bench") -> bool:
     """Create the database named in ``url`` and mark it, or check that an existing one is
     marked; return True if created. Raises ``UnmarkedDatabase`` for an existing database
     without the marker table (whatever it holds: nothing of it is touched)."""
-    import psycopg2
-    from psycopg2 import sql
+    import psycopg
+    from psycopg import sql
 
     params, name = _server_params(url)
-    conn = psycopg2.connect(dbname="postgres", **params)
-    conn.autocommit = True
+    conn = psycopg.connect(dbname="postgres", **params, autocommit=True)
     try:
         with conn.cursor() as cursor:
             cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
@@ -90,7 +89,7 @@ def create_database(url: str, *, created_by: str = "bench") -> bool:
                 cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     finally:
         conn.close()
-    conn = psycopg2.connect(dbname=name, **params)
+    conn = psycopg.connect(dbname=name, **params)
     try:
         with conn, conn.cursor() as cursor:
             if exists:
@@ -226,8 +225,10 @@ def current_database_url() -> str:
 
 
 def raw_connection(*, autocommit: bool = False):
-    """Return a new psycopg2 connection to Django's current database (for raw-SQL baselines)."""
-    import psycopg2
+    """Return a new psycopg connection to Django's current database (for raw-SQL baselines):
+    its cursors bind parameters client-side, so a script of several statements separated by
+    ``;`` may take parameters."""
+    import psycopg
     from django.db import connection
 
     s = connection.settings_dict
@@ -235,9 +236,7 @@ def raw_connection(*, autocommit: bool = False):
               "host": s.get("HOST") or "127.0.0.1", "port": s.get("PORT") or 5432}
     if s.get("PASSWORD"):
         params["password"] = s["PASSWORD"]
-    conn = psycopg2.connect(**params)
-    conn.autocommit = autocommit
-    return conn
+    return psycopg.connect(**params, autocommit=autocommit, cursor_factory=psycopg.ClientCursor)
 
 
 def require_postgresql() -> None:

@@ -10,7 +10,7 @@ statements, the outbox relay; Celery's broker in memory here), on distinct packa
 ``bench.actions.ship_pool``, shaped as P1 sends them (a token scoped to the pool's
 locations, a unique ``Idempotency-Key``, ``If-Match``). It prints the round trips one ship
 makes to PostgreSQL (``capture_one_ship``: statements, savepoints, and the ``BEGIN`` and
-``COMMIT`` psycopg2 sends itself) and the thread CPU time and wall time per request: the
+``COMMIT`` psycopg sends itself) and the thread CPU time and wall time per request: the
 server-side cost P1 pays per request, minus gunicorn's own share.
 
 To compare two versions of the code where wall-clock figures move too much on a shared
@@ -75,7 +75,7 @@ def round_trips():
     """Record what Django's connection sends to PostgreSQL: ``with round_trips() as sent: …``.
 
     ``sent`` lists the statements (parameters inlined), savepoints included, with ``BEGIN``
-    where psycopg2 opens a transaction itself (the first statement after autocommit went off)
+    where psycopg opens a transaction itself (the first statement after autocommit went off)
     and ``COMMIT`` / ``ROLLBACK``."""
     from django.db import connection
 
@@ -103,7 +103,7 @@ def round_trips():
         if state["begin"]:
             sent.append("BEGIN")
             state["begin"] = False
-        sent.append(sql if not params else context["cursor"].mogrify(sql, params).decode())
+        sent.append(sql if not params else connection.ops.compose_sql(sql, params))
         return execute(sql, params, many, context)
 
     connection._set_autocommit, connection._commit, connection._rollback = set_autocommit, commit, rollback

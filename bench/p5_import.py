@@ -154,7 +154,6 @@ def raw_sql_import(directory: Path, *, brand_slug: str = "olist") -> dict:
     for line, row in enumerate(items[1:], start=2):
         if len(row) >= len(ITEM_COLUMNS):
             buffer.write("\t".join([str(line), *(_tsv(v.strip().strip("\"'")) for v in row[:7])]) + "\n")
-    buffer.seek(0)
     conn = raw_connection()
     counts = {}
     try:
@@ -178,7 +177,8 @@ def raw_sql_import(directory: Path, *, brand_slug: str = "olist") -> dict:
             brand_id, interval = cur.fetchone()
             cur.execute("""CREATE TEMP TABLE s_items (line int, order_id text, item_id text, product_id text,
                            seller_id text, ship text, price text, freight text) ON COMMIT DROP""")
-            cur.copy_expert("COPY s_items FROM STDIN", buffer)
+            with cur.copy("COPY s_items FROM STDIN") as copy:
+                copy.write(buffer.getvalue())
             cur.execute(f"""
                 CREATE TEMP TABLE s_valid ON COMMIT DROP AS
                 SELECT s.*, l.id AS location_id, k.id AS sku_id,

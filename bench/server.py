@@ -258,6 +258,6 @@ def summarise_profile(path, *, app_prefixes=("packages/", "locations/", "oms/", 
                 if any(p in fr for p in app_prefixes) and "/site-packages/" not in fr:
                     key = fr.split(" (")[0] + " (" + fr.split(" (")[-1]
             by_frame[key] += n
-            if "backends/utils.py" in frames[-1] or "_commit" in frames[-1] or "psycopg2" in frames[-1]:
+            if "backends/utils.py" in frames[-1] or "_commit" in frames[-1] or "psycopg" in frames[-1]:
                 db[key] += n
     return [(n / total, db[k] / total, k) for k, n in by_frame.most_common(top)] if total else []

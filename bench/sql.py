@@ -49,9 +49,7 @@ def insert_columns(model: type[models.Model], values: Mapping, *,
                 continue  # NULL, the identity or the column's database default
             expression, extra = _default_expression(field)
             if literal_defaults and extra:
-                with connection.cursor() as cursor:
-                    literal = cursor.mogrify(expression, extra)
-                expression = (literal.decode() if isinstance(literal, bytes) else literal).replace("%", "%%")
+                expression = connection.ops.compose_sql(expression, extra).replace("%", "%%")
             else:
                 params += extra
         elif isinstance(expression, tuple):
@@ -89,7 +87,13 @@ def table(model: type[models.Model]) -> str:
 
 
 def execute(sql: str, params: Sequence | Mapping = ()) -> int:
-    with connection.cursor() as cursor:
+    """Run ``sql``, which may be a script of several statements separated by ``;``: its
+    parameters are bound client-side (server-side binding takes one statement per call), on
+    Django's connection and transaction. Returns the last statement's row count."""
+    import psycopg
+
+    connection.ensure_connection()
+    with connection.make_cursor(psycopg.ClientCursor(connection.connection)) as cursor:
         cursor.execute(sql, params)
         return cursor.rowcount
 

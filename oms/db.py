@@ -34,7 +34,7 @@ def retry_on_deadlock(func=None, *, attempts: int = 3):
             try:
                 return func(*args, **kwargs)
             except OperationalError as exc:
-                sqlstate = getattr(getattr(exc, "__cause__", None), "pgcode", None)
+                sqlstate = getattr(getattr(exc, "__cause__", None), "sqlstate", None)
                 if (sqlstate not in RETRYABLE_SQLSTATES or connection.in_atomic_block
                         or attempt == attempts):
                     raise

@@ -103,12 +103,40 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         {"timeout": 30, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
     )
 else:
-    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=60))
-    # A kept connection the server dropped (restart, failover, pg_terminate_backend) is
-    # replaced at the start of the next request or task instead of failing it (one SELECT 1
-    # per request or task).
+    # PostgreSQL through psycopg 3, with Django's connection pool (psycopg_pool) per process:
+    # a request, task or relay batch borrows a connection and gives it back at its end.
+    # DATABASE_POOL=false goes back to one connection per thread, kept DATABASE_CONN_MAX_AGE
+    # seconds (Django refuses a pool together with kept connections). The pool only has to
+    # cover the threads of one process that use the database at once (gunicorn --threads,
+    # a threaded Celery worker's --concurrency, runserver's request threads); a thread finding
+    # all MAX_SIZE in use waits up to TIMEOUT seconds, then fails (psycopg_pool.PoolTimeout).
+    _options = DATABASES["default"].setdefault("OPTIONS", {})
+    if env.bool("DATABASE_POOL", default=True):
+        _options.setdefault("pool", {
+            "min_size": env.int("DATABASE_POOL_MIN_SIZE", default=2),
+            "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=10),
+            "timeout": env.float("DATABASE_POOL_TIMEOUT_SECONDS", default=10.0),
+        })
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
+    else:
+        DATABASES["default"].setdefault(
+            "CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=60))
+    # A connection the server dropped (restart, failover, pg_terminate_backend) is replaced
+    # before a request or task uses it (one SELECT 1 each time): with the pool, when it is
+    # borrowed (psycopg_pool's check, which pauses 1 s, 2 s, 4 s … between dead idle
+    # connections, up to TIMEOUT); without, when a kept one is reused.
     DATABASES["default"].setdefault(
         "CONN_HEALTH_CHECKS", env.bool("DATABASE_CONN_HEALTH_CHECKS", default=True))
+    # Parameters travel apart from the SQL text (extended protocol, as $1, $2 …): lists go as
+    # PostgreSQL arrays, and psycopg prepares a statement on a connection once it has run
+    # PREPARE_THRESHOLD times there (psycopg's default 5; "off" never prepares). Both work
+    # unchanged behind pgbouncer >= 1.21 in transaction pooling mode with
+    # max_prepared_statements > 0 (it follows protocol-level prepared statements from one
+    # server connection to the next); older pgbouncer: DATABASE_PREPARE_THRESHOLD=off.
+    _options.setdefault("server_side_binding",
+                        env.bool("DATABASE_SERVER_SIDE_BINDING", default=True))
+    _threshold = env.str("DATABASE_PREPARE_THRESHOLD", default="5").strip().lower()
+    _options.setdefault("prepare_threshold", None if _threshold in ("", "off") else int(_threshold))
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

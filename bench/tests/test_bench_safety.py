@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 
-import psycopg2
+import psycopg
 import pytest
 from django.db import connection
 
@@ -36,11 +36,9 @@ def _server_url() -> str:
 
 def _admin(dbname: str = "postgres"):
     s = connection.settings_dict
-    conn = psycopg2.connect(dbname=dbname, user=s.get("USER") or "postgres",
-                            host=s.get("HOST") or "127.0.0.1", port=s.get("PORT") or 5432,
-                            password=s.get("PASSWORD") or None)
-    conn.autocommit = True
-    return conn
+    return psycopg.connect(dbname=dbname, user=s.get("USER") or "postgres",
+                           host=s.get("HOST") or "127.0.0.1", port=s.get("PORT") or 5432,
+                           password=s.get("PASSWORD") or None, autocommit=True)
 
 
 @pytest.fixture

@@ -148,17 +148,16 @@ def test_event_feed_has_no_gap_while_transactions_commit_out_of_order():
 def test_event_feed_is_not_held_back_by_a_transaction_in_another_database():
     """Regression: the horizon was the oldest transaction of the whole server, so a long
     transaction in another database on it hid every newer event from the feed."""
-    import psycopg2
+    import psycopg
     from django.db import connection
 
     params = connection.get_connection_params()
     other_name = f"{connection.settings_dict['NAME']}_feed_other"
-    admin = psycopg2.connect(**{**params, "dbname": "postgres"})
-    admin.autocommit = True
+    admin = psycopg.connect(**{**params, "dbname": "postgres"}, autocommit=True)
     with admin.cursor() as cursor:
         cursor.execute(f'DROP DATABASE IF EXISTS "{other_name}"')
         cursor.execute(f'CREATE DATABASE "{other_name}"')
-    other = psycopg2.connect(**{**params, "dbname": other_name})
+    other = psycopg.connect(**{**params, "dbname": other_name})
     try:
         with other.cursor() as cursor:
             cursor.execute("SELECT pg_current_xact_id()")  # holds a transaction id, stays open

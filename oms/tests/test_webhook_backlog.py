@@ -148,16 +148,16 @@ def test_subscription_gets_only_events_created_after_it(receiver, django_capture
 def test_no_database_transaction_is_open_while_the_webhook_post_runs(receiver):
     """Checked from the receiver, while the POST waits for its answer: the sending
     connection's state in pg_stat_activity (through another connection) and Django's view."""
-    import psycopg2
+    import psycopg
 
     connection.ensure_connection()
-    sender_pid = connection.connection.get_backend_pid()
+    sender_pid = connection.connection.info.backend_pid
     sender = connections["default"]  # this thread's wrapper (``connection`` is a per-thread proxy)
     params = connection.get_connection_params()
     seen = []
 
     def check():
-        with psycopg2.connect(**params) as other, other.cursor() as cursor:
+        with psycopg.connect(**params) as other, other.cursor() as cursor:
             cursor.execute("SELECT state, xact_start FROM pg_stat_activity WHERE pid = %s",
                            [sender_pid])
             seen.append((*cursor.fetchone(), sender.in_atomic_block))
