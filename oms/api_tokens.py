@@ -26,9 +26,9 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Model, Q, QuerySet
-from django.db.models.signals import post_delete, post_save
+from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.dispatch import receiver
 from django.utils import timezone
 
@@ -124,8 +124,8 @@ def _copy(token: ApiToken) -> ApiToken:
 def api_token_for_key(key: str) -> ApiToken | None:
     """Return the active token whose key is ``key`` (with its user), or None.
 
-    The token and its user are read once per ``API_TOKEN_CACHE_SECONDS`` in each process
-    (1 query, none while remembered; a revoked token or inactive user is None). Stamps
+    The token, its user and its stock locations are read once per ``API_TOKEN_CACHE_SECONDS``
+    in each process (2 queries, none while remembered; a revoked token or inactive user is None). Stamps
     ``last_used_at`` at most once a minute per token and process (one UPDATE, never on every
     request); a fresh read sees other processes' stamps.
     """
@@ -140,6 +140,10 @@ def api_token_for_key(key: str) -> ApiToken | None:
             with _cache_lock:
                 _cache.pop(key_hash, None)
             return None
+        if not token.all_locations:
+            token.scope_location_ids = sorted(
+                ApiToken.locations.through.objects.filter(apitoken_id=token.pk)
+                .values_list("stocklocation_id", flat=True))
         cached = _Cached(token=token, expires_at=now_monotonic + ttl_seconds)
         if ttl_seconds > 0:
             with _cache_lock:
@@ -154,6 +158,7 @@ def api_token_for_key(key: str) -> ApiToken | None:
     return _copy(cached.token)
 
 
+@receiver(m2m_changed, sender=ApiToken.locations.through, dispatch_uid="api_token_cache_scope_changed")
 @receiver(post_save, sender=ApiToken, dispatch_uid="api_token_cache_token_saved")
 @receiver(post_delete, sender=ApiToken, dispatch_uid="api_token_cache_token_deleted")
 def _forget_tokens_on_token_change(**kwargs) -> None:
@@ -171,31 +176,19 @@ def api_token_scope(queryset: QuerySet, token: ApiToken, *,
     """Return ``queryset`` narrowed to rows inside ``token``'s location scope.
 
     ``fields`` names the foreign keys to ``StockLocation`` on the queryset's model (``("pk",)``
-    for a StockLocation queryset); a row is in scope when any of them is. One subquery, no
-    extra query.
+    for a StockLocation queryset); a row is in scope when any of them is. No extra query: the
+    stock locations ``api_token_for_key`` read with the token, else one subquery.
     """
     if token.all_locations:
         return queryset
-    scoped = ApiToken.locations.through.objects.filter(apitoken_id=token.pk).values("stocklocation_id")
+    scoped = getattr(token, "scope_location_ids", None)
+    if scoped is None:
+        scoped = ApiToken.locations.through.objects.filter(apitoken_id=token.pk).values("stocklocation_id")
     condition = Q()
     for field in fields:
         lookup = "pk__in" if field == "pk" else f"{field}_id__in"
         condition |= Q(**{lookup: scoped})
     return queryset.filter(condition)
-
-
-def api_token_scope_sql(token: ApiToken | None, location_column: str) -> tuple[str, list]:
-    """``api_token_scope``'s rule as plain SQL: ``(" AND <location_column> IN (SELECT …)", params)``
-    to append to a ``WHERE`` whose rows carry their stock location in ``location_column``
-    (e.g. ``p."location_id"``); ``("", [])`` when ``token`` is None or sees every location."""
-    if token is None or token.all_locations:
-        return "", []
-    through = ApiToken.locations.through._meta
-    quote = connection.ops.quote_name
-    location = quote(through.get_field("stocklocation").column)
-    owner = quote(through.get_field("apitoken").column)
-    return (f" AND {location_column} IN (SELECT {location} FROM {quote(through.db_table)} "
-            f"WHERE {owner} = %s)", [token.pk])
 
 
 def api_token_location_ids(token: ApiToken | None) -> frozenset[int] | None:

@@ -9,10 +9,12 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from locations.tests.factories import StockLocationFactory
 from oms import api_tokens
 from oms.api_testing import api_client
 from oms.api_tokens import api_token_for_key
 from oms.models import ApiToken
+from packages.tests.helpers import make_package
 
 pytestmark = pytest.mark.django_db
 
@@ -150,3 +152,16 @@ def test_unknown_keys_are_not_remembered():
     before = len(api_tokens._cache)
     assert client.get("/api/v1/brands/").status_code == 401
     assert len(api_tokens._cache) == before
+
+
+def test_a_remembered_token_carries_its_stock_locations_and_a_scope_change_applies_at_once():
+    here, there = StockLocationFactory(), StockLocationFactory()
+    package = make_package(location=there)
+    client, token = api_client(locations=[here, there])
+    url = f"/api/v1/packages/{package.number}/"
+    assert client.get(url).status_code == 200
+    with CaptureQueriesContext(connection) as captured:
+        assert client.get(url).status_code == 200
+    assert not [q for q in captured.captured_queries if "oms_apitoken_locations" in q["sql"]]
+    token.locations.remove(there)  # in this process: the cache forgets the token
+    assert client.get(url).status_code == 404

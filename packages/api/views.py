@@ -12,6 +12,7 @@ import functools
 from django.db.models import Prefetch
 from django.http import Http404
 from django.urls import reverse
+from django.utils.functional import SimpleLazyObject
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, OpenApiTypes, extend_schema
 from rest_framework import generics, serializers
 from rest_framework.response import Response
@@ -154,8 +155,8 @@ class PackageActionView(StrictQueryParamsMixin, APIView):
 
     def post(self, request, number: str):
         def handler() -> Response:
-            serializer = self.input_serializer(
-                data=request.data, context={"locations": visible_locations(request)})
+            locations = SimpleLazyObject(lambda: visible_locations(request))  # read if the input needs it
+            serializer = self.input_serializer(data=request.data, context={"locations": locations})
             serializer.is_valid(raise_exception=True)
             try:
                 package = package_run(self.action_name, number=number, packages=visible_packages(request),
