@@ -4,8 +4,11 @@
 tens of thousands of rows that costs more than PostgreSQL takes to write them
 (docs/benchmarks.md, P5). ``insert_rows`` writes the same rows with one
 ``INSERT … SELECT … FROM unnest(%s::type[], …)`` statement: one array parameter per column,
-sent as one array literal (``'{"a","b",NULL}'``), which PostgreSQL parses several times
-faster than the ``ARRAY[…]`` of one constant per value that psycopg2 makes of a list.
+sent as one array literal (``'{"a","b",NULL}'``) built here: three times cheaper than
+psycopg's own dump of a Python list, or than ``bulk_create``, for the outbox events of a
+bulk action (docs/benchmarks.md). ``rows_update`` writes changed rows the same way; the
+action engine saves every batch with it (``QuerySet.bulk_update`` builds a ``CASE`` per
+field and row, which cost more than the rest of a bulk action together).
 """
 
 from __future__ import annotations
@@ -217,7 +220,7 @@ def rows_update(objs: Sequence[models.Model], fields: Sequence[str]) -> int:
     """Write ``fields`` of every object in ``objs`` (saved rows of one model) in one statement.
 
     PostgreSQL: ``UPDATE <table> SET f = v.f, … FROM unnest(%s::type[], …) AS v(pk, f, …)
-    WHERE <table>.pk = v.pk``, one array parameter per column, the values prepared as
+    WHERE <table>.pk = v.pk``, one array literal per column, the values prepared as
     ``Model.save()`` would (``get_db_prep_save``). The arrays are cast to the column's base
     type (``varchar``, not ``varchar(64)``), so a value too long for its column raises
     ``DataError`` as a ``save()`` would instead of being truncated. Other databases:
@@ -238,12 +241,16 @@ def rows_update(objs: Sequence[models.Model], fields: Sequence[str]) -> int:
         return model._base_manager.bulk_update(objs, list(fields), batch_size=500)
     quote = connection.ops.quote_name
     pk = meta.pk
-    arrays = [[pk.get_db_prep_save(obj.pk, connection) for obj in objs]]
-    arrays += [[field.get_db_prep_save(getattr(obj, field.attname), connection) for obj in objs]
+    arrays = [array_literal([pk.get_db_prep_save(obj.pk, connection) for obj in objs])]
+    arrays += [array_literal([_prepare(field)(getattr(obj, field.attname)) for obj in objs])
                for field in columns]
     names = [quote(pk.column)] + [quote(field.column) for field in columns]
-    casts = ", ".join(f"%s::{_base_type(field)}[]" for field in [pk, *columns])
-    assignments = ", ".join(f"{quote(field.column)} = v.{quote(field.column)}" for field in columns)
+    casts = ", ".join(
+        f"%s::{_array_type(field) if isinstance(field, models.JSONField) else _base_type(field)}[]"
+        for field in [pk, *columns])
+    assignments = ", ".join(
+        f"{quote(field.column)} = v.{quote(field.column)}"
+        + ("::jsonb" if isinstance(field, models.JSONField) else "") for field in columns)
     table = quote(meta.db_table)
     sql = (f"UPDATE {table} SET {assignments} FROM unnest({casts}) AS v({', '.join(names)}) "
            f"WHERE {table}.{quote(pk.column)} = v.{quote(pk.column)}")

@@ -10,9 +10,10 @@ re-check all call it, and a single row is a batch of one. In one transaction it:
    action, the aggregate's own rules (``Machine.check``) and the source state, then runs
    the action's ``run`` (input checks, stock effect; in a savepoint when it has a stock
    effect) and the django-fsm transition on the instance;
-3. writes what moved set-based: one ``bulk_update`` of the rows (status, ``version`` + 1,
-   ``updated_at``, ``status_changed_at`` when the state changed, the action's ``writes``),
-   one ``bulk_create`` of log rows, one insert of outbox events (handed on after commit);
+3. writes what moved set-based: one ``UPDATE`` of the rows (``oms.bulk_sql.rows_update``:
+   status, ``version`` + 1, ``updated_at``, ``status_changed_at`` when the state changed,
+   the action's ``writes``), one ``bulk_create`` of log rows, one insert of outbox events
+   (handed on after commit);
 4. runs the follow-ups the actions asked for (``Step.after``, ``Step.then``).
 
 A refused row changes nothing and gets its error in its ``Outcome``; other rows go on.
@@ -31,6 +32,7 @@ from django.utils import timezone
 
 from oms.actions.declaration import Action, Step
 from oms.actors import Actor, system_actor
+from oms.bulk_sql import rows_update
 from oms.events import events_publish_many
 from oms.exceptions import ActionNotAllowed, InvalidInput, OmsError
 
@@ -201,16 +203,8 @@ def _write(machine: Machine, action: Action, moved: list, actor: Actor) -> None:
         obj.updated_at = now
         if obj.status != from_status:
             obj.status_changed_at = now
-    fields = ["status", "updated_at", "status_changed_at", *action.writes]
-    objs = [outcome.obj for outcome, _, _ in moved]
-    fields = [machine.model._meta.get_field(name).attname for name in fields]
-    rows = {tuple(getattr(obj, name) for name in fields) for obj in objs}
-    if len(rows) == 1:  # the same values for every row (always so for one row): no CASE per row
-        (values,) = rows
-        machine.model.objects.filter(pk__in=[obj.pk for obj in objs]).update(
-            version=models.F("version") + 1, **dict(zip(fields, values, strict=True)))
-    else:
-        machine.model.objects.bulk_update(objs, ["version", *fields])
+    rows_update([outcome.obj for outcome, _, _ in moved],
+                ["status", "version", "updated_at", "status_changed_at", *action.writes])
     machine.log_model.objects.bulk_create([
         machine.log_model(**{machine.log_fk: outcome.obj}, from_status=from_status,
                           to_status=outcome.obj.status, action=action.name,
