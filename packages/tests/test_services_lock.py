@@ -113,7 +113,9 @@ def test_an_api_action_locks_the_package_by_number_inside_the_tokens_scope():
     reads = [q["sql"] for q in captured.captured_queries
              if q["sql"].startswith("SELECT") and 'FROM "packages_package"' in q["sql"]]
     lock = next(sql for sql in reads if '"packages_package"."number" IN ' in sql)
-    assert "apitoken_id" in lock  # the scope is part of the locking statement
+    # the scope (the token's stock locations, remembered with the token) is part of the
+    # locking statement
+    assert f'"packages_package"."location_id" IN ({package.location_id})' in lock
     if connection.vendor == "postgresql":
         assert lock.endswith('FOR UPDATE OF "packages_package"')
 
