@@ -12,10 +12,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from locations.models import Sku, StockLevel, StockLocation
+from oms.bulk_sql import rows_update
 from oms.events import event_publish, events_publish_many
 from oms.exceptions import InsufficientStock, InvalidInput, OmsError
 
@@ -88,6 +89,65 @@ def stock_shortages(*, location_id: int, lines: Mapping[int, int], lock: bool = 
             code = row.sku.code if row else missing_codes.get(sku_id, str(sku_id))
             shortages.append(Shortage(sku=code, needed=quantity, available=max(available, 0)))
     return sorted(shortages, key=lambda s: s.sku)
+
+
+class StockLedger:
+    """Stock rows locked once for a batch of actions, changed in memory, written set-based.
+
+    ``levels``: the stock rows the batch may touch (a queryset); they are locked at once in
+    primary-key order. ``reserve`` and ``pick`` change them in memory, all or nothing per
+    call; ``save()`` writes the changed rows in one statement (``oms.bulk_sql.rows_update``)
+    inside the caller's transaction. Quantities as ``stock_reserve`` / ``stock_pick``.
+    """
+
+    def __init__(self, levels: QuerySet[StockLevel]):
+        self._rows = {(row.location_id, row.sku_id): row for row in
+                      levels.select_for_update(of=("self",)).select_related("sku").order_by("pk")}
+        self._changed: dict[int, StockLevel] = {}
+
+    def reserve(self, location_id: int, lines: Mapping[int, int], *,
+                codes: Mapping[int, str] | None = None) -> None:
+        """Reserve every line, or raise InsufficientStock (``extra["shortages"]``, sorted by
+        SKU code; ``codes`` names SKUs without a stock row) and change nothing."""
+        shortages = []
+        for sku_id, quantity in lines.items():
+            row = self._rows.get((location_id, sku_id))
+            available = row.available if row else 0
+            if available < quantity:
+                code = row.sku.code if row else (codes or {}).get(sku_id, str(sku_id))
+                shortages.append(Shortage(sku=code, needed=quantity, available=max(available, 0)))
+        if shortages:
+            shortages.sort(key=lambda s: s.sku)
+            raise InsufficientStock("Not enough stock: " + "; ".join(str(s) for s in shortages),
+                                    shortages=[s.as_dict() for s in shortages])
+        for sku_id, quantity in lines.items():
+            self._change(location_id, sku_id, reserved=quantity)
+
+    def pick(self, location_id: int, lines: Mapping[int, int]) -> None:
+        """Turn reserved units into picked ones (they leave ``on_hand`` and ``reserved``), or
+        raise StockInconsistency and change nothing."""
+        for sku_id, quantity in lines.items():
+            row = self._rows.get((location_id, sku_id))
+            if row is None or row.reserved < quantity or row.on_hand < quantity:
+                raise StockInconsistency(
+                    f"Cannot pick {quantity} of SKU id {sku_id} at location id {location_id}", sku_id=sku_id)
+        for sku_id, quantity in lines.items():
+            self._change(location_id, sku_id, reserved=-quantity, on_hand=-quantity)
+
+    def _change(self, location_id: int, sku_id: int, **deltas: int) -> None:
+        row = self._rows[(location_id, sku_id)]
+        for field, delta in deltas.items():
+            setattr(row, field, getattr(row, field) + delta)
+        self._changed[row.pk] = row
+
+    def save(self) -> None:
+        """Write the changed rows (one statement)."""
+        rows = [self._changed[pk] for pk in sorted(self._changed)]
+        now = timezone.now()
+        for row in rows:
+            row.updated_at = now
+        rows_update(rows, ["on_hand", "reserved", "updated_at"])
+        self._changed = {}
 
 
 @transaction.atomic

@@ -19,11 +19,12 @@ import re
 from collections.abc import Mapping, Sequence
 
 from django import forms
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 from rest_framework import serializers
 
 from locations import services as stock
-from locations.models import StockLocation
+from locations.models import StockLevel, StockLocation
 from oms.actions.declaration import Action, Step, actions_by_name
 from oms.actors import Actor
 from oms.api_schema import StrictCharField, StrictInputSerializer, StrictIntegerField, StrictURLField
@@ -36,7 +37,14 @@ from packages.creation import (
     place,
     shortage_text,
 )
-from packages.models import PICKED_STATES, RESERVING_STATES, DenialReason, PackageTransition, Status
+from packages.models import (
+    PICKED_STATES,
+    RESERVING_STATES,
+    DenialReason,
+    PackageItem,
+    PackageTransition,
+    Status,
+)
 from transfers.services import transfer_placement_units, transfers_cancel_open_for_package
 
 MAX_QUANTITY = 100_000
@@ -212,8 +220,18 @@ def _with_reason(package, actor, *, reason: str = "") -> Step:
     return Step(reason=reason)
 
 
-def _complete_packaging(package, actor) -> Step:
-    stock.stock_pick(location_id=package.location_id, lines=package_item_lines(package))
+def _stock_ledger(packages) -> stock.StockLedger:
+    """The stock rows the items of ``packages`` draw on at their locations (one per item,
+    by the unique (location, SKU) index), locked for the batch."""
+    level_of_item = StockLevel.objects.filter(
+        location_id=OuterRef("package__location_id"), sku_id=OuterRef("sku_id")).values("pk")[:1]
+    items = PackageItem.objects.filter(package__in=[package.pk for package in packages])
+    return stock.StockLedger(StockLevel.objects.filter(
+        pk__in=items.annotate(level=Subquery(level_of_item)).values("level")))
+
+
+def _complete_packaging(package, actor, *, ledger: stock.StockLedger) -> Step:
+    ledger.pick(package.location_id, package_item_lines(package))
     return Step()
 
 
@@ -306,8 +324,9 @@ def _mark_delivery_failed(package, actor, *, reason: str) -> Step:
     return Step(reason=reason.strip())
 
 
-def _reschedule(package, actor) -> Step:
-    stock.stock_reserve(location_id=package.location_id, lines=package_item_lines(package))
+def _reschedule(package, actor, *, ledger: stock.StockLedger) -> Step:
+    ledger.reserve(package.location_id, package_item_lines(package),
+                   codes={item.sku_id: item.sku.code for item in package.items.all()})
     return Step()
 
 
@@ -382,7 +401,7 @@ def _transfer_lost(package, actor, *, reason: str = "") -> Step:
 ACTIONS: dict[str, Action] = actions_by_name(
     Action("start_preparing", "Start Preparing", "OA",
            description="Start picking. No stock effect."),
-    Action("complete_packaging", "Packaging Completed", "OA", run=_complete_packaging,
+    Action("complete_packaging", "Packaging Completed", "OA", run=_complete_packaging, ledger=_stock_ledger,
            stock="the reserved units are picked: they leave on_hand and reserved", primary=True,
            description="Finish packing."),
     Action("report_missing", "Product Not Found", "OA", input=ReportItemsInput,
@@ -418,7 +437,7 @@ ACTIONS: dict[str, Action] = actions_by_name(
            writes=("delivered_at",), form=False, description="Carrier event: delivered."),
     Action("mark_delivery_failed", "Mark Delivery Failed", "AS", input=DeliveryFailedInput,
            run=_mark_delivery_failed, description="Carrier event: delivery failed, with a reason."),
-    Action("reschedule", "Reschedule", "OAS", run=_reschedule, primary=True,
+    Action("reschedule", "Reschedule", "OAS", run=_reschedule, ledger=_stock_ledger, primary=True,
            stock="reserves every item (refused with the shortages when the location lacks some)",
            description="Back to work once stock returned."),
     Action("refuse", "Refuse", "OA", input=RefuseInput, run=_refuse, writes=("denial_reason",),

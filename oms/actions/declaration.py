@@ -60,7 +60,12 @@ class Action:
         writes: model fields the transition may change besides the status, version and
             timestamps (saved set-based by the engine).
         stock: the stock effect in words ("" for none); an action with a stock effect runs
-            in a savepoint of its own when it is one of many.
+            in a savepoint of its own (its body writes the stock), unless it has a ``ledger``.
+        ledger: ``ledger(rows) -> ledger`` for an action whose stock effect is on stock rows
+            known from the rows alone: the engine builds it once per batch (it locks the
+            stock rows, in primary-key order), ``run`` gets it as ``ledger=`` and changes
+            them in memory (a refusal writes nothing: no savepoint), and the engine saves it
+            (``ledger.save()``, set-based) with the rows.
         switchable: a brand may switch it off.
         primary: offered as the package page's main button when allowed.
         form: operators and admins are asked for input first (default: the input has a
@@ -76,6 +81,7 @@ class Action:
     run: Callable[..., Step | None] | None = None
     writes: tuple[str, ...] = ()
     stock: str = ""
+    ledger: Callable[[list], Any] | None = None
     switchable: bool = True
     primary: bool = False
     form: bool | None = None

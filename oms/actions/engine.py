@@ -132,6 +132,9 @@ def act(machine: Machine, name: str, entries: Sequence[Entry], *, actor: Actor,
         rows = {getattr(row, key): row for row in queryset.select_for_update(
             of=("self",), skip_locked=skip_locked).filter(**{f"{key}__in": keys}).order_by("pk")}
         outcomes, moved = [], []
+        batch = {}  # what run gets besides the entry's inputs
+        if action.ledger is not None:
+            batch["ledger"] = action.ledger(list(rows.values()))
         for entry in entries:
             obj = rows.get(entry.key)
             outcome = Outcome(entry.key, obj)
@@ -140,12 +143,15 @@ def act(machine: Machine, name: str, entries: Sequence[Entry], *, actor: Actor,
                 continue
             from_status = obj.status
             try:
-                with transaction.atomic() if action.stock else contextlib.nullcontext():
-                    step = _run(machine, action, obj, entry, actor)
+                with (transaction.atomic() if action.stock and action.ledger is None
+                      else contextlib.nullcontext()):
+                    step = _run(machine, action, obj, entry, actor, batch)
             except OmsError as exc:
                 outcome.error = exc
                 continue
             moved.append((outcome, from_status, step))
+        if "ledger" in batch:
+            batch["ledger"].save()
         _write(machine, action, moved, actor)
         for outcome, _, step in moved:
             if step.after is not None:
@@ -160,7 +166,8 @@ def act(machine: Machine, name: str, entries: Sequence[Entry], *, actor: Actor,
     return outcomes
 
 
-def _run(machine: Machine, action: Action, obj, entry: Entry, actor: Actor) -> Step:
+def _run(machine: Machine, action: Action, obj, entry: Entry, actor: Actor, batch: dict) -> Step:
+    """Check and run ``action`` on the locked ``obj``; return its ``Step``. Raises the refusal."""
     if entry.versions is not None and obj.version not in entry.versions:
         raise StaleVersion(f"The {machine.event_prefix} is at version {obj.version}",
                            current_version=obj.version)
@@ -172,7 +179,7 @@ def _run(machine: Machine, action: Action, obj, entry: Entry, actor: Actor) -> S
     if not fsm.can_proceed(transition):
         raise machine.not_allowed(obj, action, actor)
     try:
-        step = (action.run(obj, actor, **entry.inputs) if action.run else None) or Step()
+        step = (action.run(obj, actor, **entry.inputs, **batch) if action.run else None) or Step()
     except ActionNotAllowed as exc:
         if "current_status" in exc.extra:
             raise

@@ -26,8 +26,8 @@ def runs(monkeypatch):
     seen = []
     run = engine._run
 
-    def spy(machine, action, obj, entry, actor):
-        step = run(machine, action, obj, entry, actor)
+    def spy(machine, action, obj, entry, actor, *args):
+        step = run(machine, action, obj, entry, actor, *args)
         seen.append((action.name, actor.kind, obj.pk))
         return step
 
