@@ -2,6 +2,7 @@
 document's phrases ("the state before", ranges, data updates) turned into sets."""
 
 from oms.tests.state_machine_doc import package_spec, transfer_spec
+from packages.actions import ACTIONS as PACKAGE_ACTIONS
 from packages.models import Status as PackageStatus
 from transfers.models import Status as TransferStatus
 
@@ -9,7 +10,9 @@ from transfers.models import Status as TransferStatus
 def test_package_tables():
     spec = package_spec()
     assert spec.states == {status.value: status.label for status in PackageStatus}
-    assert len(spec.actions) == 21 and set(spec.who) == set(spec.actions)
+    # every declared action, with its "who", and nothing else
+    assert set(spec.actions) == set(PACKAGE_ACTIONS) and set(spec.who) == set(spec.actions)
+    assert spec.who == {name: action.who for name, action in PACKAGE_ACTIONS.items()}
     assert spec.actions["ship"] == ({500}, {550, 560, 700})
     assert spec.who["reschedule"] == "OAS" and spec.who["transfer_lost"] == "S"
     # "the state before 850": wherever request_cancellation came from

@@ -8,6 +8,7 @@ from locations.models import StockLevel
 from locations.tests.factories import StockLocationFactory
 from oms.api_testing import api_client
 from oms.models import OutboxEvent
+from packages.actions import ACTIONS
 from packages.models import Package, PackageTransition, Status
 from packages.tests.factories import BrandFactory, DenialReasonFactory
 from packages.tests.helpers import make_package, stock_snapshot
@@ -92,10 +93,15 @@ def test_allowed_actions_in_409_are_this_clients_and_this_brands():
     client, _ = api_client()
     response = client.post(_url(package, "hand_over"), {}, format="json")
     assert response.status_code == 409
-    # attach_invoice (A S) is offered; request_cancellation is switched off for the brand
-    assert response.json()["allowed_actions"] == ["ship", "attach_invoice"]
+    # the integrator's actions from Packaging Completed (docs/state-machine.md), in the
+    # declarations' order, but request_cancellation (switched off for the brand) and
+    # mark_ready_for_pickup (click-and-collect only)
+    expected = [name for name in ACTIONS if 500 in PACKAGE_ACTIONS[name][0] and "A" in WHO[name]
+                and name not in ("request_cancellation", "mark_ready_for_pickup")]
+    assert "ship" in expected and "attach_invoice" in expected
+    assert response.json()["allowed_actions"] == expected
     detail = client.get(f"/api/v1/packages/{package.number}/").json()
-    assert detail["allowed_actions"] == ["ship", "attach_invoice"]
+    assert detail["allowed_actions"] == expected
 
 
 def test_brand_switched_off_action_is_refused():
