@@ -3,7 +3,7 @@
 import pytest
 from django.db import connection
 
-from oms.actors import Actor, system_actor
+from oms.actions.actors import Actor, system_actor
 
 
 def pytest_collection_modifyitems(config, items):

@@ -34,7 +34,7 @@ TOKEN_NAME = "bench"  # name of the bench API tokens (bench.server.api_token)
 
 def _models():
     from locations.models import Sku, StockLocation
-    from oms.models import OutboxEvent
+    from oms.events.models import OutboxEvent
     from packages.models import Brand, Package, PackageItem, PackageTransition
 
     return Sku, StockLocation, OutboxEvent, Brand, Package, PackageItem, PackageTransition
@@ -112,7 +112,7 @@ def cleanup() -> None:
     """Delete the ``bench-actions`` packages with their items, log rows and events, and the
     bench tokens' idempotency records."""
     _, _, OutboxEvent, Brand, Package, PackageItem, PackageTransition = _models()
-    from oms.models import ApiToken, IdempotencyItem, IdempotencyRecord
+    from oms.api.models import ApiToken, IdempotencyItem, IdempotencyRecord
 
     records = (f"(SELECT id FROM {table(IdempotencyRecord)} WHERE token_id IN "
                f"(SELECT id FROM {table(ApiToken)} WHERE name = %s))")
@@ -210,7 +210,7 @@ def p1_statements() -> dict[str, str]:
     ``location``, ``to_status``, ``items``, ``history``) and ``if_match``, ``carrier``,
     ``tracking``, ``actor``, ``token``, ``key``, ``request_body``."""
     from locations.models import Sku, StockLocation
-    from oms.models import ApiToken, IdempotencyRecord
+    from oms.api.models import ApiToken, IdempotencyRecord
 
     _, _, OutboxEvent, Brand, Package, PackageItem, PackageTransition = _models()
     scope = ApiToken.locations.through._meta.db_table
@@ -292,7 +292,7 @@ def p2_statement() -> str:
     shape) per package; return ``(number, status)`` per package. Parameters: ``numbers``,
     ``token``, ``carrier``, ``actor``."""
     from locations.models import Sku, StockLocation
-    from oms.models import ApiToken
+    from oms.api.models import ApiToken
 
     _, _, OutboxEvent, Brand, Package, PackageItem, PackageTransition = _models()
     scope = ApiToken.locations.through._meta.db_table
@@ -392,7 +392,7 @@ def verify_pool(numbers: Sequence[str], *, idempotency: bool) -> dict:
     ship log rows, ship events and (``idempotency``) idempotency records per package.
     ``exactly_once`` is True when every package has exactly one of each."""
     _, _, OutboxEvent, _, Package, _, PackageTransition = _models()
-    from oms.models import IdempotencyRecord
+    from oms.api.models import IdempotencyRecord
 
     row = fetchone(f"""
         WITH p AS (SELECT id, number, status, version FROM {table(Package)} WHERE number = ANY(%s)),

@@ -157,7 +157,7 @@ def dataset_tables() -> list[str]:
     from django.apps import apps
 
     from locations.models import Sku, StockLevel, StockLocation
-    from oms.models import OutboxEvent
+    from oms.events.models import OutboxEvent
     from packages.models import Brand, Package
 
     owned = {Package, StockLevel, StockLocation, Sku, Brand, OutboxEvent}

@@ -154,7 +154,7 @@ def bootstrap(db_name: str, *, migrate: bool = True) -> str:
     url = database_url(db_name)
     create_database(url, created_by=_command())
     os.environ["DATABASE_URL"] = url
-    os.environ["DJANGO_SETTINGS_MODULE"] = os.environ.get("BENCH_SETTINGS_MODULE", "oms.settings")
+    os.environ["DJANGO_SETTINGS_MODULE"] = os.environ.get("BENCH_SETTINGS_MODULE", "oms.config.settings")
     os.environ["DJANGO_DEBUG"] = "false"
     # Production settings over plain HTTP on loopback: a key and hosts (else the settings
     # refuse to start), no TLS redirect or secure-only cookies. Servers started from here inherit them.

@@ -10,7 +10,7 @@ Completed, brand ``bench-actions`` with a shipping-label gate (ship goes 500 -> 
 ``SCOPE_LOCATIONS`` busiest stock locations of the dataset, each with the items of a dataset
 package of its location (the generator's Olist mix of lines and units), version 3.
 
-**P1 application row**: gunicorn (``oms.wsgi``, ``--workers`` x ``--threads`` gthread,
+**P1 application row**: gunicorn (``oms.config.wsgi``, ``--workers`` x ``--threads`` gthread,
 keep-alive, ``DJANGO_DEBUG=false``, persistent connections, Celery's Redis broker
 ``--broker``) serves ``POST /api/v1/packages/{number}/actions/ship/`` to ``--clients`` threads,
 each with one keep-alive connection, ``--requests`` ships each, every request as an
@@ -198,7 +198,7 @@ def run(*, bulk: bool = False, clients: int | None = None, per_client: int | Non
     actions.cleanup()
     locations = actions.scope_locations()
     key = api_token(locations=[code for _, code in locations])
-    from oms.models import ApiToken
+    from oms.api.models import ApiToken
 
     token_id = ApiToken.objects.filter(user__username="bench-api", name=actions.TOKEN_NAME).get().pk
     location_ids = [pk for pk, _ in locations]

@@ -58,7 +58,7 @@ ACTOR = "system:recheck"
 
 def _models():
     from locations.models import Sku, StockLevel, StockLocation
-    from oms.models import OutboxEvent
+    from oms.events.models import OutboxEvent
     from packages.models import Brand, Package, PackageItem, PackageTransition
 
     return Sku, StockLevel, StockLocation, OutboxEvent, Brand, Package, PackageItem, PackageTransition

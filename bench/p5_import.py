@@ -131,7 +131,7 @@ def raw_sql_import(directory: Path, *, brand_slug: str = "olist") -> dict:
 
     from bench.sql import insert_columns
     from locations.models import Sku, StockLevel, StockLocation
-    from oms.models import OutboxEvent
+    from oms.events.models import OutboxEvent
     from packages.models import Brand, Package, PackageItem, PackageTransition
 
     reset_import_tables()

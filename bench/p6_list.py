@@ -7,7 +7,7 @@ deep, and each against the raw SQL of the same page.
 ``--db NAME`` chooses the database (default ``oms_bench_<packages>``, the database P3 uses for
 that size); it is created, marked and generated when missing, refused when unmarked.
 
-The list is cursor-paginated by id (``oms.pagination.IdCursorPagination``, 50 rows); the
+The list is cursor-paginated by id (``oms.api.pagination.IdCursorPagination``, 50 rows); the
 deep page is requested with the cursor the API itself would hand out after row 100,000
 (``?cursor=`` base64 of ``p=<id of row 100,000>``), and the benchmark checks that its first
 row is row 100,001. Requests go through Django's test client in this process with a

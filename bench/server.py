@@ -1,6 +1,6 @@
 """A real HTTP server for the API benchmarks, and keep-alive HTTP clients.
 
-``gunicorn_server()`` starts ``gunicorn oms.wsgi`` (gthread workers, so connections stay open
+``gunicorn_server()`` starts ``gunicorn oms.config.wsgi`` (gthread workers, so connections stay open
 between requests) on a free loopback port against Django's current database, with
 production-like settings (``DJANGO_DEBUG=false``, persistent database connections, the
 Celery broker it is given: Redis for P1/P2, in-memory by default), waits until it answers,
@@ -37,7 +37,7 @@ def free_port() -> int:
 
 @contextmanager
 def gunicorn_server(*, workers: int = 4, threads: int = 2, ready_path: str = "/api/v1/",
-                    startup_seconds: float = 60.0, settings: str = "oms.settings",
+                    startup_seconds: float = 60.0, settings: str = "oms.config.settings",
                     broker: str = "memory://"):
     """Run gunicorn on 127.0.0.1 with the Django settings module ``settings`` and the Celery
     broker ``broker``; yield ``(host, port, pid)``. It is ready once ``GET ready_path`` gets
@@ -51,10 +51,12 @@ def gunicorn_server(*, workers: int = 4, threads: int = 2, ready_path: str = "/a
     })
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     # the last server's output, one file per settings module (two servers may run at once)
-    log_path = RESULTS_DIR / ("gunicorn.log" if settings == "oms.settings" else f"gunicorn-{settings}.log")
+    log_path = RESULTS_DIR / (
+        "gunicorn.log" if settings == "oms.config.settings" else f"gunicorn-{settings}.log"
+    )
     log = open(log_path, "wb")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "oms.wsgi", "--bind", f"127.0.0.1:{port}",
+        [sys.executable, "-m", "gunicorn", "oms.config.wsgi", "--bind", f"127.0.0.1:{port}",
          "--workers", str(workers), "--worker-class", "gthread", "--threads", str(threads),
          "--keep-alive", "60", "--timeout", "120", "--log-level", "warning"],
         cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -164,7 +166,7 @@ def api_token(username: str = "bench-api", *, locations: Sequence[str] = ()) -> 
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
 
-    from oms.models import ApiToken
+    from oms.api.models import ApiToken
 
     user, _ = get_user_model().objects.get_or_create(username=username)
     ApiToken.objects.filter(user=user, name="bench").delete()

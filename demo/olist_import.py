@@ -58,8 +58,8 @@ from django.utils import timezone
 from locations.models import Sku, StockLevel, StockLocation
 from locations.services import stock_locations_created
 from oms import bulk_sql
-from oms.actors import system_actor
-from oms.exceptions import OmsError
+from oms.actions.actors import system_actor
+from oms.actions.errors import OmsError
 from packages.creation import ItemInput, PackageSpec, package_create_many
 from packages.models import Brand, Package, Status
 

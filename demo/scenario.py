@@ -16,8 +16,8 @@ from django.db.models import Count, F
 
 from locations.models import StockLevel, StockLocation
 from locations.services import stock_level_set, stock_location_save
-from oms.actors import Actor
-from oms.exceptions import OmsError
+from oms.actions.actors import Actor
+from oms.actions.errors import OmsError
 from packages.creation import ItemInput, package_create
 from packages.engine import package_run
 from packages.models import Brand, DenialReason, Package, PackageTransition, Status

@@ -3,7 +3,7 @@ from django.contrib import admin, messages
 
 from locations.models import OperatorAssignment, Sku, StockLevel, StockLocation
 from locations.services import stock_level_set, stock_location_save
-from oms.exceptions import OmsError
+from oms.actions.errors import OmsError
 
 
 @admin.register(StockLocation)

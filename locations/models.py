@@ -10,8 +10,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
-from oms.models import TimeStampedModel
-from oms.row_guard import UpdateFieldsRequired
+from oms.actions.row_guard import UpdateFieldsRequired
+from oms.timestamps import TimeStampedModel
 
 
 class StockLocation(TimeStampedModel):

@@ -16,9 +16,9 @@ from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from locations.models import Sku, StockLevel, StockLocation
+from oms.actions.errors import InsufficientStock, InvalidInput, OmsError
 from oms.bulk_sql import rows_update
-from oms.events import event_publish, events_publish_many
-from oms.exceptions import InsufficientStock, InvalidInput, OmsError
+from oms.events.outbox import event_publish, events_publish_many
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from django.db.models import Q
 
 from locations.models import Sku, StockLevel, StockLocation
 from locations.services import stock_level_set_quietly, stock_rose
-from oms.exceptions import InvalidInput
+from oms.actions.errors import InvalidInput
 
 
 @dataclass(frozen=True)

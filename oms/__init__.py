@@ -1,3 +1,3 @@
-from oms.celery import app as celery_app
+from oms.config.celery import app as celery_app
 
 __all__ = ("celery_app",)

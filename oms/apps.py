@@ -7,4 +7,4 @@ class OmsConfig(AppConfig):
 
     def ready(self) -> None:
         # Connects the API token cache's signal receivers (cleared when a token or user changes).
-        from oms import api_tokens  # noqa: F401
+        from oms.api import tokens  # noqa: F401

@@ -25,10 +25,11 @@ from rest_framework import serializers
 
 from locations import services as stock
 from locations.models import StockLevel, StockLocation
+from oms.actions.actors import Actor
 from oms.actions.declaration import Action, Step, actions_by_name
-from oms.actors import Actor
-from oms.api_schema import StrictCharField, StrictInputSerializer, StrictIntegerField, StrictURLField
-from oms.exceptions import ActionNotAllowed, InvalidInput, OmsError
+from oms.actions.errors import ActionNotAllowed, InvalidInput, OmsError
+from oms.actions.inputs import StrictInputSerializer
+from oms.api.schema import StrictCharField, StrictIntegerField, StrictURLField
 from packages.creation import (
     TRACKING_NUMBER_RE,
     ItemInput,

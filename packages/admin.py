@@ -8,7 +8,7 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 
-from oms.admin_actions import EngineActionsMixin, ReadOnlyTabularInline, admin_actions_for
+from oms.actions.admin import EngineActionsMixin, ReadOnlyTabularInline, admin_actions_for
 from packages.brands import brand_check_disabled_actions, brand_update
 from packages.engine import PACKAGES
 from packages.models import Brand, DenialReason, Package, PackageItem, PackageTransition

@@ -7,7 +7,7 @@ transaction per chunk); nothing here decides whether an action is allowed.
 from __future__ import annotations
 
 from oms.actions.engine import Outcome
-from oms.exceptions import ActionNotAllowed
+from oms.actions.errors import ActionNotAllowed
 from packages.models import status_dict
 
 # Packages per transaction: their row locks are held until the chunk commits, and a chunk

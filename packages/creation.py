@@ -25,11 +25,11 @@ from django.utils import timezone
 from locations import services as stock
 from locations.models import Sku, StockLevel, StockLocation
 from oms import bulk_sql
-from oms.actors import Actor
-from oms.db import retry_on_deadlock
-from oms.events import events_publish_many
-from oms.exceptions import InsufficientStock, InvalidInput, OmsError
-from oms.transitions import transition_record
+from oms.actions.actors import Actor
+from oms.actions.db import retry_on_deadlock
+from oms.actions.errors import InsufficientStock, InvalidInput, OmsError
+from oms.actions.log import transition_record
+from oms.events.outbox import events_publish_many
 from packages.events import package_event_payload
 from packages.models import Brand, Package, PackageItem, PackageTransition, Status
 from transfers.services import transfers_create_for_package

@@ -15,9 +15,9 @@ import django_fsm as fsm
 from django.db.models import Prefetch, QuerySet
 
 from oms.actions import engine
+from oms.actions.actors import Actor
 from oms.actions.declaration import Action
 from oms.actions.engine import Entry, Machine, Outcome
-from oms.actors import Actor
 from packages.actions import ACTIONS
 from packages.events import package_event_payload
 from packages.models import Package, PackageItem, PackageTransition, Status, status_dict

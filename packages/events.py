@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from oms.actors import Actor
+from oms.actions.actors import Actor
 from packages.models import PackageItem, status_dict
 
 

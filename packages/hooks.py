@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from django.dispatch import receiver
 
-from oms.actors import system_actor
+from oms.actions.actors import system_actor
 from packages.engine import package_run
 from packages.models import Package, Status
 from transfers.models import Transfer

@@ -33,9 +33,9 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from locations.models import Sku, StockLevel
+from oms.actions.actors import system_actor
 from oms.actions.engine import Entry
-from oms.actors import system_actor
-from oms.exceptions import InsufficientStock
+from oms.actions.errors import InsufficientStock
 from packages.creation import shortage_text
 from packages.engine import package_act
 from packages.models import Brand, Package, PackageItem, Status

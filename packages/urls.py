@@ -1,4 +1,4 @@
-"""Operator web UI routes for packages (mounted at ``/packages/`` by ``oms.web_urls``)."""
+"""Operator web UI routes for packages (mounted at ``/packages/`` by ``oms.config.web_urls``)."""
 
 from django.urls import path
 

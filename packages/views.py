@@ -31,11 +31,11 @@ from locations.selectors import (
     user_sees_all_locations,
     visible_location_ids,
 )
+from oms.actions.actors import user_actor
 from oms.actions.engine import StaleVersion
+from oms.actions.errors import OmsError
 from oms.actions.forms import action_form_class
-from oms.actors import user_actor
-from oms.exceptions import OmsError
-from oms.webhooks import webhook_deliveries_for, webhook_replay
+from oms.webhooks.delivery import webhook_deliveries_for, webhook_replay
 from packages.actions import ACTIONS
 from packages.barcode import code128_svg
 from packages.engine import package_allowed_actions, package_run

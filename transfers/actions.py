@@ -22,10 +22,11 @@ once means two packages planned one after the other cannot be promised the same 
 from __future__ import annotations
 
 from locations import services as stock
+from oms.actions.actors import Actor
 from oms.actions.declaration import Action, NoInput, Step, actions_by_name
-from oms.actors import Actor
-from oms.api_schema import StrictCharField, StrictInputSerializer
-from oms.exceptions import OmsError
+from oms.actions.errors import OmsError
+from oms.actions.inputs import StrictInputSerializer
+from oms.api.schema import StrictCharField
 from transfers.models import Status, Transfer, TransferTransition
 from transfers.signals import transfer_arriving, transfer_cancelled, transfer_received
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from oms.admin_actions import EngineActionsMixin, ReadOnlyTabularInline, admin_actions_for
+from oms.actions.admin import EngineActionsMixin, ReadOnlyTabularInline, admin_actions_for
 from transfers.engine import TRANSFERS, transfer_act
 from transfers.models import Transfer, TransferItem, TransferTransition
 

@@ -24,9 +24,9 @@ from django.db import transaction
 from django.db.models import Prefetch, QuerySet
 
 from oms.actions import engine
+from oms.actions.actors import Actor
 from oms.actions.declaration import Action
 from oms.actions.engine import Entry, Machine, Outcome
-from oms.actors import Actor
 from transfers.actions import ACTIONS
 from transfers.events import transfer_event_payload
 from transfers.models import Transfer, TransferItem, TransferTransition, transfer_status_dict

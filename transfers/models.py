@@ -14,9 +14,9 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from oms.models import TimeStampedModel
-from oms.row_guard import UpdateFieldsRequired
-from oms.transitions import TransitionLog
+from oms.actions.log import TransitionLog
+from oms.actions.row_guard import UpdateFieldsRequired
+from oms.timestamps import TimeStampedModel
 
 
 class Status(models.TextChoices):

@@ -21,10 +21,10 @@ from django.db.models import F, Sum
 
 from locations import services as stock
 from locations.models import Sku, StockLevel, StockLocation
+from oms.actions.actors import Actor
 from oms.actions.engine import Entry
-from oms.actors import Actor
-from oms.exceptions import InsufficientStock, InvalidInput, OmsError
-from oms.transitions import transition_record
+from oms.actions.errors import InsufficientStock, InvalidInput, OmsError
+from oms.actions.log import transition_record
 from transfers.engine import transfer_act
 from transfers.events import transfer_event_payload
 from transfers.models import OPEN_STATES, Status, Transfer, TransferItem, TransferTransition

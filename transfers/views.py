@@ -26,10 +26,10 @@ from locations.selectors import (
     user_sees_all_locations,
     visible_location_ids,
 )
+from oms.actions.actors import user_actor
 from oms.actions.engine import StaleVersion
+from oms.actions.errors import OmsError
 from oms.actions.forms import action_form_class
-from oms.actors import user_actor
-from oms.exceptions import OmsError
 from transfers.actions import ACTIONS
 from transfers.engine import transfer_allowed_actions, transfer_run
 from transfers.models import Status, Transfer

@@ -13,7 +13,7 @@ from django.db import connection
 from bench import actions, p1_actions, p1_inprocess, p3_dashboard, p4_recheck, p5_import, p6_list, suite
 from bench.datagen import DatasetSpec, generate
 from bench.server import api_token, gunicorn_server
-from oms.models import ApiToken
+from oms.api.models import ApiToken
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True),
               pytest.mark.usefixtures("bench_database")]
@@ -109,7 +109,7 @@ def test_ceiling_and_raw_sql_write_the_rows_the_api_writes(dataset, client, sett
     from django.urls import Resolver404, resolve
 
     with pytest.raises(Resolver404):
-        resolve("/bench/ceiling/BA-x-0000001/ship/")  # the product's URLs (oms.urls)
+        resolve("/bench/ceiling/BA-x-0000001/ship/")  # the product's URLs (oms.config.urls)
     locations = actions.scope_locations()
     key = api_token(locations=[code for _, code in locations])
     token_id = ApiToken.objects.get(user__username="bench-api", name=actions.TOKEN_NAME).pk

@@ -86,7 +86,7 @@ def test_olist_import_dirty_files_import_good_rows_and_report_bad_ones(tmp_path)
                                  "fix the file and import again"),
     }
     assert StockLocation.objects.count() == 3
-    from oms.models import OutboxEvent
+    from oms.events.models import OutboxEvent
 
     assert OutboxEvent.objects.filter(type="stock_location.created").count() == 3
     s2 = StockLocation.objects.get(code="s2")

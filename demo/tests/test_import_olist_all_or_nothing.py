@@ -13,7 +13,7 @@ from django.core.management.base import CommandError
 from demo import olist_import as importer
 from demo.olist_import import OlistImportError, olist_import
 from locations.models import Sku, StockLevel, StockLocation
-from oms.models import OutboxEvent
+from oms.events.models import OutboxEvent
 from packages.models import Package, PackageItem
 
 pytestmark = pytest.mark.django_db

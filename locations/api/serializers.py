@@ -5,7 +5,8 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from locations.stock_bulk import StockRow
-from oms.api_schema import StrictCharField, StrictInputSerializer, StrictIntegerField
+from oms.actions.inputs import StrictInputSerializer
+from oms.api.schema import StrictCharField, StrictIntegerField
 
 ON_HAND_MAX = 1_000_000_000
 STOCK_ROWS_MAX = 1000

@@ -20,10 +20,10 @@ from locations.api.serializers import (
 )
 from locations.models import Sku, StockLevel, StockLocation
 from locations.stock_bulk import stock_levels_set_bulk
-from oms.api import StrictQueryParamsMixin
-from oms.api_schema import IDEMPOTENCY_KEY_PARAMETER
-from oms.api_tokens import api_token_scope
-from oms.idempotency import idempotent_call
+from oms.api.errors import StrictQueryParamsMixin
+from oms.api.idempotency import idempotent_call
+from oms.api.schema import IDEMPOTENCY_KEY_PARAMETER
+from oms.api.tokens import api_token_scope
 
 
 def visible_locations(request):

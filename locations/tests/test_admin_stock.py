@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 
 from locations.models import StockLevel
-from oms.actors import Actor
+from oms.actions.actors import Actor
 from packages.engine import package_run
 from packages.models import Status
 from packages.tests.helpers import make_package

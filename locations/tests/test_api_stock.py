@@ -4,7 +4,7 @@ import pytest
 
 from locations.models import StockLevel
 from locations.tests.factories import SkuFactory, StockLocationFactory
-from oms.api_testing import api_client
+from oms.api.testing import api_client
 from packages.models import Status
 from packages.tests.helpers import make_package
 

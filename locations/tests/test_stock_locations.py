@@ -6,7 +6,7 @@ from django.urls import reverse
 
 from locations.models import StockLocation
 from locations.services import stock_location_save
-from oms.models import OutboxEvent
+from oms.events.models import OutboxEvent
 
 pytestmark = pytest.mark.django_db
 

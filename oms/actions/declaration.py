@@ -13,7 +13,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from oms.api_schema import StrictInputSerializer
+from oms.actions.inputs import StrictInputSerializer
 
 # Actor.kind -> letter of the "who" column of docs/state-machine.md.
 ACTOR_KIND_LETTER = {"user": "O", "api": "A", "system": "S"}

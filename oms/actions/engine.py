@@ -30,11 +30,11 @@ import django_fsm as fsm
 from django.db import models, transaction
 from django.utils import timezone
 
+from oms.actions.actors import Actor, system_actor
 from oms.actions.declaration import Action, Step
-from oms.actors import Actor, system_actor
+from oms.actions.errors import ActionNotAllowed, InvalidInput, OmsError
 from oms.bulk_sql import rows_update
-from oms.events import events_publish_many
-from oms.exceptions import ActionNotAllowed, InvalidInput, OmsError
+from oms.events.outbox import events_publish_many
 
 
 class ActorNotPermitted(OmsError):

@@ -4,8 +4,8 @@ import pytest
 from django.contrib.admin import ModelAdmin
 from django.contrib.auth import get_user_model
 
-from oms.api_tokens import api_token_assign_new_key, api_token_create, api_token_hash
-from oms.models import ApiToken
+from oms.api.models import ApiToken
+from oms.api.tokens import api_token_assign_new_key, api_token_create, api_token_hash
 
 pytestmark = pytest.mark.django_db
 

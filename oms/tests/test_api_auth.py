@@ -8,10 +8,10 @@ from django.core.management import CommandError, call_command
 from rest_framework.test import APIClient
 
 from locations.tests.factories import StockLocationFactory
-from oms.api_testing import api_client
-from oms.api_tokens import api_token_create, api_token_hash
-from oms.exceptions import InvalidInput
-from oms.models import ApiToken
+from oms.actions.errors import InvalidInput
+from oms.api.models import ApiToken
+from oms.api.testing import api_client
+from oms.api.tokens import api_token_create, api_token_hash
 
 pytestmark = pytest.mark.django_db
 

@@ -6,7 +6,7 @@ import json
 import pytest
 from django.contrib.auth import get_user_model
 
-from oms.api_testing import api_client
+from oms.api.testing import api_client
 
 pytestmark = pytest.mark.django_db
 

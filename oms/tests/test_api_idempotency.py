@@ -3,9 +3,10 @@
 import pytest
 
 from locations.models import StockLevel
-from oms import idempotency
-from oms.api_testing import api_client
-from oms.models import IdempotencyItem, IdempotencyRecord, OutboxEvent
+from oms.api import idempotency
+from oms.api.models import IdempotencyItem, IdempotencyRecord
+from oms.api.testing import api_client
+from oms.events.models import OutboxEvent
 from packages.models import Package, PackageTransition, Status
 from packages.tests.helpers import make_package
 from packages.tests.test_concurrency import run_concurrently

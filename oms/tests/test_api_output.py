@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 from rest_framework import serializers
 
-from oms.api_schema import UtcDateTimeField
+from oms.api.schema import UtcDateTimeField
 from packages.api.serializers import PackageDetailOutputSerializer
 from packages.models import Package, Status
 from packages.tests.helpers import make_package
@@ -29,7 +29,8 @@ def test_answers_are_in_utc_whichever_time_zone_is_active():
 
 
 def test_input_fields_are_the_instance_own_and_validate_as_declared():
-    from oms.api_schema import StrictCharField, StrictInputSerializer
+    from oms.actions.inputs import StrictInputSerializer
+    from oms.api.schema import StrictCharField
 
     class Body(StrictInputSerializer):
         code = StrictCharField(max_length=3)

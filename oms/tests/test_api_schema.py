@@ -8,7 +8,7 @@ import json
 import pytest
 from rest_framework.test import APIClient
 
-from oms.api_testing import api_client
+from oms.api.testing import api_client
 from packages.actions import ACTIONS
 from packages.tests.spec import ALL_STATES, PACKAGE_ACTIONS, WHO
 from transfers.actions import ACTIONS as TRANSFER_ACTIONS

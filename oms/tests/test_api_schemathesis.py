@@ -32,7 +32,7 @@ from schemathesis.specs.openapi.checks import (  # noqa: E402
 )
 
 from locations.models import StockLevel  # noqa: E402
-from oms.api_testing import api_client  # noqa: E402
+from oms.api.testing import api_client  # noqa: E402
 from packages.models import Status  # noqa: E402
 from packages.tests.factories import DenialReasonFactory  # noqa: E402
 from packages.tests.helpers import make_package  # noqa: E402

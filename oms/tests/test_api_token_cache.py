@@ -1,4 +1,4 @@
-"""The per-process cache of authenticated API tokens (``oms.api_tokens``): no token query per
+"""The per-process cache of authenticated API tokens (``oms.api.tokens``): no token query per
 request, changes saved in this process take effect at once, others within the TTL, and
 ``last_used_at`` is written at most once a minute."""
 
@@ -10,10 +10,10 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from locations.tests.factories import StockLocationFactory
-from oms import api_tokens
-from oms.api_testing import api_client
-from oms.api_tokens import api_token_for_key
-from oms.models import ApiToken
+from oms.api import tokens as api_tokens
+from oms.api.models import ApiToken
+from oms.api.testing import api_client
+from oms.api.tokens import api_token_for_key
 from packages.tests.helpers import make_package
 
 pytestmark = pytest.mark.django_db

@@ -7,9 +7,10 @@ import pytest
 from django.db import transaction
 
 from locations.tests.factories import StockLocationFactory
-from oms.api_testing import api_client as _api_client
-from oms.events import events_publish_many
-from oms.models import OutboxEvent, WebhookSubscription
+from oms.api.testing import api_client as _api_client
+from oms.events.models import OutboxEvent
+from oms.events.outbox import events_publish_many
+from oms.webhooks.models import WebhookSubscription
 
 pytestmark = pytest.mark.django_db
 

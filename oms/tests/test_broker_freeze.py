@@ -24,9 +24,10 @@ from django.db import connection
 from django.utils import timezone
 
 from locations.models import StockLevel
-from oms.api_testing import api_client
-from oms.models import OutboxEvent, WebhookDelivery, WebhookSubscription
+from oms.api.testing import api_client
+from oms.events.models import OutboxEvent
 from oms.tests.conftest import Receiver
+from oms.webhooks.models import WebhookDelivery, WebhookSubscription
 from packages.models import Package, Status
 from packages.tests.helpers import make_package
 
@@ -87,7 +88,7 @@ def processes(private_redis, tmp_path):
     env = {key: value for key, value in os.environ.items() if key != "REDIS_URL"}
     host, db_port = db["HOST"] or "127.0.0.1", db["PORT"] or 5432
     env.update({
-        "DJANGO_SETTINGS_MODULE": "oms.settings",
+        "DJANGO_SETTINGS_MODULE": "oms.config.settings",
         "DATABASE_URL": f"postgres://{db['USER']}@{host}:{db_port}/{db['NAME']}",
         "CELERY_BROKER_URL": url, "CELERY_RESULT_BACKEND": url,
         "BROKER_SOCKET_TIMEOUT_SECONDS": "1", "OUTBOX_RELAY_POLL_SECONDS": "0.2",
@@ -95,7 +96,7 @@ def processes(private_redis, tmp_path):
         "DATABASE_CONN_MAX_AGE": "0", "LOG_LEVEL": "INFO",
     })
     commands = {
-        "web": [sys.executable, "-m", "gunicorn", "oms.wsgi", "--bind", f"127.0.0.1:{port}",
+        "web": [sys.executable, "-m", "gunicorn", "oms.config.wsgi", "--bind", f"127.0.0.1:{port}",
                 "--workers", "2", "--worker-class", "gthread", "--threads", "2", "--timeout", "60"],
         "relay": [sys.executable, "manage.py", "outbox_relay"],
         "worker": [sys.executable, "-m", "celery", "-A", "oms", "worker", "--pool=solo",

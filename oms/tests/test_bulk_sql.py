@@ -11,8 +11,8 @@ from django.utils import timezone
 from locations.models import Sku, StockLocation
 from locations.tests.factories import StockLocationFactory
 from oms import bulk_sql
-from oms.events import _flush_pending, events_publish_many
-from oms.models import OutboxEvent
+from oms.events.models import OutboxEvent
+from oms.events.outbox import _flush_pending, events_publish_many
 from packages.models import Package, PackageItem, Status
 from packages.tests.factories import BrandFactory
 
@@ -163,9 +163,9 @@ def test_events_publish_many_fast_path_writes_the_rows_of_bulk_create(monkeypatc
 @pytest.mark.parametrize("fast", [True, False])
 def test_events_publish_many_hands_ids_on_after_commit(fast, monkeypatch, django_capture_on_commit_callbacks):
     monkeypatch.setattr(bulk_sql, "supported", lambda: fast and connection.vendor == "postgresql")
-    monkeypatch.setattr("oms.events._pending.ids", [], raising=False)  # ids of rolled-back tests
+    monkeypatch.setattr("oms.events.outbox._pending.ids", [], raising=False)  # ids of rolled-back tests
     sent = []
-    monkeypatch.setattr("oms.events.outbox_dispatch_many", lambda event_ids: sent.append(event_ids))
+    monkeypatch.setattr("oms.events.outbox.outbox_dispatch_many", lambda event_ids: sent.append(event_ids))
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         with transaction.atomic():
             ids = events_publish_many(EVENTS, instances=False)

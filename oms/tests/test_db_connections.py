@@ -10,7 +10,7 @@ from django.db import connection
 from django.test import RequestFactory
 
 from locations.tests.factories import StockLocationFactory
-from oms.api_testing import api_client
+from oms.api.testing import api_client
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 

@@ -8,7 +8,7 @@ from django.core.management import call_command
 from django.db import connection
 
 from locations.models import StockLevel
-from oms.models import OutboxEvent
+from oms.events.models import OutboxEvent
 from packages.models import Package, PackageItem, PackageTransition
 
 

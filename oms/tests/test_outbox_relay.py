@@ -1,4 +1,4 @@
-"""The outbox relay (``oms.outbox_relay``): web processes only write outbox rows; the relay
+"""The outbox relay (``oms.events.relay``): web processes only write outbox rows; the relay
 claims them oldest first in batches, hands each on once, and keeps what the broker refused."""
 
 import threading
@@ -11,11 +11,12 @@ from django.test import override_settings
 
 from locations.models import StockLevel
 from locations.services import stock_level_set
-from oms import outbox_relay
-from oms.actors import Actor
-from oms.events import event_feed, event_publish
-from oms.models import OutboxEvent, WebhookDelivery, WebhookSubscription
-from oms.outbox_relay import HandOffFailed, OutboxRelay, outbox_dispatch_many
+from oms.actions.actors import Actor
+from oms.events import relay as outbox_relay
+from oms.events.models import OutboxEvent
+from oms.events.outbox import event_feed, event_publish
+from oms.events.relay import HandOffFailed, OutboxRelay, outbox_dispatch_many
+from oms.webhooks.models import WebhookDelivery, WebhookSubscription
 from packages.engine import package_run
 from packages.models import Status
 from packages.tests.helpers import make_package
@@ -29,7 +30,7 @@ not_eager = override_settings(CELERY_TASK_ALWAYS_EAGER=False)
 def fanned_out(monkeypatch):
     """The id lists given to ``webhook_fan_out``, one per claimed batch."""
     batches = []
-    monkeypatch.setattr(outbox_relay, "webhook_fan_out",
+    monkeypatch.setattr("oms.webhooks.delivery.webhook_fan_out",
                         lambda *, events: batches.append([e.pk for e in events]))
     return batches
 
@@ -188,7 +189,7 @@ def test_two_relays_never_hand_one_event_on_twice(monkeypatch):
             seen.extend(e.pk for e in events)
         time.sleep(0.002)  # hold the claim a moment, so the relays overlap
 
-    monkeypatch.setattr(outbox_relay, "webhook_fan_out", record)
+    monkeypatch.setattr("oms.webhooks.delivery.webhook_fan_out", record)
     relays = [OutboxRelay(batch_size=20) for _ in range(2)]
     counts = [0, 0]
 

@@ -21,13 +21,13 @@ PRODUCTION_ENV = {  # the README's production section
 def _env(**values) -> dict:
     env = {key: value for key, value in os.environ.items()
            if not key.startswith(("DJANGO_", "DATABASE_", "REDIS_", "CELERY_"))}
-    env["DJANGO_SETTINGS_MODULE"] = "oms.settings"
+    env["DJANGO_SETTINGS_MODULE"] = "oms.config.settings"
     env["OMS_VAR_DIR"] = values.pop("var_dir")
     return {**env, **values}
 
 
 def test_without_debug_secret_and_hosts_the_wsgi_app_refuses_to_start(tmp_path):
-    result = subprocess.run([sys.executable, "-c", "import oms.wsgi"], cwd=ROOT, capture_output=True,
+    result = subprocess.run([sys.executable, "-c", "import oms.config.wsgi"], cwd=ROOT, capture_output=True,
                             text=True, env=_env(var_dir=str(tmp_path)), timeout=60)
     assert result.returncode != 0
     assert "DJANGO_SECRET_KEY and DJANGO_ALLOWED_HOSTS must be set" in result.stderr

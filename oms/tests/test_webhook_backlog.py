@@ -10,20 +10,21 @@ import pytest
 from django.db import connection, connections, transaction
 from django.utils import timezone
 
-import oms.webhooks as webhooks
+import oms.webhooks.delivery as webhooks
+from oms.actions.actors import Actor
 from oms.actions.engine import Entry
-from oms.actors import Actor
-from oms.events import events_publish_many
-from oms.models import OutboxEvent, WebhookDelivery, WebhookSubscription
-from oms.tasks import webhook_retry_due_task
+from oms.events.models import OutboxEvent
+from oms.events.outbox import events_publish_many
 from oms.tests.test_webhooks import _subscribe
-from oms.webhooks import (
+from oms.webhooks.delivery import (
     RETRY_DELAYS,
     webhook_deliver,
     webhook_deliver_due,
     webhook_fan_out,
     webhook_replay,
 )
+from oms.webhooks.models import WebhookDelivery, WebhookSubscription
+from oms.webhooks.tasks import webhook_retry_due_task
 from packages.engine import package_act
 from packages.models import Status
 from packages.tests.helpers import make_package
@@ -72,7 +73,7 @@ def _publish(capture, rows):
 def _api():
     from django.contrib.auth import get_user_model
 
-    from oms.api_testing import api_client
+    from oms.api.testing import api_client
 
     client, _ = api_client(user=get_user_model().objects.create_user("staff", is_staff=True))
     return client

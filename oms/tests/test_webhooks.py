@@ -9,11 +9,11 @@ from django.db.models import F
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
-from oms.actors import Actor
-from oms.exceptions import InvalidInput
-from oms.models import OutboxEvent, WebhookDelivery, WebhookSubscription
-from oms.tasks import outbox_dispatch, webhook_retry_due_task
-from oms.webhooks import (
+from oms.actions.actors import Actor
+from oms.actions.errors import InvalidInput
+from oms.events.models import OutboxEvent
+from oms.events.relay import outbox_dispatch
+from oms.webhooks.delivery import (
     CLAIM_LEASE_MARGIN,
     UnsafeTargetUrl,
     webhook_deliver,
@@ -21,6 +21,8 @@ from oms.webhooks import (
     webhook_subscription_save,
     webhook_target_check,
 )
+from oms.webhooks.models import WebhookDelivery, WebhookSubscription
+from oms.webhooks.tasks import webhook_retry_due_task
 from packages.engine import package_run
 from packages.models import Status
 from packages.tests.helpers import make_package
@@ -134,7 +136,7 @@ def test_worker_dying_mid_delivery_is_recovered(receiver, monkeypatch, settings,
                                                 django_capture_on_commit_callbacks):
     r = receiver()
     _subscribe(r.url)
-    import oms.webhooks as webhooks
+    import oms.webhooks.delivery as webhooks
 
     real_post = webhooks._post
 
@@ -200,7 +202,7 @@ def test_operator_sees_package_deliveries_and_replays_failed_ones(client, receiv
 def test_saving_a_subscription_keeps_a_pause_and_a_rotation_made_meanwhile(settings):
     """Regression: the admin/API save wrote the whole row as read, so an edit crossing a
     pause or a secret rotation put the old secret and the unpaused state back."""
-    from oms.webhooks import webhook_secret_rotate, webhook_subscription_pause
+    from oms.webhooks.delivery import webhook_secret_rotate, webhook_subscription_pause
 
     settings.WEBHOOK_ALLOWED_HOSTS = ["127.0.0.1"]
     subscription = _subscribe("http://127.0.0.1:9/hook")

@@ -6,7 +6,7 @@ import django_filters
 from django import forms
 from django.core.exceptions import ValidationError
 
-from oms.filters import StrictIsoDateTimeFilter
+from oms.api.filters import StrictIsoDateTimeFilter
 from packages.models import Package, Status
 
 

@@ -9,7 +9,7 @@ from rest_framework.views import APIView
 
 from locations.api.views import visible_locations
 from locations.models import StockLocation
-from oms.api import StrictQueryParamsMixin
+from oms.api.errors import StrictQueryParamsMixin
 from packages.api.location_serializers import LocationOutputSerializer
 from packages.location_movements import location_movement_counts
 

@@ -9,7 +9,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from locations.models import Sku, StockLocation
-from oms.api_schema import StrictCharField, StrictInputSerializer, UtcDateTimeField
+from oms.actions.inputs import StrictInputSerializer
+from oms.api.schema import StrictCharField, UtcDateTimeField
 from packages.actions import ACTIONS, MAX_ITEMS, ItemInputSerializer
 from packages.creation import ItemInput
 from packages.engine import package_allowed_actions

@@ -20,12 +20,12 @@ from rest_framework.views import APIView
 
 from locations.models import StockLocation
 from oms.actions.engine import ActorNotPermitted, Entry, StaleVersion
-from oms.api import ApiError, StrictQueryParamsMixin, etag_for, if_match_versions
-from oms.api_schema import IDEMPOTENCY_KEY_PARAMETER
-from oms.api_tokens import api_token_scope
-from oms.idempotency import idempotent_bulk_chunks, idempotent_call
-from oms.permissions import api_actor
-from oms.state_machines import fsm_actions
+from oms.actions.graph import fsm_actions
+from oms.api.errors import ApiError, StrictQueryParamsMixin, etag_for, if_match_versions
+from oms.api.idempotency import idempotent_bulk_chunks, idempotent_call
+from oms.api.permissions import api_actor
+from oms.api.schema import IDEMPOTENCY_KEY_PARAMETER
+from oms.api.tokens import api_token_scope
 from packages.actions import ACTIONS
 from packages.api.filters import PackageFilter
 from packages.api.serializers import (

@@ -11,8 +11,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from oms.api_testing import api_client
-from oms.models import OutboxEvent
+from oms.api.testing import api_client
+from oms.events.models import OutboxEvent
 from packages.models import Package, PackageTransition, Status
 from packages.tests.helpers import make_package, stock_snapshot
 from transfers.models import Status as TransferStatus
@@ -175,7 +175,7 @@ def test_transfer_save_crossing_an_api_dispatch_keeps_the_dispatch(admin_client,
 
 def test_whole_row_save_of_a_stored_stateful_row_is_refused():
     from locations.models import StockLevel
-    from oms.row_guard import WholeRowSaveRefused
+    from oms.actions.row_guard import WholeRowSaveRefused
 
     transfer = make_transfer(TransferStatus.WAITING)
     package = make_package(Status.PENDING)

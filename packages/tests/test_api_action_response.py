@@ -8,7 +8,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from oms.api_testing import api_client
+from oms.api.testing import api_client
 from packages.models import Package, Status
 from packages.tests.helpers import make_package
 from packages.tests.spec import PACKAGE_ACTIONS, WHO

@@ -6,8 +6,8 @@ import pytest
 
 from locations.models import StockLevel
 from locations.tests.factories import StockLocationFactory
-from oms.api_testing import api_client
-from oms.models import OutboxEvent
+from oms.api.testing import api_client
+from oms.events.models import OutboxEvent
 from packages.actions import ACTIONS
 from packages.models import Package, PackageTransition, Status
 from packages.tests.factories import BrandFactory, DenialReasonFactory

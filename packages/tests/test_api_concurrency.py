@@ -2,8 +2,8 @@
 
 import pytest
 
-from oms.api_testing import api_client
-from oms.models import OutboxEvent
+from oms.api.testing import api_client
+from oms.events.models import OutboxEvent
 from packages.models import Package, PackageTransition, Status
 from packages.tests.helpers import make_package
 from packages.tests.test_concurrency import run_concurrently

@@ -2,7 +2,7 @@
 
 import pytest
 
-from oms.api_testing import api_client
+from oms.api.testing import api_client
 from packages.location_movements import location_movement_counts
 from packages.models import Status
 from packages.tests.helpers import make_package

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from locations.models import StockLevel
 from locations.tests.factories import SkuFactory, StockLocationFactory
-from oms.api_testing import api_client
+from oms.api.testing import api_client
 from packages.models import Package, PackageTransition, Status
 from packages.tests.factories import BrandFactory
 from packages.tests.helpers import make_package

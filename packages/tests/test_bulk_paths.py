@@ -12,8 +12,8 @@ from django.db import connection, transaction
 from locations.models import StockLevel
 from locations.tests.factories import SkuFactory, StockLocationFactory
 from oms import bulk_sql
-from oms.actors import system_actor
-from oms.exceptions import InvalidInput
+from oms.actions.actors import system_actor
+from oms.actions.errors import InvalidInput
 from packages.creation import CreatedPackage, ItemInput, PackageSpec, package_create_many
 from packages.models import Package, Status
 from packages.tests.factories import BrandFactory

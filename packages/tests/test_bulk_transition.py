@@ -11,11 +11,11 @@ from django.test.utils import CaptureQueriesContext
 
 from locations.tests.factories import StockLocationFactory
 from oms.actions import engine
+from oms.actions.actors import Actor, user_actor
 from oms.actions.engine import ActorNotPermitted, Entry
-from oms.actors import Actor, user_actor
-from oms.api_testing import api_client
-from oms.exceptions import InvalidInput
-from oms.models import OutboxEvent
+from oms.actions.errors import InvalidInput
+from oms.api.testing import api_client
+from oms.events.models import OutboxEvent
 from oms.testing import run_concurrently
 from packages.bulk import package_bulk_outcome
 from packages.engine import package_act

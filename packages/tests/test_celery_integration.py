@@ -42,7 +42,7 @@ def _env(tmp_path):
     env = dict(os.environ)
     host, port = db["HOST"] or "127.0.0.1", db["PORT"] or 5432
     env.update({
-        "DJANGO_SETTINGS_MODULE": "oms.settings",
+        "DJANGO_SETTINGS_MODULE": "oms.config.settings",
         "DATABASE_URL": f"postgres://{db['USER']}@{host}:{port}/{db['NAME']}",
         "CELERY_BROKER_URL": REDIS_TEST_URL,
         "CELERY_RESULT_BACKEND": REDIS_TEST_URL,

@@ -5,9 +5,9 @@ import pytest
 from locations.models import StockLevel
 from locations.services import stock_reserve
 from locations.tests.factories import SkuFactory, StockLocationFactory
-from oms.actors import Actor
-from oms.exceptions import ActionNotAllowed, InsufficientStock
-from oms.models import OutboxEvent
+from oms.actions.actors import Actor
+from oms.actions.errors import ActionNotAllowed, InsufficientStock
+from oms.events.models import OutboxEvent
 from oms.testing import run_concurrently
 from packages.engine import package_run
 from packages.models import PackageTransition, Status

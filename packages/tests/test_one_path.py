@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from locations.models import OperatorAssignment, StockLevel
 from oms.actions import engine
-from oms.api_testing import api_client
+from oms.api.testing import api_client
 from packages.models import Package, Status
 from packages.rescheduling import package_recheck_out_of_stock
 from packages.tests.helpers import make_package

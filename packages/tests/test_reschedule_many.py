@@ -13,10 +13,10 @@ from django.utils import timezone
 
 from locations.models import StockLevel
 from locations.tests.factories import SkuFactory, StockLocationFactory
+from oms.actions.actors import system_actor
 from oms.actions.engine import Entry
-from oms.actors import system_actor
-from oms.exceptions import ActionNotAllowed, InsufficientStock
-from oms.models import OutboxEvent
+from oms.actions.errors import ActionNotAllowed, InsufficientStock
+from oms.events.models import OutboxEvent
 from packages import rescheduling
 from packages.creation import shortage_text
 from packages.engine import package_act, package_run

@@ -8,7 +8,7 @@ from django.utils import timezone
 from locations.models import StockLevel
 from locations.services import stock_level_set
 from locations.tests.factories import SkuFactory, StockLocationFactory
-from oms.celery import app as celery_app
+from oms.config.celery import app as celery_app
 from packages.models import Package, PackageItem, PackageTransition, Status
 from packages.rescheduling import package_recheck_out_of_stock
 from packages.tests.factories import BrandFactory

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from locations.models import StockLevel
 from locations.tests.factories import SkuFactory, StockLocationFactory
-from oms.actors import Actor
+from oms.actions.actors import Actor
 from oms.testing import run_concurrently
 from packages.engine import package_run
 from packages.models import Package, PackageItem, PackageTransition, Status

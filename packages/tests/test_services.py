@@ -6,11 +6,11 @@ import pytest
 
 from locations.models import StockLevel
 from locations.tests.factories import SkuFactory, StockLocationFactory
+from oms.actions.actors import Actor
 from oms.actions.engine import ActorNotPermitted
-from oms.actors import Actor
-from oms.events import _flush_pending
-from oms.exceptions import ActionNotAllowed, InsufficientStock, InvalidInput
-from oms.models import OutboxEvent
+from oms.actions.errors import ActionNotAllowed, InsufficientStock, InvalidInput
+from oms.events.models import OutboxEvent
+from oms.events.outbox import _flush_pending
 from packages.creation import ItemInput, package_create
 from packages.engine import package_allowed_actions, package_run
 from packages.models import Package, PackageTransition, Status

@@ -12,10 +12,10 @@ from django.test.utils import CaptureQueriesContext
 
 from locations.tests.factories import StockLocationFactory
 from oms.actions import engine
+from oms.actions.actors import Actor
 from oms.actions.engine import Entry
-from oms.actors import Actor
-from oms.api_testing import api_client
-from oms.models import OutboxEvent
+from oms.api.testing import api_client
+from oms.events.models import OutboxEvent
 from packages.engine import package_act, package_run
 from packages.models import Package, PackageItem, PackageTransition, Status
 from packages.tests.helpers import make_package

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from locations.models import OperatorAssignment, StockLevel
 from locations.tests.factories import StockLocationFactory
-from oms.models import OutboxEvent
+from oms.events.models import OutboxEvent
 from packages.models import PackageTransition, Status
 from packages.tests.factories import BrandFactory, DenialReasonFactory
 from packages.tests.helpers import make_package, stock_snapshot

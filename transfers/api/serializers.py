@@ -10,7 +10,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from oms.api_schema import StrictInputSerializer
+from oms.actions.inputs import StrictInputSerializer
 from transfers.actions import ACTIONS
 from transfers.engine import transfer_allowed_actions
 from transfers.models import Status, transfer_status_dict

@@ -1,4 +1,4 @@
-"""Transfer routes under ``/api/v1/`` (``number`` converter registered in ``oms.api_urls``)."""
+"""Transfer routes under ``/api/v1/`` (``number`` converter registered in ``oms.config.api_urls``)."""
 
 from django.urls import path
 

@@ -18,13 +18,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from oms.actions.engine import StaleVersion
-from oms.api import ApiError, StrictQueryParamsMixin, etag_for, if_match_versions
-from oms.api_schema import IDEMPOTENCY_KEY_PARAMETER
-from oms.api_tokens import api_token_location_ids, api_token_scope
-from oms.filters import StrictIsoDateTimeFilter
-from oms.idempotency import idempotent_call
-from oms.permissions import api_actor
-from oms.state_machines import fsm_actions
+from oms.actions.graph import fsm_actions
+from oms.api.errors import ApiError, StrictQueryParamsMixin, etag_for, if_match_versions
+from oms.api.filters import StrictIsoDateTimeFilter
+from oms.api.idempotency import idempotent_call
+from oms.api.permissions import api_actor
+from oms.api.schema import IDEMPOTENCY_KEY_PARAMETER
+from oms.api.tokens import api_token_location_ids, api_token_scope
 from transfers.actions import ACTIONS
 from transfers.api.serializers import (
     TRANSFER_ACTION_INPUT_SERIALIZERS,

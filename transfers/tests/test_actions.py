@@ -8,8 +8,8 @@ import pytest
 
 from locations.models import StockLevel
 from locations.tests.factories import StockLocationFactory
+from oms.actions.actors import Actor, system_actor
 from oms.actions.engine import ActorNotPermitted, Entry
-from oms.actors import Actor, system_actor
 from packages.models import PackageTransition
 from packages.models import Status as PackageStatus
 from packages.tests.helpers import make_package, stock_snapshot

@@ -3,8 +3,8 @@
 import pytest
 
 from locations.tests.factories import StockLocationFactory
-from oms.api_testing import api_client
-from oms.models import OutboxEvent
+from oms.api.testing import api_client
+from oms.events.models import OutboxEvent
 from packages.models import Package, PackageTransition
 from packages.models import Status as PackageStatus
 from packages.tests.helpers import make_package, stock_snapshot

@@ -5,7 +5,7 @@ import pytest
 
 from locations.models import StockLevel
 from locations.tests.factories import SkuFactory, StockLocationFactory
-from oms.actors import Actor
+from oms.actions.actors import Actor
 from packages.creation import ItemInput, package_create
 from packages.models import PackageTransition
 from packages.models import Status as PackageStatus

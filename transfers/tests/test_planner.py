@@ -4,7 +4,7 @@ import pytest
 
 from locations.models import StockLevel
 from locations.tests.factories import SkuFactory, StockLocationFactory
-from oms.exceptions import InvalidInput
+from oms.actions.errors import InvalidInput
 from transfers.services import transfer_plan
 
 pytestmark = pytest.mark.django_db

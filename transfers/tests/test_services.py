@@ -5,10 +5,10 @@ import pytest
 
 from locations.models import StockLevel
 from locations.tests.factories import SkuFactory, StockLocationFactory
-from oms.actors import Actor
-from oms.events import _flush_pending
-from oms.exceptions import ActionNotAllowed, InsufficientStock, InvalidInput
-from oms.models import OutboxEvent
+from oms.actions.actors import Actor
+from oms.actions.errors import ActionNotAllowed, InsufficientStock, InvalidInput
+from oms.events.models import OutboxEvent
+from oms.events.outbox import _flush_pending
 from packages.models import Package, PackageTransition
 from packages.models import Status as PackageStatus
 from packages.tests.helpers import make_package, stock_snapshot

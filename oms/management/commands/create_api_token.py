@@ -5,8 +5,8 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from oms.api_tokens import api_token_create
-from oms.exceptions import InvalidInput
+from oms.actions.errors import InvalidInput
+from oms.api.tokens import api_token_create
 
 
 class Command(BaseCommand):

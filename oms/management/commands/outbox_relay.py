@@ -1,10 +1,10 @@
-"""``python manage.py outbox_relay``: hand committed outbox events on (``oms.outbox_relay``)."""
+"""``python manage.py outbox_relay``: hand committed outbox events on (``oms.events.relay``)."""
 
 import signal
 
 from django.core.management.base import BaseCommand
 
-from oms.outbox_relay import OutboxRelay
+from oms.events.relay import OutboxRelay
 
 
 class Command(BaseCommand):

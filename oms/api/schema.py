@@ -14,6 +14,8 @@ from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiParameter, OpenApiTypes
 from rest_framework import serializers
 
+from oms.actions.inputs import StrictInputSerializer
+
 
 class ErrorSerializer(serializers.Serializer):
     """``{"code": str, "detail": str, ...}``: every error body (extra keys depend on ``code``)."""
@@ -98,23 +100,6 @@ class StrictIntegerField(serializers.IntegerField):
     def to_internal_value(self, data):
         if isinstance(data, bool) or not isinstance(data, int):
             self.fail("invalid")
-        return super().to_internal_value(data)
-
-
-class StrictInputSerializer(serializers.Serializer):
-    """Base of every input serializer: unknown fields are refused (400), and a ``status``
-    field is refused with a pointer to the actions (the status changes only through them)."""
-
-    def to_internal_value(self, data):
-        if isinstance(data, dict):
-            errors = {}
-            if "status" in data and "status" not in self.fields:
-                errors["status"] = ["The status changes only through actions: "
-                                    "POST /api/v1/…/{number}/actions/{action}/."]
-            for name in sorted(set(data) - set(self.fields) - {"status"}):
-                errors[str(name)] = ["Unknown field."]
-            if errors:
-                raise serializers.ValidationError(errors)
         return super().to_internal_value(data)
 
 

@@ -7,8 +7,8 @@ import itertools
 from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
-from oms.api_tokens import api_token_create
-from oms.models import ApiToken
+from oms.api.models import ApiToken
+from oms.api.tokens import api_token_create
 
 _counter = itertools.count(1)
 

@@ -1,6 +1,6 @@
 """Write events to the outbox inside the caller's transaction.
 
-Nothing is handed on from here: the outbox relay (``oms.outbox_relay``, ``python manage.py
+Nothing is handed on from here: the outbox relay (``oms.events.relay``, ``python manage.py
 outbox_relay``) claims committed rows itself, so a request never waits on the broker. Only
 with eager Celery (tests; development without a relay) are a transaction's events handed on
 in-process right after its commit.
@@ -17,8 +17,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from oms import bulk_sql
-from oms.models import OutboxEvent
-from oms.outbox_relay import INTERNAL_EVENT_TASKS, outbox_dispatch_many
+from oms.events.models import OutboxEvent
+from oms.events.relay import INTERNAL_EVENT_TASKS, outbox_dispatch_many
 
 _pending = threading.local()
 

@@ -1,4 +1,4 @@
-"""The start-up guard of the web processes (``oms.wsgi``, ``oms.asgi``)."""
+"""The start-up guard of the web processes (``oms.config.wsgi``, ``oms.config.asgi``)."""
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured

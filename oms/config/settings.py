@@ -10,14 +10,14 @@ from pathlib import Path
 import environ
 from kombu import Queue
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+BASE_DIR = Path(__file__).resolve().parents[2]
 VAR_DIR = Path(environ.Env().str("OMS_VAR_DIR", default=str(BASE_DIR / "var")))
 
 env = environ.Env()
 
 # Fail closed: DEBUG only when asked for (scripts/run asks). Without DEBUG, the web
-# processes (oms.wsgi, oms.asgi) refuse to start unless the secret key and the host names are given
-# (``oms.production.refuse_unconfigured_start``); management commands still run, so that
+# processes (oms.config.wsgi, oms.config.asgi) refuse to start unless the secret key and the host names are
+# given (``oms.config.production.refuse_unconfigured_start``); management commands still run, so that
 # tooling such as ``makemigrations --check`` works without a deployment's secrets.
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 MISSING_PRODUCTION_SETTINGS = [name for name in ("DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS")
@@ -75,7 +75,7 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
 ]
 
-ROOT_URLCONF = "oms.urls"
+ROOT_URLCONF = "oms.config.urls"
 
 TEMPLATES = [
     {
@@ -92,7 +92,7 @@ TEMPLATES = [
     },
 ]
 
-WSGI_APPLICATION = "oms.wsgi.application"
+WSGI_APPLICATION = "oms.config.wsgi.application"
 
 DATABASES = {
     "default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'oms.sqlite3'}"),
@@ -165,21 +165,21 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 LOGIN_URL = "login"
 
 # --- REST API (issue 5 owns this block) ---------------------------------------------------
-# Integrators authenticate with ``Authorization: Token <key>`` (oms.models.ApiToken); JSON
-# only; every list is cursor-paginated by id; errors are {"code", "detail", ...} (oms/api.py).
+# Integrators authenticate with ``Authorization: Token <key>`` (oms.api.models.ApiToken); JSON
+# only; every list is cursor-paginated by id; errors are {"code", "detail", ...} (oms/api/errors.py).
 REST_FRAMEWORK = {
-    "EXCEPTION_HANDLER": "oms.api.exception_handler",
-    "DEFAULT_AUTHENTICATION_CLASSES": ["oms.authentication.ApiTokenAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["oms.permissions.IsApiClient", "oms.permissions.TokenCanWrite"],
+    "EXCEPTION_HANDLER": "oms.api.errors.exception_handler",
+    "DEFAULT_AUTHENTICATION_CLASSES": ["oms.api.authentication.ApiTokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["oms.api.permissions.IsApiClient", "oms.api.permissions.TokenCanWrite"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["oms.filters.JSONParser"],
-    "DEFAULT_FILTER_BACKENDS": ["oms.filters.FilterBackend"],
-    "DEFAULT_PAGINATION_CLASS": "oms.pagination.IdCursorPagination",
+    "DEFAULT_PARSER_CLASSES": ["oms.api.filters.JSONParser"],
+    "DEFAULT_FILTER_BACKENDS": ["oms.api.filters.FilterBackend"],
+    "DEFAULT_PAGINATION_CLASS": "oms.api.pagination.IdCursorPagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_SCHEMA_CLASS": "oms.api_schema.OmsAutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "oms.api.schema.OmsAutoSchema",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
-# Seconds each server process remembers an authenticated API token (oms/api_tokens.py):
+# Seconds each server process remembers an authenticated API token (oms/api/tokens.py):
 # revoking a token or deactivating its user takes up to this long in the other processes.
 API_TOKEN_CACHE_SECONDS = env.float("API_TOKEN_CACHE_SECONDS", default=30.0)
 SPECTACULAR_SETTINGS = {

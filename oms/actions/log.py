@@ -9,8 +9,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from oms.actors import Actor
-from oms.events import event_publish
+from oms.actions.actors import Actor
+from oms.events.outbox import event_publish
 
 
 class TransitionLog(models.Model):

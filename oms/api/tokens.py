@@ -1,4 +1,4 @@
-"""Create, find and scope integrators' API tokens (``oms.models.ApiToken``).
+"""Create, find and scope integrators' API tokens (``oms.api.models.ApiToken``).
 
 Keys are 40 URL-safe characters from ``secrets``; only their SHA-256 hex digest is stored,
 so a database dump reveals no usable key. The key is returned once, at creation.
@@ -32,8 +32,8 @@ from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.dispatch import receiver
 from django.utils import timezone
 
-from oms.exceptions import InvalidInput
-from oms.models import ApiToken
+from oms.actions.errors import InvalidInput
+from oms.api.models import ApiToken
 
 # ``last_used_at`` is written at most this often per token, not on every request.
 LAST_USED_RESOLUTION = dt.timedelta(minutes=1)

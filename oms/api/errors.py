@@ -22,7 +22,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from oms.exceptions import InvalidInput, OmsError
+from oms.actions.errors import InvalidInput, OmsError
 
 
 class ApiError(exceptions.APIException):

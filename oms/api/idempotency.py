@@ -41,9 +41,9 @@ from rest_framework import exceptions
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
-from oms.api import ApiError, oms_error_response
-from oms.exceptions import OmsError
-from oms.models import IdempotencyItem, IdempotencyRecord
+from oms.actions.errors import OmsError
+from oms.api.errors import ApiError, oms_error_response
+from oms.api.models import IdempotencyItem, IdempotencyRecord
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"

@@ -1,7 +1,7 @@
-"""REST endpoints of issue 7: webhook subscriptions and the ordered event feed.
+"""REST endpoints of webhook subscriptions and the ordered event feed (``GET /api/v1/events/``).
 
-Both are integration-wide (not scoped to stock locations), so they need a staff user's
-token that covers all locations; subscriptions need a read-write token to change.
+Integration-wide (not scoped to stock locations): they need a staff user's token that
+covers all locations, and a read-write token to change anything.
 """
 
 from __future__ import annotations
@@ -13,14 +13,14 @@ from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from oms.api import StrictQueryParamsMixin
-from oms.events import event_feed
-from oms.models import WebhookDelivery, WebhookSubscription
-from oms.webhooks import (
+from oms.api.errors import StrictQueryParamsMixin
+from oms.api.permissions import require_all_locations
+from oms.events.outbox import event_feed
+from oms.webhooks.delivery import (
     webhook_replay,
     webhook_secret_rotate,
     webhook_subscription_list,
@@ -28,16 +28,9 @@ from oms.webhooks import (
     webhook_subscription_resume,
     webhook_subscription_save,
 )
+from oms.webhooks.models import WebhookDelivery, WebhookSubscription
 
 FEED_LIMIT_MAX = 1000
-
-
-def _require_all_locations(request) -> None:
-    """Webhooks and the feed see every location's events: only a staff user's token that
-    covers all locations may use them (an operator's token may not read others' secrets)."""
-    if not (request.auth.all_locations and request.user.is_staff):
-        raise PermissionDenied("Webhooks and the event feed need a staff user's token that "
-                               "covers all locations.")
 
 
 class WebhookSubscriptionSerializer(serializers.ModelSerializer):
@@ -125,7 +118,7 @@ class WebhookSubscriptionViewSet(StrictQueryParamsMixin, mixins.ListModelMixin,
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
-        _require_all_locations(request)
+        require_all_locations(request)
 
     def _respond(self, subscription):
         return Response(self.get_serializer(self.get_queryset().get(pk=subscription.pk)).data)
@@ -192,7 +185,7 @@ class EventFeedView(StrictQueryParamsMixin, APIView):
         OpenApiParameter("limit", OpenApiTypes.INT, description=f"1–{FEED_LIMIT_MAX}, default 100"),
     ], responses={200: OpenApiTypes.OBJECT})
     def get(self, request):
-        _require_all_locations(request)
+        require_all_locations(request)
         after = request.query_params.get("after")
         try:
             limit = int(request.query_params.get("limit", 100))

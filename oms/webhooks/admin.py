@@ -6,10 +6,9 @@ from django.contrib import admin, messages
 from django.utils import timezone
 from django.utils.timesince import timesince
 
-from oms.admin_actions import ReadOnlyTabularInline
-from oms.exceptions import OmsError
-from oms.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
-from oms.webhooks import (
+from oms.actions.admin import ReadOnlyTabularInline
+from oms.actions.errors import OmsError
+from oms.webhooks.delivery import (
     webhook_replay,
     webhook_secret_rotate,
     webhook_subscription_list,
@@ -17,6 +16,7 @@ from oms.webhooks import (
     webhook_subscription_resume,
     webhook_subscription_save,
 )
+from oms.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
 
 
 @admin.register(WebhookSubscription)

@@ -10,8 +10,8 @@ from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
-from oms.converters import NumberConverter
-from oms.webhooks_api import EventFeedView, WebhookSubscriptionViewSet
+from oms.api.converters import NumberConverter
+from oms.webhooks.api import EventFeedView, WebhookSubscriptionViewSet
 
 register_converter(NumberConverter, "number")
 

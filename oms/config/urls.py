@@ -6,6 +6,6 @@ admin.site.site_title = "OMS"
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("api/", include("oms.api_urls")),
-    path("", include("oms.web_urls")),
+    path("api/", include("oms.config.api_urls")),
+    path("", include("oms.config.web_urls")),
 ]

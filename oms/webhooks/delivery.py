@@ -34,8 +34,9 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
-from oms.exceptions import InvalidInput
-from oms.models import OutboxEvent, WebhookAttempt, WebhookDelivery, WebhookSubscription, new_webhook_secret
+from oms.actions.errors import InvalidInput
+from oms.events.models import OutboxEvent
+from oms.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription, new_webhook_secret
 
 logger = logging.getLogger(__name__)
 
@@ -578,7 +579,7 @@ def webhook_deliveries_for(*, aggregate_type: str, aggregate_id: int, limit: int
             .select_related("subscription", "event").order_by("-id")[:limit])
 
 
-# --- tasks (queued by the functions above; named as in oms.tasks) -------------------------
+# --- tasks (queued by the functions above; named as in oms.webhooks.tasks) -------------------------
 
 @shared_task(name="oms.tasks.webhook_deliver_task", acks_late=True, time_limit=120, soft_time_limit=100)
 def webhook_deliver_task(delivery_id: int) -> str:

@@ -5,17 +5,17 @@ from __future__ import annotations
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
-from oms.api_tokens import api_token_for_key
+from oms.api.tokens import api_token_for_key
 
 
 class ApiTokenAuthentication(authentication.BaseAuthentication):
-    """Authenticate ``Authorization: Token <key>`` against ``oms.models.ApiToken``.
+    """Authenticate ``Authorization: Token <key>`` against ``oms.api.models.ApiToken``.
 
     On success ``request.user`` is the token's user and ``request.auth`` the ``ApiToken``.
     A missing header leaves the request anonymous (the permission then answers 401); a
     malformed header, an unknown or revoked key, or an inactive user answers 401 with
     ``WWW-Authenticate: Token``. Tokens are remembered per process for a short while
-    (``oms.api_tokens.api_token_for_key``).
+    (``oms.api.tokens.api_token_for_key``).
     """
 
     keyword = "Token"
@@ -42,7 +42,7 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
 class ApiTokenScheme(OpenApiAuthenticationExtension):
     """Publish the token header as the ``tokenAuth`` security scheme of the OpenAPI schema."""
 
-    target_class = "oms.authentication.ApiTokenAuthentication"
+    target_class = "oms.api.authentication.ApiTokenAuthentication"
     name = "tokenAuth"
 
     def get_security_definition(self, auto_schema):

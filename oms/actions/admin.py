@@ -8,10 +8,10 @@ from collections.abc import Sequence
 from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 
+from oms.actions.actors import user_actor
 from oms.actions.declaration import Action
 from oms.actions.engine import Entry, Machine, Outcome, act
 from oms.actions.forms import action_form_class
-from oms.actors import user_actor
 
 MAX_MESSAGES = 20
 

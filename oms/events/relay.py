@@ -19,14 +19,13 @@ from __future__ import annotations
 import logging
 import threading
 
+from celery import current_app
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections, transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from oms.celery import app
-from oms.models import OutboxEvent
-from oms.webhooks import webhook_fan_out
+from oms.events.models import OutboxEvent
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +34,10 @@ logger = logging.getLogger(__name__)
 INTERNAL_EVENT_TASKS = {
     "stock.level.raised": "packages.tasks.package_recheck_for_stock_task",
 }
+
+# The public events' consumer, named as the internal events' tasks are: webhooks build on the
+# outbox (their deliveries point at its rows), so the outbox does not import them.
+PUBLIC_EVENTS_FAN_OUT = "oms.webhooks.delivery.webhook_fan_out"
 
 
 class HandOffFailed(Exception):
@@ -47,7 +50,7 @@ def outbox_dispatch_many(*, event_ids: list[int] | None = None, limit: int = 100
 
     One transaction claims the rows with ``FOR UPDATE SKIP LOCKED`` (two relays never hand
     one event on twice), sets ``dispatched_at`` and creates the webhook deliveries of the
-    public events (``oms.webhooks.webhook_fan_out``, which queues them after commit). After
+    public events (``PUBLIC_EVENTS_FAN_OUT``, which queues them after commit). After
     commit, each internal event (``INTERNAL_EVENT_TASKS``) is queued to its
     Celery task. Raises ``HandOffFailed`` when the broker refuses one: that event and the
     internal events after it are marked undispatched again, for the next round.
@@ -63,7 +66,7 @@ def outbox_dispatch_many(*, event_ids: list[int] | None = None, limit: int = 100
         OutboxEvent.objects.filter(pk__in=[e.pk for e in events]).update(dispatched_at=timezone.now())
         public = [e for e in events if e.type not in INTERNAL_EVENT_TASKS]
         if public:
-            webhook_fan_out(events=public)
+            import_string(PUBLIC_EVENTS_FAN_OUT)(events=public)
     _queue_internal([e for e in events if e.type in INTERNAL_EVENT_TASKS])
     return len(events)
 
@@ -84,7 +87,7 @@ def broker_answers() -> bool:
     if settings.CELERY_TASK_ALWAYS_EAGER:
         return True
     try:
-        with app.connection_for_write() as conn:
+        with current_app.connection_for_write() as conn:
             conn.connect()
             conn.channel().close()  # opening a Redis channel sends PING
     except Exception as exc:
@@ -142,3 +145,9 @@ class OutboxRelay:
         while not self._stopping.is_set():
             close_old_connections()  # a relay outlives database restarts
             self._stopping.wait(self.run_once())
+
+
+def outbox_dispatch(*, event_id: int) -> bool:
+    """Hand one outbox event on (see ``oms.events.relay.outbox_dispatch_many``); True if this
+    call did it."""
+    return bool(outbox_dispatch_many(event_ids=[event_id]))

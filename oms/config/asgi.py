@@ -11,10 +11,10 @@ import os
 
 from django.core.asgi import get_asgi_application
 
-os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'oms.settings')
+os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'oms.config.settings')
 
 application = get_asgi_application()
 
-from oms.production import refuse_unconfigured_start  # noqa: E402 (needs the settings loaded)
+from oms.config.production import refuse_unconfigured_start  # noqa: E402 (needs the settings loaded)
 
 refuse_unconfigured_start()

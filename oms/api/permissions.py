@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from rest_framework import permissions
+from rest_framework.exceptions import PermissionDenied
 
-from oms.actors import Actor, user_actor
-from oms.models import ApiToken
+from oms.actions.actors import Actor, user_actor
+from oms.api.models import ApiToken
 
 
 class IsApiClient(permissions.BasePermission):
@@ -30,3 +31,11 @@ class TokenCanWrite(permissions.BasePermission):
 def api_actor(request) -> Actor:
     """Return the actor of an API request: its token's user, kind ``"api"``."""
     return user_actor(request.auth.user, kind="api")
+
+
+def require_all_locations(request) -> None:
+    """Webhooks and the feed see every location's events: only a staff user's token that
+    covers all locations may use them (an operator's token may not read others' secrets)."""
+    if not (request.auth.all_locations and request.user.is_staff):
+        raise PermissionDenied("Webhooks and the event feed need a staff user's token that "
+                               "covers all locations.")

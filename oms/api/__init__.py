@@ -1,0 +1,3 @@
+"""REST API infrastructure: tokens, authentication and permissions, idempotency, error mapping, schema,
+filters and pagination.
+"""

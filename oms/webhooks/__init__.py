@@ -1,0 +1,1 @@
+"""Webhooks: subscriptions, signed deliveries with retries, their admin, REST endpoints and tasks."""
