@@ -196,7 +196,9 @@ def package_create(*, order_number: str, brand: Brand, location: StockLocation,
         if status == Status.PRODUCT_OUT_OF_STOCK:
             extra = {f: getattr(package, f) for f in out_of_stock_fields(package, shortages)}
         Package.objects.filter(pk=package.pk).update(status=status, **extra)
-        package.refresh_from_db(fields=["status"])
+        # read anew: django-fsm's refresh_from_db lifts the status's protection for the whole
+        # class, which races with other threads
+        package = Package.objects.select_related("brand", "location", "replaces").get(pk=package.pk)
     reason = shortage_text(shortages)
     return transition_record(
         package, log_model=PackageTransition, log_fk="package", action="create",

@@ -413,8 +413,8 @@ class PackageActionView(LoginRequiredMixin, View):
         except Package.DoesNotExist:
             raise Http404("No such package at your locations") from None
         except StaleVersion:
-            package.refresh_from_db(fields=["status", "version"])
-            messages.warning(request, _conflict_message(package, request.user))
+            current = Package.objects.only("pk", "status", "version").get(pk=package.pk)
+            messages.warning(request, _conflict_message(current, request.user))
             return HttpResponseRedirect(detail_url)
         except OmsError as exc:
             messages.error(request, _error_text(ACTIONS[action].label, exc))

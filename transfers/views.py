@@ -225,9 +225,9 @@ class TransferActionView(LoginRequiredMixin, View):
         except Transfer.DoesNotExist:
             raise Http404("You do not work at the location that runs this action") from None
         except StaleVersion:
-            transfer.refresh_from_db(fields=["status", "version"])
+            current = Transfer.objects.only("pk", "status").get(pk=transfer.pk)
             messages.warning(request, f"Someone else changed this transfer: it is now "
-                                      f"{Status(transfer.status).label}. Nothing was done.")
+                                      f"{Status(current.status).label}. Nothing was done.")
             return HttpResponseRedirect(detail_url)
         except OmsError as exc:
             messages.error(request, f"{label} refused: {exc.detail}")

@@ -12,8 +12,10 @@ from django.utils import timezone
 
 from locations.models import OperatorAssignment, StockLevel
 from locations.tests.factories import StockLocationFactory
+from oms.actions.actors import Actor
 from oms.events.models import OutboxEvent
-from packages.models import PackageTransition, Status
+from packages import views
+from packages.models import Package, PackageTransition, Status
 from packages.tests.factories import BrandFactory, DenialReasonFactory
 from packages.tests.helpers import make_package, stock_snapshot
 
@@ -465,6 +467,26 @@ def test_stale_form_shows_conflict_and_does_not_act(op_client, here):
 
     assert written(package) == before
     assert any("it is now In Progress" in m for m in messages_of(response))
+
+
+def test_a_change_between_the_page_read_and_the_action_is_a_conflict(op_client, here, monkeypatch):
+    # Regression: answering the conflict reloaded the package in place, and django-fsm's
+    # refresh_from_db switches the status field's protection off and on for the whole class,
+    # so a concurrent request in another thread failed with a 500.
+    package = make_package(Status.PENDING, location=here)
+    real_run = views.package_run
+    monkeypatch.setattr(Package, "refresh_from_db", lambda *args, **kwargs: pytest.fail(
+        "refresh_from_db of a package is not thread-safe (django-fsm protected field)"))
+
+    def another_operator_first(action, **kwargs):
+        real_run("start_preparing", package_id=package.pk, actor=Actor("user", "someone"))
+        return real_run(action, **kwargs)
+
+    monkeypatch.setattr(views, "package_run", another_operator_first)
+    response = op_client.post(action_url(package, "start_preparing"), {"version": 1}, follow=True)
+    assert response.status_code == 200
+    assert any("Someone else changed this package" in m for m in messages_of(response))
+    assert Package.objects.get(pk=package.pk).version == 2
 
 
 def test_conflict_message_names_someone_else(client, django_user_model, here, operator):
