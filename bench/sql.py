@@ -86,26 +86,32 @@ def table(model: type[models.Model]) -> str:
     return connection.ops.quote_name(model._meta.db_table)
 
 
-def execute(sql: str, params: Sequence | Mapping = ()) -> int:
-    """Run ``sql``, which may be a script of several statements separated by ``;``: its
-    parameters are bound client-side (server-side binding takes one statement per call), on
-    Django's connection and transaction. Returns the last statement's row count."""
+def _client_cursor():
+    """A cursor of Django's connection (and transaction) that binds parameters client-side:
+    a script of several statements runs in one call, and no statement is prepared (a
+    check's generic plan for ``= ANY(%s)`` scans whole tables)."""
     import psycopg
 
     connection.ensure_connection()
-    with connection.make_cursor(psycopg.ClientCursor(connection.connection)) as cursor:
+    return connection.make_cursor(psycopg.ClientCursor(connection.connection))
+
+
+def execute(sql: str, params: Sequence | Mapping = ()) -> int:
+    """Run ``sql``, which may be a script of several statements separated by ``;``, with its
+    parameters bound client-side. Returns the last statement's row count."""
+    with _client_cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.rowcount
 
 
 def fetchall(sql: str, params: Sequence | Mapping = ()) -> list[tuple]:
-    with connection.cursor() as cursor:
+    with _client_cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
 
 
 def fetchone(sql: str, params: Sequence | Mapping = ()):
-    with connection.cursor() as cursor:
+    with _client_cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchone()
 
