@@ -118,8 +118,8 @@ def _prepare(field: models.Field):
     """Return the function turning a Python value of ``field`` into a query parameter.
 
     JSON values are serialised with the field's encoder (passed as text, cast to jsonb);
-    the rest go as they are (psycopg2 adapts str, int, Decimal, datetime, date, UUID, None),
-    which is what ``get_db_prep_save`` returns for them on PostgreSQL.
+    the rest as ``get_db_prep_save`` returns them on PostgreSQL (str, int, Decimal, datetime,
+    date, UUID, None), which ``array_literal`` encodes.
     """
     if isinstance(field, models.JSONField):
         encoder = field.encoder
