@@ -14,6 +14,8 @@ Shapes (``code`` is stable, ``detail`` is for humans):
 
 from __future__ import annotations
 
+import re
+
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -124,9 +126,13 @@ def if_match_check(request, current_version: int) -> None:
                    "read the resource again and decide anew.", current_version=current_version)
 
 
+_VERSION_TAG = re.compile(r'(?:W/)?"([0-9]{1,18})"|([0-9]{1,18})')
+
+
 def if_match_versions(request) -> set[int] | None:
     """The versions the request's ``If-Match`` accepts (``"7"``, ``W/"7"`` or ``7``, comma
-    separated); None without the header or with ``*``. A tag that is no version matches none."""
+    separated; ASCII digits only); None without the header or with ``*``. A tag that is no
+    version matches none."""
     header = request.headers.get("If-Match")
     if header is None:
         return None
@@ -134,9 +140,9 @@ def if_match_versions(request) -> set[int] | None:
     for tag in (t.strip() for t in header.split(",")):
         if tag == "*":
             return None
-        tag = tag[2:] if tag.startswith("W/") else tag
-        if tag.strip('"').isdigit():
-            versions.add(int(tag.strip('"')))
+        match = _VERSION_TAG.fullmatch(tag)
+        if match:
+            versions.add(int(match.group(1) or match.group(2)))
     return versions
 
 

@@ -19,7 +19,7 @@ def parse_statuses(value: str) -> list[int]:
     for part in (p.strip() for p in value.split(",")):
         if not part:
             continue
-        if part.isdigit() and len(part) <= 4 and int(part) in Status.values:
+        if part.isascii() and part.isdigit() and len(part) <= 4 and int(part) in Status.values:
             codes.append(int(part))
         elif part.upper() in Status.names and part == part.lower():
             codes.append(Status.from_slug(part).value)
