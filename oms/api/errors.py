@@ -126,6 +126,15 @@ def if_match_check(request, current_version: int) -> None:
                    "read the resource again and decide anew.", current_version=current_version)
 
 
+def if_match_refused(request, current_version: int) -> ApiError:
+    """The 412 ``version_mismatch`` of a request whose ``If-Match`` names another version than
+    the row's ``current_version`` (raise it)."""
+    return ApiError(412, "version_mismatch",
+                    f"If-Match {request.headers.get('If-Match', '')[:100]!r} does not match the current "
+                    f"version {current_version}; read the resource again and decide anew.",
+                    current_version=current_version)
+
+
 _VERSION_TAG = re.compile(r'(?:W/)?"([0-9]{1,18})"|([0-9]{1,18})')
 
 

@@ -21,7 +21,7 @@ from rest_framework.views import APIView
 from locations.models import StockLocation
 from oms.actions.engine import ActorNotPermitted, Entry, StaleVersion
 from oms.actions.graph import fsm_actions
-from oms.api.errors import ApiError, StrictQueryParamsMixin, etag_for, if_match_versions
+from oms.api.errors import ApiError, StrictQueryParamsMixin, etag_for, if_match_refused, if_match_versions
 from oms.api.idempotency import idempotent_bulk_chunks, idempotent_call
 from oms.api.permissions import api_actor
 from oms.api.schema import IDEMPOTENCY_KEY_PARAMETER
@@ -165,11 +165,7 @@ class PackageActionView(StrictQueryParamsMixin, APIView):
             except Package.DoesNotExist:
                 raise Http404 from None
             except StaleVersion as exc:
-                current = exc.extra["current_version"]
-                raise ApiError(412, "version_mismatch",
-                               f"If-Match {request.headers['If-Match'][:100]!r} does not match the "
-                               f"current version {current}; read the resource again and decide anew.",
-                               current_version=current) from None
+                raise if_match_refused(request, exc.extra["current_version"]) from None
             return _action_response(package)
 
         return idempotent_call(request, handler)

@@ -19,7 +19,7 @@ from rest_framework.views import APIView
 
 from oms.actions.engine import StaleVersion
 from oms.actions.graph import fsm_actions
-from oms.api.errors import ApiError, StrictQueryParamsMixin, etag_for, if_match_versions
+from oms.api.errors import StrictQueryParamsMixin, etag_for, if_match_refused, if_match_versions
 from oms.api.filters import StrictIsoDateTimeFilter
 from oms.api.idempotency import idempotent_call
 from oms.api.permissions import api_actor
@@ -139,11 +139,7 @@ class TransferActionView(StrictQueryParamsMixin, APIView):
             except Transfer.DoesNotExist:
                 raise Http404 from None
             except StaleVersion as exc:
-                current = exc.extra["current_version"]
-                raise ApiError(412, "version_mismatch",
-                               f"If-Match {request.headers['If-Match'][:100]!r} does not match the "
-                               f"current version {current}; read the resource again and decide anew.",
-                               current_version=current) from None
+                raise if_match_refused(request, exc.extra["current_version"]) from None
             return _detail_response(transfer.pk, location_ids=location_ids)
 
         return idempotent_call(request, handler)
