@@ -33,6 +33,15 @@ def test_without_debug_secret_and_hosts_the_wsgi_app_refuses_to_start(tmp_path):
     assert "DJANGO_SECRET_KEY and DJANGO_ALLOWED_HOSTS must be set" in result.stderr
 
 
+def test_gunicorn_refuses_to_start_without_debug_secret_and_hosts(tmp_path):
+    gunicorn = [sys.executable, "-m", "gunicorn", "oms.config.wsgi", "--bind", "127.0.0.1:0",
+                "--workers", "1", "--timeout", "20"]
+    result = subprocess.run(gunicorn, cwd=ROOT, capture_output=True, text=True,
+                            env=_env(var_dir=str(tmp_path)), timeout=60)
+    assert result.returncode != 0
+    assert "DJANGO_SECRET_KEY and DJANGO_ALLOWED_HOSTS must be set" in result.stderr
+
+
 def test_debug_is_off_unless_asked_for(tmp_path):
     code = "import django; django.setup(); from django.conf import settings; print(settings.DEBUG)"
     env = _env(var_dir=str(tmp_path), DJANGO_SECRET_KEY="k" * 50, DJANGO_ALLOWED_HOSTS="example.com")
