@@ -51,6 +51,7 @@ def _wait(predicate, what, timeout=30.0):
 @pytest.fixture
 def beat_and_web(tmp_path):
     db = connection.settings_dict
+    host, db_port = db["HOST"] or "127.0.0.1", db["PORT"] or 5432
     port = _free_port()
     metrics_dir = tmp_path / "prometheus"
     metrics_dir.mkdir()
@@ -59,7 +60,7 @@ def beat_and_web(tmp_path):
     env.update({
         "DJANGO_SETTINGS_MODULE": "oms.config.settings", "DJANGO_DEBUG": "false",
         "DJANGO_SECRET_KEY": "live-" + "x" * 50, "DJANGO_ALLOWED_HOSTS": "oms.example.com",
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+        "DATABASE_URL": f"postgres://{db['USER']}@{host}:{db_port}/{db['NAME']}",
         "OMS_VAR_DIR": str(tmp_path), "BEAT_HEARTBEAT_SECONDS": "1", "METRICS_TOKEN": TOKEN,
         "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir), "LOG_LEVEL": "INFO",
     })
