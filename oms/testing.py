@@ -8,6 +8,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import connection
+from prometheus_client.parser import text_string_to_metric_families
 
 
 def run_concurrently(n: int, target, *, timeout_seconds: float = 60):
@@ -42,3 +43,13 @@ def olist_dir():
     """Folder of the Olist sample: ``$OLIST_DIR``, else ``../shared/data/olist`` beside the
     project (where the README's run command reads it)."""
     return Path(os.environ.get("OLIST_DIR", Path(settings.BASE_DIR).parent / "shared" / "data" / "olist"))
+
+
+def metrics_scrape(client, *, token: str = "test-metrics-token") -> dict[tuple, float]:
+    """GET ``/metrics`` with ``token`` (the test must set ``settings.METRICS_TOKEN`` to it) and
+    return ``{(sample name, (("label", "value"), …)): value}``, labels sorted by name."""
+    response = client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert response.status_code == 200, response.content
+    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(response.content.decode())
+            for sample in family.samples}

@@ -36,6 +36,7 @@ from locations.models import Sku, StockLevel
 from oms.actions.actors import system_actor
 from oms.actions.engine import Entry
 from oms.actions.errors import InsufficientStock
+from oms.observability.jobs import job_run_record
 from packages.creation import shortage_text
 from packages.engine import package_act
 from packages.models import Brand, Package, PackageItem, Status
@@ -44,6 +45,9 @@ from packages.models import Brand, Package, PackageItem, Status
 # to this many package row locks for well under a second (docs/benchmarks.md, P4).
 BATCH_SIZE = 2000
 ADVISORY_LOCK_NAMESPACE = 920_001  # first key of pg_advisory_lock(int, int); the brand id is the second
+# Run records (oms JobRun, key: the brand slug) by what started the run: the beat's due
+# re-check, or a rise of stock.
+RECHECK_JOBS = {"due": "package_recheck_due", "stock": "package_recheck_stock"}
 
 
 @dataclass
@@ -217,13 +221,16 @@ def package_recheck_out_of_stock(*, brand_id: int, now: dt.datetime | None = Non
         batch_size: packages read per batch.
     Returns a ``RecheckResult``. Touches no package outside Product Out of Stock, and none
     at all when the brand switched ``reschedule`` off. Must not run inside a transaction
-    (each batch commits on its own).
+    (each batch commits on its own). A completed run is counted in the brand's run record
+    (``RECHECK_JOBS``: runs, packages rescheduled, last run), read by ``/metrics``.
     """
     now = now or timezone.now()
     brand = Brand.objects.get(pk=brand_id)
     interval = dt.timedelta(minutes=brand.recheck_interval_minutes)
     result = RecheckResult()
+    job = RECHECK_JOBS["due" if due_only else "stock"]
     if not brand.is_action_enabled("reschedule"):
+        job_run_record(job=job, key=brand.slug)
         return result  # the brand switched rescheduling off: not for operators, not for us
     queryset = Package.objects.filter(brand_id=brand_id, status=Status.PRODUCT_OUT_OF_STOCK)
     if due_only:
@@ -265,6 +272,7 @@ def package_recheck_out_of_stock(*, brand_id: int, now: dt.datetime | None = Non
                     result.skipped += 1
             result.still_short += package_stamp_shortages(
                 shortages=short, checked_at=now, next_check_at=now + interval)
+    job_run_record(job=job, key=brand.slug, items=len(result.rescheduled))
     return result
 
 

@@ -40,8 +40,9 @@ SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=False)
 SILENCED_SYSTEM_CHECKS = ["security.W021"]
 if env.bool("DJANGO_SECURE_PROXY_SSL_HEADER", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-# The health probes answer over plain HTTP (load balancers call them on the private side).
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+# The health probes and the metrics answer over plain HTTP (load balancers and Prometheus
+# call them on the private side).
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -55,6 +56,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_htmx",
+    "django_prometheus",
     "oms",
     "locations",
     "packages",
@@ -64,6 +66,10 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # /healthz, /readyz, /metrics: answered here, before the host check (probes call by address)
+    "oms.observability.middleware.OpsEndpointsMiddleware",
+    # request counts and latencies by view (django-prometheus); its pair closes the list
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     # Serves static files (admin, operator CSS, htmx) from gunicorn too, without a web server.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -73,6 +79,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "oms.config.urls"
@@ -282,6 +289,13 @@ CELERY_BEAT_SCHEDULE = {
         "task": "oms.tasks.webhook_retry_due_task",
         "schedule": env.float("WEBHOOK_RETRY_BEAT_SECONDS", default=15.0),
     },
+    # Beat stamps its heartbeat in the database as it sends this (oms/observability/heartbeat.py);
+    # a copy no worker took within one interval is dropped.
+    "beat-heartbeat": {
+        "task": "oms.tasks.beat_heartbeat_task",
+        "schedule": env.float("BEAT_HEARTBEAT_SECONDS", default=30.0),
+        "options": {"expires": env.float("BEAT_HEARTBEAT_SECONDS", default=30.0)},
+    },
 }
 
 # --- Webhooks (issue 7) --------------------------------------------------------------------
@@ -293,6 +307,15 @@ WEBHOOK_PAUSE_AFTER_FAILING_SECONDS = env.int("WEBHOOK_PAUSE_AFTER_FAILING_SECON
 # Runs of webhook_retry_due_task sending a backlog in parallel (at most; one per 100 due).
 WEBHOOK_RETRY_CONCURRENCY = env.int("WEBHOOK_RETRY_CONCURRENCY", default=4)
 WEBHOOK_RETRY_BEAT_SECONDS = CELERY_BEAT_SCHEDULE["webhook-retry-due"]["schedule"]
+
+# --- Operations: /healthz, /readyz, /metrics (oms/observability) ---------------------------
+# /readyz reports beat down once its heartbeat is older than this (default: three heartbeats).
+BEAT_HEARTBEAT_MAX_AGE_SECONDS = env.float(
+    "BEAT_HEARTBEAT_MAX_AGE_SECONDS", default=3 * CELERY_BEAT_SCHEDULE["beat-heartbeat"]["schedule"])
+# /metrics answers a request with "Authorization: Bearer <METRICS_TOKEN>" or from an address
+# (or network) of METRICS_ALLOWED_IPS; with neither set it answers 404 (metrics off).
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=[])
 
 LOGGING = {
     "version": 1,

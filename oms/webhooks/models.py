@@ -95,6 +95,8 @@ class WebhookDelivery(TimeStampedModel):
             # a subscription's backlog, and the older pending delivery of the same object
             models.Index(fields=["subscription", "aggregate_type", "aggregate_id", "event"],
                          name="webhook_delivery_queue_idx", condition=Q(status="pending")),
+            # the count of deliveries given up (/metrics); few rows
+            models.Index(fields=["id"], name="webhook_delivery_failed_idx", condition=Q(status="failed")),
         ]
 
     def __str__(self) -> str:
@@ -113,6 +115,7 @@ class WebhookAttempt(models.Model):
 
     class Meta:
         ordering = ["id"]
+        indexes = [models.Index(fields=["started_at"], name="webhook_attempt_started_idx")]  # /metrics
 
     def __str__(self) -> str:
         return f"{self.delivery_id} @ {self.started_at:%Y-%m-%d %H:%M:%S}: {self.status_code or self.error}"
