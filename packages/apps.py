@@ -6,4 +6,8 @@ class PackagesConfig(AppConfig):
     name = 'packages'
 
     def ready(self) -> None:
+        from oms.events.types import event_types_register
         from packages import hooks  # noqa: F401 - connects the receivers of transfer signals
+        from packages.events import package_event_types
+
+        event_types_register(package_event_types())
