@@ -196,7 +196,8 @@ class PinnedAddressAdapter(HTTPAdapter):
 
     def build_connection_pool_key_attributes(self, request, verify, cert=None):
         host_params, pool_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)
-        if host_params["host"] != self.target.hostname or host_params["port"] != self.target.port:
+        port = host_params["port"] or (443 if host_params["scheme"] == "https" else 80)
+        if host_params["host"] != self.target.hostname or port != self.target.port:
             raise requests.exceptions.InvalidURL("request URL is not the checked target")
         address = self.target.address.split("%", 1)[0]
         host_params["host"] = f"[{address}]" if ":" in address else address
