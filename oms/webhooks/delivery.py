@@ -37,6 +37,7 @@ from standardwebhooks.webhooks import Webhook
 
 from oms.actions.errors import InvalidInput
 from oms.events.models import EventTypeStyle, OutboxEvent
+from oms.events.relay import INTERNAL_EVENT_TASKS
 from oms.events.types import event_pattern_is_known, event_types
 from oms.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription, new_webhook_secret
 
@@ -446,13 +447,23 @@ def _same_object_pending():
                                           event_id__lt=OuterRef("event_id"), **values)
 
 
+def _same_object_undispatched():
+    """Public outbox events about the outer query's object, older than its event, not yet
+    handed on: a relay holding one has not created its deliveries yet, and they go first."""
+    return (OutboxEvent.objects
+            .filter(dispatched_at__isnull=True, aggregate_type=OuterRef("aggregate_type"),
+                    aggregate_id=OuterRef("aggregate_id"), pk__lt=OuterRef("event_id"))
+            .exclude(type__in=list(INTERNAL_EVENT_TASKS)))
+
+
 def webhook_due_deliveries(*, now: dt.datetime | None = None):
     """Pending deliveries that may be attempted now, longest due first: due, of an active
-    unpaused subscription, and no older event of the same object still pending for it."""
+    unpaused subscription, no older event of the same object still pending for it nor
+    still to be handed on by the relay."""
     return (WebhookDelivery.objects
             .filter(status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now or timezone.now(),
                     subscription__is_active=True, subscription__paused_at__isnull=True)
-            .filter(~Exists(_same_object_pending()))
+            .filter(~Exists(_same_object_pending()), ~Exists(_same_object_undispatched()))
             .order_by("next_attempt_at", "pk"))
 
 
@@ -465,7 +476,8 @@ def _claim(*, delivery_id: int) -> WebhookDelivery | str:
     ``"busy"`` (locked by another worker, or gone), ``"delivered"`` / ``"failed"``,
     ``"held"`` (subscription paused or inactive; the row is held), ``"waiting"`` (not due,
     or an older event of the same object is pending for this subscription: the row is put
-    off until that one's next attempt).
+    off until that one's next attempt; or an older event of the same object is still being
+    handed on by another relay: its delivery, once sent, queues this one).
     """
     now = timezone.now()
     with transaction.atomic():
@@ -473,7 +485,8 @@ def _claim(*, delivery_id: int) -> WebhookDelivery | str:
         delivery = (WebhookDelivery.objects.select_for_update(skip_locked=True, of=("self",))
                     .select_related("subscription", "event")
                     .annotate(has_older=Exists(older),
-                              older_next_attempt_at=Subquery(older.values("next_attempt_at")[:1]))
+                              older_next_attempt_at=Subquery(older.values("next_attempt_at")[:1]),
+                              has_older_undispatched=Exists(_same_object_undispatched()))
                     .filter(pk=delivery_id).first())
         if delivery is None:
             return "busy"
@@ -484,6 +497,8 @@ def _claim(*, delivery_id: int) -> WebhookDelivery | str:
                 WebhookDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=None)
             return "held"
         if delivery.next_attempt_at is None or delivery.next_attempt_at > now:
+            return "waiting"
+        if delivery.has_older_undispatched:
             return "waiting"
         if delivery.has_older:
             older_at = delivery.older_next_attempt_at
