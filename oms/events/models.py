@@ -78,17 +78,18 @@ class OutboxEvent(models.Model):
         """The per-state type of a ``<x>.status.transitioned`` event
         (``"package.status.shipped"``), from the payload's new state; None for other events."""
         prefix, _, last = self.type.rpartition(".status.")
-        if not prefix or last != "transitioned":
+        if not prefix or last != "transitioned" or not isinstance(self.payload, dict):
             return None
         slug = ((self.payload.get("transition") or {}).get("to_status") or {}).get("slug")
-        return status_event_type(prefix, slug) if slug else None
+        return status_event_type(prefix, slug) if isinstance(slug, str) and slug else None
 
     @property
     def sequence(self) -> int | None:
         """The changed object's version after the change (``payload[<aggregate>]["version"]``);
         None for objects without a version (stock locations)."""
-        version = (self.payload.get(self.aggregate_type) or {}).get("version")
-        return version if isinstance(version, int) else None
+        body = self.payload.get(self.aggregate_type) if isinstance(self.payload, dict) else None
+        version = body.get("version") if isinstance(body, dict) else None
+        return version if isinstance(version, int) and not isinstance(version, bool) else None
 
     def envelope(self, *, style: str = EventTypeStyle.TRANSITIONED) -> dict:
         """Return the wire shape of the event, for webhooks and the event feed::
@@ -96,10 +97,11 @@ class OutboxEvent(models.Model):
             {"event": {"type", "uuid", "occurred_at", "sequence", "status_type"?},
              "payload": {...}}
 
-        ``occurred_at``: when the change committed its event row, RFC 3339 UTC
-        (``"2026-05-01T12:00:00.123456Z"``). ``sequence``: see ``sequence``; per object,
-        higher is later. ``status_type`` only for transitions; with ``style``
-        ``per_state`` a transition's ``type`` is its ``status_type`` as well.
+        ``occurred_at``: when the change was made (its event row was written, in the
+        change's transaction), RFC 3339 UTC (``"2026-05-01T12:00:00.123456Z"``).
+        ``sequence``: see ``sequence``; per object, higher is later. ``status_type`` only
+        for transitions; with ``style`` ``per_state`` a transition's ``type`` is its
+        ``status_type`` as well.
         """
         status_type = self.status_type
         event = {

@@ -175,7 +175,8 @@ class EventTypesSerializer(serializers.Serializer):
     match at least one) and ``event_type_styles``."""
 
     event_types = serializers.ListField(child=serializers.CharField())
-    event_type_styles = serializers.ListField(child=serializers.ChoiceField(EventTypeStyle.choices))
+    event_type_styles = serializers.ListField(child=serializers.CharField(), help_text=(
+        "the values event_type_style takes: " + ", ".join(EventTypeStyle.values)))
 
 
 class EventTypesView(APIView):
