@@ -1,5 +1,6 @@
 """Webhook delivery: fan-out of committed outbox events, Standard Webhooks signing, retries
-with exponential backoff, pausing of failing endpoints, and the guard on target URLs.
+with exponential backoff, pausing of failing endpoints, and the guard on target URLs (each
+attempt connects to the address the guard checked).
 
 Flow: the outbox hand-off (after the change committed) calls ``webhook_fan_out``, which
 creates one ``WebhookDelivery`` per matching active subscription, paused or not (a unique
@@ -189,7 +190,12 @@ def webhook_target_check(url: str) -> CheckedTarget:
 class PinnedAddressAdapter(HTTPAdapter):
     """A requests transport that connects to one checked address whatever the URL's host
     resolves to now, while TLS still sends and verifies the URL's host name (SNI and
-    certificate). The caller sends the Host header (``CheckedTarget.host_header``)."""
+    certificate). The caller sends the Host header (``CheckedTarget.host_header``).
+
+    requests-hardened pins the same way, but its filter judges only the first address, lets
+    IPv4-compatible ``::a.b.c.d`` through, refuses every NAT64 and 6to4 address, and knows
+    no per-host allow list; this adapter connects where ``webhook_target_check`` approved.
+    """
 
     def __init__(self, target: CheckedTarget, **kwargs) -> None:
         self.target = target
