@@ -26,6 +26,8 @@ class WebhookSubscriptionForm(forms.ModelForm):
     """Shows a refused target URL or event type pattern on its field (the service checks
     again on save)."""
 
+    target_url = forms.URLField(max_length=500, assume_scheme="https")
+
     class Meta:
         model = WebhookSubscription
         fields = ("name", "target_url", "event_types", "event_type_style", "is_active")
