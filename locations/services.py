@@ -327,6 +327,11 @@ def stock_levels_locked(*, pairs) -> list[StockLevel]:
     return [row for row in rows if (row.location_id, row.sku_id) in pairs]
 
 
+STOCK_LOCATION_CREATED = "stock_location.created"
+STOCK_LOCATION_UPDATED = "stock_location.updated"
+# The public event types of stock locations (registered in LocationsConfig.ready).
+STOCK_LOCATION_EVENT_TYPES = (STOCK_LOCATION_CREATED, STOCK_LOCATION_UPDATED)
+
 LOCATION_EVENT_FIELDS = ("code", "name", "city", "region", "postcode", "kind", "is_active",
                          "can_package", "is_pickup_point")
 
@@ -351,7 +356,7 @@ def stock_location_save(*, location: StockLocation, **changes) -> StockLocation:
         setattr(location, name, value)
     location.full_clean()
     location.save()
-    event_publish(type="stock_location.created" if created else "stock_location.updated",
+    event_publish(type=STOCK_LOCATION_CREATED if created else STOCK_LOCATION_UPDATED,
                   aggregate_type="stock_location", aggregate_id=location.pk,
                   payload=stock_location_event_payload(location))
     return location
@@ -359,6 +364,6 @@ def stock_location_save(*, location: StockLocation, **changes) -> StockLocation:
 
 def stock_locations_created(locations: list[StockLocation]) -> None:
     """Publish ``stock_location.created`` for locations just inserted in bulk (imports)."""
-    events_publish_many([("stock_location.created", "stock_location", location.pk,
+    events_publish_many([(STOCK_LOCATION_CREATED, "stock_location", location.pk,
                           stock_location_event_payload(location)) for location in locations],
                         instances=False)

@@ -30,7 +30,7 @@ from oms.actions.db import retry_on_deadlock
 from oms.actions.errors import InsufficientStock, InvalidInput, OmsError
 from oms.actions.log import transition_record
 from oms.events.outbox import events_publish_many
-from packages.events import package_event_payload
+from packages.events import EVENT_PREFIX, PACKAGE_CREATED, package_event_payload
 from packages.models import Brand, Package, PackageItem, PackageTransition, Status
 from transfers.services import transfers_create_for_package
 
@@ -364,7 +364,7 @@ def _placed_fields(spec: PackageSpec, status: Status, reason: str, now: dt.datet
 
 def _created_event(package, spec: PackageSpec, reason: str, actor: Actor) -> tuple[str, str, int, dict]:
     """The ``package.created`` event of a package placed by ``package_create_many``."""
-    return ("package.created", "package", package.pk, package_event_payload(
+    return (PACKAGE_CREATED, EVENT_PREFIX, package.pk, package_event_payload(
         package, action="create", from_status=None, actor=actor, reason=reason,
         items=[{"sku": item.sku.code, "quantity": item.quantity} for item in spec.items]))
 

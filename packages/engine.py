@@ -19,7 +19,7 @@ from oms.actions.actors import Actor
 from oms.actions.declaration import Action
 from oms.actions.engine import Entry, Machine, Outcome
 from packages.actions import ACTIONS
-from packages.events import package_event_payload
+from packages.events import EVENT_PREFIX, package_event_payload
 from packages.models import Package, PackageItem, PackageTransition, Status, status_dict
 
 # The states of a package that may have a replacement (report_missing / report_defective).
@@ -64,7 +64,7 @@ def _not_allowed(package: Package, action: Action, actor: Actor, detail: str | N
 
 
 PACKAGES = Machine(
-    model=Package, log_model=PackageTransition, log_fk="package", event_prefix="package",
+    model=Package, log_model=PackageTransition, log_fk="package", event_prefix=EVENT_PREFIX,
     actions=ACTIONS, event_payload=package_event_payload, lock=_lock, check=_check,
     not_allowed=_not_allowed, enabled=_enabled)
 

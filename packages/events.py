@@ -3,7 +3,17 @@
 from __future__ import annotations
 
 from oms.actions.actors import Actor
-from packages.models import PackageItem, status_dict
+from oms.events.types import status_event_types
+from packages.models import PackageItem, Status, status_dict
+
+EVENT_PREFIX = "package"  # events are about "package" rows: package.status.transitioned, …
+PACKAGE_CREATED = "package.created"
+
+
+def package_event_types() -> list[str]:
+    """Every public type of package events: ``package.created``,
+    ``package.status.transitioned`` and ``package.status.<slug>`` per state."""
+    return [PACKAGE_CREATED, *status_event_types(EVENT_PREFIX, (status.slug for status in Status))]
 
 
 def package_event_payload(package, *, action: str, from_status: int | None,

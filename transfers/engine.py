@@ -28,7 +28,7 @@ from oms.actions.actors import Actor
 from oms.actions.declaration import Action
 from oms.actions.engine import Entry, Machine, Outcome
 from transfers.actions import ACTIONS
-from transfers.events import transfer_event_payload
+from transfers.events import EVENT_PREFIX, transfer_event_payload
 from transfers.models import Transfer, TransferItem, TransferTransition, transfer_status_dict
 
 
@@ -49,7 +49,7 @@ def _not_allowed(transfer: Transfer, action: Action, actor: Actor, detail: str |
 
 
 TRANSFERS = Machine(
-    model=Transfer, log_model=TransferTransition, log_fk="transfer", event_prefix="transfer",
+    model=Transfer, log_model=TransferTransition, log_fk="transfer", event_prefix=EVENT_PREFIX,
     actions=ACTIONS, event_payload=transfer_event_payload, lock=_lock, check=_check,
     not_allowed=_not_allowed)
 

@@ -3,7 +3,17 @@
 from __future__ import annotations
 
 from oms.actions.actors import Actor
-from transfers.models import Transfer, TransferItem, transfer_status_dict
+from oms.events.types import status_event_types
+from transfers.models import Status, Transfer, TransferItem, transfer_status_dict
+
+EVENT_PREFIX = "transfer"  # events are about "transfer" rows: transfer.status.transitioned, …
+TRANSFER_CREATED = "transfer.status.created"
+
+
+def transfer_event_types() -> list[str]:
+    """Every public type of transfer events: ``transfer.status.created``,
+    ``transfer.status.transitioned`` and ``transfer.status.<slug>`` per state."""
+    return [TRANSFER_CREATED, *status_event_types(EVENT_PREFIX, Status.values)]
 
 
 def transfer_event_payload(transfer: Transfer, *, action: str, from_status: str | None,

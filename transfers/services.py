@@ -26,7 +26,7 @@ from oms.actions.engine import Entry
 from oms.actions.errors import InsufficientStock, InvalidInput, OmsError
 from oms.actions.log import transition_record
 from transfers.engine import transfer_act
-from transfers.events import transfer_event_payload
+from transfers.events import EVENT_PREFIX, TRANSFER_CREATED, transfer_event_payload
 from transfers.models import OPEN_STATES, Status, Transfer, TransferItem, TransferTransition
 
 # --- reads -------------------------------------------------------------------------------
@@ -164,8 +164,8 @@ def _record_created(transfer: Transfer, *, actor: Actor) -> Transfer:
     """Write the ``create`` log row and the ``transfer.status.created`` outbox event."""
     return transition_record(
         transfer, log_model=TransferTransition, log_fk="transfer", action="create",
-        from_status=None, actor=actor, event_prefix="transfer",
-        event_payload=transfer_event_payload, created_event="transfer.status.created")
+        from_status=None, actor=actor, event_prefix=EVENT_PREFIX,
+        event_payload=transfer_event_payload, created_event=TRANSFER_CREATED)
 
 
 # --- creation ----------------------------------------------------------------------------

@@ -35,6 +35,7 @@ from oms.actions.declaration import Action, Step
 from oms.actions.errors import ActionNotAllowed, InvalidInput, OmsError
 from oms.bulk_sql import rows_update
 from oms.events.outbox import events_publish_many
+from oms.events.types import transitioned_event_type
 
 
 class ActorNotPermitted(OmsError):
@@ -219,7 +220,7 @@ def _write(machine: Machine, action: Action, moved: list, actor: Actor) -> None:
                           reason=step.reason[:255], payload=step.payload, created_at=now)
         for outcome, from_status, step in moved])
     events_publish_many([
-        (f"{machine.event_prefix}.status.transitioned", machine.event_prefix, outcome.obj.pk,
+        (transitioned_event_type(machine.event_prefix), machine.event_prefix, outcome.obj.pk,
          machine.event_payload(outcome.obj, action=action.name, from_status=from_status,
                                actor=actor, reason=step.reason))
         for outcome, from_status, step in moved])

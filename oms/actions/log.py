@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from oms.actions.actors import Actor
 from oms.events.outbox import event_publish
+from oms.events.types import transitioned_event_type
 
 
 class TransitionLog(models.Model):
@@ -64,7 +65,7 @@ def transition_record(obj, *, log_model: type[TransitionLog], log_fk: str, actio
     created = from_status is None
     event_publish(
         type=(created_event or f"{event_prefix}.created") if created
-        else f"{event_prefix}.status.transitioned",
+        else transitioned_event_type(event_prefix),
         aggregate_type=event_prefix, aggregate_id=obj.pk,
         payload=event_payload(obj, action=action, from_status=from_status, actor=actor, reason=reason),
     )

@@ -11,7 +11,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
 from oms.api.converters import NumberConverter
-from oms.webhooks.api import EventFeedView, WebhookSubscriptionViewSet
+from oms.webhooks.api import EventFeedView, EventTypesView, WebhookSubscriptionViewSet
 
 register_converter(NumberConverter, "number")
 
@@ -30,6 +30,7 @@ webhook_router.register("v1/webhooks/subscriptions", WebhookSubscriptionViewSet,
 
 urlpatterns = [
     path("v1/events/", EventFeedView.as_view(), name="events"),
+    path("v1/webhooks/event-types/", EventTypesView.as_view(), name="webhook-event-types"),
     *webhook_router.urls,
     path("v1/", include("packages.api.urls")),
     path("v1/", include("transfers.api.urls")),

@@ -300,7 +300,8 @@ CELERY_BEAT_SCHEDULE = {
 
 # --- Webhooks (issue 7) --------------------------------------------------------------------
 WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
-# Hosts that skip the public-address check of webhook targets (tests, trusted internal hosts).
+# Webhook targets trusted without the public-address check (tests, internal hosts): "host"
+# (ports 80 and 443) or "host:port" (that port too; other ports are refused), comma-separated.
 WEBHOOK_ALLOWED_HOSTS = env.list("WEBHOOK_ALLOWED_HOSTS", default=[])
 # An endpoint failing with no success for this long is paused; its deliveries wait for resume.
 WEBHOOK_PAUSE_AFTER_FAILING_SECONDS = env.int("WEBHOOK_PAUSE_AFTER_FAILING_SECONDS", default=3600)

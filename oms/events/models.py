@@ -1,8 +1,11 @@
 """The transactional outbox: one ``OutboxEvent`` row per domain event, written with its change."""
 
+import datetime as dt
 import uuid
 
 from django.db import models
+
+from oms.events.types import status_event_type
 
 
 class CurrentTransactionId(models.Func):
@@ -21,6 +24,18 @@ class CurrentTransactionId(models.Func):
         return "(pg_current_xact_id()::text::bigint)", []
 
 
+class EventTypeStyle(models.TextChoices):
+    """How a transition's type is named in its envelope.
+
+    ``transitioned``: ``type`` is ``"package.status.transitioned"`` and ``status_type`` the
+    new state's ``"package.status.shipped"``. ``per_state``: ``type`` is
+    ``"package.status.shipped"`` too (receivers written for Akinon OMS's per-state events).
+    """
+
+    TRANSITIONED = "transitioned", "transitioned (type package.status.transitioned, status_type per state)"
+    PER_STATE = "per_state", "per state (type package.status.<state>)"
+
+
 class OutboxEvent(models.Model):
     """One domain event, written in the same transaction as the change it describes.
 
@@ -28,8 +43,8 @@ class OutboxEvent(models.Model):
     (``oms.events.relay``) claims committed rows oldest first, hands them on and sets
     ``dispatched_at``.
 
-    ``payload`` is JSON-safe (ids, strings, ISO datetimes). The envelope sent to receivers is
-    ``{"event": {"type": type, "uuid": uuid.hex}, "payload": payload}``.
+    ``payload`` is JSON-safe (ids, strings, ISO datetimes); receivers get it wrapped by
+    ``envelope``.
     """
 
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
@@ -58,6 +73,44 @@ class OutboxEvent(models.Model):
     def __str__(self) -> str:
         return f"{self.type} {self.uuid}"
 
-    def envelope(self) -> dict:
-        """Return the wire shape ``{"event": {"type", "uuid"}, "payload": {...}}``."""
-        return {"event": {"type": self.type, "uuid": self.uuid.hex}, "payload": self.payload}
+    @property
+    def status_type(self) -> str | None:
+        """The per-state type of a ``<x>.status.transitioned`` event
+        (``"package.status.shipped"``), from the payload's new state; None for other events."""
+        prefix, _, last = self.type.rpartition(".status.")
+        if not prefix or last != "transitioned" or not isinstance(self.payload, dict):
+            return None
+        slug = ((self.payload.get("transition") or {}).get("to_status") or {}).get("slug")
+        return status_event_type(prefix, slug) if isinstance(slug, str) and slug else None
+
+    @property
+    def sequence(self) -> int | None:
+        """The changed object's version after the change (``payload[<aggregate>]["version"]``);
+        None for objects without a version (stock locations)."""
+        body = self.payload.get(self.aggregate_type) if isinstance(self.payload, dict) else None
+        version = body.get("version") if isinstance(body, dict) else None
+        return version if isinstance(version, int) and not isinstance(version, bool) else None
+
+    def envelope(self, *, style: str = EventTypeStyle.TRANSITIONED) -> dict:
+        """Return the wire shape of the event, for webhooks and the event feed::
+
+            {"event": {"type", "uuid", "occurred_at", "sequence", "status_type"?},
+             "payload": {...}}
+
+        ``occurred_at``: when the change was made (its event row was written, in the
+        change's transaction), RFC 3339 UTC (``"2026-05-01T12:00:00.123456Z"``).
+        ``sequence``: see ``sequence``; per object, higher is later. ``status_type`` only
+        for transitions; with ``style`` ``per_state`` a transition's ``type`` is its
+        ``status_type`` as well.
+        """
+        status_type = self.status_type
+        event = {
+            "type": status_type if status_type and style == EventTypeStyle.PER_STATE else self.type,
+            "uuid": self.uuid.hex,
+            "occurred_at": self.created_at.astimezone(dt.UTC).isoformat(timespec="microseconds")
+            .replace("+00:00", "Z"),
+            "sequence": self.sequence,
+        }
+        if status_type:
+            event["status_type"] = status_type
+        return {"event": event, "payload": self.payload}

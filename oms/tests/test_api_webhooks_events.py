@@ -26,13 +26,13 @@ def api_client(**kwargs):
     return _api_client(**kwargs)
 
 
-def test_subscription_crud_and_refusals(settings):
+def test_subscription_crud_and_refusals(fake_dns):
     client, _ = api_client()
     response = client.post(SUBS, {"name": "erp", "target_url": "http://10.0.0.5/hook",
                                   "event_types": ["package.*"]}, format="json")
     assert response.status_code == 400
     assert response.json()["field"] == "target_url"
-    settings.WEBHOOK_ALLOWED_HOSTS = ["hooks.example.test"]
+    fake_dns.answers["hooks.example.test"] = ["93.184.215.14"]
     response = client.post(SUBS, {"name": "erp", "target_url": "https://hooks.example.test/h",
                                   "event_types": ["package.*", "transfer.status.*"]}, format="json")
     assert response.status_code == 201, response.json()

@@ -79,7 +79,15 @@ def _pings(client) -> bool:
 
 
 @pytest.fixture
-def processes(private_redis, tmp_path):
+def freeze_receiver():
+    """The webhook receiver of the test, started before the processes allow its port."""
+    receiver = Receiver()
+    yield receiver
+    receiver.close()
+
+
+@pytest.fixture
+def processes(private_redis, freeze_receiver, tmp_path):
     """Start gunicorn, the outbox relay and a worker on the private Redis; yield
     ``(base_url, redis_pid)``; stop them (their own process groups only) afterwards."""
     url, redis_pid = private_redis
@@ -92,7 +100,7 @@ def processes(private_redis, tmp_path):
         "DATABASE_URL": f"postgres://{db['USER']}@{host}:{db_port}/{db['NAME']}",
         "CELERY_BROKER_URL": url, "CELERY_RESULT_BACKEND": url,
         "BROKER_SOCKET_TIMEOUT_SECONDS": "1", "OUTBOX_RELAY_POLL_SECONDS": "0.2",
-        "WEBHOOK_ALLOWED_HOSTS": "127.0.0.1", "OMS_VAR_DIR": str(tmp_path),
+        "WEBHOOK_ALLOWED_HOSTS": f"127.0.0.1:{freeze_receiver.port}", "OMS_VAR_DIR": str(tmp_path),
         "DATABASE_CONN_MAX_AGE": "0", "LOG_LEVEL": "INFO",
     })
     commands = {
@@ -145,53 +153,49 @@ def _post(base, key, path, body):
         return response.status, time.monotonic() - started
 
 
-def test_writes_answer_while_redis_is_frozen_and_every_event_follows(processes, settings):
+def test_writes_answer_while_redis_is_frozen_and_every_event_follows(processes, freeze_receiver):
     base, redis_pid = processes
-    settings.WEBHOOK_ALLOWED_HOSTS = ["127.0.0.1"]
-    receiver = Receiver()
-    try:
-        WebhookSubscription.objects.create(name="erp", target_url=receiver.url, event_types=["package.*"])
-        later = timezone.now() + dt.timedelta(hours=1)  # only an event can bring them back
-        waiting_on_cancel = make_package(Status.PRODUCT_OUT_OF_STOCK, on_hand=0,
-                                         next_stock_check_at=later)
-        location, sku = waiting_on_cancel.location, waiting_on_cancel.items.get().sku
-        StockLevel.objects.filter(location=location, sku=sku).update(on_hand=1, reserved=1)
-        to_cancel = make_package(Status.PENDING, quantities=(), location=location)
-        to_cancel.items.create(sku=sku, quantity=1)  # holds the one unit
-        waiting_on_stock = make_package(Status.PRODUCT_OUT_OF_STOCK, on_hand=0, location=location,
-                                        next_stock_check_at=later)
-        restocked_sku = waiting_on_stock.items.get().sku
-        to_ship = make_package(Status.PACKAGING_COMPLETED, location=location)
-        _client, token = api_client()
-        key = _client.api_key
+    receiver = freeze_receiver
+    WebhookSubscription.objects.create(name="erp", target_url=receiver.url, event_types=["package.*"])
+    later = timezone.now() + dt.timedelta(hours=1)  # only an event can bring them back
+    waiting_on_cancel = make_package(Status.PRODUCT_OUT_OF_STOCK, on_hand=0,
+                                     next_stock_check_at=later)
+    location, sku = waiting_on_cancel.location, waiting_on_cancel.items.get().sku
+    StockLevel.objects.filter(location=location, sku=sku).update(on_hand=1, reserved=1)
+    to_cancel = make_package(Status.PENDING, quantities=(), location=location)
+    to_cancel.items.create(sku=sku, quantity=1)  # holds the one unit
+    waiting_on_stock = make_package(Status.PRODUCT_OUT_OF_STOCK, on_hand=0, location=location,
+                                    next_stock_check_at=later)
+    restocked_sku = waiting_on_stock.items.get().sku
+    to_ship = make_package(Status.PACKAGING_COMPLETED, location=location)
+    _client, token = api_client()
+    key = _client.api_key
 
-        os.kill(redis_pid, signal.SIGSTOP)
-        answers = {
-            "stock": _post(base, key, "/api/v1/stock/",
-                           [{"location": location.code, "sku": restocked_sku.code, "on_hand": 1}]),
-            "cancel": _post(base, key, f"/api/v1/packages/{to_cancel.number}/actions/cancel/", {}),
-            "ship": _post(base, key, f"/api/v1/packages/{to_ship.number}/actions/ship/",
-                          {"carrier": "ACME", "tracking_number": "TRK1"}),
-        }
-        for name, (status, seconds) in answers.items():
-            assert status == 200, name
-            assert seconds < ANSWER_WITHIN_SECONDS, f"{name} took {seconds:.2f} s"
-        time.sleep(1)  # the relay finds the events while Redis is still frozen, and waits
-        os.kill(redis_pid, signal.SIGCONT)
+    os.kill(redis_pid, signal.SIGSTOP)
+    answers = {
+        "stock": _post(base, key, "/api/v1/stock/",
+                       [{"location": location.code, "sku": restocked_sku.code, "on_hand": 1}]),
+        "cancel": _post(base, key, f"/api/v1/packages/{to_cancel.number}/actions/cancel/", {}),
+        "ship": _post(base, key, f"/api/v1/packages/{to_ship.number}/actions/ship/",
+                      {"carrier": "ACME", "tracking_number": "TRK1"}),
+    }
+    for name, (status, seconds) in answers.items():
+        assert status == 200, name
+        assert seconds < ANSWER_WITHIN_SECONDS, f"{name} took {seconds:.2f} s"
+    time.sleep(1)  # the relay finds the events while Redis is still frozen, and waits
+    os.kill(redis_pid, signal.SIGCONT)
 
-        def all_delivered():
-            undispatched = OutboxEvent.objects.filter(dispatched_at__isnull=True).exists()
-            statuses = set(Package.objects.filter(pk__in=[waiting_on_cancel.pk, waiting_on_stock.pk])
-                           .values_list("status", flat=True))
-            pending = WebhookDelivery.objects.exclude(status="delivered").exists()
-            return not undispatched and statuses == {Status.IN_PROGRESS} and not pending
+    def all_delivered():
+        undispatched = OutboxEvent.objects.filter(dispatched_at__isnull=True).exists()
+        statuses = set(Package.objects.filter(pk__in=[waiting_on_cancel.pk, waiting_on_stock.pk])
+                       .values_list("status", flat=True))
+        pending = WebhookDelivery.objects.exclude(status="delivered").exists()
+        return not undispatched and statuses == {Status.IN_PROGRESS} and not pending
 
-        _wait(all_delivered, "every event to be handed on and delivered", timeout=25)
-        package_events = set(OutboxEvent.objects.filter(aggregate_type="package")
-                             .values_list("uuid", flat=True))
-        # cancel, ship and the two reschedules the stock rises caused
-        assert len(package_events) == 4
-        received = {json.loads(r["body"])["event"]["uuid"] for r in receiver.requests}
-        assert received == {u.hex for u in package_events}
-    finally:
-        receiver.close()
+    _wait(all_delivered, "every event to be handed on and delivered", timeout=25)
+    package_events = set(OutboxEvent.objects.filter(aggregate_type="package")
+                         .values_list("uuid", flat=True))
+    # cancel, ship and the two reschedules the stock rises caused
+    assert len(package_events) == 4
+    received = {json.loads(r["body"])["event"]["uuid"] for r in receiver.requests}
+    assert received == {u.hex for u in package_events}

@@ -115,8 +115,8 @@ def test_events_raised_while_paused_arrive_after_resume_through_the_api(
     assert client.get(url).json()["backlog_count"] == 0
 
 
-def test_patching_read_only_pause_fields_is_refused_not_ignored(settings):
-    settings.WEBHOOK_ALLOWED_HOSTS = ["hooks.example.test"]
+def test_patching_read_only_pause_fields_is_refused_not_ignored(fake_dns):
+    fake_dns.answers["hooks.example.test"] = ["93.184.215.14"]
     client = _api()
     body = client.post(SUBS, {"name": "erp", "target_url": "https://hooks.example.test/h",
                               "event_types": ["package.*"]}, format="json").json()

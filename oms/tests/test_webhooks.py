@@ -204,7 +204,7 @@ def test_saving_a_subscription_keeps_a_pause_and_a_rotation_made_meanwhile(setti
     pause or a secret rotation put the old secret and the unpaused state back."""
     from oms.webhooks.delivery import webhook_secret_rotate, webhook_subscription_pause
 
-    settings.WEBHOOK_ALLOWED_HOSTS = ["127.0.0.1"]
+    settings.WEBHOOK_ALLOWED_HOSTS = ["127.0.0.1:9"]
     subscription = _subscribe("http://127.0.0.1:9/hook")
     edited = WebhookSubscription.objects.get(pk=subscription.pk)  # the form opens
     rotated = webhook_secret_rotate(subscription_id=subscription.pk)

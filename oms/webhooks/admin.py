@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
 from django.utils import timezone
 from django.utils.timesince import timesince
@@ -9,19 +10,51 @@ from django.utils.timesince import timesince
 from oms.actions.admin import ReadOnlyTabularInline
 from oms.actions.errors import OmsError
 from oms.webhooks.delivery import (
+    webhook_event_types_check,
     webhook_replay,
     webhook_secret_rotate,
     webhook_subscription_list,
     webhook_subscription_pause,
     webhook_subscription_resume,
     webhook_subscription_save,
+    webhook_target_check,
 )
 from oms.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
 
 
+class WebhookSubscriptionForm(forms.ModelForm):
+    """Shows a refused target URL or event type pattern on its field (the service checks
+    again on save)."""
+
+    target_url = forms.URLField(max_length=500, assume_scheme="https")
+
+    class Meta:
+        model = WebhookSubscription
+        fields = ("name", "target_url", "event_types", "event_type_style", "is_active")
+        help_texts = {"event_types": 'A JSON list of patterns, e.g. ["package.*"] or '
+                                     '["package.status.shipped", "transfer.status.*"].'}
+
+    def clean_target_url(self):
+        url = self.cleaned_data["target_url"]
+        try:
+            webhook_target_check(url)
+        except OmsError as exc:
+            raise forms.ValidationError(exc.detail) from None
+        return url
+
+    def clean_event_types(self):
+        types = self.cleaned_data["event_types"]
+        try:
+            webhook_event_types_check(types)
+        except OmsError as exc:
+            raise forms.ValidationError(exc.detail) from None
+        return types
+
+
 @admin.register(WebhookSubscription)
 class WebhookSubscriptionAdmin(admin.ModelAdmin):
-    list_display = ("name", "target_url", "event_types", "is_active", "paused_at",
+    form = WebhookSubscriptionForm
+    list_display = ("name", "target_url", "event_types", "event_type_style", "is_active", "paused_at",
                     "failing_since", "backlog")
     list_filter = ("is_active",)
     search_fields = ("name", "target_url")

@@ -19,7 +19,9 @@ from rest_framework.views import APIView
 
 from oms.api.errors import StrictQueryParamsMixin
 from oms.api.permissions import require_all_locations
+from oms.events.models import EventTypeStyle
 from oms.events.outbox import event_feed
+from oms.events.types import event_types
 from oms.webhooks.delivery import (
     webhook_replay,
     webhook_secret_rotate,
@@ -34,7 +36,13 @@ FEED_LIMIT_MAX = 1000
 
 
 class WebhookSubscriptionSerializer(serializers.ModelSerializer):
-    """A subscription. ``secret`` is shown so the integrator can verify signatures.
+    """A subscription. ``secret`` is shown to read-write tokens so the integrator can verify
+    signatures; a read-only token's answers leave it out.
+
+    ``event_types``: patterns each matching at least one published type (see
+    ``GET /api/v1/webhooks/event-types/``). ``event_type_style``: ``transitioned`` (default;
+    a transition's ``type`` is ``package.status.transitioned``, ``status_type`` the state's
+    type) or ``per_state`` (``type`` is ``package.status.shipped``).
 
     The backlog: ``backlog_count`` pending deliveries, the oldest created at
     ``backlog_oldest_at`` (``backlog_oldest_age_seconds`` ago). A read-only field sent with a
@@ -52,8 +60,8 @@ class WebhookSubscriptionSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = WebhookSubscription
-        fields = ["id", "name", "target_url", "event_types", "is_active", "secret",
-                  "previous_secret_expires_at", "is_paused", "paused_at", "pause_reason",
+        fields = ["id", "name", "target_url", "event_types", "event_type_style", "is_active",
+                  "secret", "previous_secret_expires_at", "is_paused", "paused_at", "pause_reason",
                   "failing_since", "consecutive_failures", "backlog_count", "backlog_oldest_at",
                   "backlog_oldest_age_seconds", "created_at", "updated_at"]
         read_only_fields = ["id", "secret", "previous_secret_expires_at", "paused_at",
@@ -75,6 +83,13 @@ class WebhookSubscriptionSerializer(serializers.ModelSerializer):
     def get_backlog_oldest_age_seconds(self, obj) -> int | None:
         oldest = self._backlog(obj)[1]
         return max(int((timezone.now() - oldest).total_seconds()), 0) if oldest else None
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        request = self.context.get("request")
+        if request is None or getattr(request.auth, "is_read_only", True):
+            data.pop("secret", None)  # only a token that may change the subscription sees it
+        return data
 
     def to_internal_value(self, data):
         if isinstance(data, dict):
@@ -153,6 +168,26 @@ class WebhookSubscriptionViewSet(StrictQueryParamsMixin, mixins.ListModelMixin,
         ids = list(WebhookDelivery.objects.filter(subscription=subscription, status="failed")
                    .values_list("pk", flat=True))
         return Response({"queued": webhook_replay(delivery_ids=ids)})
+
+
+class EventTypesSerializer(serializers.Serializer):
+    """What a subscription may name: ``event_types`` (every published type; a pattern must
+    match at least one) and ``event_type_styles``."""
+
+    event_types = serializers.ListField(child=serializers.CharField())
+    event_type_styles = serializers.ListField(child=serializers.CharField(), help_text=(
+        "the values event_type_style takes: " + ", ".join(EventTypeStyle.values)))
+
+
+class EventTypesView(APIView):
+    """The event types a webhook subscription may ask for (derived from the state machines
+    and the events the apps publish). Any API token may read it."""
+
+    @extend_schema(operation_id="webhooks_event_types", tags=["webhooks"],
+                   responses=EventTypesSerializer)
+    def get(self, request):
+        return Response(EventTypesSerializer({"event_types": event_types(),
+                                              "event_type_styles": EventTypeStyle.values}).data)
 
 
 _CURSOR_SALT = "oms.events.feed-cursor"

@@ -1,5 +1,6 @@
 """Webhook delivery: fan-out of committed outbox events, Standard Webhooks signing, retries
-with exponential backoff, pausing of failing endpoints, and the guard on target URLs.
+with exponential backoff, pausing of failing endpoints, and the guard on target URLs (each
+attempt connects to the address the guard checked).
 
 Flow: the outbox hand-off (after the change committed) calls ``webhook_fan_out``, which
 creates one ``WebhookDelivery`` per matching active subscription, paused or not (a unique
@@ -18,9 +19,9 @@ import fnmatch
 import ipaddress
 import json
 import logging
-import re
 import socket
 import time
+from dataclasses import dataclass
 from functools import partial
 from urllib.parse import urlsplit
 
@@ -32,10 +33,13 @@ from django.db import transaction
 from django.db.models import Count, Exists, F, Min, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from requests.adapters import HTTPAdapter
 from standardwebhooks.webhooks import Webhook
 
 from oms.actions.errors import InvalidInput
-from oms.events.models import OutboxEvent
+from oms.events.models import EventTypeStyle, OutboxEvent
+from oms.events.relay import INTERNAL_EVENT_TASKS
+from oms.events.types import event_pattern_is_known, event_types
 from oms.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription, new_webhook_secret
 
 logger = logging.getLogger(__name__)
@@ -49,69 +53,210 @@ CLAIM_LEASE_MARGIN = dt.timedelta(seconds=30)
 RESPONSE_EXCERPT_CHARS = 500
 
 
-# "*", or an event family followed by dotted lower-case words, the last of which may be "*".
-EVENT_PATTERN_RE = re.compile(r"\*|(package|transfer|stock_location)(\.[a-z_]+)*(\.\*)?")
-
-
 class UnsafeTargetUrl(InvalidInput):
-    """A webhook target that is not http(s) or resolves to a non-public address (HTTP 400)."""
+    """A webhook target that is not http(s), carries credentials, names a port other than 80
+    or 443, or resolves to a non-public address (HTTP 400, field ``target_url``)."""
 
     code = "unsafe_target_url"
 
 
 # --- target URL guard --------------------------------------------------------------------
 
+ALLOWED_PORTS = (80, 443)
+# RFC 6052 well-known NAT64 prefix: the last 32 bits are the IPv4 address reached.
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+# RFC 8215 local-use NAT64 prefix: reaches the operator's own IPv4 network, never public.
+_NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
+# Deprecated IPv4-compatible addresses (RFC 4291 2.5.5.1): ::a.b.c.d.
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address carries: IPv4-mapped (``::ffff:a.b.c.d``),
+    IPv4-compatible (``::a.b.c.d``), NAT64 (``64:ff9b::a.b.c.d``), 6to4 (``2002:AABB:CCDD::``)
+    and Teredo (``2001::/32``: server and client)."""
+    embedded = []
+    if ip.ipv4_mapped:
+        embedded.append(ip.ipv4_mapped)
+    if ip in _IPV4_COMPATIBLE and int(ip) > 1:  # not :: nor ::1, which is_global refuses
+        embedded.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+    if ip in _NAT64:
+        embedded.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+    if ip.sixtofour:
+        embedded.append(ip.sixtofour)
+    if ip.teredo:
+        embedded.extend(ip.teredo)
+    return embedded
+
+
 def _is_public(address: str) -> bool:
+    """True if ``address`` (IPv4 or IPv6, optionally with a ``%scope``) and every IPv4
+    address embedded in it are global unicast addresses."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip in _NAT64_LOCAL:
+            return False
+        embedded = _embedded_ipv4(ip)
+        if ip.ipv4_mapped:  # the IPv6 form itself is "private" to ipaddress; judge the IPv4
+            return all(_is_public(str(v4)) for v4 in embedded)
+        if not all(_is_public(str(v4)) for v4 in embedded):
+            return False
     return ip.is_global and not ip.is_multicast
 
 
-def webhook_target_check(url: str) -> None:
-    """Refuse ``url`` unless it is http(s) and every address its host resolves to is public.
+def _allowed_host_entries() -> set[tuple[str, int | None]]:
+    """``WEBHOOK_ALLOWED_HOSTS`` as ``{(host, port or None)}``: ``host``, ``host:port``,
+    ``[v6]:port`` or a bare IPv6 address, lower-cased."""
+    entries = set()
+    for entry in getattr(settings, "WEBHOOK_ALLOWED_HOSTS", ()):
+        entry = entry.strip().lower()
+        if not entry:
+            continue
+        parts = urlsplit(f"//{entry}") if entry.count(":") <= 1 or entry.startswith("[") else None
+        try:
+            host, port = (parts.hostname, parts.port) if parts else (entry, None)
+        except ValueError:  # a port that is no number: the entry allows nothing
+            continue
+        if host:
+            entries.add((host, port))
+    return entries
 
-    Loopback, private (10/8, 172.16/12, 192.168/16, fc00::/7), link-local (169.254/16,
-    including the cloud metadata address), multicast, reserved and unspecified addresses are
-    refused. Hosts listed in ``settings.WEBHOOK_ALLOWED_HOSTS`` skip the address check (tests).
-    Raises ``UnsafeTargetUrl`` (field ``target_url``).
+
+@dataclass(frozen=True)
+class CheckedTarget:
+    """A webhook target that passed ``webhook_target_check``: connect to ``address`` (checked),
+    on ``port``, naming ``hostname`` in the Host header and TLS (SNI, certificate)."""
+
+    url: str
+    scheme: str
+    hostname: str
+    port: int
+    address: str
+
+    @property
+    def host_header(self) -> str:
+        host = f"[{self.hostname}]" if ":" in self.hostname else self.hostname
+        default = 443 if self.scheme == "https" else 80
+        return host if self.port == default else f"{host}:{self.port}"
+
+
+def webhook_target_check(url: str) -> CheckedTarget:
+    """Check ``url`` as a webhook target and return where to connect, resolving its host once.
+
+    Refused: a scheme other than http(s); credentials (``user:pw@``); a port other than 80
+    or 443; a host that does not resolve, or any of whose addresses is not public
+    (loopback, private 10/8, 172.16/12, 192.168/16, fc00::/7, shared 100.64/10, link-local
+    169.254/16 with the cloud metadata address, multicast, reserved, unspecified), including
+    an IPv6 address embedding a refused IPv4 one (IPv4-mapped or -compatible, NAT64, 6to4,
+    Teredo). ``settings.WEBHOOK_ALLOWED_HOSTS`` entries lift the address check for a
+    ``host`` (ports 80 and 443) or a ``host:port`` (that port only). The connection must go
+    to the returned ``address`` (``PinnedAddressAdapter``): resolving again could answer
+    differently (DNS rebinding). Raises ``UnsafeTargetUrl`` (field ``target_url``).
     """
     parts = urlsplit(url or "")
+    try:
+        port = parts.port
+    except ValueError:
+        raise UnsafeTargetUrl("target_url has an invalid port", field="target_url") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise UnsafeTargetUrl("target_url must be an http(s) URL with a host", field="target_url")
-    if parts.hostname in getattr(settings, "WEBHOOK_ALLOWED_HOSTS", ()):
-        return
+    if parts.username is not None or parts.password is not None:
+        raise UnsafeTargetUrl("target_url must not contain credentials (user:password@); "
+                              "receivers authenticate deliveries by their signature",
+                              field="target_url")
+    hostname = parts.hostname
+    port = port or (443 if parts.scheme == "https" else 80)
+    allowed = _allowed_host_entries()
+    if port not in ALLOWED_PORTS and (hostname, port) not in allowed:
+        raise UnsafeTargetUrl(f"target_url port {port} is not allowed (only 80 and 443)",
+                              field="target_url")
+    trusted = (hostname, port) in allowed or (hostname, None) in allowed
     try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
-    except (socket.gaierror, UnicodeError):
-        raise UnsafeTargetUrl(f"Host {parts.hostname} does not resolve", field="target_url") from None
-    for info in infos:
-        address = info[4][0]
-        if not _is_public(address):
-            raise UnsafeTargetUrl(f"Host {parts.hostname} resolves to non-public address {address}",
-                                  field="target_url")
+        infos = socket.getaddrinfo(hostname, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError, OSError):
+        raise UnsafeTargetUrl(f"Host {hostname} does not resolve", field="target_url") from None
+    addresses = [info[4][0] for info in infos if info[0] in (socket.AF_INET, socket.AF_INET6)]
+    if not addresses:
+        raise UnsafeTargetUrl(f"Host {hostname} does not resolve", field="target_url")
+    if not trusted:
+        for address in addresses:
+            if not _is_public(address):
+                raise UnsafeTargetUrl(f"Host {hostname} resolves to non-public address {address}",
+                                      field="target_url")
+    return CheckedTarget(url=url, scheme=parts.scheme, hostname=hostname, port=port,
+                         address=addresses[0])
+
+
+class PinnedAddressAdapter(HTTPAdapter):
+    """A requests transport that connects to one checked address whatever the URL's host
+    resolves to now, while TLS still sends and verifies the URL's host name (SNI and
+    certificate). The caller sends the Host header (``CheckedTarget.host_header``).
+
+    requests-hardened pins the same way, but its filter judges only the first address, lets
+    IPv4-compatible ``::a.b.c.d`` through, refuses every NAT64 and 6to4 address, and knows
+    no per-host allow list; this adapter connects where ``webhook_target_check`` approved.
+    """
+
+    def __init__(self, target: CheckedTarget, **kwargs) -> None:
+        self.target = target
+        super().__init__(**kwargs)
+
+    def build_connection_pool_key_attributes(self, request, verify, cert=None):
+        host_params, pool_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)
+        port = host_params["port"] or (443 if host_params["scheme"] == "https" else 80)
+        if host_params["host"] != self.target.hostname or port != self.target.port:
+            raise requests.exceptions.InvalidURL("request URL is not the checked target")
+        address = self.target.address.split("%", 1)[0]
+        host_params["host"] = f"[{address}]" if ":" in address else address
+        if host_params["scheme"] == "https":
+            pool_kwargs["server_hostname"] = self.target.hostname
+            pool_kwargs["assert_hostname"] = self.target.hostname
+        return host_params, pool_kwargs
+
+
+def webhook_session(target: CheckedTarget) -> requests.Session:
+    """A session whose every connection goes to ``target.address``. It ignores the
+    environment (proxies, ``.netrc`` credentials, CA bundle variables): a proxy would
+    resolve the host again."""
+    session = requests.Session()
+    session.trust_env = False
+    adapter = PinnedAddressAdapter(target)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
 
 
 # --- subscriptions -------------------------------------------------------------------------
+
+def webhook_event_types_check(types) -> None:
+    """Refuse ``types`` unless it is a non-empty list of patterns each matching at least one
+    event type the apps publish (``oms.events.types``): ``"*"``, ``"package.*"``,
+    ``"package.status.shipped"``. Raises ``InvalidInput`` (field ``event_types``, with
+    ``valid_event_types``)."""
+    if not isinstance(types, list) or not types or not all(isinstance(t, str) and t for t in types):
+        raise InvalidInput('event_types must be a non-empty list such as ["package.*"]',
+                           field="event_types", valid_event_types=event_types())
+    unknown = [t for t in types if not event_pattern_is_known(t)]
+    if unknown:
+        raise InvalidInput(f"No event type matches {', '.join(unknown)}. Valid types: "
+                           f"{', '.join(event_types())}; patterns such as \"package.*\" or \"*\" "
+                           "match any of them.", field="event_types", valid_event_types=event_types())
+
 
 @transaction.atomic
 def webhook_subscription_save(*, subscription: WebhookSubscription) -> WebhookSubscription:
     """Validate and save a subscription (admin, API): a new one whole, an existing one's
     ``SUBSCRIPTION_EDITABLE_FIELDS`` only.
 
-    Raises ``UnsafeTargetUrl`` for a refused target and ``InvalidInput`` (field
-    ``event_types``) unless ``event_types`` is a non-empty list of strings.
+    Raises ``UnsafeTargetUrl`` for a refused target, ``InvalidInput`` (field
+    ``event_types``) for patterns no event type matches (``webhook_event_types_check``) and
+    (field ``event_type_style``) for an unknown style.
     """
     webhook_target_check(subscription.target_url)
-    types = subscription.event_types
-    if not isinstance(types, list) or not types or not all(isinstance(t, str) and t for t in types):
-        raise InvalidInput('event_types must be a non-empty list such as ["package.*"]',
-                           field="event_types")
-    bad = [t for t in types if not EVENT_PATTERN_RE.fullmatch(t)]
-    if bad:
-        raise InvalidInput(f"Unknown event type pattern(s): {', '.join(bad)}. Use e.g. \"*\", "
-                           "\"package.*\", \"package.status.shipped\", \"transfer.status.*\", "
-                           "\"stock_location.*\"", field="event_types")
+    webhook_event_types_check(subscription.event_types)
+    if subscription.event_type_style not in EventTypeStyle.values:
+        raise InvalidInput(f"event_type_style must be one of {', '.join(EventTypeStyle.values)}",
+                           field="event_type_style")
     if subscription._state.adding:
         subscription.save()
     else:  # only what a person edits: a pause, a failure or a rotation made meanwhile stays
@@ -121,7 +266,7 @@ def webhook_subscription_save(*, subscription: WebhookSubscription) -> WebhookSu
 
 # The fields of a subscription that admin and the API edit; the others (secrets, pause,
 # failure tracking) change only through their own services.
-SUBSCRIPTION_EDITABLE_FIELDS = ("name", "target_url", "event_types", "is_active")
+SUBSCRIPTION_EDITABLE_FIELDS = ("name", "target_url", "event_types", "event_type_style", "is_active")
 
 
 @transaction.atomic
@@ -144,26 +289,15 @@ def webhook_secret_rotate(*, subscription_id: int, overlap: dt.timedelta = dt.ti
 # --- fan-out -------------------------------------------------------------------------------
 
 def event_type_candidates(event: OutboxEvent) -> list[str]:
-    """Return the types an event can be delivered as, most specific first.
-
-    A ``<x>.status.transitioned`` event is also ``<x>.status.<new slug>`` (the reference's
-    per-state events); others only their own type.
-    """
-    types = [event.type]
-    if event.type.endswith(".status.transitioned"):
-        prefix = event.type.rsplit(".", 1)[0]
-        to_status = (event.payload.get("transition") or {}).get("to_status") or {}
-        if to_status.get("slug"):
-            types.insert(0, f"{prefix}.{to_status['slug']}")
-    return types
+    """Return the types a subscription's patterns are matched against, most specific first:
+    a transition's ``status_type`` (``package.status.shipped``) and its ``type``."""
+    return [t for t in (event.status_type, event.type) if t]
 
 
-def subscription_event_type(subscription: WebhookSubscription, candidates: list[str]) -> str | None:
-    """Return the first candidate type matching one of the subscription's patterns."""
-    for candidate in candidates:
-        if any(fnmatch.fnmatchcase(candidate, pattern) for pattern in subscription.event_types):
-            return candidate
-    return None
+def subscription_matches(subscription: WebhookSubscription, candidates: list[str]) -> bool:
+    """True if one of the subscription's patterns matches one of the candidate types."""
+    return any(fnmatch.fnmatchcase(candidate, pattern)
+               for candidate in candidates for pattern in subscription.event_types)
 
 
 def _enqueue_delivery(delivery_id: int) -> None:
@@ -225,10 +359,10 @@ def webhook_fan_out(*, events: list[OutboxEvent]) -> list[int]:
         for subscription in subscriptions:
             if event.created_at < subscription.created_at:
                 continue
-            event_type = subscription_event_type(subscription, candidates)
-            if event_type:
+            if subscription_matches(subscription, candidates):
                 wanted.append(WebhookDelivery(
-                    subscription=subscription, event=event, event_type=event_type,
+                    subscription=subscription, event=event,
+                    event_type=event.envelope(style=subscription.event_type_style)["event"]["type"],
                     aggregate_type=event.aggregate_type, aggregate_id=event.aggregate_id,
                     next_attempt_at=None if subscription.is_paused else now))
     if not wanted:
@@ -266,18 +400,21 @@ def _signature_header(subscription: WebhookSubscription, msg_id: str, timestamp:
 
 
 def _post(subscription: WebhookSubscription, delivery: WebhookDelivery) -> tuple[int | None, str, str]:
-    """Send one signed attempt; return ``(status_code | None, error, response_excerpt)``."""
+    """Send one signed attempt; return ``(status_code | None, error, response_excerpt)``.
+
+    The target is checked again (DNS may have changed since the subscription was saved) and
+    the request goes to the address that check resolved and approved.
+    """
     try:
-        webhook_target_check(subscription.target_url)  # DNS may have changed since creation
+        target = webhook_target_check(subscription.target_url)
     except UnsafeTargetUrl as exc:
         return None, exc.detail, ""
-    envelope = delivery.event.envelope()
-    if delivery.event_type != delivery.event.type:  # matched as package.status.<state>
-        envelope["event"]["status_type"] = delivery.event_type
-    body = json.dumps(envelope, separators=(",", ":"), sort_keys=True)
+    body = json.dumps(delivery.event.envelope(style=subscription.event_type_style),
+                      separators=(",", ":"), sort_keys=True)
     timestamp = timezone.now()
     msg_id = delivery.event.uuid.hex
     headers = {
+        "host": target.host_header,
         "content-type": "application/json",
         "user-agent": "oms-webhooks/1",
         "webhook-id": msg_id,
@@ -286,9 +423,10 @@ def _post(subscription: WebhookSubscription, delivery: WebhookDelivery) -> tuple
     }
     try:
         # stream: read only the excerpt, so a slow body cannot outlast the attempt's lease
-        with requests.post(subscription.target_url, data=body.encode(), headers=headers,
-                           timeout=settings.WEBHOOK_TIMEOUT_SECONDS, allow_redirects=False,
-                           stream=True) as response:
+        with webhook_session(target) as session, session.post(
+                target.url, data=body.encode(), headers=headers,
+                timeout=settings.WEBHOOK_TIMEOUT_SECONDS, allow_redirects=False,
+                stream=True) as response:
             head = response.raw.read(RESPONSE_EXCERPT_CHARS * 4, decode_content=True) or b""
     except (requests.RequestException, urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
         return None, f"{type(exc).__name__}: {exc}"[:500], ""
@@ -315,13 +453,23 @@ def _same_object_pending():
                                           event_id__lt=OuterRef("event_id"), **values)
 
 
+def _same_object_undispatched():
+    """Public outbox events about the outer query's object, older than its event, not yet
+    handed on: a relay holding one has not created its deliveries yet, and they go first."""
+    return (OutboxEvent.objects
+            .filter(dispatched_at__isnull=True, aggregate_type=OuterRef("aggregate_type"),
+                    aggregate_id=OuterRef("aggregate_id"), pk__lt=OuterRef("event_id"))
+            .exclude(type__in=list(INTERNAL_EVENT_TASKS)))
+
+
 def webhook_due_deliveries(*, now: dt.datetime | None = None):
     """Pending deliveries that may be attempted now, longest due first: due, of an active
-    unpaused subscription, and no older event of the same object still pending for it."""
+    unpaused subscription, no older event of the same object still pending for it nor
+    still to be handed on by the relay."""
     return (WebhookDelivery.objects
             .filter(status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now or timezone.now(),
                     subscription__is_active=True, subscription__paused_at__isnull=True)
-            .filter(~Exists(_same_object_pending()))
+            .filter(~Exists(_same_object_pending()), ~Exists(_same_object_undispatched()))
             .order_by("next_attempt_at", "pk"))
 
 
@@ -334,7 +482,8 @@ def _claim(*, delivery_id: int) -> WebhookDelivery | str:
     ``"busy"`` (locked by another worker, or gone), ``"delivered"`` / ``"failed"``,
     ``"held"`` (subscription paused or inactive; the row is held), ``"waiting"`` (not due,
     or an older event of the same object is pending for this subscription: the row is put
-    off until that one's next attempt).
+    off until that one's next attempt; or an older event of the same object is still being
+    handed on by another relay: its delivery, once sent, queues this one).
     """
     now = timezone.now()
     with transaction.atomic():
@@ -342,7 +491,8 @@ def _claim(*, delivery_id: int) -> WebhookDelivery | str:
         delivery = (WebhookDelivery.objects.select_for_update(skip_locked=True, of=("self",))
                     .select_related("subscription", "event")
                     .annotate(has_older=Exists(older),
-                              older_next_attempt_at=Subquery(older.values("next_attempt_at")[:1]))
+                              older_next_attempt_at=Subquery(older.values("next_attempt_at")[:1]),
+                              has_older_undispatched=Exists(_same_object_undispatched()))
                     .filter(pk=delivery_id).first())
         if delivery is None:
             return "busy"
@@ -353,6 +503,8 @@ def _claim(*, delivery_id: int) -> WebhookDelivery | str:
                 WebhookDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=None)
             return "held"
         if delivery.next_attempt_at is None or delivery.next_attempt_at > now:
+            return "waiting"
+        if delivery.has_older_undispatched:
             return "waiting"
         if delivery.has_older:
             older_at = delivery.older_next_attempt_at

@@ -7,7 +7,7 @@ import secrets
 from django.db import models
 from django.db.models import Q
 
-from oms.events.models import OutboxEvent
+from oms.events.models import EventTypeStyle, OutboxEvent
 from oms.timestamps import TimeStampedModel
 
 
@@ -20,7 +20,9 @@ class WebhookSubscription(TimeStampedModel):
     """An integrator's endpoint and the event types it wants.
 
     ``event_types`` holds patterns such as ``"package.*"``, ``"package.status.shipped"`` or
-    ``"*"`` (shell-style wildcards). Deliveries are signed with ``secret``; during a
+    ``"*"`` (shell-style wildcards), each matching at least one published type.
+    ``event_type_style`` names a transition's ``type`` in the envelope
+    (``EventTypeStyle``). Deliveries are signed with ``secret``; during a
     rotation ``previous_secret`` signs too, until ``previous_secret_expires_at``. It owes
     only the events created at or after its own ``created_at``.
 
@@ -33,6 +35,8 @@ class WebhookSubscription(TimeStampedModel):
     name = models.CharField(max_length=100)
     target_url = models.URLField(max_length=500)
     event_types = models.JSONField(default=list)
+    event_type_style = models.CharField(max_length=16, choices=EventTypeStyle.choices,
+                                        default=EventTypeStyle.TRANSITIONED)
     is_active = models.BooleanField(default=True)
     secret = models.CharField(max_length=100, default=new_webhook_secret)
     previous_secret = models.CharField(max_length=100, blank=True)
@@ -56,8 +60,8 @@ class WebhookSubscription(TimeStampedModel):
 class WebhookDelivery(TimeStampedModel):
     """One event owed to one subscription; retried until delivered or failed.
 
-    ``event_type`` is the type sent in the envelope (the most specific of the event's types
-    the subscription asked for). The event's uuid is the ``webhook-id`` of every attempt.
+    ``event_type`` is the type sent in the envelope (per the subscription's
+    ``event_type_style``). The event's uuid is the ``webhook-id`` of every attempt.
 
     ``next_attempt_at``: when a pending delivery may next be attempted; while an attempt
     runs, the end of its lease (a worker that died is retried after it); None while the
