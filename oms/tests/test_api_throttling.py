@@ -10,11 +10,14 @@ import sys
 
 import pytest
 from django.conf import settings as django_settings
+from django.core.cache import cache
 from django.core.cache.backends.locmem import LocMemCache
 from rest_framework.test import APIClient
 
 from oms.api import throttling
 from oms.api.testing import api_client
+from packages.models import Status
+from packages.tests.helpers import make_package
 
 pytestmark = pytest.mark.django_db
 
@@ -181,3 +184,22 @@ def test_settings_read_rates_and_refuse_a_malformed_one(tmp_path):
     assert (chosen["token"], chosen["anon"], chosen["proxies"]) == (None, "10/s", 1)
     bad = _settings_of(tmp_path, API_THROTTLE_RATE="lots")
     assert "API_THROTTLE_RATE='lots'" in bad["error"]
+
+
+def test_a_throttled_post_is_not_stored_for_its_idempotency_key(settings):
+    """The retry after Retry-After acts: the 429 came before the action and its key."""
+    package = make_package(Status.PACKAGING_COMPLETED)
+    settings.API_THROTTLE_RATE = "1/minute"
+    client, _token = api_client()
+    assert client.get("/api/v1/brands/").status_code == 200
+    path = f"/api/v1/packages/{package.number}/actions/ship/"
+    body = {"carrier": "ACME", "tracking_number": "TRK1"}
+    _assert_throttled(client.post(path, body, format="json", HTTP_IDEMPOTENCY_KEY="k1"))
+    package.refresh_from_db()
+    assert package.status == Status.PACKAGING_COMPLETED
+
+    cache.clear()  # the minute has passed
+    response = client.post(path, body, format="json", HTTP_IDEMPOTENCY_KEY="k1")
+    assert response.status_code == 200 and "Idempotent-Replayed" not in response
+    package.refresh_from_db()
+    assert package.status == Status.SHIPPED
