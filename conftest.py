@@ -17,6 +17,14 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Every test starts with no rate-limit counts (the cache outlives test transactions)."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 @pytest.fixture
 def operator():
     """An operator actor (browser/admin user); no database row needed."""

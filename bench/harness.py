@@ -8,7 +8,8 @@ the database when missing and marks it as a benchmark's (the table ``bench_marke
 existing database without that table is refused (``UnmarkedDatabase``, exit status 1), so a
 benchmark never writes into, let alone empties, a database it did not create. It then runs
 ``django.setup()`` with production-like settings (``DJANGO_DEBUG=false``, Celery's in-memory
-broker so no task leaves the process and no shared Redis queue fills up) and migrates. The
+broker so no task leaves the process and no shared Redis queue fills up, API rate limits off
+since a benchmark sends many requests per token) and migrates. The
 measuring functions themselves only use Django's ``connection``; every function that empties
 tables checks the marker again (``require_marked``), so the smoke test marks the pytest
 database explicitly (``mark_database``) before running them there.
@@ -146,6 +147,10 @@ def require_marked() -> None:
         raise UnmarkedDatabase(_refusal(connection.settings_dict["NAME"]))
 
 
+# A benchmark sends thousands of requests per token: no API throttling in its processes.
+BENCH_RATE_LIMITS_OFF = {"API_THROTTLE_RATE": "off", "API_UNAUTHENTICATED_THROTTLE_RATE": "off"}
+
+
 def bootstrap(db_name: str, *, migrate: bool = True) -> str:
     """Configure this process for a benchmark on ``db_name`` and set Django up; return the URL.
 
@@ -166,6 +171,7 @@ def bootstrap(db_name: str, *, migrate: bool = True) -> str:
     os.environ.pop("REDIS_URL", None)
     os.environ.pop("CELERY_RESULT_BACKEND", None)
     os.environ.setdefault("LOG_LEVEL", "WARNING")
+    os.environ.update(BENCH_RATE_LIMITS_OFF)
     if str(BASE_DIR) not in sys.path:
         sys.path.insert(0, str(BASE_DIR))
     import django

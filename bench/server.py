@@ -3,8 +3,8 @@
 ``gunicorn_server()`` starts ``gunicorn oms.config.wsgi`` (gthread workers, so connections stay open
 between requests) on a free loopback port against Django's current database, with
 production-like settings (``DJANGO_DEBUG=false``, persistent database connections, the
-Celery broker it is given: Redis for P1/P2, in-memory by default), waits until it answers,
-yields its base URL, and stops it (its own process id only) on exit. ``run_clients()``
+Celery broker it is given: Redis for P1/P2, in-memory by default; no API rate limits), waits
+until it answers, yields its base URL, and stops it (its own process id only) on exit. ``run_clients()``
 drives k threads, each with one keep-alive ``http.client`` connection, over a list of
 requests. ``broker_purge()`` empties the queue the servers' hand-offs went to (no worker
 consumes them during a benchmark).
@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from bench.harness import BASE_DIR, RESULTS_DIR, current_database_url
+from bench.harness import BASE_DIR, BENCH_RATE_LIMITS_OFF, RESULTS_DIR, current_database_url
 
 
 def free_port() -> int:
@@ -47,7 +47,7 @@ def gunicorn_server(*, workers: int = 4, threads: int = 2, ready_path: str = "/a
     env.update({
         "DATABASE_URL": current_database_url(), "DJANGO_SETTINGS_MODULE": settings,
         "DJANGO_DEBUG": "false", "CELERY_BROKER_URL": broker, "LOG_LEVEL": "WARNING",
-        "DATABASE_CONN_MAX_AGE": "600", "PYTHONPATH": str(BASE_DIR),
+        "DATABASE_CONN_MAX_AGE": "600", "PYTHONPATH": str(BASE_DIR), **BENCH_RATE_LIMITS_OFF,
     })
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     # the last server's output, one file per settings module (two servers may run at once)

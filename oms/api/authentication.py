@@ -5,6 +5,7 @@ from __future__ import annotations
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
+from oms.api.throttling import UnauthenticatedRateThrottle
 from oms.api.tokens import api_token_for_key
 
 
@@ -14,8 +15,9 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
     On success ``request.user`` is the token's user and ``request.auth`` the ``ApiToken``.
     A missing header leaves the request anonymous (the permission then answers 401); a
     malformed header, an unknown or revoked key, or an inactive user answers 401 with
-    ``WWW-Authenticate: Token``. Tokens are remembered per process for a short while
-    (``oms.api.tokens.api_token_for_key``).
+    ``WWW-Authenticate: Token``. Either way the request counts against the client address's
+    ``UnauthenticatedRateThrottle``; beyond it the answer is 429 ``throttled`` instead.
+    Tokens are remembered per process for a short while (``oms.api.tokens.api_token_for_key``).
     """
 
     keyword = "Token"
@@ -23,17 +25,28 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
     def authenticate(self, request):
         parts = authentication.get_authorization_header(request).split()
         if not parts or parts[0].lower() != self.keyword.lower().encode():
+            self._throttle_unauthenticated(request)
             return None
         if len(parts) != 2:
+            self._throttle_unauthenticated(request)
             raise exceptions.AuthenticationFailed("Invalid token header: use 'Token <key>'.")
         try:
             key = parts[1].decode("ascii")
         except UnicodeDecodeError:
+            self._throttle_unauthenticated(request)
             raise exceptions.AuthenticationFailed("Invalid token.") from None
         token = api_token_for_key(key) if 0 < len(key) <= 100 else None
         if token is None:
+            self._throttle_unauthenticated(request)
             raise exceptions.AuthenticationFailed("Invalid or revoked token.")
         return token.user, token
+
+    @staticmethod
+    def _throttle_unauthenticated(request) -> None:
+        """Count a request without a valid token; raise ``Throttled`` (429) beyond the rate."""
+        throttle = UnauthenticatedRateThrottle()
+        if not throttle.allow_request(request, None):
+            raise exceptions.Throttled(throttle.wait())
 
     def authenticate_header(self, request) -> str:
         return self.keyword

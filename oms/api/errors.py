@@ -9,7 +9,9 @@ Shapes (``code`` is stable, ``detail`` is for humans):
   ``read_only_token``, ``actor_not_permitted``; 404 ``not_found``;
 * 409 ``transition_not_allowed`` (with ``current_status`` and ``allowed_actions``) and the
   other ``OmsError`` codes, with the error's ``extra`` merged in;
-* 412 ``version_mismatch`` (with ``current_version``); 422 ``idempotency_key_reused``.
+* 412 ``version_mismatch`` (with ``current_version``); 422 ``idempotency_key_reused``;
+* 429 ``throttled`` (with ``retry_after_seconds``, also sent as ``Retry-After``): over the
+  token's or the address's rate (``oms.api.throttling``).
 """
 
 from __future__ import annotations
@@ -74,7 +76,8 @@ def exception_handler(exc, context):
     ``OmsError`` → its ``http_status`` with ``as_dict()``; DRF and Django validation errors →
     400 with ``errors``; ``Http404`` / ``ObjectDoesNotExist`` → 404 (no details leaked);
     a body over ``DATA_UPLOAD_MAX_MEMORY_SIZE`` → 413 ``request_too_large``; other DRF
-    exceptions keep their status with ``code`` added. Anything else is left to
+    exceptions keep their status with ``code`` added (a 429 also ``retry_after_seconds``,
+    the ``Retry-After`` header's value, when known). Anything else is left to
     DRF (a bug: it becomes a 500 and is logged).
     """
     if isinstance(exc, OmsError):
@@ -96,6 +99,8 @@ def exception_handler(exc, context):
     response = drf_exception_handler(exc, context)  # keeps WWW-Authenticate, Retry-After
     if response is not None and isinstance(exc, exceptions.APIException):
         response.data = {"code": _code_of(exc), "detail": str(exc.detail)}
+        if isinstance(exc, exceptions.Throttled) and "Retry-After" in response:
+            response.data["retry_after_seconds"] = int(response["Retry-After"])
     return response
 
 

@@ -1,9 +1,10 @@
 """OpenAPI generation (drf-spectacular): error responses on every operation, strict bodies.
 
 Every operation documents the error statuses it can answer with the shared error
-components, so clients and schemathesis know them: 400, 401, 403, 404 everywhere; 409,
-412, 415 and 422 on POST. Input serializers deriving from ``StrictInputSerializer`` are
-published with ``additionalProperties: false`` (the API refuses unknown fields).
+components, so clients and schemathesis know them: 400, 401, 403, 404 and 429 (with
+``Retry-After``) everywhere; 409, 412, 415 and 422 on POST. Input serializers deriving from
+``StrictInputSerializer`` are published with ``additionalProperties: false`` (the API refuses
+unknown fields).
 """
 
 from __future__ import annotations
@@ -47,6 +48,13 @@ class PreconditionErrorSerializer(ErrorSerializer):
     current_version = serializers.IntegerField()
 
 
+class ThrottledErrorSerializer(ErrorSerializer):
+    """429: over the token's (or, without a valid token, the address's) rate."""
+
+    retry_after_seconds = serializers.IntegerField(
+        required=False, help_text="Seconds to wait before retrying (also the Retry-After header).")
+
+
 IDEMPOTENCY_KEY_PARAMETER = OpenApiParameter(
     "Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
     description="1–255 printable ASCII characters (e.g. a UUID). Resending the same key with "
@@ -59,6 +67,8 @@ _COMMON_ERRORS = {
     "401": (ErrorSerializer, "Missing, unknown or revoked token."),
     "403": (ErrorSerializer, "Read-only token writing, or an action this client may not run."),
     "404": (ErrorSerializer, "Not found, or outside the token's stock locations."),
+    "429": (ThrottledErrorSerializer, "Too many requests for this token (or, without a valid "
+                                      "token, this address); retry after Retry-After seconds."),
 }
 _POST_ERRORS = {
     "409": (ConflictErrorSerializer, "Not allowed in the current state (nothing was changed)."),
@@ -115,6 +125,9 @@ class OmsAutoSchema(AutoSchema):
             if code not in responses:
                 response = self._get_response_for_code(serializer, code, direction=direction)
                 response["description"] = description
+                if code == "429":
+                    response["headers"] = {"Retry-After": {
+                        "schema": {"type": "integer"}, "description": "Seconds to wait."}}
                 responses[code] = response
         return responses
 

@@ -5,9 +5,11 @@ Celery's filesystem broker. ``DATABASE_URL`` switches to PostgreSQL, ``REDIS_URL
 ``CELERY_BROKER_URL``) to Redis. Every variable is listed in ``.env.example``.
 """
 
+import datetime as dt
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parents[2]
@@ -57,6 +59,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_htmx",
     "django_prometheus",
+    "axes",
     "oms",
     "locations",
     "packages",
@@ -80,6 +83,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
+    # Last, as django-axes asks: turns a refused login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "oms.config.urls"
@@ -171,6 +176,30 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 LOGIN_URL = "login"
 
+# --- Login throttling (django-axes) ------------------------------------------------------------
+# The operator login (/login/) and the admin login (/admin/login/) count failed attempts per
+# user name and client address together (a wrong password from one address does not lock the
+# user out elsewhere). After LOGIN_FAILURE_LIMIT failures that user may not log in from that
+# address, even with the right password, until LOGIN_LOCKOUT_MINUTES have passed since the
+# last failure (the lockout page, HTTP 429); a successful login clears the count. Attempts
+# are rows in the database (admin → Axes; ``manage.py axes_reset_username NAME`` unlocks).
+# The API is not concerned: tokens never pass through ``authenticate()``.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = dt.timedelta(minutes=env.float("LOGIN_LOCKOUT_MINUTES", default=15.0))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_CLIENT_IP_CALLABLE = "oms.api.throttling.client_address"
+# Proxies in front of the web server that append the address they saw to X-Forwarded-For
+# (a load balancer: 1). 0: the client address is the connection's (REMOTE_ADDR), and
+# X-Forwarded-For, which any client can write, is ignored. Login lockout and API throttles
+# both take the address this way (``oms.api.throttling.client_address``).
+OMS_TRUSTED_PROXY_COUNT = env.int("OMS_TRUSTED_PROXY_COUNT", default=0)
+
 # --- REST API (issue 5 owns this block) ---------------------------------------------------
 # Integrators authenticate with ``Authorization: Token <key>`` (oms.api.models.ApiToken); JSON
 # only; every list is cursor-paginated by id; errors are {"code", "detail", ...} (oms/api/errors.py).
@@ -185,7 +214,28 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "oms.api.schema.OmsAutoSchema",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
+    "DEFAULT_THROTTLE_CLASSES": ["oms.api.throttling.TokenRateThrottle"],
+    "NUM_PROXIES": OMS_TRUSTED_PROXY_COUNT,
 }
+
+
+def _throttle_rate(name: str, default: str) -> str | None:
+    """Read a DRF rate (``"1200/minute"``: a count per second, minute, hour or day); ``off``
+    or empty: no limit."""
+    rate = env.str(name, default=default).strip().lower()
+    if rate in ("", "off"):
+        return None
+    count, _, period = rate.partition("/")
+    if not (count.isascii() and count.isdigit() and period[:1] in ("s", "m", "h", "d")):
+        raise ImproperlyConfigured(f"{name}={rate!r}: give a count per period, e.g. 1200/minute, or off")
+    return rate
+
+
+# Requests per token (429 ``throttled`` with Retry-After beyond it), and requests without a
+# valid token (no or a wrong Authorization header) per client address. Counted in the
+# default cache (CACHES below); a cache that fails lets requests through (logged).
+API_THROTTLE_RATE = _throttle_rate("API_THROTTLE_RATE", "1200/minute")
+API_UNAUTHENTICATED_THROTTLE_RATE = _throttle_rate("API_UNAUTHENTICATED_THROTTLE_RATE", "60/minute")
 # Seconds each server process remembers an authenticated API token (oms/api/tokens.py):
 # revoking a token or deactivating its user takes up to this long in the other processes.
 API_TOKEN_CACHE_SECONDS = env.float("API_TOKEN_CACHE_SECONDS", default=30.0)
@@ -248,7 +298,8 @@ OUTBOX_RELAY_BATCH = env.int("OUTBOX_RELAY_BATCH", default=500)
 OUTBOX_RELAY_POLL_SECONDS = env.float("OUTBOX_RELAY_POLL_SECONDS", default=0.1)
 # A hung broker or result store (a frozen Redis: the connection stays open, nothing answers)
 # fails a call after this many seconds instead of blocking it forever. Only the relay,
-# workers and beat talk to the broker; no web request waits on it.
+# workers and beat talk to the broker; no web request waits on it (web processes use Redis
+# only as the cache of the API rate limits, below, which fails open).
 BROKER_SOCKET_TIMEOUT_SECONDS = env.float("BROKER_SOCKET_TIMEOUT_SECONDS", default=3.0)
 if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -297,6 +348,20 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": env.float("BEAT_HEARTBEAT_SECONDS", default=30.0)},
     },
 }
+
+# --- Cache: API rate-limit counters ----------------------------------------------------------
+# Shared by every process of the site: Redis (its own key prefix) when CACHE_URL or REDIS_URL
+# is set, else files in var/cache (one machine). Any URL django-environ knows works
+# (redis://, rediss://, filecache:///path, dbcache://table, …). A call to a Redis that is down
+# or hung fails after CACHE_SOCKET_TIMEOUT_SECONDS and the request goes on unthrottled.
+CACHE_SOCKET_TIMEOUT_SECONDS = env.float("CACHE_SOCKET_TIMEOUT_SECONDS", default=0.25)
+_cache_url = env.str("CACHE_URL", default="") or REDIS_URL or f"filecache://{VAR_DIR / 'cache'}"
+CACHES = {"default": {**env.cache_url_config(_cache_url), "KEY_PREFIX": "oms"}}
+if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+    CACHES["default"]["OPTIONS"] = {
+        "socket_timeout": CACHE_SOCKET_TIMEOUT_SECONDS,
+        "socket_connect_timeout": CACHE_SOCKET_TIMEOUT_SECONDS,
+    }
 
 # --- Webhooks (issue 7) --------------------------------------------------------------------
 WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)

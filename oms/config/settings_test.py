@@ -25,3 +25,5 @@ LOGGING = {"version": 1, "disable_existing_loggers": False}
 DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
 WHITENOISE_USE_FINDERS = True  # live-server tests serve app static files without collectstatic
 STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"  # noqa: F405
+# Rate-limit counters in this process's memory (emptied before each test: conftest.py).
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

@@ -1,6 +1,7 @@
 """A frozen broker is not an outage: with Redis stopped by SIGSTOP (a hung server, not a
-refused connection), writes through the API answer at once, and once Redis runs again
-every event is handed on and delivered.
+refused connection), writes through the API answer at once (the API rate limits, counted in
+the same Redis, let them through), and once Redis runs again every event is handed on and
+delivered.
 
 Real processes on a private ``redis-server`` (a spare port, nothing saved): gunicorn, the
 outbox relay and a Celery worker, on the test's PostgreSQL database; a loopback receiver
@@ -98,7 +99,7 @@ def processes(private_redis, freeze_receiver, tmp_path):
     env.update({
         "DJANGO_SETTINGS_MODULE": "oms.config.settings",
         "DATABASE_URL": f"postgres://{db['USER']}@{host}:{db_port}/{db['NAME']}",
-        "CELERY_BROKER_URL": url, "CELERY_RESULT_BACKEND": url,
+        "CELERY_BROKER_URL": url, "CELERY_RESULT_BACKEND": url, "CACHE_URL": url,
         "BROKER_SOCKET_TIMEOUT_SECONDS": "1", "OUTBOX_RELAY_POLL_SECONDS": "0.2",
         "WEBHOOK_ALLOWED_HOSTS": f"127.0.0.1:{freeze_receiver.port}", "OMS_VAR_DIR": str(tmp_path),
         "DATABASE_CONN_MAX_AGE": "0", "LOG_LEVEL": "INFO",
