@@ -4,7 +4,8 @@
 ``product_category_name_translation.csv`` and ``order_items.csv`` with the files, headers and
 value formats of the Olist sample (quoted and unquoted ids, ``#N/A`` categories, zip prefixes
 without their leading zero, São Paulo wall-clock ship-by times), for ``demo.olist_import`` to
-read like a download of the real data. Same seed and ``now``, same files.
+read like a download of the real data. The same seed gives the same sellers, products and
+orders whatever ``now`` is; only the ship-by times follow ``now``.
 
 The distributions below were counted once from the Olist public sample ("Brazilian E-Commerce
 Public Dataset by Olist", CC BY-NC-SA 4.0: 4,000 order item rows, 3,512 orders, 3,551
@@ -219,6 +220,7 @@ def olist_sample_write(directory: str | Path, *, orders: int = DEFAULT_ORDERS, s
         raise ValueError("orders must be at least 1")
     now = now or dt.datetime.now(dt.UTC)
     rng = random.Random(seed)
+    dates = random.Random(f"ship-by:{seed}")  # its own stream: ``now`` changes no other value
     base = Path(directory)
     base.mkdir(parents=True, exist_ok=True)
 
@@ -233,7 +235,7 @@ def olist_sample_write(directory: str | Path, *, orders: int = DEFAULT_ORDERS, s
     packages = 0
     for _ in range(orders):
         order_id = _hex_id(rng)
-        ship_by = _ship_by(rng, now)
+        ship_by = _ship_by(dates, now)
         ship_bys.append(ship_by)
         shipping_limit = ship_by.astimezone(SOURCE_TIME_ZONE).strftime("%Y-%m-%d %H:%M:%S")
         item_id = 0

@@ -34,7 +34,7 @@ def _rows(path: Path) -> list[list[str]]:
         return list(csv.reader(file))
 
 
-def test_sample_is_the_same_for_the_same_seed_and_differs_for_another(tmp_path):
+def test_sample_depends_on_the_seed_and_only_its_ship_by_dates_on_now(tmp_path):
     first = olist_sample_write(tmp_path / "a", orders=200, seed=7, now=NOW)
     olist_sample_write(tmp_path / "b", orders=200, seed=7, now=NOW)
     olist_sample_write(tmp_path / "c", orders=200, seed=8, now=NOW)
@@ -46,7 +46,14 @@ def test_sample_is_the_same_for_the_same_seed_and_differs_for_another(tmp_path):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
     items = "order_items.csv"
     assert (tmp_path / "a" / items).read_bytes() != (tmp_path / "c" / items).read_bytes()
-    assert first.orders == 200 and first.item_rows == len(_rows(tmp_path / "a" / "order_items.csv")) - 1
+    assert first.orders == 200 and first.item_rows == len(_rows(tmp_path / "a" / items)) - 1
+
+    later = olist_sample_write(tmp_path / "d", orders=200, seed=7, now=NOW + dt.timedelta(days=30))
+    assert later.first_ship_by - first.first_ship_by > dt.timedelta(days=19)
+    for name in ("sellers.csv", "products.csv"):  # only the ship-by dates follow now
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "d" / name).read_bytes()
+    assert ([row[:4] + row[5:] for row in _rows(tmp_path / "a" / items)]
+            == [row[:4] + row[5:] for row in _rows(tmp_path / "d" / items)])
 
 
 def test_sample_has_the_importers_columns_and_the_olist_shape(tmp_path):
@@ -159,18 +166,26 @@ def test_demo_without_pending_packages_of_the_brand_says_what_to_run_first():
 
 
 def test_demo_command_on_an_empty_database_exits_1_without_a_traceback(tmp_path):
-    """Regression: ``scripts/manage demo`` before any import ended in Brand.DoesNotExist."""
+    """Regression: ``scripts/manage demo`` before any import ended in Brand.DoesNotExist (and
+    before any migration in "no such table")."""
     root = Path(settings.BASE_DIR)
     env = {key: value for key, value in os.environ.items()
            if key not in ("DJANGO_SETTINGS_MODULE", "DATABASE_URL", "OMS_VAR_DIR")}
     env.update(DATABASE_URL=f"sqlite:///{tmp_path / 'empty.sqlite3'}", DJANGO_DEBUG="true",
                OMS_VAR_DIR=str(tmp_path))
     manage = [sys.executable, str(root / "manage.py")]
-    subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], cwd=root, env=env, check=True,
-                   capture_output=True, timeout=300)
 
-    result = subprocess.run([*manage, "demo"], cwd=root, env=env, capture_output=True, text=True, timeout=120)
+    def run(*command: str) -> subprocess.CompletedProcess:
+        return subprocess.run([*manage, *command], cwd=root, env=env, capture_output=True, text=True,
+                              timeout=300)
 
-    assert result.returncode == 1
-    assert "Traceback" not in result.stderr
-    assert "scripts/manage load_demo" in result.stderr and "import_olist DIR" in result.stderr
+    unmigrated = run("demo")
+    assert unmigrated.returncode == 1 and "Traceback" not in unmigrated.stderr
+    assert "scripts/manage migrate" in unmigrated.stderr
+    assert run("migrate", "--noinput", "-v", "0").returncode == 0
+
+    empty = run("demo")
+
+    assert empty.returncode == 1
+    assert "Traceback" not in empty.stderr
+    assert "scripts/manage load_demo" in empty.stderr and "import_olist DIR" in empty.stderr

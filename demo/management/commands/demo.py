@@ -1,5 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from demo.management.checks import require_migrated
 from demo.scenario import DEMO_BRAND, DemoNotReady, demo_run
 
 
@@ -12,6 +13,7 @@ class Command(BaseCommand):
                             help=f"brand slug of the packages to drive (default: {DEMO_BRAND})")
 
     def handle(self, *args, brand: str, **options):
+        require_migrated()
         try:
             report = demo_run(brand_slug=brand)
         except DemoNotReady as exc:

@@ -3,6 +3,7 @@ import tempfile
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
+from demo.management.checks import require_migrated
 from demo.sample_data import DEFAULT_ORDERS, DEFAULT_SEED, olist_sample_write
 from packages.models import Package
 
@@ -23,6 +24,7 @@ class Command(BaseCommand):
     def handle(self, *args, directory, orders, seed, **options):
         if orders < 1:
             raise CommandError("--orders must be at least 1")
+        require_migrated()
         if Package.objects.exists():
             self.stdout.write("Packages already present: import and demo skipped.")
             return
