@@ -7,7 +7,8 @@ What it writes (everything in one transaction, ``INSERT … SELECT generate_seri
 PostgreSQL, no ORM row objects; 1M packages take about 4 minutes on the 2-core machine):
 
 * 3,095 stock locations (the Olist seller ids of ``sellers.csv``, padded with synthetic codes)
-  and the Olist products as SKUs; one brand ``bench`` (label and invoice required, like the
+  and the Olist products as SKUs (the files of ``$OLIST_DIR``, else a set generated in the
+  sample's shape: ``bench.harness.olist_files``); one brand ``bench`` (label and invoice required, like the
   Olist import);
 * packages spread over the locations by a Zipf-like weight (rank^-0.7: the busiest location
   gets about 3 %, the quietest about 0.01 %), each location picking from its own catalogue
@@ -43,7 +44,7 @@ from pathlib import Path
 
 from django.db import transaction
 
-from bench.harness import OLIST_DIR, base_parser, bootstrap, require_marked, require_postgresql
+from bench.harness import base_parser, bootstrap, olist_files, require_marked, require_postgresql
 from bench.sql import execute, fetchone, insert_select, reset_sequence, table
 
 LOCATIONS = 3095
@@ -93,10 +94,11 @@ class DatasetSpec:
 Cdf = list[tuple[int, float]]
 
 
-def olist_distributions(olist_dir: Path = OLIST_DIR) -> tuple[Cdf, Cdf]:
+def olist_distributions(olist_dir: Path | None = None) -> tuple[Cdf, Cdf]:
     """Return cumulative ``[(value, cdf)]`` for lines per package and units per line, from
     ``order_items.csv`` grouped by (order, seller) and product as the importer does."""
     groups: dict[tuple[str, str], Counter] = defaultdict(Counter)
+    olist_dir = olist_dir or olist_files()
     with open(olist_dir / "order_items.csv", newline="", encoding="utf-8", errors="replace") as f:
         for row in csv.DictReader(f):
             order, seller, product = (row.get(k, "").strip().strip('"') for k in
@@ -184,11 +186,12 @@ def reset_tables() -> None:
     execute(f"TRUNCATE {', '.join(dataset_tables())} RESTART IDENTITY", [])
 
 
-def create_catalogue(*, locations: int = LOCATIONS, olist_dir: Path = OLIST_DIR) -> dict:
+def create_catalogue(*, locations: int = LOCATIONS, olist_dir: Path | None = None) -> dict:
     """Insert ``locations`` stock locations, the Olist SKUs and the ``bench`` brand."""
     from locations.models import Sku, StockLocation
     from packages.models import Brand
 
+    olist_dir = olist_dir or olist_files()
     codes = _codes(olist_dir / "sellers.csv", "seller_id")[:locations]
     codes += [f"bench-loc-{i:05d}" for i in range(len(codes), locations)]
     skus = _codes(olist_dir / "products.csv", "product_id") or [f"bench-sku-{i:05d}" for i in range(3000)]
@@ -205,12 +208,13 @@ def create_catalogue(*, locations: int = LOCATIONS, olist_dir: Path = OLIST_DIR)
 
 # --- packages ----------------------------------------------------------------------------------
 
-def generate(spec: DatasetSpec, *, olist_dir: Path = OLIST_DIR, verbose: bool = True) -> dict:
+def generate(spec: DatasetSpec, *, olist_dir: Path | None = None, verbose: bool = True) -> dict:
     """Replace the database's data by the dataset ``spec``; return counts and seconds."""
     from locations.models import Sku, StockLevel, StockLocation
     from packages.models import Brand, Package, PackageItem, PackageTransition
 
     started = time.perf_counter()
+    olist_dir = olist_dir or olist_files()
     lines_cdf, units_cdf = olist_distributions(olist_dir)
     n, n_open = spec.packages, spec.open_count
 
@@ -396,7 +400,7 @@ def recorded(name: str = "base") -> tuple[dict, dict] | None:
     return (json.loads(row[0]), json.loads(row[1])) if row else None
 
 
-def ensure_dataset(spec: DatasetSpec, *, olist_dir: Path = OLIST_DIR, verbose: bool = True) -> dict:
+def ensure_dataset(spec: DatasetSpec, *, olist_dir: Path | None = None, verbose: bool = True) -> dict:
     """Generate ``spec`` unless this database already holds exactly it; return its stats."""
     from packages.models import Brand, Package
 

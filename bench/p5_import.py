@@ -4,9 +4,11 @@ against a raw-SQL import writing the same rows in the same process and database.
     .venv/bin/python -m bench.p5_import                 # the 4,000-row sample x2, 3 runs
     .venv/bin/python -m bench.p5_import --scale 25      # 100,000 item rows (opt-in)
 
-``--scale K`` repeats ``order_items.csv`` K times with new order ids (``<order_id>r<k>``), same
-sellers and products, raw lines kept as they are (dirty rows stay dirty). Every run starts
-from empty tables in the database ``--db`` (default ``oms_bench_import``).
+The files: ``$OLIST_DIR`` (your download of the Olist data), else a set generated in the
+sample's shape (``bench.harness.olist_files``). ``--scale K`` repeats ``order_items.csv`` K
+times with new order ids (``<order_id>r<k>``), same sellers and products, raw lines kept as
+they are (dirty rows stay dirty). Every run starts from empty tables in the database ``--db``
+(default ``oms_bench_import``).
 
 The baseline (``raw_sql_import``) reads the same CSVs with ``csv``, COPYs the order items into
 a staging table and writes locations, SKUs, seeded stock rows (the importer's md5 formula),
@@ -31,12 +33,12 @@ import tracemalloc
 from pathlib import Path
 
 from bench.harness import (
-    OLIST_DIR,
     RESULTS_DIR,
     Table,
     base_parser,
     bootstrap,
     median,
+    olist_files,
     raw_connection,
     require_postgresql,
     rerun_command,
@@ -52,10 +54,12 @@ _FIRST_FIELD = re.compile(r'^(\s*"?)([^",]*)(.*)$', re.DOTALL)
 
 # --- input ------------------------------------------------------------------------------------
 
-def scaled_directory(scale: int, *, source: Path = OLIST_DIR, target_root: Path = RESULTS_DIR,
+def scaled_directory(scale: int, *, source: Path | None = None, target_root: Path = RESULTS_DIR,
                      max_rows: int | None = None) -> Path:
     """Return a directory with the Olist files and ``order_items.csv`` repeated ``scale`` times
-    (``source`` itself when ``scale`` is 1 and no ``max_rows`` cut is asked)."""
+    (``source`` itself when ``scale`` is 1 and no ``max_rows`` cut is asked); ``source``
+    defaults to ``bench.harness.olist_files()``."""
+    source = source or olist_files()
     if scale == 1 and max_rows is None:
         return source
     target = target_root / (f"olist_x{scale}" + ("" if max_rows is None else f"_{max_rows}"))

@@ -1,6 +1,6 @@
 """Import the Olist marketplace CSVs: sellers, products and order items.
 
-Mapping (``shared/data/olist/README.md``):
+Mapping (the files of the Olist public data set, or ``demo.sample_data``'s generated ones):
 
 - each row of ``sellers.csv`` becomes a ``StockLocation`` (code = seller id);
 - each row of ``products.csv`` becomes a ``Sku`` (code = product id), with the English
@@ -9,6 +9,10 @@ Mapping (``shared/data/olist/README.md``):
   the seller's location, created through ``packages.creation.package_create`` (which
   reserves stock and picks the starting state: Pending, Pending Transfer or Product Out of
   Stock). Rows of one group with the same product are one item; ``quantity`` is their count.
+
+With ``shift_dates`` every ship-by moves by the same whole number of weeks (weekdays and
+times of day stay) so the newest falls within the week after now: the Olist sample's
+deadlines lie in 2016–2018.
 
 Before packages are created, every (location, SKU) pair with demand and no stock row yet
 gets a ``StockLevel`` whose ``on_hand`` comes from a hash of the pair, so a re-import of
@@ -82,6 +86,7 @@ MAX_AMOUNT = Decimal("9999999999.99")  # PackageItem.unit_price: max_digits=12, 
 MAX_DIMENSION = 2_147_483_647  # PositiveIntegerField on PostgreSQL
 MISSING_CATEGORY = frozenset({"", "#n/a", "n/a", "na", "null", "none", "nan", "-"})
 MAX_LISTED_GAPS = 5  # missing order_item_id numbers named per refused order
+SHIFT_STEP = dt.timedelta(weeks=1)  # ship-by dates move by whole weeks (see olist_import)
 DATE_FORMATS = ("%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d/%m/%Y")
 
 # Canonical column -> (accepted header names, words that identify the column when no name
@@ -186,6 +191,8 @@ class OlistImportReport:
     cities_repaired: int = 0
     lines_recoded: int = 0
     elapsed_seconds: float = 0.0
+    ship_by_shift: dt.timedelta | None = None  # added to every ship-by (``shift_dates``)
+    newest_ship_by: dt.datetime | None = None  # after the shift
     skipped: list[SkippedRow] = field(default_factory=list)
     warnings: list[SkippedRow] = field(default_factory=list)  # rows used, a value left unknown
 
@@ -225,6 +232,7 @@ class OlistImportReport:
             f"  orders refused (a row skipped, cut off or missing; nothing of them created): "
             f"{self.orders_refused}",
             f"  order item rows read: {self.item_rows_read}",
+            *self._shift_lines(),
             f"  city names repaired: {self.cities_repaired}",
             f"  lines not valid UTF-8 (read as cp1252/latin-1): {self.lines_recoded}",
             f"  rows skipped: {len(self.skipped)}",
@@ -243,6 +251,14 @@ class OlistImportReport:
 
     def __str__(self) -> str:
         return "\n".join(self.lines())
+
+    def _shift_lines(self) -> list[str]:
+        if self.ship_by_shift is None or self.newest_ship_by is None:
+            return []
+        newest = self.newest_ship_by.astimezone(SOURCE_TIME_ZONE)
+        return [f"  ship-by dates shifted by {self.ship_by_shift.days:+,} days "
+                f"({self.ship_by_shift.days // 7:+,} weeks) so the newest is {newest:%Y-%m-%d %H:%M} "
+                "(São Paulo)"]
 
     def _status_split(self) -> str:
         counts = {Status.PENDING: 0, Status.PRODUCT_OUT_OF_STOCK: 0, **self.packages_by_status}
@@ -790,7 +806,8 @@ def _create_packages(groups: Sequence[_Group], *, brand: Brand, locations: dict[
 
 # --- entry point ---------------------------------------------------------------------------
 
-def olist_import(*, directory: str | Path, brand_slug: str = "olist") -> OlistImportReport:
+def olist_import(*, directory: str | Path, brand_slug: str = "olist", shift_dates: bool = False,
+                 now: dt.datetime | None = None) -> OlistImportReport:
     """Import the Olist CSVs in ``directory`` and return what was done.
 
     Reads ``sellers.csv``, ``products.csv``, ``order_items.csv`` and, if present,
@@ -799,7 +816,9 @@ def olist_import(*, directory: str | Path, brand_slug: str = "olist") -> OlistIm
     ``package_create`` (``package_create_many``, ``PACKAGE_CHUNK_SIZE`` groups per call) as
     the system actor ``import:olist``. The brand ``brand_slug`` is created if missing
     (invoice and shipping label required, as for NF-e in Brazil); an existing brand is used
-    as it is.
+    as it is. With ``shift_dates``, every ship-by of the files moves by the whole number of
+    weeks that brings the newest to within the week after ``now`` (default the current
+    time); ``report.ship_by_shift`` says by how much.
 
     All or nothing per file set: every header is checked before anything is written, and
     everything (locations, SKUs, stock, packages, their events) is written in one
@@ -841,6 +860,8 @@ def olist_import(*, directory: str | Path, brand_slug: str = "olist") -> OlistIm
         skus = _by_code(Sku, {_clean_id(row["product_id"]) for _, row in rows})
         groups, refused = _group_order_items(rows, report, locations=locations, skus=skus,
                                              broken=broken)
+        if shift_dates and groups:
+            _shift_ship_by(groups, now=now or timezone.now(), report=report)
         present = {ref for (ref,) in _existing(Package, "external_ref",
                                                [g.external_ref for g in groups],
                                                columns=["external_ref"])}
@@ -866,6 +887,16 @@ def olist_import(*, directory: str | Path, brand_slug: str = "olist") -> OlistIm
             _create_packages(new_groups, brand=brand, locations=locations, skus=skus, report=report)
     report.elapsed_seconds = time.perf_counter() - started
     return report
+
+
+def _shift_ship_by(groups: Sequence[_Group], *, now: dt.datetime, report: OlistImportReport) -> None:
+    """Move every group's ship-by by the whole weeks that put the newest in ``[now, now + 1 week)``."""
+    newest = max(group.ship_by for group in groups)
+    weeks = -((newest - now) // SHIFT_STEP)  # ceil((now - newest) / 1 week)
+    shift = weeks * SHIFT_STEP
+    for group in groups:
+        group.ship_by += shift
+    report.ship_by_shift, report.newest_ship_by = shift, newest + shift
 
 
 def _report_refused(held: dict[str, list[_Group]], refused: dict[str, list[str]],
