@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django.core import signing
+from django.db import models
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema
 from rest_framework import mixins, serializers, viewsets
@@ -19,6 +20,7 @@ from rest_framework.views import APIView
 
 from oms.api.errors import StrictQueryParamsMixin
 from oms.api.permissions import require_all_locations
+from oms.api.schema import StrictBooleanField
 from oms.events.outbox import event_feed
 from oms.webhooks.delivery import (
     webhook_replay,
@@ -49,6 +51,9 @@ class WebhookSubscriptionSerializer(serializers.ModelSerializer):
     backlog_count = serializers.SerializerMethodField()
     backlog_oldest_at = serializers.SerializerMethodField()
     backlog_oldest_age_seconds = serializers.SerializerMethodField()
+
+    serializer_field_mapping = {**serializers.ModelSerializer.serializer_field_mapping,
+                                models.BooleanField: StrictBooleanField}
 
     class Meta:
         model = WebhookSubscription
@@ -165,7 +170,7 @@ def _decode_cursor(value: str) -> tuple[int, int]:
         xid, event_id = signing.loads(value, salt=_CURSOR_SALT)
         return int(xid), int(event_id)
     except (signing.BadSignature, TypeError, ValueError):
-        raise ValidationError({"after": "Not a cursor returned by this endpoint."}) from None
+        raise ValidationError({"after": ["Not a cursor returned by this endpoint."]}) from None
 
 
 def _encode_cursor(xid: int, event_id: int) -> str:
@@ -187,13 +192,11 @@ class EventFeedView(StrictQueryParamsMixin, APIView):
     def get(self, request):
         require_all_locations(request)
         after = request.query_params.get("after")
-        try:
-            limit = int(request.query_params.get("limit", 100))
-        except ValueError:
-            raise ValidationError({"limit": "Must be a whole number."}) from None
-        if not 1 <= limit <= FEED_LIMIT_MAX:
-            raise ValidationError({"limit": f"Must be between 1 and {FEED_LIMIT_MAX}."})
-        events = event_feed(after=_decode_cursor(after) if after else None, limit=limit)
+        limit = request.query_params.get("limit", "100")
+        if not (limit.isascii() and limit.isdigit() and len(limit) <= 4
+                and 1 <= int(limit) <= FEED_LIMIT_MAX):
+            raise ValidationError({"limit": [f"A whole number from 1 to {FEED_LIMIT_MAX}."]})
+        events = event_feed(after=None if after is None else _decode_cursor(after), limit=int(limit))
         items = [{**event.envelope(), "cursor": _encode_cursor(event.xid, event.pk),
                   "created_at": event.created_at.isoformat()} for event in events]
         cursor = items[-1]["cursor"] if items else after
