@@ -14,8 +14,8 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
     On success ``request.user`` is the token's user and ``request.auth`` the ``ApiToken``.
     A missing header leaves the request anonymous (the permission then answers 401); a
     malformed header, an unknown or revoked key, or an inactive user answers 401 with
-    ``WWW-Authenticate: Token``. Tokens are remembered per process for a short while
-    (``oms.api.tokens.api_token_for_key``).
+    ``WWW-Authenticate: Token``. The token and its user are read on every request (one
+    query, ``oms.api.tokens.api_token_for_key``): a revocation applies at once.
     """
 
     keyword = "Token"
@@ -51,7 +51,6 @@ class ApiTokenScheme(OpenApiAuthenticationExtension):
             "in": "header",
             "name": "Authorization",
             "description": 'Send "Token <key>". Create keys in the admin or with '
-                           "`manage.py create_api_token`. Servers remember a token for "
-                           "`API_TOKEN_CACHE_SECONDS` (default 30): a revoked key may work "
-                           "that much longer.",
+                           "`manage.py create_api_token`. A revoked key, or the key of a "
+                           "deactivated user, is refused from the next request on.",
         }

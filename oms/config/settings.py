@@ -179,9 +179,6 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "oms.api.schema.OmsAutoSchema",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
-# Seconds each server process remembers an authenticated API token (oms/api/tokens.py):
-# revoking a token or deactivating its user takes up to this long in the other processes.
-API_TOKEN_CACHE_SECONDS = env.float("API_TOKEN_CACHE_SECONDS", default=30.0)
 SPECTACULAR_SETTINGS = {
     "TITLE": "OMS API",
     "DESCRIPTION": (
