@@ -179,6 +179,10 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "oms.api.schema.OmsAutoSchema",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
+# The largest request body, in bytes (Django's default, 2.5 MiB; above it the API answers 413
+# request_too_large): 1,000 bulk entries (one item each) or stock rows at their longest fit
+# (oms/tests/test_api_errors.py).
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 SPECTACULAR_SETTINGS = {
     "TITLE": "OMS API",
     "DESCRIPTION": (

@@ -424,15 +424,16 @@ def test_a_crash_under_the_api_is_a_json_500_and_elsewhere_the_site_page(monkeyp
     assert response.status_code == 500 and response["Content-Type"].startswith("text/html")
 
 
-def test_every_boolean_the_api_takes_is_strict():
+def test_every_boolean_integer_and_string_the_api_takes_is_strict():
     """Input serializers (``StrictInputSerializer`` and model serializers of the API) take
-    booleans only through ``StrictBooleanField`` (JSON true/false, nothing else)."""
+    booleans, integers and strings only through the strict fields (a JSON value of that type,
+    nothing else: DRF's would take ``0`` or ``"no"`` as false, ``"5"`` as 5, ``12`` as "12")."""
     import importlib
 
     from rest_framework import serializers
 
     from oms.actions.inputs import StrictInputSerializer
-    from oms.api.schema import StrictBooleanField
+    from oms.api.schema import StrictBooleanField, StrictCharField, StrictIntegerField
 
     for module in ("locations.api.serializers", "packages.api.serializers", "transfers.api.serializers",
                    "oms.webhooks.api"):
@@ -459,9 +460,14 @@ def test_every_boolean_the_api_takes_is_strict():
     inputs = [cls for cls in [*subclasses(StrictInputSerializer), *subclasses(serializers.ModelSerializer)]
               if cls.__module__.split(".")[0] in {"oms", "packages", "transfers", "locations"}]
     assert WebhookSubscriptionSerializer in inputs
-    booleans, lenient = [], []
+    strict = {serializers.BooleanField: StrictBooleanField, serializers.CharField: StrictCharField,
+              serializers.IntegerField: StrictIntegerField}
+    checked, lenient = set(), []
     for cls in inputs:
         for name, field in writable_fields(cls(), cls.__name__):
-            if isinstance(field, serializers.BooleanField):
-                (booleans if isinstance(field, StrictBooleanField) else lenient).append(name)
-    assert booleans and not lenient, lenient
+            for lenient_class, strict_class in strict.items():
+                if isinstance(field, lenient_class):
+                    checked.add(strict_class)
+                    if not isinstance(field, strict_class):
+                        lenient.append(name)
+    assert checked == set(strict.values()) and not lenient, lenient

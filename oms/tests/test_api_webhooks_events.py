@@ -188,3 +188,14 @@ def test_is_active_takes_only_json_booleans(settings, value):
     assert WebhookSubscription.objects.get().is_active is False
     assert client.patch(f"{SUBS}{created['id']}/", {"is_active": True}, format="json").status_code == 200
     assert WebhookSubscription.objects.get().is_active is True
+
+
+@pytest.mark.parametrize("change", [{"name": 12}, {"target_url": 1}, {"event_types": [1]},
+                                    {"event_types": "package.*"}])
+def test_strings_must_be_json_strings(settings, change):
+    settings.WEBHOOK_ALLOWED_HOSTS = ["hooks.example.test"]
+    client, _ = api_client()
+    body = {"name": "erp", "target_url": "https://hooks.example.test/h", "event_types": ["package.*"]}
+    response = client.post(SUBS, {**body, **change}, format="json")
+    assert response.status_code == 400 and set(change) <= set(response.json()["errors"])
+    assert not WebhookSubscription.objects.exists()

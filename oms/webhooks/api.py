@@ -20,7 +20,7 @@ from rest_framework.views import APIView
 
 from oms.api.errors import StrictQueryParamsMixin
 from oms.api.permissions import require_all_locations
-from oms.api.schema import StrictBooleanField
+from oms.api.schema import StrictBooleanField, StrictCharField, StrictURLField
 from oms.events.outbox import event_feed
 from oms.webhooks.delivery import (
     webhook_replay,
@@ -36,7 +36,8 @@ FEED_LIMIT_MAX = 1000
 
 
 class WebhookSubscriptionSerializer(serializers.ModelSerializer):
-    """A subscription. ``secret`` is shown so the integrator can verify signatures.
+    """A subscription. ``secret`` is shown so the integrator can verify signatures. Input is
+    strict: strings must be JSON strings, ``is_active`` a JSON boolean.
 
     The backlog: ``backlog_count`` pending deliveries, the oldest created at
     ``backlog_oldest_at`` (``backlog_oldest_age_seconds`` ago). A read-only field sent with a
@@ -45,7 +46,7 @@ class WebhookSubscriptionSerializer(serializers.ModelSerializer):
     ``…/pause/`` and ``…/resume/`` actions.
     """
 
-    event_types = serializers.ListField(child=serializers.CharField(max_length=100), min_length=1,
+    event_types = serializers.ListField(child=StrictCharField(max_length=100), min_length=1,
                                         max_length=50)
     is_paused = serializers.BooleanField(read_only=True)
     backlog_count = serializers.SerializerMethodField()
@@ -53,7 +54,8 @@ class WebhookSubscriptionSerializer(serializers.ModelSerializer):
     backlog_oldest_age_seconds = serializers.SerializerMethodField()
 
     serializer_field_mapping = {**serializers.ModelSerializer.serializer_field_mapping,
-                                models.BooleanField: StrictBooleanField}
+                                models.BooleanField: StrictBooleanField,
+                                models.CharField: StrictCharField, models.URLField: StrictURLField}
 
     class Meta:
         model = WebhookSubscription
