@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import django_filters
 from django import forms
@@ -78,11 +79,23 @@ def json_depth_exceeds(data, limit: int) -> bool:
     return False
 
 
+def json_has_lone_surrogate(data) -> bool:
+    """True if a string of ``data`` (parsed JSON, keys included) holds a lone surrogate: a
+    ``\\ud800``–``\\udfff`` escape without its pair, which no UTF-8 text (an answer
+    echoing it, PostgreSQL) can hold."""
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 class JSONParser(parsers.JSONParser):
     """DRF's JSON parser, refusing (400 ``parse_error``) a body nested deeper than
     ``JSON_MAX_DEPTH``, whether Python's decoder can follow it (serializers, error rendering
     and the idempotency fingerprint then never meet a deep structure) or not (a
-    ``RecursionError`` in the decoder)."""
+    ``RecursionError`` in the decoder), and a body with a lone surrogate (``{"\\ud800": 1}``:
+    an error echoing the key could not be encoded)."""
 
     def parse(self, stream, media_type=None, parser_context=None):
         try:
@@ -94,4 +107,6 @@ class JSONParser(parsers.JSONParser):
             too_deep = json_depth_exceeds(data, JSON_MAX_DEPTH)
         if too_deep:
             raise ParseError(f"JSON parse error - nested deeper than {JSON_MAX_DEPTH} levels.")
+        if json_has_lone_surrogate(data):
+            raise ParseError("JSON parse error - a \\ud800-\\udfff escape without its pair.")
         return data

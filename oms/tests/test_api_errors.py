@@ -220,6 +220,23 @@ def test_a_body_that_is_not_json_is_a_400_parse_error_or_invalid(url, body):
 
 
 @pytest.mark.parametrize("url", POSTS)
+@pytest.mark.parametrize("body", ['{"\\ud800": 1}', '[{"\\udfff": 1}]',
+                                  '{"packages": [{"number": "\\ud800"}]}', '{"name": "a\\ud83d"}'])
+def test_a_lone_surrogate_in_the_body_is_a_400(url, body):
+    # Regression: a key holding one was echoed in "Unknown field." and the answer failed to
+    # encode (500).
+    client, _ = _staff_client_and_token()
+    client.raise_request_exception = False
+    _error(client.post(url, body, content_type="application/json"), 400, "parse_error")
+
+
+def test_a_surrogate_pair_is_one_character():
+    client, _ = api_client()
+    response = client.post("/api/v1/packages/", '{"\\ud83d\\ude00": 1}', content_type="application/json")
+    assert _error(response, 400, "invalid")["errors"]["\U0001f600"] == ["Unknown field."]
+
+
+@pytest.mark.parametrize("url", POSTS)
 @pytest.mark.parametrize("depth", [33, 500, 900, 950, 5000, 100_000])
 def test_json_nested_deeper_than_the_limit_is_a_400(url, depth):
     client, _ = _staff_client_and_token()
