@@ -64,7 +64,7 @@ class IdCursorPagination(CursorPagination):
 
 def _issued(cursor, encoded: str) -> bool:
     """True if ``encoded`` is what ``CursorPagination.encode_cursor`` makes of ``cursor`` and
-    its position is an id (up to 18 ASCII digits: a bigint)."""
+    its position is an id (up to 18 ASCII digits, within a bigint)."""
     position = cursor.position
     if position is None or not (position.isascii() and position.isdigit() and len(position) <= 18):
         return False

@@ -199,3 +199,15 @@ def test_strings_must_be_json_strings(settings, change):
     response = client.post(SUBS, {**body, **change}, format="json")
     assert response.status_code == 400 and set(change) <= set(response.json()["errors"])
     assert not WebhookSubscription.objects.exists()
+
+
+@pytest.mark.parametrize("body, field", [({"reason": 12}, "reason"),
+                                         ({"reason": "x", "until": "tomorrow"}, "until")])
+def test_pause_takes_a_string_reason_and_nothing_else(settings, body, field):
+    settings.WEBHOOK_ALLOWED_HOSTS = ["hooks.example.test"]
+    client, _ = api_client()
+    created = client.post(SUBS, {"name": "erp", "target_url": "https://hooks.example.test/h",
+                                 "event_types": ["package.*"]}, format="json").json()
+    response = client.post(f"{SUBS}{created['id']}/pause/", body, format="json")
+    assert response.status_code == 400 and field in response.json()["errors"]
+    assert WebhookSubscription.objects.get().paused_at is None

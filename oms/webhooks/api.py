@@ -18,6 +18,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from oms.actions.inputs import StrictInputSerializer
 from oms.api.errors import StrictQueryParamsMixin
 from oms.api.permissions import require_all_locations
 from oms.api.schema import StrictBooleanField, StrictCharField, StrictURLField
@@ -105,8 +106,10 @@ class WebhookSubscriptionSerializer(serializers.ModelSerializer):
         return self.instance
 
 
-class WebhookPauseSerializer(serializers.Serializer):
-    reason = serializers.CharField(max_length=255, required=False, default="paused through the API")
+class WebhookPauseSerializer(StrictInputSerializer):
+    """``{"reason": str}`` (optional, <= 255 characters)."""
+
+    reason = StrictCharField(max_length=255, required=False, default="paused through the API")
 
 
 class WebhookSubscriptionViewSet(StrictQueryParamsMixin, mixins.ListModelMixin,
