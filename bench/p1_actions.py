@@ -219,7 +219,7 @@ def run(*, bulk: bool = False, clients: int | None = None, per_client: int | Non
         host, port, pid = server or stack.enter_context(
             gunicorn_server(workers=workers, threads=threads, broker=broker))
         # warm every worker thread's database connection with real ships (not counted), as
-        # the ceiling's below: prepared statements made, token cached
+        # the ceiling's below: prepared statements made, token's last use stamped
         warmers = max(clients, workers * threads)
         if bulk:
             warm_requests = _bulk_requests(actions.ship_pool(10 * warmers, f"{name.lower()}aw",

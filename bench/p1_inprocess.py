@@ -16,9 +16,9 @@ server-side cost P1 pays per request, minus gunicorn's own share.
 To compare two versions of the code where wall-clock figures move too much on a shared
 machine, count instructions instead, which repeat exactly: run this under
 ``valgrind --tool=callgrind`` with ``--requests 100`` and with ``--requests 400`` and
-divide the difference of the two totals by 300 (set ``API_TOKEN_CACHE_SECONDS=3600`` and
-``OUTBOX_HANDOFF_LINGER_MS=600000`` so that the 50-fold slow-down does not change how often
-the token is read again or the relay sends). docs/benchmarks.md (P1) reports both kinds.
+divide the difference of the two totals by 300 (set ``OUTBOX_HANDOFF_LINGER_MS=600000`` so
+that the 50-fold slow-down does not change how often the relay sends). docs/benchmarks.md
+(P1) reports both kinds.
 """
 
 from __future__ import annotations
@@ -117,7 +117,7 @@ def round_trips():
 
 def capture_one_ship(*, key: str, location_ids) -> list[str]:
     """Ship two pool packages through the WSGI handler (the first warms the prepared
-    statements and token cache) and return the round trips of the second (``round_trips``)."""
+    statements and stamps the token's last use) and return the round trips of the second (``round_trips``)."""
     from bench import actions
 
     ship = _shipper(key)

@@ -25,7 +25,8 @@ def dataset():
 
 
 # The round trips of one production-shaped ship (bench.p1_actions / bench.p1_inprocess).
-ENGINE_SHIP = ["BEGIN", "SAVEPOINT", "INSERT", "RELEASE",  # the Idempotency-Key record
+ENGINE_SHIP = ["SELECT", "SELECT",  # the token with its user, the token's stock locations
+               "BEGIN", "SAVEPOINT", "INSERT", "RELEASE",  # the Idempotency-Key record
                     "SAVEPOINT", "SELECT", "SELECT",  # the package locked in scope, its items
                     "UPDATE", "INSERT", "INSERT",  # the package, its log row, its event
                     "SELECT", "RELEASE", "UPDATE", "COMMIT"]  # the log for the answer; the record

@@ -17,7 +17,8 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
     malformed header, an unknown or revoked key, or an inactive user answers 401 with
     ``WWW-Authenticate: Token``. Either way the request counts against the client address's
     ``UnauthenticatedRateThrottle``; beyond it the answer is 429 ``throttled`` instead.
-    Tokens are remembered per process for a short while (``oms.api.tokens.api_token_for_key``).
+    The token and its user are read on every request (one query,
+    ``oms.api.tokens.api_token_for_key``): a revocation applies at once.
     """
 
     keyword = "Token"
@@ -64,7 +65,6 @@ class ApiTokenScheme(OpenApiAuthenticationExtension):
             "in": "header",
             "name": "Authorization",
             "description": 'Send "Token <key>". Create keys in the admin or with '
-                           "`manage.py create_api_token`. Servers remember a token for "
-                           "`API_TOKEN_CACHE_SECONDS` (default 30): a revoked key may work "
-                           "that much longer.",
+                           "`manage.py create_api_token`. A revoked key, or the key of a "
+                           "deactivated user, is refused from the next request on.",
         }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import django_filters
 from django import forms
@@ -39,25 +40,73 @@ class StrictIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
 
 
 class FilterBackend(DjangoFilterBackend):
-    """``DjangoFilterBackend`` whose 400 carries the form's own messages. django-filter
+    """``DjangoFilterBackend`` whose 400 carries the form's own messages (django-filter
     re-formats each message with ``%`` (``utils.translate_validation``), which fails with a
-    500 on a message quoting a value that contains ``%``."""
+    500 on a message quoting a value that contains ``%``), and refuses a filter sent blank
+    (``?status=``, ``?sku=%20``): a client's empty variable must not widen the list to every
+    row. Leave a filter out for no filter."""
 
     def filter_queryset(self, request, queryset, view):
         filterset = self.get_filterset(request, queryset, view)
         if filterset is None:
             return queryset
+        blank = {name: ["Empty value: leave the parameter out for no filter."]
+                 for name in filterset.filters
+                 if any(not value.strip() for value in request.query_params.getlist(name))}
+        if blank:
+            raise ValidationError(blank)
         if not filterset.is_valid():
             raise ValidationError({name: list(errors) for name, errors in filterset.errors.items()})
         return filterset.qs
 
 
+# The deepest JSON body the API reads (objects and arrays inside each other); the deepest
+# it needs is 5 (a bulk body's packages' items).
+JSON_MAX_DEPTH = 32
+
+
+def json_depth_exceeds(data, limit: int) -> bool:
+    """True if ``data`` (parsed JSON) nests objects and arrays more than ``limit`` deep
+    (a scalar is depth 0, ``[]`` depth 1). Iterative: any depth is safe to check."""
+    level, containers = 0, [data] if isinstance(data, (dict, list)) else []
+    while containers:
+        level += 1
+        if level > limit:
+            return True
+        containers = [child for container in containers
+                      for child in (container.values() if isinstance(container, dict) else container)
+                      if isinstance(child, (dict, list))]
+    return False
+
+
+def json_has_lone_surrogate(data) -> bool:
+    """True if a string of ``data`` (parsed JSON, keys included) holds a lone surrogate: a
+    ``\\ud800``–``\\udfff`` escape without its pair, which no UTF-8 text (an answer
+    echoing it, PostgreSQL) can hold."""
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 class JSONParser(parsers.JSONParser):
-    """DRF's JSON parser, with a body nested deeper than Python's decoder can follow
-    answered as a parse error (400) instead of a ``RecursionError``."""
+    """DRF's JSON parser, refusing (400 ``parse_error``) a body nested deeper than
+    ``JSON_MAX_DEPTH``, whether Python's decoder can follow it (serializers, error rendering
+    and the idempotency fingerprint then never meet a deep structure) or not (a
+    ``RecursionError`` in the decoder), and a body with a lone surrogate (``{"\\ud800": 1}``:
+    an error echoing the key could not be encoded)."""
 
     def parse(self, stream, media_type=None, parser_context=None):
         try:
-            return super().parse(stream, media_type, parser_context)
+            data = super().parse(stream, media_type, parser_context)
         except RecursionError:
-            raise ParseError("JSON parse error - nested too deep.") from None
+            data = None
+            too_deep = True
+        else:
+            too_deep = json_depth_exceeds(data, JSON_MAX_DEPTH)
+        if too_deep:
+            raise ParseError(f"JSON parse error - nested deeper than {JSON_MAX_DEPTH} levels.")
+        if json_has_lone_surrogate(data):
+            raise ParseError("JSON parse error - a \\ud800-\\udfff escape without its pair.")
+        return data

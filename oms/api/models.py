@@ -13,8 +13,8 @@ class ApiToken(models.Model):
 
     Scope: ``all_locations`` or the ``locations`` set. Packages, transfers, stock and
     locations outside the scope answer 404, as if they did not exist. ``is_read_only``
-    tokens may only read (a write answers 403). Revoke with ``is_active = False`` (servers
-    remember tokens for ``API_TOKEN_CACHE_SECONDS``: see ``oms.api.tokens``).
+    tokens may only read (a write answers 403). Revoke with ``is_active = False``: every
+    request reads its token, so a change applies to the next one (``oms.api.tokens``).
     """
 
     name = models.CharField(max_length=100, help_text="Who uses the key, e.g. 'ERP sync'.")

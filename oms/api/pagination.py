@@ -3,6 +3,9 @@ twice or skipped while rows are being added (offsets would shift; timestamps can
 
 from __future__ import annotations
 
+from base64 import b64encode
+from urllib import parse
+
 from rest_framework import exceptions
 from rest_framework.pagination import CursorPagination
 
@@ -12,7 +15,8 @@ class IdCursorPagination(CursorPagination):
 
     Response shape: ``{"next": url|null, "previous": url|null, "results": [...]}``; follow
     ``next`` until it is null. Rows created while paging appear on later pages. A cursor
-    that is not one we issued, or a ``page_size`` outside 1–500, answers 400.
+    that is not one we issued (blank included: never the first page instead), or a
+    ``page_size`` outside 1–500, answers 400 naming the parameter.
     """
 
     ordering = "id"
@@ -24,7 +28,7 @@ class IdCursorPagination(CursorPagination):
         raw = request.query_params.get(self.page_size_query_param)
         if raw is None:
             return self.page_size
-        if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= self.max_page_size:
+        if not (raw.isascii() and raw.isdigit() and len(raw) <= 3 and 1 <= int(raw) <= self.max_page_size):
             raise exceptions.ValidationError(
                 {self.page_size_query_param: [f"A whole number from 1 to {self.max_page_size}."]})
         return int(raw)
@@ -39,13 +43,33 @@ class IdCursorPagination(CursorPagination):
         return parameters
 
     def decode_cursor(self, request):
+        """The ``Cursor`` of the request's ``cursor`` parameter (None without one).
+
+        DRF's decoder skips characters that are not base64 and reads what is left, so "%",
+        " " or "" decoded to no position: the first page. A cursor is valid only if it is
+        exactly the encoding DRF's ``encode_cursor`` gives the cursor it decodes to, with an
+        id position; else 400."""
+        encoded = request.query_params.get(self.cursor_query_param)
         try:
             cursor = super().decode_cursor(request)
         except exceptions.NotFound:
             cursor = None
-            valid = False
-        else:
-            valid = cursor is None or cursor.position is None or cursor.position.isdigit()
-        if not valid:
-            raise exceptions.ValidationError({self.cursor_query_param: ["Invalid cursor."]})
+        if encoded is None:
+            return None
+        if cursor is None or not _issued(cursor, encoded):
+            raise exceptions.ValidationError({self.cursor_query_param: ["Invalid cursor: follow the "
+                                                                        "next or previous link."]})
         return cursor
+
+
+def _issued(cursor, encoded: str) -> bool:
+    """True if ``encoded`` is what ``CursorPagination.encode_cursor`` makes of ``cursor`` and
+    its position is an id (up to 18 ASCII digits, within a bigint)."""
+    position = cursor.position
+    if position is None or not (position.isascii() and position.isdigit() and len(position) <= 18):
+        return False
+    tokens = {"o": str(cursor.offset)} if cursor.offset != 0 else {}
+    if cursor.reverse:
+        tokens["r"] = "1"
+    tokens["p"] = position
+    return b64encode(parse.urlencode(tokens).encode("ascii")).decode("ascii") == encoded

@@ -113,6 +113,16 @@ class StrictIntegerField(serializers.IntegerField):
         return super().to_internal_value(data)
 
 
+class StrictBooleanField(serializers.BooleanField):
+    """A ``BooleanField`` that accepts only JSON ``true`` and ``false`` (DRF would also take
+    ``0``, ``1``, ``"0"``, ``"false"``, ``"yes"``, ``"on"``, …)."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, bool):
+            self.fail("invalid", input=data)
+        return data
+
+
 class OmsAutoSchema(AutoSchema):
     """AutoSchema adding the shared error responses and ``additionalProperties: false``."""
 

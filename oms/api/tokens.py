@@ -3,33 +3,22 @@
 Keys are 40 URL-safe characters from ``secrets``; only their SHA-256 hex digest is stored,
 so a database dump reveals no usable key. The key is returned once, at creation.
 
-Each server process remembers the tokens it authenticated for ``API_TOKEN_CACHE_SECONDS``
-(settings, default 30 s; 0 turns it off), so a request does not read its token and user
-again. The price is a delay: a change to a token or its user (revoked with ``is_active``,
-a new key, the read-only or all-locations flag, the user deactivated, renamed or deleted)
-applies at once in the process where it is saved (the cache is cleared on every save and
-delete of a token or user) and within that many seconds in the others; a change made
-without ``save()`` (``QuerySet.update``, SQL) applies within that many seconds everywhere.
-The token's stock-location list is not cached: it applies at once.
+Every request reads its token and user from the database (one query on the unique key
+hash, as DRF's ``TokenAuthentication`` does; a second one for a token limited to some stock
+locations reads their ids), so a change to a token or its user (revoked with ``is_active``,
+a new key, the read-only or all-locations flag, the user deactivated or deleted, the
+stock-location list) applies to the next request in every process, however it was made.
 """
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import hashlib
 import secrets
-import threading
-import time
 from collections.abc import Iterable
-from dataclasses import dataclass
 
-from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Model, Q, QuerySet
-from django.db.models.signals import m2m_changed, post_delete, post_save
-from django.dispatch import receiver
 from django.utils import timezone
 
 from oms.actions.errors import InvalidInput
@@ -93,82 +82,24 @@ def api_token_assign_new_key(token: ApiToken, *, save: bool = True) -> str:
     return key
 
 
-@dataclass
-class _Cached:
-    """A token authenticated by this process: the loaded ``ApiToken`` (with its user) to copy
-    per request, until ``expires_at`` (``time.monotonic()`` seconds)."""
-
-    token: ApiToken
-    expires_at: float
-
-
-# Authenticated tokens by key hash (see the module doc); bounded, cleared when full.
-_cache: dict[str, _Cached] = {}
-_cache_lock = threading.Lock()
-_CACHE_MAX_TOKENS = 1000
-
-
-def api_token_cache_clear() -> None:
-    """Forget every token this process remembers (the next request of each reads it again)."""
-    with _cache_lock:
-        _cache.clear()
-
-
-def _copy(token: ApiToken) -> ApiToken:
-    """Return a copy of ``token`` and of its user, so no request shares an instance."""
-    copied = copy.copy(token)
-    copied.user = copy.copy(token.user)
-    return copied
-
-
 def api_token_for_key(key: str) -> ApiToken | None:
-    """Return the active token whose key is ``key`` (with its user), or None.
+    """Return the active token whose key is ``key``, with its active user, or None.
 
-    The token, its user and its stock locations are read once per ``API_TOKEN_CACHE_SECONDS``
-    in each process (2 queries, none while remembered; a revoked token or inactive user is None). Stamps
-    ``last_used_at`` at most once a minute per token and process (one UPDATE, never on every
-    request); a fresh read sees other processes' stamps.
+    One query (token joined to its user, by the unique key hash), and one more for a token
+    limited to some stock locations: their ids (``api_token_location_ids``), so that the
+    queries of the request filter by a list rather than a subquery. Stamps ``last_used_at``
+    when the stored one is over a minute old (one UPDATE, not one per request).
     """
-    key_hash = api_token_hash(key)
-    ttl_seconds = settings.API_TOKEN_CACHE_SECONDS
-    now_monotonic = time.monotonic()
-    cached = _cache.get(key_hash)
-    if cached is None or cached.expires_at <= now_monotonic:
-        token = (ApiToken.objects.select_related("user")
-                 .filter(key_hash=key_hash, is_active=True).first())
-        if token is None or not token.user.is_active:
-            with _cache_lock:
-                _cache.pop(key_hash, None)
-            return None
-        if not token.all_locations:
-            token.scope_location_ids = sorted(
-                ApiToken.locations.through.objects.filter(apitoken_id=token.pk)
-                .values_list("stocklocation_id", flat=True))
-        cached = _Cached(token=token, expires_at=now_monotonic + ttl_seconds)
-        if ttl_seconds > 0:
-            with _cache_lock:
-                if len(_cache) >= _CACHE_MAX_TOKENS:
-                    _cache.clear()
-                _cache[key_hash] = cached
+    token = (ApiToken.objects.select_related("user")
+             .filter(key_hash=api_token_hash(key), is_active=True, user__is_active=True).first())
+    if token is None:
+        return None
+    api_token_location_ids(token)
     now = timezone.now()
-    last_used_at = cached.token.last_used_at
-    if last_used_at is None or now - last_used_at > LAST_USED_RESOLUTION:
-        cached.token.last_used_at = now  # first, so that concurrent requests do not stamp too
-        ApiToken.objects.filter(pk=cached.token.pk).update(last_used_at=now)
-    return _copy(cached.token)
-
-
-@receiver(m2m_changed, sender=ApiToken.locations.through, dispatch_uid="api_token_cache_scope_changed")
-@receiver(post_save, sender=ApiToken, dispatch_uid="api_token_cache_token_saved")
-@receiver(post_delete, sender=ApiToken, dispatch_uid="api_token_cache_token_deleted")
-def _forget_tokens_on_token_change(**kwargs) -> None:
-    api_token_cache_clear()
-
-
-@receiver(post_save, sender=get_user_model(), dispatch_uid="api_token_cache_user_saved")
-@receiver(post_delete, sender=get_user_model(), dispatch_uid="api_token_cache_user_deleted")
-def _forget_tokens_on_user_change(**kwargs) -> None:
-    api_token_cache_clear()
+    if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        token.last_used_at = now
+    return token
 
 
 def api_token_scope(queryset: QuerySet, token: ApiToken, *,
@@ -176,14 +107,12 @@ def api_token_scope(queryset: QuerySet, token: ApiToken, *,
     """Return ``queryset`` narrowed to rows inside ``token``'s location scope.
 
     ``fields`` names the foreign keys to ``StockLocation`` on the queryset's model (``("pk",)``
-    for a StockLocation queryset); a row is in scope when any of them is. No extra query: the
-    stock locations ``api_token_for_key`` read with the token, else one subquery.
+    for a StockLocation queryset); a row is in scope when any of them is. The ids
+    ``api_token_location_ids`` read with the token (a query if they were not).
     """
     if token.all_locations:
         return queryset
-    scoped = getattr(token, "scope_location_ids", None)
-    if scoped is None:
-        scoped = ApiToken.locations.through.objects.filter(apitoken_id=token.pk).values("stocklocation_id")
+    scoped = sorted(api_token_location_ids(token))
     condition = Q()
     for field in fields:
         lookup = "pk__in" if field == "pk" else f"{field}_id__in"
@@ -193,11 +122,16 @@ def api_token_scope(queryset: QuerySet, token: ApiToken, *,
 
 def api_token_location_ids(token: ApiToken | None) -> frozenset[int] | None:
     """Return the ids of the stock locations in ``token``'s scope, or None for every location
-    (an all-locations token, or no token: a caller that checked access otherwise). 0–1 query."""
+    (an all-locations token, or no token: a caller that checked access otherwise). One query
+    the first time for a token instance (one per request), kept on it as
+    ``scope_location_ids``."""
     if token is None or token.all_locations:
         return None
-    through = ApiToken.locations.through
-    return frozenset(through.objects.filter(apitoken_id=token.pk).values_list("stocklocation_id", flat=True))
+    if getattr(token, "scope_location_ids", None) is None:
+        through = ApiToken.locations.through
+        token.scope_location_ids = frozenset(
+            through.objects.filter(apitoken_id=token.pk).values_list("stocklocation_id", flat=True))
+    return token.scope_location_ids
 
 
 def api_token_sees_location(token: ApiToken, location: Model | None) -> bool:

@@ -4,25 +4,17 @@ The schema (``/api/schema/``) and the docs (``/api/docs/``, Swagger UI served fr
 drf-spectacular-sidecar's static files, no internet needed) need no token.
 """
 
-from django.http import JsonResponse
 from django.urls import include, path, re_path, register_converter
-from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
 from oms.api.converters import NumberConverter
+from oms.api.errors import api_not_found
 from oms.webhooks.api import EventFeedView, EventTypesView, WebhookSubscriptionViewSet
 
 register_converter(NumberConverter, "number")
 
 app_name = "api"
-
-
-@csrf_exempt
-def api_not_found(request, *args, **kwargs) -> JsonResponse:
-    """Return the API's JSON 404 for a path that names no endpoint."""
-    return JsonResponse({"code": "not_found", "detail": "No such endpoint. API paths end with a "
-                                                        "slash, e.g. /api/v1/packages/."}, status=404)
 
 webhook_router = SimpleRouter()
 webhook_router.register("v1/webhooks/subscriptions", WebhookSubscriptionViewSet,

@@ -236,9 +236,10 @@ def _throttle_rate(name: str, default: str) -> str | None:
 # default cache (CACHES below); a cache that fails lets requests through (logged).
 API_THROTTLE_RATE = _throttle_rate("API_THROTTLE_RATE", "1200/minute")
 API_UNAUTHENTICATED_THROTTLE_RATE = _throttle_rate("API_UNAUTHENTICATED_THROTTLE_RATE", "60/minute")
-# Seconds each server process remembers an authenticated API token (oms/api/tokens.py):
-# revoking a token or deactivating its user takes up to this long in the other processes.
-API_TOKEN_CACHE_SECONDS = env.float("API_TOKEN_CACHE_SECONDS", default=30.0)
+# The largest request body, in bytes (Django's default, 2.5 MiB; above it the API answers 413
+# request_too_large): 1,000 bulk entries (one item each) or stock rows at their longest fit
+# (oms/tests/test_api_errors.py).
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 SPECTACULAR_SETTINGS = {
     "TITLE": "OMS API",
     "DESCRIPTION": (

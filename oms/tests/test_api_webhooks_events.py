@@ -171,3 +171,43 @@ def test_event_feed_is_not_held_back_by_a_transaction_in_another_database():
         with admin.cursor() as cursor:
             cursor.execute(f'DROP DATABASE IF EXISTS "{other_name}"')
         admin.close()
+
+
+@pytest.mark.parametrize("value", [0, 1, "0", "1", "false", "true", "yes", "off", "", None])
+def test_is_active_takes_only_json_booleans(settings, value):
+    # Regression: DRF's BooleanField took 0, "false", "yes" … as booleans.
+    settings.WEBHOOK_ALLOWED_HOSTS = ["hooks.example.test"]
+    client, _ = api_client()
+    body = {"name": "erp", "target_url": "https://hooks.example.test/h", "event_types": ["package.*"]}
+    response = client.post(SUBS, {**body, "is_active": value}, format="json")
+    assert response.status_code == 400 and "is_active" in response.json()["errors"]
+    assert not WebhookSubscription.objects.exists()
+    created = client.post(SUBS, {**body, "is_active": False}, format="json").json()
+    response = client.patch(f"{SUBS}{created['id']}/", {"is_active": value}, format="json")
+    assert response.status_code == 400 and "is_active" in response.json()["errors"]
+    assert WebhookSubscription.objects.get().is_active is False
+    assert client.patch(f"{SUBS}{created['id']}/", {"is_active": True}, format="json").status_code == 200
+    assert WebhookSubscription.objects.get().is_active is True
+
+
+@pytest.mark.parametrize("change", [{"name": 12}, {"target_url": 1}, {"event_types": [1]},
+                                    {"event_types": "package.*"}])
+def test_strings_must_be_json_strings(settings, change):
+    settings.WEBHOOK_ALLOWED_HOSTS = ["hooks.example.test"]
+    client, _ = api_client()
+    body = {"name": "erp", "target_url": "https://hooks.example.test/h", "event_types": ["package.*"]}
+    response = client.post(SUBS, {**body, **change}, format="json")
+    assert response.status_code == 400 and set(change) <= set(response.json()["errors"])
+    assert not WebhookSubscription.objects.exists()
+
+
+@pytest.mark.parametrize("body, field", [({"reason": 12}, "reason"),
+                                         ({"reason": "x", "until": "tomorrow"}, "until")])
+def test_pause_takes_a_string_reason_and_nothing_else(settings, body, field):
+    settings.WEBHOOK_ALLOWED_HOSTS = ["hooks.example.test"]
+    client, _ = api_client()
+    created = client.post(SUBS, {"name": "erp", "target_url": "https://hooks.example.test/h",
+                                 "event_types": ["package.*"]}, format="json").json()
+    response = client.post(f"{SUBS}{created['id']}/pause/", body, format="json")
+    assert response.status_code == 400 and field in response.json()["errors"]
+    assert WebhookSubscription.objects.get().paused_at is None

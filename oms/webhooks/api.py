@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django.core import signing
+from django.db import models
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema
 from rest_framework import mixins, serializers, viewsets
@@ -17,8 +18,10 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from oms.actions.inputs import StrictInputSerializer
 from oms.api.errors import StrictQueryParamsMixin
 from oms.api.permissions import require_all_locations
+from oms.api.schema import StrictBooleanField, StrictCharField, StrictURLField
 from oms.events.models import EventTypeStyle
 from oms.events.outbox import event_feed
 from oms.events.types import event_types
@@ -42,7 +45,8 @@ class WebhookSubscriptionSerializer(serializers.ModelSerializer):
     ``event_types``: patterns each matching at least one published type (see
     ``GET /api/v1/webhooks/event-types/``). ``event_type_style``: ``transitioned`` (default;
     a transition's ``type`` is ``package.status.transitioned``, ``status_type`` the state's
-    type) or ``per_state`` (``type`` is ``package.status.shipped``).
+    type) or ``per_state`` (``type`` is ``package.status.shipped``). Input is strict: strings must be
+    JSON strings, ``is_active`` a JSON boolean.
 
     The backlog: ``backlog_count`` pending deliveries, the oldest created at
     ``backlog_oldest_at`` (``backlog_oldest_age_seconds`` ago). A read-only field sent with a
@@ -51,12 +55,16 @@ class WebhookSubscriptionSerializer(serializers.ModelSerializer):
     ``…/pause/`` and ``…/resume/`` actions.
     """
 
-    event_types = serializers.ListField(child=serializers.CharField(max_length=100), min_length=1,
+    event_types = serializers.ListField(child=StrictCharField(max_length=100), min_length=1,
                                         max_length=50)
     is_paused = serializers.BooleanField(read_only=True)
     backlog_count = serializers.SerializerMethodField()
     backlog_oldest_at = serializers.SerializerMethodField()
     backlog_oldest_age_seconds = serializers.SerializerMethodField()
+
+    serializer_field_mapping = {**serializers.ModelSerializer.serializer_field_mapping,
+                                models.BooleanField: StrictBooleanField,
+                                models.CharField: StrictCharField, models.URLField: StrictURLField}
 
     class Meta:
         model = WebhookSubscription
@@ -113,8 +121,10 @@ class WebhookSubscriptionSerializer(serializers.ModelSerializer):
         return self.instance
 
 
-class WebhookPauseSerializer(serializers.Serializer):
-    reason = serializers.CharField(max_length=255, required=False, default="paused through the API")
+class WebhookPauseSerializer(StrictInputSerializer):
+    """``{"reason": str}`` (optional, <= 255 characters)."""
+
+    reason = StrictCharField(max_length=255, required=False, default="paused through the API")
 
 
 class WebhookSubscriptionViewSet(StrictQueryParamsMixin, mixins.ListModelMixin,
@@ -200,7 +210,7 @@ def _decode_cursor(value: str) -> tuple[int, int]:
         xid, event_id = signing.loads(value, salt=_CURSOR_SALT)
         return int(xid), int(event_id)
     except (signing.BadSignature, TypeError, ValueError):
-        raise ValidationError({"after": "Not a cursor returned by this endpoint."}) from None
+        raise ValidationError({"after": ["Not a cursor returned by this endpoint."]}) from None
 
 
 def _encode_cursor(xid: int, event_id: int) -> str:
@@ -222,13 +232,11 @@ class EventFeedView(StrictQueryParamsMixin, APIView):
     def get(self, request):
         require_all_locations(request)
         after = request.query_params.get("after")
-        try:
-            limit = int(request.query_params.get("limit", 100))
-        except ValueError:
-            raise ValidationError({"limit": "Must be a whole number."}) from None
-        if not 1 <= limit <= FEED_LIMIT_MAX:
-            raise ValidationError({"limit": f"Must be between 1 and {FEED_LIMIT_MAX}."})
-        events = event_feed(after=_decode_cursor(after) if after else None, limit=limit)
+        limit = request.query_params.get("limit", "100")
+        if not (limit.isascii() and limit.isdigit() and len(limit) <= 4
+                and 1 <= int(limit) <= FEED_LIMIT_MAX):
+            raise ValidationError({"limit": [f"A whole number from 1 to {FEED_LIMIT_MAX}."]})
+        events = event_feed(after=None if after is None else _decode_cursor(after), limit=int(limit))
         items = [{**event.envelope(), "cursor": _encode_cursor(event.xid, event.pk),
                   "created_at": event.created_at.isoformat()} for event in events]
         cursor = items[-1]["cursor"] if items else after

@@ -14,14 +14,14 @@ from django.http import Http404
 from django.urls import reverse
 from django.utils.functional import SimpleLazyObject
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, OpenApiTypes, extend_schema
-from rest_framework import generics, serializers
+from rest_framework import exceptions, generics, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from locations.models import StockLocation
 from oms.actions.engine import ActorNotPermitted, Entry, StaleVersion
 from oms.actions.graph import fsm_actions
-from oms.api.errors import ApiError, StrictQueryParamsMixin, etag_for, if_match_refused, if_match_versions
+from oms.api.errors import StrictQueryParamsMixin, etag_for, if_match_refused, if_match_versions
 from oms.api.idempotency import idempotent_bulk_chunks, idempotent_call
 from oms.api.permissions import api_actor
 from oms.api.schema import IDEMPOTENCY_KEY_PARAMETER
@@ -124,24 +124,12 @@ class PackageDetailView(StrictQueryParamsMixin, APIView):
         _package_id(request, number)
         return _detail_response(request, number)
 
-    @extend_schema(exclude=True)
-    def put(self, request, number: str):
-        return self._refuse_update(request, number)
-
-    @extend_schema(exclude=True)
-    def patch(self, request, number: str):
-        return self._refuse_update(request, number)
-
-    def _refuse_update(self, request, number: str):
-        """Packages change only through actions: a body with ``status`` gets 400 saying so,
-        anything else 405."""
-        _package_id(request, number)
-        if isinstance(request.data, dict) and "status" in request.data:
-            raise serializers.ValidationError({"status": [
-                "The status changes only through actions: "
-                f"POST /api/v1/packages/{number}/actions/{{action}}/."]})
-        raise ApiError(405, "method_not_allowed",
-                       "Packages change only through actions: POST …/actions/{action}/.")
+    def http_method_not_allowed(self, request, *args, **kwargs):
+        """405 (``Allow: GET, HEAD, OPTIONS``) pointing to the actions: a package changes only
+        through them."""
+        raise exceptions.MethodNotAllowed(request.method, detail=(
+            f'Method "{request.method}" not allowed: a package changes only through its actions, '
+            "POST /api/v1/packages/{number}/actions/{action}/."))
 
 
 class PackageActionView(StrictQueryParamsMixin, APIView):

@@ -83,13 +83,14 @@ def test_a_ship_reads_and_writes_only_what_it_needs():
     client, _ = api_client()
     assert client.post(_url(first, "ship"), _body("ship", first), format="json").status_code == 200
 
-    with CaptureQueriesContext(connection) as captured:  # the token is remembered by now
+    with CaptureQueriesContext(connection) as captured:  # its last use is stamped by now
         response = client.post(_url(second, "ship"), _body("ship", second), format="json")
 
     assert response.status_code == 200
     statements = _statements(captured.captured_queries)
     lock = "SELECT packages_package" + (" FOR UPDATE" if connection.features.has_select_for_update else "")
     assert [label for label, _ in statements] == [
+        "SELECT oms_apitoken",                  # the token with its user (all locations)
         lock,                                   # the row by number, with brand and location
         "SELECT packages_packageitem",          # items with SKU: event payload and the answer
         "UPDATE packages_package",              # status, version, carrier, tracking number, times
@@ -97,7 +98,7 @@ def test_a_ship_reads_and_writes_only_what_it_needs():
         "INSERT oms_outboxevent",               # the event
         "SELECT packages_packagetransition",    # the log for the answer
     ]
-    lock_sql = statements[0][1]
+    lock_sql = statements[1][1]
     assert '"packages_brand"' in lock_sql and '"locations_stocklocation"' in lock_sql
     assert '"packages_package"."number" IN ' in lock_sql
     if connection.vendor == "postgresql":

@@ -199,16 +199,16 @@ def test_create_outside_the_token_scope_is_refused():
     assert not Package.objects.exists()
 
 
-@pytest.mark.parametrize("method", ["put", "patch"])
-def test_writing_a_status_is_refused_with_400(method):
+@pytest.mark.parametrize("method", ["put", "patch", "delete"])
+def test_writing_a_package_directly_is_a_405_pointing_to_the_actions(method):
     package = make_package(Status.PENDING)
     client, _ = api_client()
     url = f"/api/v1/packages/{package.number}/"
-    response = getattr(client, method)(url, {"status": 700}, format="json")
-    assert response.status_code == 400
-    assert "status" in response.json()["errors"]
-    response = getattr(client, method)(url, {"carrier": "x"}, format="json")
-    assert response.status_code == 405
+    for body in ({"status": 700}, {"carrier": "x"}):
+        response = getattr(client, method)(url, body, format="json")
+        assert response.status_code == 405
+        assert "/actions/" in response.json()["detail"]
+        assert response["Allow"] == "GET, HEAD, OPTIONS"
     package.refresh_from_db()
     assert package.status == Status.PENDING and package.version == 1
     assert not PackageTransition.objects.exists()
