@@ -353,9 +353,9 @@ def _concrete_paths(package, transfer, subscription_id) -> list[str]:
     return sorted(set(paths))
 
 
-def test_allow_lists_only_the_methods_that_work_and_the_others_are_a_json_405(settings):
+def test_allow_lists_only_the_methods_that_work_and_the_others_are_a_json_405(fake_dns):
     # Regression: the package detail listed PUT and PATCH, which only ever refused.
-    settings.WEBHOOK_ALLOWED_HOSTS = ["hooks.example.test"]
+    fake_dns.answers["hooks.example.test"] = ["93.184.215.14"]
     client, _ = _staff_client_and_token()
     subscription = client.post("/api/v1/webhooks/subscriptions/", {
         "name": "n", "target_url": "https://hooks.example.test/h", "event_types": ["package.*"]},
