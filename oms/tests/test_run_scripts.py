@@ -169,6 +169,11 @@ def test_run_command_on_a_fresh_clone_without_olist_files_serves_every_state(tmp
         for slug in TransferStatus.values:
             page = opener.open(url + f"transfers/?status={slug}", timeout=30).read().decode()
             assert 'data-transfer="' in page, f"no transfer {slug}"
+        with pytest.raises(urllib.error.HTTPError) as missing:  # the site's page, not Django's debug page
+            opener.open(url + "no-such-page/", timeout=30)
+        body = missing.value.read().decode()
+        assert missing.value.code == 404 and "OMS back-office" in body and "URLconf" not in body
+        assert opener.open(url + "healthz", timeout=30).status == 200
         print(f"[scripts/run] set up and serving in {served_at - started:.0f} s")
     finally:
         os.killpg(process.pid, signal.SIGTERM)
