@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import socket
 import threading
+import time
 from pathlib import Path
 
 from django.db import connection
@@ -53,3 +55,19 @@ def metrics_scrape(client, *, token: str = "test-metrics-token") -> dict[tuple, 
     return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
             for family in text_string_to_metric_families(response.content.decode())
             for sample in family.samples}
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(predicate, what: str, *, timeout: float = 30.0) -> None:
+    """Call ``predicate`` every 0.2 s until it is true; fail the test naming ``what`` after
+    ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)

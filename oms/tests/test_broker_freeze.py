@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ from django.utils import timezone
 from locations.models import StockLevel
 from oms.api.testing import api_client
 from oms.events.models import OutboxEvent
+from oms.testing import free_port, wait_until
 from oms.tests.conftest import Receiver
 from oms.webhooks.models import WebhookDelivery, WebhookSubscription
 from packages.models import Package, Status
@@ -38,17 +38,6 @@ ROOT = Path(__file__).resolve().parents[2]
 ANSWER_WITHIN_SECONDS = 2.0
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait(predicate, what, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
 
 
 @pytest.fixture
@@ -59,13 +48,13 @@ def private_redis(tmp_path):
         pytest.skip("needs redis-server on PATH (apt-get install redis-server) for the freeze test")
     import redis
 
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
                              "--appendonly", "no", "--dir", str(tmp_path)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"redis://127.0.0.1:{port}/0"
     client = redis.Redis.from_url(url, socket_timeout=1)
-    _wait(lambda: _pings(client), "redis-server to start", timeout=10)
+    wait_until(lambda: _pings(client), "redis-server to start", timeout=10)
     yield url, proc.pid
     os.kill(proc.pid, signal.SIGCONT)
     proc.terminate()
@@ -93,7 +82,7 @@ def processes(private_redis, freeze_receiver, tmp_path):
     ``(base_url, redis_pid)``; stop them (their own process groups only) afterwards."""
     url, redis_pid = private_redis
     db = connection.settings_dict
-    port = _free_port()
+    port = free_port()
     env = {key: value for key, value in os.environ.items() if key != "REDIS_URL"}
     host, db_port = db["HOST"] or "127.0.0.1", db["PORT"] or 5432
     env.update({
@@ -128,7 +117,7 @@ def processes(private_redis, freeze_receiver, tmp_path):
         return True
 
     try:
-        _wait(web_answers, "gunicorn to answer")
+        wait_until(web_answers, "gunicorn to answer", timeout=20.0)
         yield base, redis_pid
     finally:
         os.kill(redis_pid, signal.SIGCONT)
@@ -193,7 +182,7 @@ def test_writes_answer_while_redis_is_frozen_and_every_event_follows(processes, 
         pending = WebhookDelivery.objects.exclude(status="delivered").exists()
         return not undispatched and statuses == {Status.IN_PROGRESS} and not pending
 
-    _wait(all_delivered, "every event to be handed on and delivered", timeout=25)
+    wait_until(all_delivered, "every event to be handed on and delivered", timeout=25)
     package_events = set(OutboxEvent.objects.filter(aggregate_type="package")
                          .values_list("uuid", flat=True))
     # cancel, ship and the two reschedules the stock rises caused

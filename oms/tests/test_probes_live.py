@@ -5,10 +5,8 @@ heartbeat is in the database, and /metrics shows it, answered by either worker."
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -17,17 +15,13 @@ import pytest
 from django.db import connection
 
 from oms.observability.models import JobRun
+from oms.testing import free_port, wait_until
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "live-metrics-token"
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _get(url: str, headers: dict | None = None) -> tuple[int, bytes]:
@@ -41,18 +35,12 @@ def _get(url: str, headers: dict | None = None) -> tuple[int, bytes]:
         return 0, b""
 
 
-def _wait(predicate, what, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
-
 
 @pytest.fixture
 def beat_and_web(tmp_path):
     db = connection.settings_dict
     host, db_port = db["HOST"] or "127.0.0.1", db["PORT"] or 5432
-    port = _free_port()
+    port = free_port()
     metrics_dir = tmp_path / "prometheus"
     metrics_dir.mkdir()
     env = {key: value for key, value in os.environ.items()
@@ -92,9 +80,9 @@ def beat_and_web(tmp_path):
 
 def test_readyz_follows_the_beat_heartbeat(beat_and_web):
     base, procs = beat_and_web
-    _wait(lambda: _get(base + "/healthz")[0] == 200, "gunicorn to answer")
-    _wait(lambda: JobRun.objects.filter(job="heartbeat", key="beat").exists(), "beat's heartbeat")
-    _wait(lambda: _get(base + "/readyz")[0] == 200, "/readyz to turn ready")
+    wait_until(lambda: _get(base + "/healthz")[0] == 200, "gunicorn to answer")
+    wait_until(lambda: JobRun.objects.filter(job="heartbeat", key="beat").exists(), "beat's heartbeat")
+    wait_until(lambda: _get(base + "/readyz")[0] == 200, "/readyz to turn ready")
     status, body = _get(base + "/readyz")
     assert json.loads(body)["down"] == []
 

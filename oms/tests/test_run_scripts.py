@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from oms.testing import free_port
 from packages.models import Status
 from transfers.models import Status as TransferStatus
 
@@ -76,11 +77,6 @@ def test_web_listens_on_the_printed_url_when_port_is_unset(tmp_path):
         process.wait(timeout=30)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def _fresh_clone(root: Path, target: Path) -> None:
     """Copy the files git tracks in ``root`` to ``target`` (what a clone holds, with the
@@ -128,7 +124,7 @@ def test_run_command_on_a_fresh_clone_without_olist_files_serves_every_state(tmp
     _fresh_clone(Path(settings.BASE_DIR), clone)
     assert not (tmp_path / "shared").exists()
     env = _clean_environment(clone)
-    env["PORT"] = str(_free_port())
+    env["PORT"] = str(free_port())
     started = time.monotonic()
     process = subprocess.Popen([str(clone / "scripts" / "run")], cwd=clone, env=env, text=True,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
