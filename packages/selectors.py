@@ -185,13 +185,13 @@ def package_location_movements(*, user, q: str = "", sort: str = "waiting",
     ``package_movement_location_count`` (the same locations without the join).
     """
     locations = _movement_locations(user=user, q=q, include_empty=include_empty).annotate(
-        open_packages=FilteredRelation(
+        open_work=FilteredRelation(
             "packages", condition=Q(packages__status__in=list(MOVEMENT_STATES))),
     )
-    counts = {name: Count("open_packages__status", filter=Q(open_packages__status=code))
+    counts = {name: Count("open_work__status", filter=Q(open_work__status=code))
               for code, name in MOVEMENT_STATES.items()}
     ordering = MOVEMENT_SORTS.get(sort, MOVEMENT_SORTS["waiting"])[1]
-    return (locations.annotate(**counts, open_total=Count("open_packages__status"))
+    return (locations.annotate(**counts, open_total=Count("open_work__status"))
             .order_by(*ordering))
 
 
