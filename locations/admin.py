@@ -15,7 +15,8 @@ class StockLocationForm(forms.ModelForm):
 
     class Meta:
         model = StockLocation
-        fields = "__all__"
+        fields = ["code", "name", "city", "region", "postcode", "kind", "is_active", "can_package",
+                  "is_pickup_point", "priority", "max_open_packages"]
 
     def clean_priority(self):
         return self.cleaned_data.get("priority") or 0

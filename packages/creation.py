@@ -75,7 +75,7 @@ ORDER_NUMBER_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
 TRACKING_NUMBER_RE = re.compile(r"[\x21-\x7e]+")  # printable ASCII, no spaces: fits Code 128
 
 
-def _validated_lines(*, location: StockLocation, items: Sequence[ItemInput],
+def _validated_lines(*, location: StockLocation | None, items: Sequence[ItemInput],
                      delivery_type: str, order_number: str = "") -> dict[int, int]:
     """Check a new package's input; return its ``{sku_id: quantity}``. Raises InvalidInput.
 
@@ -89,7 +89,7 @@ def _validated_lines(*, location: StockLocation, items: Sequence[ItemInput],
         raise InvalidInput("A package needs at least one item", field="items")
     if delivery_type not in Package.DeliveryType.values:
         raise InvalidInput(f"Unknown delivery type {delivery_type!r}", field="delivery_type")
-    if not (location.is_active and location.can_package):
+    if location is not None and not (location.is_active and location.can_package):
         raise InvalidInput(f"Location {location.code} cannot package", field="location")
     lines: dict[int, int] = {}
     for item in items:

@@ -443,22 +443,25 @@ class PackagePlanner:
             if list_it and len(listed) < MAX_LISTED:
                 listed.append({"location": candidate.code, "verdict": verdict, "detail": detail})
 
-        chosen, below = attempt.chosen, 0
+        chosen, below = attempt.chosen, None
         for candidate in attempt.ranked:
             if candidate is chosen:
                 add(candidate, "chosen", "holds every item" if attempt.status == Status.PENDING
                     else f"transfers bring the missing units; {self._holding_text(candidate)}")
-            elif candidate.id in attempt.failures:
-                add(candidate, *attempt.failures[candidate.id])
+                below = 0
+            elif below is None:  # tried before the chosen one (or no one was chosen)
+                add(candidate, *attempt.failures.get(
+                    candidate.id, ("no_stock", self._holding_text(candidate))))
             else:
                 below += 1
-                add(candidate, "ranked_lower",
-                    f"ranked below {chosen.code}; {self._holding_text(candidate)}",
+                short = attempt.status == Status.PENDING and self._shortages(candidate)
+                add(candidate, "no_stock" if short else "ranked_lower",
+                    shortage_text(short) if short
+                    else f"ranked below {chosen.code}; {self._holding_text(candidate)}",
                     list_it=below <= LISTED_AFTER_CHOSEN)
-        for verdict in ("full", "excluded", "wrong_kind", "not_included"):
+        for verdict in ("full", "excluded", "wrong_kind"):  # not_included: not candidates at all
             for candidate in attempt.filtered.get(verdict, []):
-                add(candidate, verdict, attempt.filtered_detail[candidate.id],
-                    list_it=verdict != "not_included")
+                add(candidate, verdict, attempt.filtered_detail[candidate.id])
         return {**attempt.rule.as_dict(),
                 "outcome": "placed" if chosen is not None else "placed_nothing",
                 "note": attempt.note, "candidates": listed, "passed_over": counts}
