@@ -176,6 +176,7 @@ class PackagePlanner:
         self.within = frozenset(within) if within is not None else None
         self._instances: dict[int, StockLocation] = {}
         self._locked_shortages: dict[int, list[dict]] = {}
+        self._found_full: dict[int, str] = {}  # candidates found full under lock
         self.exclude = frozenset(exclude_location_ids)
         self.given = {location.pk: location for location in locations} if locations is not None else None
         if self.given is not None:
@@ -338,6 +339,7 @@ class PackagePlanner:
                 attempt.fail(candidate, "no_stock", shortage_text(self._locked_shortages[candidate.id]))
                 continue
             except LocationFull as exc:
+                self._found_full[candidate.id] = exc.detail
                 attempt.fail(candidate, "full", exc.detail)
                 continue
             attempt.chosen, attempt.status = candidate, Status.PENDING
@@ -369,6 +371,7 @@ class PackagePlanner:
                                 + shortage_text(exc.extra.get("shortages", [])))
                 return
             except LocationFull as exc:
+                self._found_full[candidate.id] = exc.detail
                 attempt.fail(candidate, "full", exc.detail)
                 continue
             attempt.chosen, attempt.status = candidate, Status.PENDING_TRANSFER
@@ -391,7 +394,8 @@ class PackagePlanner:
             candidate, rule = fallback
             location = self._location(candidate)
             shortages = self._shortages_now(candidate)
-            reason = shortage_text(shortages) or (candidate.full_text() if candidate.is_full else "")
+            reason = (shortage_text(shortages) or self._found_full.get(candidate.id)
+                      or (candidate.full_text() if candidate.is_full else ""))
             where = f'{location.code}, the best-ranked candidate of rule "{rule.name}"'
         else:
             raise NoLocation(f"No stock location can take packages of brand {self.brand.slug}: "
