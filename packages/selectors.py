@@ -25,8 +25,25 @@ from django.utils import timezone
 
 from locations.models import StockLocation
 from locations.selectors import locations_restrict, stock_levels_for_skus, stock_location_list
-from packages.models import DASHBOARD_LABELS, Package, PackageItem, PackageTransition, Status
+from packages.models import (
+    DASHBOARD_LABELS,
+    Brand,
+    Package,
+    PackageItem,
+    PackageTransition,
+    PlanningRule,
+    Status,
+)
 from transfers.models import OPEN_STATES, Transfer
+
+
+def brand_list() -> QuerySet[Brand]:
+    """Return brands with their fallback location and planning rules (in the order they are
+    tried, with their include and exclude lists) prefetched: 4 queries for any page."""
+    rules = PlanningRule.objects.order_by("position", "pk").prefetch_related(
+        "include_locations", "exclude_locations")
+    return Brand.objects.select_related("fallback_location").prefetch_related(
+        Prefetch("planning_rules", queryset=rules))
 
 
 def package_list() -> QuerySet[Package]:

@@ -14,7 +14,7 @@ from oms.api.schema import StrictCharField, UtcDateTimeField
 from packages.actions import ACTIONS, MAX_ITEMS, ItemInputSerializer
 from packages.creation import ItemInput
 from packages.engine import package_allowed_actions
-from packages.models import Brand, Package, Status, status_dict
+from packages.models import Brand, Package, PlanningRule, Status, status_dict
 from packages.selectors import package_waiting_reason
 
 BULK_MAX = 1000
@@ -183,8 +183,38 @@ class PackageDetailOutputSerializer(PackageOutputSerializer):
         return package_waiting_reason(package)
 
 
+@extend_schema_field(serializers.ListField(child=serializers.CharField()))
+class LocationCodesField(serializers.Field):
+    """A many-to-many of stock locations rendered as their codes (read-only, prefetched)."""
+
+    def __init__(self, **kwargs):
+        kwargs["read_only"] = True
+        super().__init__(**kwargs)
+
+    def to_representation(self, value):
+        return [location.code for location in value.all()]
+
+
+class PlanningRuleOutputSerializer(serializers.Serializer):
+    """One planning rule of a brand (``packages.planning``): tried by ``position``; empty
+    ``include_locations`` means every active packaging location."""
+
+    id = serializers.IntegerField()
+    position = serializers.IntegerField()
+    name = serializers.CharField()
+    is_active = serializers.BooleanField()
+    delivery_type = serializers.CharField(allow_blank=True, help_text="Blank: any.")
+    include_locations = LocationCodesField()
+    exclude_locations = LocationCodesField()
+    location_kind = serializers.CharField(allow_blank=True, help_text="Blank: warehouses and stores.")
+    requires_capacity = serializers.BooleanField()
+    ranking = serializers.ListField(child=serializers.ChoiceField(choices=PlanningRule.Ranking.values))
+    allow_transfers = serializers.BooleanField()
+
+
 class BrandOutputSerializer(serializers.Serializer):
-    """A brand (sales channel) and its settings; ``enabled_actions`` = offered actions."""
+    """A brand (sales channel) and its settings; ``enabled_actions`` = offered actions;
+    ``planning_rules`` in the order they are tried (none: the default rule plans)."""
 
     slug = serializers.CharField()
     name = serializers.CharField()
@@ -193,6 +223,10 @@ class BrandOutputSerializer(serializers.Serializer):
     recheck_interval_minutes = serializers.IntegerField()
     disabled_actions = serializers.ListField(child=serializers.CharField())
     enabled_actions = serializers.SerializerMethodField()
+    fallback_location = serializers.CharField(
+        source="fallback_location.code", allow_null=True,
+        help_text="Where a package no rule can place waits as Product Out of Stock.")
+    planning_rules = PlanningRuleOutputSerializer(many=True)
 
     @extend_schema_field(serializers.ListField(child=serializers.ChoiceField(choices=list(ACTIONS))))
     def get_enabled_actions(self, brand) -> list[str]:

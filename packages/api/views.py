@@ -41,8 +41,8 @@ from packages.api.serializers import (
 from packages.bulk import BULK_CHUNK_SIZE, package_bulk_outcome, package_bulk_summary
 from packages.creation import package_create
 from packages.engine import package_act, package_run
-from packages.models import FINAL_STATES, Brand, DenialReason, Package, PackageItem, PackageTransition, Status
-from packages.selectors import package_get, package_list
+from packages.models import FINAL_STATES, DenialReason, Package, PackageItem, PackageTransition, Status
+from packages.selectors import brand_list, package_get, package_list
 
 ETAG_HEADER = OpenApiParameter("ETag", OpenApiTypes.STR, OpenApiParameter.HEADER, response=[200, 201],
                                description='The package version, e.g. "3": send it in If-Match.')
@@ -290,7 +290,7 @@ class BrandListView(StrictQueryParamsMixin, generics.ListAPIView):
     """Brands (sales channels) with their settings."""
 
     serializer_class = BrandOutputSerializer
-    queryset = Brand.objects.all()
+    queryset = brand_list()
 
     @extend_schema(operation_id="brands_list", tags=["brands"])
     def get(self, request, *args, **kwargs):
@@ -301,7 +301,7 @@ class BrandDetailView(StrictQueryParamsMixin, generics.RetrieveAPIView):
     """One brand by slug (404 if unknown)."""
 
     serializer_class = BrandOutputSerializer
-    queryset = Brand.objects.all()
+    queryset = brand_list()
     lookup_field = "slug"
 
     @extend_schema(operation_id="brands_retrieve", tags=["brands"])

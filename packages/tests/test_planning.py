@@ -374,3 +374,21 @@ def test_admin_brand_page_lists_its_rules(world, admin_client):
     rule(world, "first rule", 1)
     page = admin_client.get(reverse("admin:packages_brand_change", args=[world["brand"].pk]))
     assert b"first rule" in page.content
+
+
+def test_brand_api_lists_the_rules_in_order_and_the_fallback_location(world, django_assert_max_num_queries):
+    rule(world, "second", 2, include=["B"], ranking=["priority"])
+    rule(world, "first", 1, exclude=["A"], location_kind="store")
+    world["brand"].fallback_location = world["C"]
+    world["brand"].save()
+    BrandFactory(slug="other")
+    client, _ = api_client()
+    client.get("/api/v1/brands/")  # token cached
+    with django_assert_max_num_queries(7):  # token, count, brands, rules, include, exclude lists
+        brands = {b["slug"]: b for b in client.get("/api/v1/brands/").json()["results"]}
+    shop = brands["shop"]
+    assert shop["fallback_location"] == "C"
+    assert [(r["name"], r["include_locations"], r["exclude_locations"], r["location_kind"])
+            for r in shop["planning_rules"]] == [("first", [], ["A"], "store"), ("second", ["B"], [], "")]
+    assert shop["planning_rules"][1]["ranking"] == ["priority"]
+    assert (brands["other"]["fallback_location"], brands["other"]["planning_rules"]) == (None, [])
