@@ -249,7 +249,8 @@ def p1_statements() -> dict[str, str]:
         'delivery_attempts', w0.delivery_attempts, 'cancellation_reason', w0.cancellation_reason,
         'replaces', NULL, 'created_at', w0.created_at, 'updated_at', w0.updated_at,
         'items', {{items}}::json, 'allowed_actions', {_allowed_json('w0.status')},
-        'replacement', NULL, 'denial_reason', NULL, 'waiting_reason', NULL,
+        'delivery_region', w0.delivery_region, 'replacement', NULL, 'denial_reason', NULL,
+        'waiting_reason', NULL, 'planning', NULLIF(w0.planning, '{{}}'::jsonb),
         'transitions', {{history}}::jsonb || jsonb_build_array(jsonb_build_object(
             'action', 'ship', 'from_status', {_status_json('500')}, 'to_status', {_status_json('w0.status')},
             'actor', {{actor}}::text, 'reason', '', 'payload', w1.payload,

@@ -35,8 +35,6 @@ from packages.creation import (
     ItemInput,
     out_of_stock_fields,
     package_create,
-    place,
-    shortage_text,
 )
 from packages.models import (
     PICKED_STATES,
@@ -46,6 +44,7 @@ from packages.models import (
     PackageTransition,
     Status,
 )
+from packages.planning import package_place
 from transfers.services import transfer_placement_units, transfers_cancel_open_for_package
 
 MAX_QUANTITY = 100_000
@@ -231,6 +230,18 @@ def _stock_ledger(packages) -> stock.StockLedger:
         pk__in=items.annotate(level=Subquery(level_of_item)).values("level")))
 
 
+class _ReschedulingLedger:
+    """What a batch of reschedules locks at once: the stock rows (``_stock_ledger``), then the
+    rows of their locations that have a capacity (``stock.CapacityLedger``)."""
+
+    def __init__(self, packages):
+        self.stock = _stock_ledger(packages)
+        self.slots = stock.CapacityLedger({package.location_id for package in packages})
+
+    def save(self) -> None:
+        self.stock.save()
+
+
 def _complete_packaging(package, actor, *, ledger: stock.StockLedger) -> Step:
     ledger.pick(package.location_id, package_item_lines(package))
     return Step()
@@ -325,9 +336,11 @@ def _mark_delivery_failed(package, actor, *, reason: str) -> Step:
     return Step(reason=reason.strip())
 
 
-def _reschedule(package, actor, *, ledger: stock.StockLedger) -> Step:
-    ledger.reserve(package.location_id, package_item_lines(package),
-                   codes={item.sku_id: item.sku.code for item in package.items.all()})
+def _reschedule(package, actor, *, ledger: _ReschedulingLedger) -> Step:
+    ledger.slots.check(package.location_id)
+    ledger.stock.reserve(package.location_id, package_item_lines(package),
+                         codes={item.sku_id: item.sku.code for item in package.items.all()})
+    ledger.slots.take(package.location_id)
     return Step()
 
 
@@ -347,11 +360,12 @@ def _reassign_location(package, actor, *, location_code: str) -> Step:
         raise InvalidInput(f"The package is already at {location_code}; choose another location",
                            field="location")
     from_location = package.location.code
-    package.location, package.placed_at = location, timezone.now()
-    target, shortages = place(package, package_item_lines(package), actor)
-    if target == Status.PRODUCT_OUT_OF_STOCK:
-        out_of_stock_fields(package, shortages)
-    return Step(transition={"location": location, "target": target}, reason=shortage_text(shortages),
+    package.placed_at = timezone.now()
+    placement = package_place(package, package_item_lines(package), actor, locations=[location])
+    package.planning = placement.record
+    if placement.status == Status.PRODUCT_OUT_OF_STOCK:
+        out_of_stock_fields(package, placement.reason)
+    return Step(transition={"location": location, "target": placement.status}, reason=placement.reason,
                 payload={"from_location": from_location, "to_location": location.code})
 
 
@@ -438,17 +452,20 @@ ACTIONS: dict[str, Action] = actions_by_name(
            writes=("delivered_at",), form=False, description="Carrier event: delivered."),
     Action("mark_delivery_failed", "Mark Delivery Failed", "AS", input=DeliveryFailedInput,
            run=_mark_delivery_failed, description="Carrier event: delivery failed, with a reason."),
-    Action("reschedule", "Reschedule", "OAS", run=_reschedule, ledger=_stock_ledger, primary=True,
-           stock="reserves every item (refused with the shortages when the location lacks some)",
-           description="Back to work once stock returned."),
+    Action("reschedule", "Reschedule", "OAS", run=_reschedule, ledger=_ReschedulingLedger, primary=True,
+           stock="reserves every item (refused with the shortages when the location lacks some, "
+                 "or when it is full)",
+           description="Back to work once stock returned and the location has room."),
     Action("refuse", "Refuse", "OA", input=RefuseInput, run=_refuse, writes=("denial_reason",),
            stock="reservations released", description="The location declines the package."),
     Action("reassign_location", "Reassign Location", "OAS", input=ReassignLocationInput,
            run=_reassign_location, primary=True,
-           writes=("location", "placed_at", "stock_checked_at", "next_stock_check_at", "stock_shortage"),
+           writes=("location", "placed_at", "stock_checked_at", "next_stock_check_at", "stock_shortage",
+                   "planning"),
            stock="placed anew at the new location: reserved there, or transfers planned",
-           description="Re-plan to another location: Pending where it has every item, Pending "
-                       "Transfer where transfers can bring the rest, else Product Out of Stock."),
+           description="Re-plan to another location: Pending where it has every item and room, "
+                       "Pending Transfer where transfers can bring the rest, else Product Out of "
+                       "Stock."),
     Action("cancel", "Cancel", "OA", input=ReasonInput, run=_cancel, form=True,
            writes=("cancellation_reason",), stock="reservations released",
            description="Cancel before any physical work."),

@@ -15,6 +15,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from locations.models import StockLocation
 from oms.actions.log import TransitionLog
 from oms.actions.row_guard import UpdateFieldsRequired
 from oms.timestamps import TimeStampedModel
@@ -61,6 +62,11 @@ PICKED_STATES = frozenset(
     {S.PACKAGING_COMPLETED, S.PENDING_SHIPPING_LABEL, S.PENDING_INVOICE, S.READY_FOR_PICKUP}
 )
 FINAL_STATES = frozenset({S.DELIVERED, S.CANCELED, S.DEFECTIVE_PRODUCT_FOUND})
+# Open packages, counted against their location's capacity (StockLocation.open_packages,
+# kept by the database: packages.capacity).
+CAPACITY_STATES = frozenset(
+    {S.PENDING, S.IN_PROGRESS, S.PENDING_TRANSFER, S.READY_TO_PACKAGING, S.PENDING_CANCELLATION}
+)
 DASHBOARD_LABELS = {
     S.PENDING: "Waiting",
     S.IN_PROGRESS: "Preparing",
@@ -94,6 +100,11 @@ class Brand(TimeStampedModel):
         default=False, help_text="Ship stops in Pending Invoice until an invoice is attached."
     )
     recheck_interval_minutes = models.PositiveIntegerField(default=30)
+    fallback_location = models.ForeignKey(
+        "locations.StockLocation", null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Where a package no planning rule can place waits as Product Out of Stock "
+                  "(blank: the best-ranked candidate of the first rule that applied).")
 
     class Meta:
         ordering = ["slug"]
@@ -156,6 +167,9 @@ class Package(UpdateFieldsRequired, fsm.FSMModelMixin, TimeStampedModel):
     delivery_type = models.CharField(
         max_length=20, choices=DeliveryType.choices, default=DeliveryType.SHIP
     )
+    delivery_region = models.CharField(
+        max_length=100, blank=True,
+        help_text="Region (state) of the delivery address; planning may prefer locations there.")
     status = fsm.FSMIntegerField(choices=Status.choices, default=Status.PENDING, protected=True)
     status_changed_at = models.DateTimeField(default=timezone.now)
     version = models.PositiveIntegerField(default=1)
@@ -188,6 +202,10 @@ class Package(UpdateFieldsRequired, fsm.FSMModelMixin, TimeStampedModel):
     stock_shortage = models.CharField(
         max_length=500, blank=True,
         help_text='What the last check found missing, e.g. "short: SKU X needs 2, has 0".')
+    planning = models.JSONField(
+        default=dict, blank=True,
+        help_text="Why the package is at its location: the planning rule, the location chosen "
+                  "and why the others were passed over (packages.planning).")
     # unique in Meta; null (not "") for packages not imported, so they do not collide
     external_ref = models.CharField(  # noqa: DJ001
         max_length=120, null=True, blank=True,
@@ -381,6 +399,64 @@ class Package(UpdateFieldsRequired, fsm.FSMModelMixin, TimeStampedModel):
     @property
     def status_info(self) -> dict:
         return status_dict(self.status)
+
+
+def default_ranking() -> list[str]:
+    return ["same_region", "stock"]
+
+
+class PlanningRule(TimeStampedModel):
+    """One planning rule of a brand: which stock locations may take its new packages and in
+    which order they are tried (packages.planning). Rules are tried by ``position``; the
+    first that applies and places the package wins."""
+
+    class Ranking(models.TextChoices):
+        SAME_REGION = "same_region", "Same region as the delivery first"
+        STOCK = "stock", "Most of the package in stock first"
+        FEWEST_OPEN = "fewest_open", "Fewest open packages first"
+        PRIORITY = "priority", "Highest location priority first"
+
+    brand = models.ForeignKey(Brand, on_delete=models.CASCADE, related_name="planning_rules")
+    position = models.PositiveIntegerField(default=0, help_text="Rules are tried lowest first.")
+    name = models.CharField(max_length=100)
+    is_active = models.BooleanField(default=True)
+    delivery_type = models.CharField(
+        max_length=20, choices=Package.DeliveryType.choices, blank=True,
+        help_text="Applies only to packages of this delivery type (blank: any).")
+    include_locations = models.ManyToManyField(
+        "locations.StockLocation", blank=True, related_name="+",
+        help_text="Candidates: only these locations (none chosen: every active packaging location).")
+    exclude_locations = models.ManyToManyField(
+        "locations.StockLocation", blank=True, related_name="+",
+        help_text="Never these locations.")
+    location_kind = models.CharField(
+        max_length=16, blank=True, choices=StockLocation.Kind.choices,
+        help_text="Only warehouses or only stores (blank: both).")
+    requires_capacity = models.BooleanField(
+        default=True, help_text="Only locations with capacity left (open packages below their maximum).")
+    ranking = models.JSONField(
+        default=default_ranking, blank=True,
+        help_text="Order of the candidates, first key first: same_region, stock, fewest_open, "
+                  "priority (ties: lowest location id).")
+    allow_transfers = models.BooleanField(
+        default=True,
+        help_text="When no candidate holds every item, missing units may come by transfer.")
+
+    class Meta:
+        ordering = ["brand_id", "position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["brand", "name"], name="planning_rule_brand_name_uniq"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.brand_id}: {self.position}. {self.name}"
+
+    def clean(self) -> None:
+        keys = self.ranking
+        if not isinstance(keys, list) or not all(key in self.Ranking.values for key in keys):
+            raise ValidationError({"ranking": "Must be a list of: " + ", ".join(self.Ranking.values)})
+        if len(set(keys)) != len(keys):
+            raise ValidationError({"ranking": "Each key at most once."})
 
 
 class PackageItem(models.Model):

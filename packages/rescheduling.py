@@ -12,7 +12,8 @@ given SKUs at a location when stock just rose there), oldest waiting first
   engine (``package_act("reschedule", …, skip_locked=True)``, as the system actor): their
   rows are taken with ``SELECT … FOR UPDATE SKIP LOCKED`` (a package an operator is acting
   on is skipped, never waited for) and their state checked again under the lock; they take
-  the stock, longest waiting first, or get the shortage they met.
+  the stock and a slot at their location, longest waiting first, or get the shortage (or
+  the full location) they met.
 
 Runs for the same brand are serialised by a PostgreSQL advisory lock, so two runs started
 together neither reschedule a package twice nor let a younger package take scarce stock
@@ -33,6 +34,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from locations.models import Sku, StockLevel
+from locations.services import LocationFull
 from oms.actions.actors import system_actor
 from oms.actions.engine import Entry
 from oms.actions.errors import InsufficientStock
@@ -141,12 +143,13 @@ SQLITE_ROWS_PER_STATEMENT = 500  # keeps a VALUES list far below SQLite's bound-
 
 
 def package_stamp_shortages(*, shortages: Mapping[int, Sequence[dict]], checked_at: dt.datetime,
-                            next_check_at: dt.datetime) -> int:
+                            next_check_at: dt.datetime, reasons: Mapping[int, str] | None = None) -> int:
     """Record a stock check on packages that are still short, in one statement.
 
     Sets ``stock_checked_at``, ``next_stock_check_at`` and ``stock_shortage`` (the
     ``shortage_text`` of each package's shortage dicts ``{"sku", "needed", "available"}``)
-    on the packages of ``shortages`` (``{package_id: [shortage, …]}``) that are still in
+    on the packages of ``shortages`` (``{package_id: [shortage, …]}``; ``reasons`` gives the
+    text itself instead, ``{package_id: text}``, e.g. a full location) that are still in
     Product Out of Stock (the fields mean nothing elsewhere; state-machine.md, "Automatic
     rescheduling"); the others are left alone. No transition, log row or event: the state
     does not change. On PostgreSQL the rows are locked in primary-key order first (waiting
@@ -155,10 +158,11 @@ def package_stamp_shortages(*, shortages: Mapping[int, Sequence[dict]], checked_
 
     Runs in the caller's transaction if there is one. Returns the number of packages stamped.
     """
-    if not shortages:
+    reasons = reasons or {}
+    if not shortages and not reasons:
         return 0
-    ids = sorted(shortages)
-    texts = [shortage_text(shortages[pk]) for pk in ids]
+    ids = sorted(set(shortages) | set(reasons))
+    texts = [reasons[pk][:500] if pk in reasons else shortage_text(shortages[pk]) for pk in ids]
     table = connection.ops.quote_name(Package._meta.db_table)
     status = int(Status.PRODUCT_OUT_OF_STOCK)
     checked, next_check = (connection.ops.adapt_datetimefield_value(value)
@@ -262,16 +266,18 @@ def package_recheck_out_of_stock(*, brand_id: int, now: dt.datetime | None = Non
                 continue
             outcomes = package_act("reschedule", [Entry(pk) for pk in rest],
                                    actor=system_actor("system:recheck"), skip_locked=True)
-            short = {}
+            short, full = {}, {}
             for outcome in outcomes:
                 if outcome.done:
                     result.rescheduled.append(outcome.key)
                 elif isinstance(outcome.error, InsufficientStock):
                     short[outcome.key] = outcome.error.extra.get("shortages", [])
+                elif isinstance(outcome.error, LocationFull):
+                    full[outcome.key] = outcome.error.detail
                 else:  # locked by someone else, or no longer Product Out of Stock
                     result.skipped += 1
             result.still_short += package_stamp_shortages(
-                shortages=short, checked_at=now, next_check_at=now + interval)
+                shortages=short, reasons=full, checked_at=now, next_check_at=now + interval)
     job_run_record(job=job, key=brand.slug, items=len(result.rescheduled))
     return result
 

@@ -25,8 +25,25 @@ from django.utils import timezone
 
 from locations.models import StockLocation
 from locations.selectors import locations_restrict, stock_levels_for_skus, stock_location_list
-from packages.models import DASHBOARD_LABELS, Package, PackageItem, PackageTransition, Status
+from packages.models import (
+    DASHBOARD_LABELS,
+    Brand,
+    Package,
+    PackageItem,
+    PackageTransition,
+    PlanningRule,
+    Status,
+)
 from transfers.models import OPEN_STATES, Transfer
+
+
+def brand_list() -> QuerySet[Brand]:
+    """Return brands with their fallback location and planning rules (in the order they are
+    tried, with their include and exclude lists) prefetched: 4 queries for any page."""
+    rules = PlanningRule.objects.order_by("position", "pk").prefetch_related(
+        "include_locations", "exclude_locations")
+    return Brand.objects.select_related("fallback_location").prefetch_related(
+        Prefetch("planning_rules", queryset=rules))
 
 
 def package_list() -> QuerySet[Package]:
@@ -185,13 +202,13 @@ def package_location_movements(*, user, q: str = "", sort: str = "waiting",
     ``package_movement_location_count`` (the same locations without the join).
     """
     locations = _movement_locations(user=user, q=q, include_empty=include_empty).annotate(
-        open_packages=FilteredRelation(
+        open_work=FilteredRelation(
             "packages", condition=Q(packages__status__in=list(MOVEMENT_STATES))),
     )
-    counts = {name: Count("open_packages__status", filter=Q(open_packages__status=code))
+    counts = {name: Count("open_work__status", filter=Q(open_work__status=code))
               for code, name in MOVEMENT_STATES.items()}
     ordering = MOVEMENT_SORTS.get(sort, MOVEMENT_SORTS["waiting"])[1]
-    return (locations.annotate(**counts, open_total=Count("open_packages__status"))
+    return (locations.annotate(**counts, open_total=Count("open_work__status"))
             .order_by(*ordering))
 
 

@@ -262,6 +262,38 @@ def _payload_text(payload: dict) -> str:
     return "; ".join(p for p in parts if p)
 
 
+PLANNING_VERDICT_LABELS = {
+    "chosen": "Chosen", "no_stock": "No stock", "full": "Full", "excluded": "Excluded",
+    "wrong_kind": "Other kind", "ranked_lower": "Ranked lower", "not_included": "Not included",
+}
+PLANNING_OUTCOME_LABELS = {"placed": "placed it", "placed_nothing": "placed nothing",
+                           "not_applicable": "does not apply"}
+
+
+def _planning_context(package: Package) -> dict | None:
+    """The package's planning record (``packages.planning``) with labels for display; None
+    for a package planned before records were kept."""
+    record = package.planning
+    if not isinstance(record, dict) or not record.get("location"):
+        return None
+    outcome = record.get("outcome", "")
+    status = _status_from_slug(outcome)
+    planned_at = record.get("planned_at")
+    return {
+        **record,
+        "outcome_label": status.label if status is not None else outcome,
+        "planned_at": dt.datetime.fromisoformat(planned_at) if planned_at else None,
+        "rules": [
+            {**rule, "outcome_label": PLANNING_OUTCOME_LABELS.get(rule.get("outcome"), rule.get("outcome")),
+             "candidates": [{**c, "verdict_label": PLANNING_VERDICT_LABELS.get(c["verdict"], c["verdict"])}
+                            for c in rule.get("candidates", [])],
+             "passed_over": [{"verdict": PLANNING_VERDICT_LABELS.get(v, v), "count": n}
+                             for v, n in rule.get("passed_over", {}).items()]}
+            for rule in record.get("rules", [])
+        ],
+    }
+
+
 def _waiting_context(package: Package) -> dict | None:
     """``package_waiting_reason`` with its ISO timestamps turned into datetimes for display."""
     waiting = package_waiting_reason(package)
@@ -321,6 +353,7 @@ class PackageDetailView(LoginRequiredMixin, TemplateView):
             order_packages=order_packages,
             replacement=replacement,
             waiting=_waiting_context(package),
+            planning=_planning_context(package),
             transfers=transfer_list_for_package(package_id=package.pk),
             transitions=_transition_rows(package),
             has_ticket=package_has_shipping_ticket(package),
