@@ -36,6 +36,12 @@ from packages.creation import (
     out_of_stock_fields,
     package_create,
 )
+from packages.events import (
+    PACKAGE_BLOCKED,
+    PACKAGE_INVOICE_UPDATED,
+    PACKAGE_SHIPMENT_UPDATED,
+    PACKAGE_UNBLOCKED,
+)
 from packages.models import (
     PICKED_STATES,
     RESERVING_STATES,
@@ -123,7 +129,8 @@ class ReportItemsInput(StrictInputSerializer):
 
 
 class ShipInput(StrictInputSerializer):
-    """``{"carrier": str, "tracking_number": str}`` (both required, <= 64 characters)."""
+    """``{"carrier": str, "tracking_number": str}`` (both required, <= 64 characters; the
+    tracking number printable ASCII without spaces)."""
 
     carrier = StrictCharField(max_length=64)
     tracking_number = StrictCharField(max_length=64)
@@ -135,6 +142,12 @@ class AttachInvoiceInput(StrictInputSerializer):
     invoice_number = StrictCharField(max_length=64)
     invoice_date = serializers.DateField()
     invoice_url = StrictURLField(max_length=500, required=False, allow_blank=True)
+
+
+class BlockInput(StrictInputSerializer):
+    """``{"reason": str}`` (required, <= 255): why the package is put on hold."""
+
+    reason = StrictCharField(max_length=255)
 
 
 class DeliveryFailedInput(StrictInputSerializer):
@@ -300,7 +313,8 @@ def _replace(remove_units, reason: str):
     return run
 
 
-def _ship(package, actor, *, carrier: str, tracking_number: str) -> Step:
+def _checked_shipment(carrier: str, tracking_number: str) -> tuple[str, str]:
+    """The trimmed carrier and tracking number. Raises InvalidInput (field named)."""
     carrier, tracking_number = (carrier or "").strip(), (tracking_number or "").strip()
     if not carrier:
         raise InvalidInput("carrier is required", field="carrier")
@@ -309,6 +323,11 @@ def _ship(package, actor, *, carrier: str, tracking_number: str) -> Step:
     if not TRACKING_NUMBER_RE.fullmatch(tracking_number):
         raise InvalidInput("tracking_number must be printable ASCII without spaces (it is printed "
                            "as a barcode)", field="tracking_number")
+    return carrier, tracking_number
+
+
+def _ship(package, actor, *, carrier: str, tracking_number: str) -> Step:
+    carrier, tracking_number = _checked_shipment(carrier, tracking_number)
     return Step(transition={"carrier": carrier, "tracking_number": tracking_number,
                             "label_required": package.brand.requires_shipping_label,
                             "invoice_required": package.brand.requires_invoice},
@@ -328,6 +347,52 @@ def _attach_invoice(package, actor, *, invoice_number: str, invoice_date: dt.dat
                             "invoice_url": invoice_url or ""},
                 payload={"invoice_number": invoice_number,
                          "invoice_date": invoice_date.isoformat() if invoice_date else None})
+
+
+def _update_shipment(package, actor, *, carrier: str, tracking_number: str) -> Step:
+    carrier, tracking_number = _checked_shipment(carrier, tracking_number)
+    return Step(transition={"carrier": carrier, "tracking_number": tracking_number},
+                payload={"carrier": carrier, "tracking_number": tracking_number,
+                         "previous": {"carrier": package.carrier,
+                                      "tracking_number": package.tracking_number}})
+
+
+def _update_invoice(package, actor, *, invoice_number: str, invoice_date: dt.date,
+                    invoice_url: str = "") -> Step:
+    step = _attach_invoice(package, actor, invoice_number=invoice_number, invoice_date=invoice_date,
+                           invoice_url=invoice_url)
+    step.payload["previous"] = {
+        "invoice_number": package.invoice_number,
+        "invoice_date": package.invoice_date.isoformat() if package.invoice_date else None}
+    return step
+
+
+def _block(package, actor, *, reason: str) -> Step:
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidInput("reason is required", field="reason")
+    return Step(transition={"reason": reason, "blocked_by": str(actor)[:150]}, reason=reason)
+
+
+def _transfers_follow_up(package, status: int, why: str) -> tuple[str, dict] | None:
+    """The system action (``Step.then``) due for a package going on in ``status`` after a
+    pause in which its transfers' events were not acted on (a cancellation request, a
+    hold): in Pending Transfer, transfer_lost if one was cancelled, transfers_arrived if
+    all arrived; else None."""
+    if status != Status.PENDING_TRANSFER:
+        return None
+    in_flight, lost = transfer_placement_units(package=package)
+    if lost:
+        return ("transfer_lost", {"reason": f"a transfer was cancelled {why}"})
+    if not in_flight:
+        return ("transfers_arrived", {})
+    return None
+
+
+def _unblock(package, actor, *, reason: str = "") -> Step:
+    return Step(reason=reason, payload={"block_reason": package.block_reason,
+                                        "blocked_by": package.blocked_by},
+                then=_transfers_follow_up(package, package.status, "while the package was blocked"))
 
 
 def _mark_delivery_failed(package, actor, *, reason: str) -> Step:
@@ -387,15 +452,8 @@ def _confirm_cancellation(package, actor, *, reason: str = "") -> Step:
 
 def _reject_cancellation(package, actor, *, reason: str = "") -> Step:
     previous = _status_before_cancellation_request(package)
-    then = None
-    if previous == Status.PENDING_TRANSFER:
-        # Transfers may have arrived or been lost while the cancellation was pending.
-        in_flight, lost = transfer_placement_units(package=package)
-        if lost:
-            then = ("transfer_lost", {"reason": "a transfer was cancelled meanwhile"})
-        elif not in_flight:
-            then = ("transfers_arrived", {})
-    return Step(transition={"previous_status": previous}, reason=reason, then=then)
+    return Step(transition={"previous_status": previous}, reason=reason,
+                then=_transfers_follow_up(package, previous, "meanwhile"))
 
 
 def _transfers_arrived(package, actor, *, reason: str = "") -> Step:
@@ -485,4 +543,25 @@ ACTIONS: dict[str, Action] = actions_by_name(
     Action("transfer_lost", "Transfer Lost", "S", input=ReasonInput, run=_transfer_lost,
            switchable=False, stock="reservations released; other open transfers cancelled",
            description="A transfer of the package was Cancelled."),
+    Action("block", "Block", "OA", input=BlockInput, run=_block,
+           writes=("blocked_at", "block_reason", "blocked_by"), event=PACKAGE_BLOCKED,
+           description="Put the package on hold, with a reason. Its state and reservations stay; "
+                       "every other action is refused (409 `blocked`) and the automatic re-check "
+                       "passes it over until it is unblocked."),
+    Action("unblock", "Unblock", "OA", input=ReasonInput, run=_unblock, primary=True, form=False,
+           writes=("blocked_at", "block_reason", "blocked_by", "next_stock_check_at"),
+           releases_hold=True, switchable=False, event=PACKAGE_UNBLOCKED,
+           description="Release the hold: the package goes on from the state it was blocked in "
+                       "(a Product Out of Stock package is due for the re-check at once; transfers "
+                       "that arrived or were cancelled meanwhile are acted on). Cannot be switched "
+                       "off per brand, so a blocked package can always be released."),
+    Action("update_shipment", "Update Shipment", "OA", input=ShipInput, run=_update_shipment,
+           writes=("carrier", "tracking_number"), event=PACKAGE_SHIPMENT_UPDATED,
+           description="Correct the carrier and tracking number of a package with the carrier; "
+                       "the shipping ticket shows the new ones. The state does not change."),
+    Action("update_invoice", "Update Invoice", "OA", input=AttachInvoiceInput, run=_update_invoice,
+           writes=("invoice_number", "invoice_date", "invoice_url"), event=PACKAGE_INVOICE_UPDATED,
+           description="Replace the invoice (number, date, document URL) once packaging is "
+                       "completed, also after handover. The state does not change; in Pending "
+                       "Invoice, attach_invoice attaches it and ships."),
 )

@@ -121,6 +121,21 @@ class DenialReasonAdmin(admin.ModelAdmin):
     list_filter = ("is_active",)
 
 
+class BlockedFilter(admin.SimpleListFilter):
+    """Blocked (on hold) or not."""
+
+    title = "blocked"
+    parameter_name = "blocked"
+
+    def lookups(self, request, model_admin):
+        return [("true", "Blocked"), ("false", "Not blocked")]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("true", "false"):
+            return queryset.filter(blocked_at__isnull=self.value() == "false")
+        return queryset
+
+
 class PackageItemInline(ReadOnlyTabularInline):
     model = PackageItem
     fields = ("sku", "quantity", "unit_price", "freight_value")
@@ -134,9 +149,9 @@ class PackageTransitionInline(ReadOnlyTabularInline):
 
 @admin.register(Package)
 class PackageAdmin(EngineActionsMixin, admin.ModelAdmin):
-    list_display = ("number", "order_number", "status", "location", "brand", "delivery_type",
-                    "ship_by", "status_changed_at")
-    list_filter = ("status", "brand", "delivery_type")
+    list_display = ("number", "order_number", "status", "blocked", "location", "brand",
+                    "delivery_type", "ship_by", "status_changed_at")
+    list_filter = ("status", BlockedFilter, "brand", "delivery_type")
     search_fields = ("number", "order_number", "tracking_number", "location__code",
                      "items__sku__code")
     list_select_related = ("location", "brand")
@@ -148,6 +163,10 @@ class PackageAdmin(EngineActionsMixin, admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in Package._meta.fields] + ["replaced_by"]
+
+    @admin.display(description="Blocked", boolean=True)
+    def blocked(self, obj):
+        return obj.is_blocked
 
     @admin.display(description="Replaced by")
     def replaced_by(self, obj):

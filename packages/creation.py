@@ -437,7 +437,8 @@ def _insert_placed(placed, *, actor: Actor, instances: bool) -> list[Package | C
             packages.append(package)
     else:
         packages = [SimpleNamespace(pk=pk, version=1, carrier="", tracking_number="",
-                                    invoice_number="", replaces_id=None, **row)
+                                    invoice_number="", invoice_date=None, blocked_at=None,
+                                    replaces_id=None, **row)
                     for pk, row in zip(ids, rows, strict=True)]
     events_publish_many([_created_event(package, spec, reason, actor)
                          for package, (_, spec, _, reason) in zip(packages, placed, strict=True)],

@@ -67,6 +67,21 @@ FINAL_STATES = frozenset({S.DELIVERED, S.CANCELED, S.DEFECTIVE_PRODUCT_FOUND})
 CAPACITY_STATES = frozenset(
     {S.PENDING, S.IN_PROGRESS, S.PENDING_TRANSFER, S.READY_TO_PACKAGING, S.PENDING_CANCELLATION}
 )
+# States in which a package may be blocked (state table, block): every state before the
+# carrier has it, the waiting ones and Pending Cancellation; not with the carrier, not final.
+HOLDABLE_STATES = frozenset({
+    S.PENDING, S.IN_PROGRESS, S.PENDING_TRANSFER, S.READY_TO_PACKAGING, S.PACKAGING_COMPLETED,
+    S.PENDING_SHIPPING_LABEL, S.PENDING_INVOICE, S.READY_FOR_PICKUP, S.PENDING_CANCELLATION,
+    S.PRODUCT_OUT_OF_STOCK, S.TO_BE_RESCHEDULED,
+})
+# States in which the shipment data may be corrected (state table, update_shipment).
+SHIPMENT_UPDATE_STATES = frozenset({S.SHIPPED, S.DELIVERY_FAILED, S.DELIVERY_ATTEMPTED})
+# States in which the invoice may be replaced (state table, update_invoice): from Packaging
+# Completed on, but Pending Invoice (there attach_invoice attaches it and ships).
+INVOICE_UPDATE_STATES = frozenset({
+    S.PACKAGING_COMPLETED, S.PENDING_SHIPPING_LABEL, S.READY_FOR_PICKUP, S.SHIPPED,
+    S.DELIVERY_FAILED, S.DELIVERY_ATTEMPTED, S.DELIVERED,
+})
 DASHBOARD_LABELS = {
     S.PENDING: "Waiting",
     S.IN_PROGRESS: "Preparing",
@@ -206,6 +221,11 @@ class Package(UpdateFieldsRequired, fsm.FSMModelMixin, TimeStampedModel):
         default=dict, blank=True,
         help_text="Why the package is at its location: the planning rule, the location chosen "
                   "and why the others were passed over (packages.planning).")
+    # The hold (block / unblock): a blocked package keeps its state and reservations and
+    # refuses every action but unblock; the automatic re-check passes it over.
+    blocked_at = models.DateTimeField(null=True, blank=True, help_text="Blocked since (null: not blocked).")
+    block_reason = models.CharField(max_length=255, blank=True)
+    blocked_by = models.CharField(max_length=150, blank=True, help_text="Who blocked it (the actor).")
     # unique in Meta; null (not "") for packages not imported, so they do not collide
     external_ref = models.CharField(  # noqa: DJ001
         max_length=120, null=True, blank=True,
@@ -233,6 +253,9 @@ class Package(UpdateFieldsRequired, fsm.FSMModelMixin, TimeStampedModel):
             models.Index(fields=["brand", "next_stock_check_at", "status_changed_at"],
                          name="package_recheck_due_idx",
                          condition=Q(status=920)),
+            # the blocked packages per location (dashboards, the list's filter): a few rows
+            models.Index(fields=["location"], name="package_blocked_idx",
+                         condition=Q(blocked_at__isnull=False)),
         ]
 
     def __str__(self) -> str:
@@ -244,6 +267,10 @@ class Package(UpdateFieldsRequired, fsm.FSMModelMixin, TimeStampedModel):
 
     def is_click_and_collect(self) -> bool:
         return self.delivery_type == self.DeliveryType.CLICK_AND_COLLECT
+
+    @property
+    def is_blocked(self) -> bool:
+        return self.blocked_at is not None
 
     # --- transitions (state-machine.md, "Package actions") -----------------------------
     @fsm.transition(field=status, source=S.PENDING, target=S.IN_PROGRESS)
@@ -386,6 +413,26 @@ class Package(UpdateFieldsRequired, fsm.FSMModelMixin, TimeStampedModel):
     def transfer_lost(self) -> None:
         pass
 
+    @fsm.transition(field=status, source=sorted(HOLDABLE_STATES), target=None)
+    def block(self, *, reason: str, blocked_by: str) -> None:
+        self.blocked_at, self.block_reason, self.blocked_by = timezone.now(), reason, blocked_by
+
+    @fsm.transition(field=status, source=sorted(HOLDABLE_STATES), target=None)
+    def unblock(self) -> None:
+        self.blocked_at, self.block_reason, self.blocked_by = None, "", ""
+        if self.status == S.PRODUCT_OUT_OF_STOCK:  # due for the re-check at once
+            self.next_stock_check_at = timezone.now()
+
+    @fsm.transition(field=status, source=sorted(SHIPMENT_UPDATE_STATES), target=None)
+    def update_shipment(self, *, carrier: str, tracking_number: str) -> None:
+        self.carrier, self.tracking_number = carrier, tracking_number
+
+    @fsm.transition(field=status, source=sorted(INVOICE_UPDATE_STATES), target=None)
+    def update_invoice(self, *, invoice_number: str, invoice_date, invoice_url: str = "") -> None:
+        self.invoice_number, self.invoice_date, self.invoice_url = (
+            invoice_number, invoice_date, invoice_url,
+        )
+
     # --- helpers ------------------------------------------------------------------------
     def _next_ship_gate(self, *, label_required: bool, invoice_required: bool) -> Status:
         """First ship gate still open (label, then invoice), else Shipped (state table, ship)."""
@@ -484,7 +531,8 @@ class PackageTransition(TransitionLog):
     """One row per action on a package: the transition log (state-machine.md).
 
     ``from_status`` is null for the ``create`` row. Data-only actions (``attach_invoice``
-    before Pending Invoice) log ``from_status == to_status``.
+    before Pending Invoice, ``update_shipment``, ``update_invoice``, ``block``, ``unblock``)
+    log ``from_status == to_status``.
     """
 
     package = models.ForeignKey(  # indexed by (package, id) in Meta

@@ -1,9 +1,10 @@
 """Automatic rescheduling of Product Out of Stock packages (state-machine.md, "Automatic
 rescheduling").
 
-A run takes one brand's out-of-stock packages (all that are due, or only those waiting on
-given SKUs at a location when stock just rose there), oldest waiting first
-(``status_changed_at``, then id), in bounded batches:
+A run takes one brand's out-of-stock packages that are not blocked (all that are due, or
+only those waiting on given SKUs at a location when stock just rose there), oldest waiting
+first (``status_changed_at``, then id), in bounded batches (a package blocked meanwhile is
+refused by the engine under the lock and counts as skipped):
 
 * one statement finds, for the whole batch, every item the location cannot cover and
   gives the packages with a shortage their next check time and the reason (on SQLite a
@@ -223,10 +224,11 @@ def package_recheck_out_of_stock(*, brand_id: int, now: dt.datetime | None = Non
         due_only: only packages whose ``next_stock_check_at`` has passed (the beat run);
             False for the run after stock rose (``location_id``/``sku_ids`` then narrow it).
         batch_size: packages read per batch.
-    Returns a ``RecheckResult``. Touches no package outside Product Out of Stock, and none
-    at all when the brand switched ``reschedule`` off. Must not run inside a transaction
-    (each batch commits on its own). A completed run is counted in the brand's run record
-    (``RECHECK_JOBS``: runs, packages rescheduled, last run), read by ``/metrics``.
+    Returns a ``RecheckResult``. Touches no package outside Product Out of Stock, no blocked
+    package, and none at all when the brand switched ``reschedule`` off. Must not run
+    inside a transaction (each batch commits on its own). A completed run is counted in the
+    brand's run record (``RECHECK_JOBS``: runs, packages rescheduled, last run), read by
+    ``/metrics``.
     """
     now = now or timezone.now()
     brand = Brand.objects.get(pk=brand_id)
@@ -236,7 +238,8 @@ def package_recheck_out_of_stock(*, brand_id: int, now: dt.datetime | None = Non
     if not brand.is_action_enabled("reschedule"):
         job_run_record(job=job, key=brand.slug)
         return result  # the brand switched rescheduling off: not for operators, not for us
-    queryset = Package.objects.filter(brand_id=brand_id, status=Status.PRODUCT_OUT_OF_STOCK)
+    queryset = Package.objects.filter(brand_id=brand_id, status=Status.PRODUCT_OUT_OF_STOCK,
+                                      blocked_at__isnull=True)
     if due_only:
         queryset = queryset.filter(Q(next_stock_check_at__lte=now) | Q(next_stock_check_at__isnull=True))
     if location_id is not None:
@@ -287,7 +290,7 @@ def package_recheck_after_stock_rise(*, location_id: int, sku_ids: list[int]) ->
     any of ``sku_ids`` (stock rose there), without waiting for their next check time."""
     brand_ids = (
         Package.objects.filter(status=Status.PRODUCT_OUT_OF_STOCK, location_id=location_id,
-                               items__sku_id__in=sku_ids)
+                               blocked_at__isnull=True, items__sku_id__in=sku_ids)
         .values_list("brand_id", flat=True).distinct()
     )
     result = RecheckResult()

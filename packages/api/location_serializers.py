@@ -31,9 +31,12 @@ class TransferDirectionsSerializer(serializers.Serializer):
 
 
 class MovementsSerializer(serializers.Serializer):
-    """``{"packages": {slug: n}, "transfers": {"outgoing": {slug: n}, "incoming": {slug: n}}}``."""
+    """``{"packages": {slug: n}, "blocked_packages": n, "transfers": {"outgoing": {slug: n},
+    "incoming": {slug: n}}}``."""
 
     packages = PackageCountsSerializer()
+    blocked_packages = serializers.IntegerField(
+        min_value=0, help_text="Blocked packages at the location, in any state (also counted above).")
     transfers = TransferDirectionsSerializer()
 
 

@@ -73,11 +73,20 @@ class PackageTransitionOutputSerializer(serializers.Serializer):
     created_at = UtcDateTimeField()
 
 
+class PackageHoldSerializer(serializers.Serializer):
+    """The hold of a blocked package: ``{"reason": str, "blocked_at": time, "blocked_by": actor}``."""
+
+    reason = serializers.CharField(source="block_reason")
+    blocked_at = UtcDateTimeField()
+    blocked_by = serializers.CharField()
+
+
 class PackageOutputSerializer(serializers.Serializer):
     """A package as listed: fields, ``items`` and the ``allowed_actions`` for this client.
 
     Needs ``brand``/``location`` selected and ``items__sku`` prefetched (no extra queries).
-    ``version`` grows by one with every action; send it back in ``If-Match``.
+    ``version`` grows by one with every action; send it back in ``If-Match``. ``blocked``
+    is the package's hold (null when it is not blocked).
     """
 
     number = serializers.CharField()
@@ -100,6 +109,7 @@ class PackageOutputSerializer(serializers.Serializer):
     delivery_attempts = serializers.IntegerField()
     cancellation_reason = serializers.CharField()
     replaces = serializers.CharField(source="replaces.number", allow_null=True)
+    blocked = serializers.SerializerMethodField()
     created_at = UtcDateTimeField()
     updated_at = UtcDateTimeField()
     items = PackageItemOutputSerializer(many=True)
@@ -108,6 +118,13 @@ class PackageOutputSerializer(serializers.Serializer):
     @extend_schema_field(serializers.ListField(child=serializers.ChoiceField(choices=list(ACTIONS))))
     def get_allowed_actions(self, package) -> list[str]:
         return package_allowed_actions(package, actor_kind="api")
+
+    @extend_schema_field(PackageHoldSerializer(allow_null=True))
+    def get_blocked(self, package) -> dict | None:
+        return _HOLD.to_representation(package) if package.blocked_at is not None else None
+
+
+_HOLD = PackageHoldSerializer()
 
 
 class PlanningCandidateSerializer(serializers.Serializer):

@@ -41,6 +41,7 @@ from packages.api.serializers import (
 from packages.bulk import BULK_CHUNK_SIZE, package_bulk_outcome, package_bulk_summary
 from packages.creation import package_create
 from packages.engine import package_act, package_run
+from packages.events import PACKAGE_STATUS_TRANSITIONED
 from packages.models import FINAL_STATES, DenialReason, Package, PackageItem, PackageTransition, Status
 from packages.selectors import brand_list, package_get, package_list
 
@@ -329,6 +330,9 @@ class PackageMachineActionSerializer(serializers.Serializer):
     sources = serializers.ListField(child=serializers.IntegerField())
     targets = serializers.ListField(child=serializers.IntegerField())
     conditions = serializers.ListField(child=serializers.CharField())
+    event = serializers.CharField(help_text="The event type it publishes (outbox, webhooks).")
+    releases_hold = serializers.BooleanField(
+        help_text="It releases a blocked package: the only action a blocked package accepts.")
     path = serializers.CharField(help_text="The endpoint running it.")
 
 
@@ -363,6 +367,8 @@ def package_state_machine() -> dict:
              "switchable": ACTIONS[a.name].switchable if a.name in ACTIONS else False,
              "sources": [int(s) for s in a.sources], "targets": [int(t) for t in a.targets],
              "conditions": a.conditions,
+             "event": (ACTIONS[a.name].event if a.name in ACTIONS else "") or PACKAGE_STATUS_TRANSITIONED,
+             "releases_hold": ACTIONS[a.name].releases_hold if a.name in ACTIONS else False,
              "path": f"/api/v1/packages/{{number}}/actions/{a.name}/"}
             for a in actions
         ],

@@ -112,6 +112,9 @@ def _inputs(name: str, package: Package, locations: list[StockLocation], reason_
     return {
         "ship": {"carrier": "C", "tracking_number": f"T{package.pk}"},
         "attach_invoice": {"invoice_number": "INV", "invoice_date": dt.date(2026, 1, 1)},
+        "update_shipment": {"carrier": "C2", "tracking_number": f"U{package.pk}"},
+        "update_invoice": {"invoice_number": "INV2", "invoice_date": dt.date(2026, 1, 2)},
+        "block": {"reason": "customer asked to wait"},
         "mark_delivery_failed": {"reason": "nobody home"},
         "refuse": {"denial_reason_id": reason_id},
         "reassign_location": {"location_code": others[package.pk % len(others)].code},
@@ -141,8 +144,9 @@ class _Rollback(Exception):
 @given(steps=st.lists(STEP, min_size=1, max_size=40))
 def test_counter_equals_a_direct_count_after_any_sequence_of_actions(steps):
     """Random creations (planned by rules, or at a given location), stock changes, and every
-    package and transfer action through the engines: after each step every location's
-    counter equals a direct count of its open packages."""
+    package and transfer action through the engines (block, unblock and the data actions
+    included): after each step every location's counter equals a direct count of its open
+    packages."""
     try:
         with transaction.atomic():
             brand = BrandFactory(slug="prop")
