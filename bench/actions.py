@@ -182,7 +182,8 @@ def _ship_log_and_event(*, brand: str, location: str, items: str) -> tuple[list,
             'location', {location}, 'delivery_type', w0.delivery_type,
             'status', {_status_json('w0.status')}, 'version', w0.version, 'ship_by', w0.ship_by,
             'carrier', w0.carrier, 'tracking_number', w0.tracking_number,
-            'invoice_number', w0.invoice_number, 'replaces', NULL,
+            'invoice_number', w0.invoice_number, 'invoice_date', w0.invoice_date,
+            'blocked', NULL, 'replaces', NULL,
             'items', {items}),
         'transition', jsonb_build_object(
             'action', 'ship', 'from_status', {_status_json('500')}, 'to_status', {_status_json('w0.status')},
@@ -233,7 +234,7 @@ def p1_statements() -> dict[str, str]:
         JOIN {table(StockLocation)} l ON l.id = p.location_id
         WHERE p.number = {{number}}
           AND p.location_id IN (SELECT stocklocation_id FROM {scope} WHERE apitoken_id = {{token}})
-          AND p.status = 500 AND p.delivery_type = 'ship'"""
+          AND p.status = 500 AND p.delivery_type = 'ship' AND p.blocked_at IS NULL"""
     log_cols, log_exprs, out_cols, out_exprs = _ship_log_and_event(
         brand="{brand}::text", location="{location}::text",
         items="(SELECT jsonb_agg(jsonb_build_object('sku', e->>'sku', 'quantity', (e->>'quantity')::int)) "
@@ -247,9 +248,10 @@ def p1_statements() -> dict[str, str]:
         'invoice_number', w0.invoice_number, 'invoice_date', w0.invoice_date,
         'invoice_url', w0.invoice_url, 'shipped_at', w0.shipped_at, 'delivered_at', w0.delivered_at,
         'delivery_attempts', w0.delivery_attempts, 'cancellation_reason', w0.cancellation_reason,
-        'replaces', NULL, 'created_at', w0.created_at, 'updated_at', w0.updated_at,
+        'replaces', NULL, 'blocked', NULL, 'created_at', w0.created_at, 'updated_at', w0.updated_at,
         'items', {{items}}::json, 'allowed_actions', {_allowed_json('w0.status')},
-        'replacement', NULL, 'denial_reason', NULL, 'waiting_reason', NULL,
+        'delivery_region', w0.delivery_region, 'replacement', NULL, 'denial_reason', NULL,
+        'waiting_reason', NULL, 'planning', NULLIF(w0.planning, '{{}}'::jsonb),
         'transitions', {{history}}::jsonb || jsonb_build_array(jsonb_build_object(
             'action', 'ship', 'from_status', {_status_json('500')}, 'to_status', {_status_json('w0.status')},
             'actor', {{actor}}::text, 'reason', '', 'payload', w1.payload,
@@ -269,6 +271,7 @@ def p1_statements() -> dict[str, str]:
                 carrier = {{carrier}}::text, tracking_number = {{tracking}}::text,
                 status_changed_at = now(), updated_at = now()
             WHERE id = {{id}}::bigint AND version = {{if_match}}::int AND status = 500
+              AND blocked_at IS NULL
             RETURNING *),
         w1 AS (
             INSERT INTO {table(PackageTransition)} ({', '.join(log_cols)})
@@ -310,7 +313,7 @@ def p2_statement() -> str:
             JOIN {table(StockLocation)} s ON s.id = p.location_id
             WHERE p.number = ANY({{numbers}}::text[])
               AND p.location_id IN (SELECT stocklocation_id FROM {scope} WHERE apitoken_id = {{token}})
-              AND p.status = 500 AND p.delivery_type = 'ship'
+              AND p.status = 500 AND p.delivery_type = 'ship' AND p.blocked_at IS NULL
             ORDER BY p.id FOR UPDATE OF p),
         w0 AS (
             UPDATE {table(Package)} p SET status = l.to_status, version = p.version + 1,

@@ -263,6 +263,7 @@ def recheck_sql(*, brand_id: int, now: dt.datetime, interval_minutes: int) -> tu
                 'location', l.code, 'delivery_type', m.delivery_type, 'status', %s::jsonb,
                 'version', m.version, 'ship_by', m.ship_by, 'carrier', m.carrier,
                 'tracking_number', m.tracking_number, 'invoice_number', m.invoice_number,
+                'invoice_date', m.invoice_date, 'blocked', NULL,
                 'replaces', r.number, 'items', it.items),
             'transition', jsonb_build_object('action', 'reschedule', 'from_status', %s::jsonb,
                 'to_status', %s::jsonb, 'actor', %s::text, 'reason', ''))""",
@@ -273,7 +274,7 @@ def recheck_sql(*, brand_id: int, now: dt.datetime, interval_minutes: int) -> tu
     sql = f"""
         WITH cand AS (
             SELECT id, location_id, status_changed_at FROM {pkg}
-            WHERE brand_id = %s AND status = 920
+            WHERE brand_id = %s AND status = 920 AND blocked_at IS NULL
               AND (next_stock_check_at <= %s OR next_stock_check_at IS NULL)
         ), need AS (
             SELECT c.id AS package_id, c.status_changed_at, i.sku_id, i.quantity, s.id AS level_id,
@@ -295,9 +296,10 @@ def recheck_sql(*, brand_id: int, now: dt.datetime, interval_minutes: int) -> tu
             WHERE s.id = d.level_id RETURNING s.id
         ), moved AS (
             UPDATE {pkg} p SET status = 200, version = p.version + 1, status_changed_at = %s, updated_at = %s
-            FROM ok WHERE p.id = ok.package_id AND p.status = 920
+            FROM ok WHERE p.id = ok.package_id AND p.status = 920 AND p.blocked_at IS NULL
             RETURNING p.id, p.number, p.order_number, p.brand_id, p.location_id, p.delivery_type, p.version,
-                      p.ship_by, p.carrier, p.tracking_number, p.invoice_number, p.replaces_id
+                      p.ship_by, p.carrier, p.tracking_number, p.invoice_number, p.invoice_date,
+                      p.replaces_id
         ), logged AS (
             INSERT INTO {q(PackageTransition._meta.db_table)} ({', '.join(log_cols)})
             SELECT {', '.join(log_exprs)} FROM moved m RETURNING 1

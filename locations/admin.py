@@ -6,11 +6,35 @@ from locations.services import stock_level_set, stock_location_save
 from oms.actions.errors import OmsError
 
 
+class StockLocationForm(forms.ModelForm):
+    """A location's fields; the priority may be left out (0). ``open_packages`` is not
+    editable: the database keeps it."""
+
+    priority = forms.IntegerField(required=False, initial=0,
+                                  help_text=StockLocation._meta.get_field("priority").help_text)
+
+    class Meta:
+        model = StockLocation
+        fields = ["code", "name", "city", "region", "postcode", "kind", "is_active", "can_package",
+                  "is_pickup_point", "priority", "max_open_packages"]
+
+    def clean_priority(self):
+        return self.cleaned_data.get("priority") or 0
+
+
 @admin.register(StockLocation)
 class StockLocationAdmin(admin.ModelAdmin):
-    list_display = ("code", "name", "city", "region", "kind", "is_active", "can_package", "is_pickup_point")
+    form = StockLocationForm
+    list_display = ("code", "name", "city", "region", "kind", "is_active", "can_package", "is_pickup_point",
+                    "priority", "capacity")
     list_filter = ("kind", "is_active", "can_package", "is_pickup_point", "region")
     search_fields = ("code", "name", "city")
+    readonly_fields = ("open_packages",)
+
+    @admin.display(description="Open / max packages")
+    def capacity(self, obj):
+        maximum = "—" if obj.max_open_packages is None else obj.max_open_packages
+        return f"{obj.open_packages} / {maximum}"
 
     def save_model(self, request, obj, form, change):
         stock_location_save(location=obj)  # publishes stock_location.created / .updated

@@ -30,12 +30,43 @@ class StockLocation(TimeStampedModel):
     is_active = models.BooleanField(default=True)
     can_package = models.BooleanField(default=True)
     is_pickup_point = models.BooleanField(default=False)
+    priority = models.IntegerField(
+        default=0, help_text="Planning rules ranking by priority prefer higher values.")
+    max_open_packages = models.PositiveIntegerField(
+        null=True, blank=True,
+        help_text="Capacity: how many open packages the location may hold (blank: no limit).")
+    # Kept by the database (a trigger on the package table, packages.capacity): never
+    # written by save(), see below.
+    open_packages = models.PositiveIntegerField(
+        default=0, editable=False,
+        help_text="Open packages here now: Pending, In Progress, Pending Transfer, Ready to "
+                  "Packaging and Pending Cancellation.")
+
+    # Columns the database maintains; ``save()`` of a stored row leaves them out, so a form
+    # or a stale instance never writes back a count it read earlier.
+    DATABASE_MAINTAINED = frozenset({"open_packages"})
 
     class Meta:
         ordering = ["code"]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.code})"
+
+    def save(self, *args, **kwargs) -> None:
+        if not self._state.adding:
+            update_fields = kwargs.get("update_fields")
+            if update_fields is None:
+                update_fields = [f.name for f in self._meta.concrete_fields if not f.primary_key]
+            kwargs["update_fields"] = [name for name in update_fields
+                                       if name not in self.DATABASE_MAINTAINED]
+        super().save(*args, **kwargs)
+
+    @property
+    def capacity_left(self) -> int | None:
+        """Open packages the location may still take (None: no limit), as last read."""
+        if self.max_open_packages is None:
+            return None
+        return max(self.max_open_packages - self.open_packages, 0)
 
 
 class Sku(TimeStampedModel):

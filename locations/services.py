@@ -327,6 +327,68 @@ def stock_levels_locked(*, pairs) -> list[StockLevel]:
     return [row for row in rows if (row.location_id, row.sku_id) in pairs]
 
 
+# --- capacity -------------------------------------------------------------------------------
+# ``StockLocation.open_packages`` is kept by the database (packages.capacity); here a planner
+# takes a slot: it locks the location row, after the stock rows it needs (lock order:
+# packages, stock rows, locations), and checks there is room. The count rises when the
+# package row becomes open, in the same transaction, so the next planner waiting on the
+# lock sees it.
+
+class LocationFull(OmsError):
+    """The location holds as many open packages as its capacity allows (HTTP 409).
+
+    ``extra``: ``location`` (code), ``open_packages``, ``max_open_packages``.
+    """
+
+    code = "location_full"
+
+
+def location_full_error(*, code: str, open_packages: int, max_open_packages: int) -> LocationFull:
+    return LocationFull(f"{code} is full: {open_packages} of {max_open_packages} open packages",
+                        location=code, open_packages=open_packages, max_open_packages=max_open_packages)
+
+
+def location_slot_take(*, location_id: int) -> None:
+    """Make sure ``location_id`` may take one more open package, and keep it so until the
+    caller's transaction ends: locks the location row if it has a maximum (1 query; a
+    location without one is not locked). The caller then makes its package open in the same
+    transaction, which counts it.
+
+    Raises ``LocationFull``.
+    """
+    row = (StockLocation.objects.select_for_update()
+           .filter(pk=location_id, max_open_packages__isnull=False)
+           .values_list("code", "open_packages", "max_open_packages").first())
+    if row is not None and row[1] >= row[2]:
+        raise location_full_error(code=row[0], open_packages=row[1], max_open_packages=row[2])
+
+
+class CapacityLedger:
+    """Location slots for a batch of actions that open packages (``reschedule``): the rows of
+    the locations with a maximum among ``location_ids`` are locked at once, in primary-key
+    order; ``check`` and ``take`` count the batch's packages in memory. Nothing to save: the
+    counter rises when the packages are written."""
+
+    def __init__(self, location_ids):
+        rows = (StockLocation.objects.select_for_update()
+                .filter(pk__in=list(location_ids), max_open_packages__isnull=False).order_by("pk")
+                .values_list("pk", "code", "open_packages", "max_open_packages"))
+        self._rows = {pk: [code, used, maximum] for pk, code, used, maximum in rows}
+
+    def check(self, location_id: int) -> None:
+        """Raise ``LocationFull`` if ``location_id`` has no room left; change nothing."""
+        row = self._rows.get(location_id)
+        if row is not None and row[1] >= row[2]:
+            raise location_full_error(code=row[0], open_packages=row[1], max_open_packages=row[2])
+
+    def take(self, location_id: int) -> None:
+        """``check``, then count one more open package at ``location_id``."""
+        self.check(location_id)
+        row = self._rows.get(location_id)
+        if row is not None:
+            row[1] += 1
+
+
 STOCK_LOCATION_CREATED = "stock_location.created"
 STOCK_LOCATION_UPDATED = "stock_location.updated"
 # The public event types of stock locations (registered in LocationsConfig.ready).

@@ -35,8 +35,12 @@ from packages.creation import (
     ItemInput,
     out_of_stock_fields,
     package_create,
-    place,
-    shortage_text,
+)
+from packages.events import (
+    PACKAGE_BLOCKED,
+    PACKAGE_INVOICE_UPDATED,
+    PACKAGE_SHIPMENT_UPDATED,
+    PACKAGE_UNBLOCKED,
 )
 from packages.models import (
     PICKED_STATES,
@@ -46,6 +50,7 @@ from packages.models import (
     PackageTransition,
     Status,
 )
+from packages.planning import package_place
 from transfers.services import transfer_placement_units, transfers_cancel_open_for_package
 
 MAX_QUANTITY = 100_000
@@ -124,7 +129,8 @@ class ReportItemsInput(StrictInputSerializer):
 
 
 class ShipInput(StrictInputSerializer):
-    """``{"carrier": str, "tracking_number": str}`` (both required, <= 64 characters)."""
+    """``{"carrier": str, "tracking_number": str}`` (both required, <= 64 characters; the
+    tracking number printable ASCII without spaces)."""
 
     carrier = StrictCharField(max_length=64)
     tracking_number = StrictCharField(max_length=64)
@@ -136,6 +142,12 @@ class AttachInvoiceInput(StrictInputSerializer):
     invoice_number = StrictCharField(max_length=64)
     invoice_date = serializers.DateField()
     invoice_url = StrictURLField(max_length=500, required=False, allow_blank=True)
+
+
+class BlockInput(StrictInputSerializer):
+    """``{"reason": str}`` (required, <= 255): why the package is put on hold."""
+
+    reason = StrictCharField(max_length=255)
 
 
 class DeliveryFailedInput(StrictInputSerializer):
@@ -231,6 +243,18 @@ def _stock_ledger(packages) -> stock.StockLedger:
         pk__in=items.annotate(level=Subquery(level_of_item)).values("level")))
 
 
+class _ReschedulingLedger:
+    """What a batch of reschedules locks at once: the stock rows (``_stock_ledger``), then the
+    rows of their locations that have a capacity (``stock.CapacityLedger``)."""
+
+    def __init__(self, packages):
+        self.stock = _stock_ledger(packages)
+        self.slots = stock.CapacityLedger({package.location_id for package in packages})
+
+    def save(self) -> None:
+        self.stock.save()
+
+
 def _complete_packaging(package, actor, *, ledger: stock.StockLedger) -> Step:
     ledger.pick(package.location_id, package_item_lines(package))
     return Step()
@@ -289,7 +313,8 @@ def _replace(remove_units, reason: str):
     return run
 
 
-def _ship(package, actor, *, carrier: str, tracking_number: str) -> Step:
+def _checked_shipment(carrier: str, tracking_number: str) -> tuple[str, str]:
+    """The trimmed carrier and tracking number. Raises InvalidInput (field named)."""
     carrier, tracking_number = (carrier or "").strip(), (tracking_number or "").strip()
     if not carrier:
         raise InvalidInput("carrier is required", field="carrier")
@@ -298,6 +323,11 @@ def _ship(package, actor, *, carrier: str, tracking_number: str) -> Step:
     if not TRACKING_NUMBER_RE.fullmatch(tracking_number):
         raise InvalidInput("tracking_number must be printable ASCII without spaces (it is printed "
                            "as a barcode)", field="tracking_number")
+    return carrier, tracking_number
+
+
+def _ship(package, actor, *, carrier: str, tracking_number: str) -> Step:
+    carrier, tracking_number = _checked_shipment(carrier, tracking_number)
     return Step(transition={"carrier": carrier, "tracking_number": tracking_number,
                             "label_required": package.brand.requires_shipping_label,
                             "invoice_required": package.brand.requires_invoice},
@@ -319,15 +349,63 @@ def _attach_invoice(package, actor, *, invoice_number: str, invoice_date: dt.dat
                          "invoice_date": invoice_date.isoformat() if invoice_date else None})
 
 
+def _update_shipment(package, actor, *, carrier: str, tracking_number: str) -> Step:
+    carrier, tracking_number = _checked_shipment(carrier, tracking_number)
+    return Step(transition={"carrier": carrier, "tracking_number": tracking_number},
+                payload={"carrier": carrier, "tracking_number": tracking_number,
+                         "previous": {"carrier": package.carrier,
+                                      "tracking_number": package.tracking_number}})
+
+
+def _update_invoice(package, actor, *, invoice_number: str, invoice_date: dt.date,
+                    invoice_url: str = "") -> Step:
+    step = _attach_invoice(package, actor, invoice_number=invoice_number, invoice_date=invoice_date,
+                           invoice_url=invoice_url)
+    step.payload["previous"] = {
+        "invoice_number": package.invoice_number,
+        "invoice_date": package.invoice_date.isoformat() if package.invoice_date else None}
+    return step
+
+
+def _block(package, actor, *, reason: str) -> Step:
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidInput("reason is required", field="reason")
+    return Step(transition={"reason": reason, "blocked_by": str(actor)[:150]}, reason=reason)
+
+
+def _transfers_follow_up(package, status: int, why: str) -> tuple[str, dict] | None:
+    """The system action (``Step.then``) due for a package going on in ``status`` after a
+    pause in which its transfers' events were not acted on (a cancellation request, a
+    hold): in Pending Transfer, transfer_lost if one was cancelled, transfers_arrived if
+    all arrived; else None."""
+    if status != Status.PENDING_TRANSFER:
+        return None
+    in_flight, lost = transfer_placement_units(package=package)
+    if lost:
+        return ("transfer_lost", {"reason": f"a transfer was cancelled {why}"})
+    if not in_flight:
+        return ("transfers_arrived", {})
+    return None
+
+
+def _unblock(package, actor, *, reason: str = "") -> Step:
+    return Step(reason=reason, payload={"block_reason": package.block_reason,
+                                        "blocked_by": package.blocked_by},
+                then=_transfers_follow_up(package, package.status, "while the package was blocked"))
+
+
 def _mark_delivery_failed(package, actor, *, reason: str) -> Step:
     if not (reason or "").strip():
         raise InvalidInput("reason is required", field="reason")
     return Step(reason=reason.strip())
 
 
-def _reschedule(package, actor, *, ledger: stock.StockLedger) -> Step:
-    ledger.reserve(package.location_id, package_item_lines(package),
-                   codes={item.sku_id: item.sku.code for item in package.items.all()})
+def _reschedule(package, actor, *, ledger: _ReschedulingLedger) -> Step:
+    ledger.slots.check(package.location_id)
+    ledger.stock.reserve(package.location_id, package_item_lines(package),
+                         codes={item.sku_id: item.sku.code for item in package.items.all()})
+    ledger.slots.take(package.location_id)
     return Step()
 
 
@@ -347,11 +425,12 @@ def _reassign_location(package, actor, *, location_code: str) -> Step:
         raise InvalidInput(f"The package is already at {location_code}; choose another location",
                            field="location")
     from_location = package.location.code
-    package.location, package.placed_at = location, timezone.now()
-    target, shortages = place(package, package_item_lines(package), actor)
-    if target == Status.PRODUCT_OUT_OF_STOCK:
-        out_of_stock_fields(package, shortages)
-    return Step(transition={"location": location, "target": target}, reason=shortage_text(shortages),
+    package.placed_at = timezone.now()
+    placement = package_place(package, package_item_lines(package), actor, locations=[location])
+    package.planning = placement.record
+    if placement.status == Status.PRODUCT_OUT_OF_STOCK:
+        out_of_stock_fields(package, placement.reason)
+    return Step(transition={"location": location, "target": placement.status}, reason=placement.reason,
                 payload={"from_location": from_location, "to_location": location.code})
 
 
@@ -373,15 +452,8 @@ def _confirm_cancellation(package, actor, *, reason: str = "") -> Step:
 
 def _reject_cancellation(package, actor, *, reason: str = "") -> Step:
     previous = _status_before_cancellation_request(package)
-    then = None
-    if previous == Status.PENDING_TRANSFER:
-        # Transfers may have arrived or been lost while the cancellation was pending.
-        in_flight, lost = transfer_placement_units(package=package)
-        if lost:
-            then = ("transfer_lost", {"reason": "a transfer was cancelled meanwhile"})
-        elif not in_flight:
-            then = ("transfers_arrived", {})
-    return Step(transition={"previous_status": previous}, reason=reason, then=then)
+    return Step(transition={"previous_status": previous}, reason=reason,
+                then=_transfers_follow_up(package, previous, "meanwhile"))
 
 
 def _transfers_arrived(package, actor, *, reason: str = "") -> Step:
@@ -438,17 +510,20 @@ ACTIONS: dict[str, Action] = actions_by_name(
            writes=("delivered_at",), form=False, description="Carrier event: delivered."),
     Action("mark_delivery_failed", "Mark Delivery Failed", "AS", input=DeliveryFailedInput,
            run=_mark_delivery_failed, description="Carrier event: delivery failed, with a reason."),
-    Action("reschedule", "Reschedule", "OAS", run=_reschedule, ledger=_stock_ledger, primary=True,
-           stock="reserves every item (refused with the shortages when the location lacks some)",
-           description="Back to work once stock returned."),
+    Action("reschedule", "Reschedule", "OAS", run=_reschedule, ledger=_ReschedulingLedger, primary=True,
+           stock="reserves every item (refused with the shortages when the location lacks some, "
+                 "or when it is full)",
+           description="Back to work once stock returned and the location has room."),
     Action("refuse", "Refuse", "OA", input=RefuseInput, run=_refuse, writes=("denial_reason",),
            stock="reservations released", description="The location declines the package."),
     Action("reassign_location", "Reassign Location", "OAS", input=ReassignLocationInput,
            run=_reassign_location, primary=True,
-           writes=("location", "placed_at", "stock_checked_at", "next_stock_check_at", "stock_shortage"),
+           writes=("location", "placed_at", "stock_checked_at", "next_stock_check_at", "stock_shortage",
+                   "planning"),
            stock="placed anew at the new location: reserved there, or transfers planned",
-           description="Re-plan to another location: Pending where it has every item, Pending "
-                       "Transfer where transfers can bring the rest, else Product Out of Stock."),
+           description="Re-plan to another location: Pending where it has every item and room, "
+                       "Pending Transfer where transfers can bring the rest, else Product Out of "
+                       "Stock."),
     Action("cancel", "Cancel", "OA", input=ReasonInput, run=_cancel, form=True,
            writes=("cancellation_reason",), stock="reservations released",
            description="Cancel before any physical work."),
@@ -468,4 +543,25 @@ ACTIONS: dict[str, Action] = actions_by_name(
     Action("transfer_lost", "Transfer Lost", "S", input=ReasonInput, run=_transfer_lost,
            switchable=False, stock="reservations released; other open transfers cancelled",
            description="A transfer of the package was Cancelled."),
+    Action("block", "Block", "OA", input=BlockInput, run=_block,
+           writes=("blocked_at", "block_reason", "blocked_by"), event=PACKAGE_BLOCKED,
+           description="Put the package on hold, with a reason. Its state and reservations stay; "
+                       "every other action is refused (409 `blocked`) and the automatic re-check "
+                       "passes it over until it is unblocked."),
+    Action("unblock", "Unblock", "OA", input=ReasonInput, run=_unblock, primary=True, form=False,
+           writes=("blocked_at", "block_reason", "blocked_by", "next_stock_check_at"),
+           releases_hold=True, switchable=False, event=PACKAGE_UNBLOCKED,
+           description="Release the hold: the package goes on from the state it was blocked in "
+                       "(a Product Out of Stock package is due for the re-check at once; transfers "
+                       "that arrived or were cancelled meanwhile are acted on). Cannot be switched "
+                       "off per brand, so a blocked package can always be released."),
+    Action("update_shipment", "Update Shipment", "OA", input=ShipInput, run=_update_shipment,
+           writes=("carrier", "tracking_number"), event=PACKAGE_SHIPMENT_UPDATED,
+           description="Correct the carrier and tracking number of a package with the carrier; "
+                       "the shipping ticket shows the new ones. The state does not change."),
+    Action("update_invoice", "Update Invoice", "OA", input=AttachInvoiceInput, run=_update_invoice,
+           writes=("invoice_number", "invoice_date", "invoice_url"), event=PACKAGE_INVOICE_UPDATED,
+           description="Replace the invoice (number, date, document URL) once packaging is "
+                       "completed, also after handover. The state does not change; in Pending "
+                       "Invoice, attach_invoice attaches it and ships."),
 )

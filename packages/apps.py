@@ -1,4 +1,12 @@
 from django.apps import AppConfig
+from django.db import connections
+from django.db.models.signals import post_migrate
+
+
+def _ensure_open_package_counter(sender, *, using: str, **kwargs) -> None:
+    from packages.capacity import ensure_triggers
+
+    ensure_triggers(connections[using])
 
 
 class PackagesConfig(AppConfig):
@@ -14,3 +22,6 @@ class PackagesConfig(AppConfig):
 
         event_types_register(package_event_types())
         metrics_collector_register("packages", PackageCollector())
+
+        post_migrate.connect(_ensure_open_package_counter, sender=self,
+                             dispatch_uid="packages.open_package_counter")

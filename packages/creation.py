@@ -1,10 +1,11 @@
-"""Creating packages and placing them at a stock location (state-machine.md, "New packages
-start …"): one at a time (``package_create``: API, replacements, reassignment) or many
-set-based (``package_create_many``: imports, bulk order intake).
+"""Creating packages (state-machine.md, "New packages start …"): one at a time
+(``package_create``: API, replacements) or many set-based (``package_create_many``: imports,
+bulk order intake).
 
-Placing reserves the units where the location has them all (Pending); else plans
-transfers from other locations for the rest (Pending Transfer); else holds nothing
-(Product Out of Stock, stamped for the automatic re-check).
+Where a package starts is planned by ``packages.planning``: at the location given, or where
+the brand's planning rules choose; Pending where the location has every item (reserved) and
+room, Pending Transfer where transfers can bring the rest, else Product Out of Stock (holding
+nothing, stamped for the automatic re-check).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from types import SimpleNamespace
@@ -27,12 +28,12 @@ from locations.models import Sku, StockLevel, StockLocation
 from oms import bulk_sql
 from oms.actions.actors import Actor
 from oms.actions.db import retry_on_deadlock
-from oms.actions.errors import InsufficientStock, InvalidInput, OmsError
+from oms.actions.errors import InvalidInput, OmsError
 from oms.actions.log import transition_record
 from oms.events.outbox import events_publish_many
 from packages.events import EVENT_PREFIX, PACKAGE_CREATED, package_event_payload
 from packages.models import Brand, Package, PackageItem, PackageTransition, Status
-from transfers.services import transfers_create_for_package
+from packages.planning import NoLocation, PackagePlanner, given_location_record, shortage_text
 
 
 @dataclass(frozen=True)
@@ -47,60 +48,20 @@ class ItemInput:
 
 
 
-def place(package: Package, lines: Mapping[int, int], actor: Actor, *,
-           allow_transfers: bool = True) -> tuple[Status, list[dict]]:
-    """Decide where ``package`` starts at ``package.location`` and hold its stock.
-
-    state-machine.md ("New packages start …"): Pending with every unit reserved when the
-    location has them all; else Pending Transfer when transfers from other locations can
-    bring the rest (the local part is reserved, the transfers reserve at their sources);
-    else Product Out of Stock, holding nothing. The package row must exist (transfers point
-    to it). Without ``allow_transfers`` only Pending or Product Out of Stock. Returns the
-    status and the local shortages.
-    """
-    shortages = _try_reserve(package.location_id, lines)
-    if not shortages:
-        return Status.PENDING, []
-    if not allow_transfers:
-        return Status.PRODUCT_OUT_OF_STOCK, shortages
-    try:
-        with transaction.atomic():
-            local = stock.stock_reserve_available(location_id=package.location_id, lines=lines)
-            missing = {sku_id: qty - local.get(sku_id, 0) for sku_id, qty in lines.items()}
-            transfers_create_for_package(
-                package=package, lines={k: v for k, v in missing.items() if v > 0}, actor=actor
-            )
-    except InsufficientStock:
-        return Status.PRODUCT_OUT_OF_STOCK, shortages
-    return Status.PENDING_TRANSFER, shortages
+def out_of_stock_values(brand: Brand, reason: str, *, now: dt.datetime | None = None) -> dict:
+    """The re-check fields of a package that is (still) Product Out of Stock: ``reason`` is
+    what it waits for (``shortage_text`` of its shortages, or a full location)."""
+    now = now or timezone.now()
+    return {"stock_checked_at": now, "stock_shortage": reason[:500],
+            "next_stock_check_at": now + dt.timedelta(minutes=brand.recheck_interval_minutes)}
 
 
-def shortage_text(shortages: Sequence[dict]) -> str:
-    """Return ``"short: SKU X needs 2, has 0; …"`` for shortage dicts (``sku``/``needed``/``available``)."""
-    if not shortages:
-        return ""
-    return ("short: " + "; ".join(
-        f"SKU {s['sku']} needs {s['needed']}, has {s['available']}" for s in shortages))[:500]
-
-
-def out_of_stock_fields(package: Package, shortages: Sequence[dict]) -> list[str]:
-    """Stamp the re-check fields of a package that is (still) Product Out of Stock."""
-    now = timezone.now()
-    package.stock_checked_at = now
-    package.next_stock_check_at = now + dt.timedelta(minutes=package.brand.recheck_interval_minutes)
-    package.stock_shortage = shortage_text(shortages)
-    return ["stock_checked_at", "next_stock_check_at", "stock_shortage"]
-
-
-def _try_reserve(location_id: int, lines: Mapping[int, int]) -> list[dict]:
-    """Reserve all ``lines`` or nothing; return the shortages (empty when reserved)."""
-    try:
-        stock.stock_reserve(location_id=location_id, lines=lines)
-    except InsufficientStock as exc:
-        return exc.extra.get("shortages", [])
-    return []
-
-
+def out_of_stock_fields(package: Package, reason: str) -> list[str]:
+    """Stamp ``out_of_stock_values`` on ``package``; return the names of the fields set."""
+    values = out_of_stock_values(package.brand, reason)
+    for name, value in values.items():
+        setattr(package, name, value)
+    return list(values)
 
 
 def _next_number(order_number: str) -> str:
@@ -114,7 +75,7 @@ ORDER_NUMBER_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
 TRACKING_NUMBER_RE = re.compile(r"[\x21-\x7e]+")  # printable ASCII, no spaces: fits Code 128
 
 
-def _validated_lines(*, location: StockLocation, items: Sequence[ItemInput],
+def _validated_lines(*, location: StockLocation | None, items: Sequence[ItemInput],
                      delivery_type: str, order_number: str = "") -> dict[int, int]:
     """Check a new package's input; return its ``{sku_id: quantity}``. Raises InvalidInput.
 
@@ -128,7 +89,7 @@ def _validated_lines(*, location: StockLocation, items: Sequence[ItemInput],
         raise InvalidInput("A package needs at least one item", field="items")
     if delivery_type not in Package.DeliveryType.values:
         raise InvalidInput(f"Unknown delivery type {delivery_type!r}", field="delivery_type")
-    if not (location.is_active and location.can_package):
+    if location is not None and not (location.is_active and location.can_package):
         raise InvalidInput(f"Location {location.code} cannot package", field="location")
     lines: dict[int, int] = {}
     for item in items:
@@ -140,40 +101,18 @@ def _validated_lines(*, location: StockLocation, items: Sequence[ItemInput],
     return lines
 
 
-@retry_on_deadlock
-@transaction.atomic
-def package_create(*, order_number: str, brand: Brand, location: StockLocation,
-                   items: Sequence[ItemInput], actor: Actor,
-                   delivery_type: str = Package.DeliveryType.SHIP,
-                   ship_by: dt.datetime | None = None, number: str | None = None,
-                   external_ref: str | None = None, replaces: Package | None = None,
-                   allow_transfers: bool = True) -> Package:
-    """Create a package and reserve its stock (state-machine.md: "New packages start …").
-
-    Starts Pending when ``location`` has every item available (units reserved), Pending
-    Transfer when transfers can bring the rest, else Product Out of Stock (see ``_place``).
-    ``number`` defaults to ``"<order_number>-<n>"``. ``allow_transfers=False`` keeps it to
-    Pending / Product Out of Stock (replacement packages). Writes a ``create`` log row and
-    a ``package.created`` event.
-
-    Raises:
-        InvalidInput: no items, a quantity < 1, a SKU twice, an inactive or non-packaging
-            location, an unknown delivery type (``extra["field"]`` names the field).
-    """
-    lines = _validated_lines(location=location, items=items, delivery_type=delivery_type,
-                             order_number=order_number)
-    if external_ref and Package.objects.filter(external_ref=external_ref).exists():
-        raise InvalidInput(f"A package with external_ref {external_ref} exists", field="external_ref")
+def _insert_package(*, number: str | None, order_number: str, external_ref: str | None,
+                    items: Sequence[ItemInput], **fields) -> Package:
+    """Insert a package row and its items; ``number`` defaults to ``"<order_number>-<n>"``
+    (retried when another package took it meanwhile). Raises InvalidInput for a number or an
+    external_ref that exists."""
     package = None
     for _attempt in range(5):
         try:
             with transaction.atomic():
                 package = Package.objects.create(
                     number=number or _next_number(order_number), order_number=order_number,
-                    brand=brand, location=location, delivery_type=delivery_type,
-                    ship_by=ship_by, status=Status.PENDING, external_ref=external_ref,
-                    replaces=replaces,
-                )
+                    external_ref=external_ref, **fields)
             break
         except IntegrityError:
             if number is not None and Package.objects.filter(number=number).exists():
@@ -188,22 +127,75 @@ def package_create(*, order_number: str, brand: Brand, location: StockLocation,
                     unit_price=item.unit_price, freight_value=item.freight_value)
         for item in items
     )
-    status, shortages = place(package, lines, actor, allow_transfers=allow_transfers)
-    if status != Status.PENDING:
-        # Not a transition: the row was inserted a moment ago in this transaction and
-        # gets its starting state before anyone can see it.
-        extra = {}
-        if status == Status.PRODUCT_OUT_OF_STOCK:
-            extra = {f: getattr(package, f) for f in out_of_stock_fields(package, shortages)}
-        Package.objects.filter(pk=package.pk).update(status=status, **extra)
+    return package
+
+
+@retry_on_deadlock
+@transaction.atomic
+def package_create(*, order_number: str, brand: Brand, location: StockLocation | None = None,
+                   items: Sequence[ItemInput], actor: Actor,
+                   delivery_type: str = Package.DeliveryType.SHIP, delivery_region: str = "",
+                   ship_by: dt.datetime | None = None, number: str | None = None,
+                   external_ref: str | None = None, replaces: Package | None = None,
+                   allow_transfers: bool = True, within: Collection[int] | None = None,
+                   exclude_location_ids: Collection[int] = ()) -> Package:
+    """Create a package, plan where it goes and hold its stock there (state-machine.md: "New
+    packages start …"; ``packages.planning``).
+
+    With ``location`` the package goes there: Pending when it has every item available
+    (units reserved) and room for one more open package, Pending Transfer when transfers can
+    bring the rest, else Product Out of Stock. Without, the brand's planning rules choose
+    among the active packaging locations (``within`` them when given, never
+    ``exclude_location_ids``). ``allow_transfers=False`` keeps it to Pending / Product Out of
+    Stock (replacement packages). ``number`` defaults to ``"<order_number>-<n>"``. The
+    planning record goes to ``Package.planning``. Writes a ``create`` log row and a
+    ``package.created`` event.
+
+    Raises:
+        InvalidInput: no items, a quantity < 1, a SKU twice, an inactive or non-packaging
+            location, an unknown delivery type (``extra["field"]`` names the field).
+        NoLocation: no location given and none can take the brand's packages (409).
+    """
+    lines = _validated_lines(location=location, items=items, delivery_type=delivery_type,
+                             order_number=order_number)
+    if external_ref and Package.objects.filter(external_ref=external_ref).exists():
+        raise InvalidInput(f"A package with external_ref {external_ref} exists", field="external_ref")
+    planner = PackagePlanner(
+        brand=brand, lines=lines, delivery_type=delivery_type, region=delivery_region,
+        locations=[location] if location is not None else None, within=within,
+        exclude_location_ids=exclude_location_ids,
+        codes={item.sku.pk: item.sku.code for item in items})
+    row = None
+    fields = {"brand": brand, "delivery_type": delivery_type, "delivery_region": delivery_region,
+              "ship_by": ship_by, "replaces": replaces}
+
+    def package_row(at: StockLocation) -> Package:
+        # transfers point to the package: insert it now, not yet open (no slot taken)
+        nonlocal row
+        if row is None:
+            row = _insert_package(number=number, order_number=order_number, external_ref=external_ref,
+                                  items=items, location=at, status=Status.PRODUCT_OUT_OF_STOCK, **fields)
+        row.location = at
+        return row
+
+    placement = planner.place(actor, package_row=package_row, allow_transfers=allow_transfers)
+    placed = {"status": placement.status, "location": placement.location, "planning": placement.record}
+    if placement.status == Status.PRODUCT_OUT_OF_STOCK:
+        placed.update(out_of_stock_values(brand, placement.reason))
+    if row is None:
+        package = _insert_package(number=number, order_number=order_number, external_ref=external_ref,
+                                  items=items, **fields, **placed)
+    else:
+        # Not a transition: the row was inserted a moment ago in this transaction and gets
+        # its starting state before anyone can see it.
+        Package.objects.filter(pk=row.pk).update(**placed)
         # read anew: django-fsm's refresh_from_db lifts the status's protection for the whole
         # class, which races with other threads
-        package = Package.objects.select_related("brand", "location", "replaces").get(pk=package.pk)
-    reason = shortage_text(shortages)
+        package = Package.objects.select_related("brand", "location", "replaces").get(pk=row.pk)
     return transition_record(
         package, log_model=PackageTransition, log_fk="package", action="create",
         from_status=None, actor=actor, event_prefix="package", event_payload=package_event_payload,
-        reason=reason, payload={"replaces": replaces.number} if replaces else {})
+        reason=placement.reason, payload={"replaces": replaces.number} if replaces else {})
 
 
 @dataclass(frozen=True)
@@ -212,12 +204,13 @@ class PackageSpec:
 
     order_number: str
     brand: Brand
-    location: StockLocation
+    location: StockLocation | None  # None: the brand's planning rules choose
     items: Sequence[ItemInput]
     number: str
     delivery_type: str = Package.DeliveryType.SHIP
     ship_by: dt.datetime | None = None
     external_ref: str | None = None
+    delivery_region: str = ""
 
 
 class CreatedPackage(NamedTuple):
@@ -258,11 +251,12 @@ def package_create_many(*, specs: Sequence[PackageSpec], actor: Actor,
     """Create many packages in one transaction, set-based (imports, bulk order intake).
 
     Same rules as ``package_create``, in the order of ``specs`` (an earlier spec gets scarce
-    stock first): a package whose location holds every item starts Pending with its units
-    reserved; a short package that the free units of all active locations together cannot
-    complete starts Product Out of Stock; the others go through ``package_create`` one by one afterwards
-    (Pending Transfer or Product Out of Stock). Every stock row involved is locked in one
-    query, in primary-key order; packages, items, log rows and ``package.created`` events
+    stock first): a package whose location holds every item and has room starts Pending with
+    its units reserved; a short package that the free units of all active locations together
+    cannot complete starts Product Out of Stock; the others (and those without a location,
+    which the brand's rules plan) go through ``package_create`` one by one afterwards.
+    Every stock row involved is locked in one query, in primary-key order, then the rows of
+    the locations with a capacity; packages, items, log rows and ``package.created`` events
     are inserted in bulk: on PostgreSQL one ``INSERT … SELECT FROM unnest`` per table from
     plain values (``oms.bulk_sql``), elsewhere ``bulk_create``.
 
@@ -277,6 +271,7 @@ def package_create_many(*, specs: Sequence[PackageSpec], actor: Actor,
     refs = {ref for (ref,) in bulk_sql.rows_matching(
         Package, "external_ref", [s.external_ref for s in specs if s.external_ref], ["external_ref"])}
     valid: list[tuple[int, PackageSpec, dict[int, int]]] = []
+    to_plan = []  # specs package_create places, after the set-based ones
     for index, spec in enumerate(specs):
         try:
             lines = _validated_lines(location=spec.location, items=spec.items,
@@ -292,13 +287,22 @@ def package_create_many(*, specs: Sequence[PackageSpec], actor: Actor,
         numbers.add(spec.number)
         if spec.external_ref:
             refs.add(spec.external_ref)
-        valid.append((index, spec, lines))
+        if spec.location is None:
+            to_plan.append(index)
+        else:
+            valid.append((index, spec, lines))
 
     available = _lock_available({(spec.location.pk, sku_id) for _, spec, lines in valid for sku_id in lines})
+    slots = stock.CapacityLedger({spec.location.pk for _, spec, _ in valid})
     placed, slow, added = [], [], defaultdict(int)
     for index, spec, lines in valid:
         rows = [(available.get((spec.location.pk, sku_id)), quantity) for sku_id, quantity in lines.items()]
         if all(row is not None and row[1] >= quantity for row, quantity in rows):
+            try:
+                slots.take(spec.location.pk)
+            except stock.LocationFull:
+                to_plan.append(index)  # planned as Product Out of Stock there, with the reason
+                continue
             for row, quantity in rows:
                 row[1] -= quantity
                 added[row[0]] += quantity
@@ -314,7 +318,6 @@ def package_create_many(*, specs: Sequence[PackageSpec], actor: Actor,
     # A short package that no other location can complete either starts Product Out of
     # Stock right here; the others may get transfers and go through package_create.
     elsewhere = _free_units_by_sku({sku_id for _, _, lines in slow for sku_id in lines})
-    to_plan = []
     for index, spec, lines in slow:
         shortages = []
         for sku_id, quantity in lines.items():
@@ -334,14 +337,15 @@ def package_create_many(*, specs: Sequence[PackageSpec], actor: Actor,
     for (index, *_), created in zip(placed, write(placed, actor=actor, instances=instances), strict=True):
         results[index] = created
 
-    for index in to_plan:
+    for index in sorted(to_plan):
         spec = specs[index]
         try:
             package = package_create(
                 order_number=spec.order_number, brand=spec.brand, location=spec.location,
                 items=spec.items, actor=actor, delivery_type=spec.delivery_type,
-                ship_by=spec.ship_by, number=spec.number, external_ref=spec.external_ref)
-        except InvalidInput as exc:
+                delivery_region=spec.delivery_region, ship_by=spec.ship_by, number=spec.number,
+                external_ref=spec.external_ref)
+        except (InvalidInput, NoLocation) as exc:
             results[index] = exc
             continue
         results[index] = package if instances else CreatedPackage(package.pk, package.number,
@@ -353,12 +357,14 @@ def _placed_fields(spec: PackageSpec, status: Status, reason: str, now: dt.datet
     """Field values of a package ``package_create_many`` places without planning transfers."""
     fields = {"number": spec.number, "order_number": spec.order_number, "brand": spec.brand,
               "location": spec.location, "delivery_type": spec.delivery_type,
+              "delivery_region": spec.delivery_region,
               "ship_by": spec.ship_by, "external_ref": spec.external_ref, "status": status,
               "status_changed_at": now, "placed_at": now,
-              "stock_checked_at": None, "next_stock_check_at": None, "stock_shortage": ""}
+              "stock_checked_at": None, "next_stock_check_at": None, "stock_shortage": "",
+              "planning": given_location_record(spec.location.code, status, reason, now=now,
+                                                region=spec.delivery_region)}
     if status == Status.PRODUCT_OUT_OF_STOCK:
-        fields.update(stock_checked_at=now, stock_shortage=reason, next_stock_check_at=now + dt.timedelta(
-            minutes=spec.brand.recheck_interval_minutes))
+        fields.update(out_of_stock_values(spec.brand, reason, now=now))
     return fields
 
 
@@ -431,7 +437,8 @@ def _insert_placed(placed, *, actor: Actor, instances: bool) -> list[Package | C
             packages.append(package)
     else:
         packages = [SimpleNamespace(pk=pk, version=1, carrier="", tracking_number="",
-                                    invoice_number="", replaces_id=None, **row)
+                                    invoice_number="", invoice_date=None, blocked_at=None,
+                                    replaces_id=None, **row)
                     for pk, row in zip(ids, rows, strict=True)]
     events_publish_many([_created_event(package, spec, reason, actor)
                          for package, (_, spec, _, reason) in zip(packages, placed, strict=True)],

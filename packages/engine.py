@@ -2,7 +2,8 @@
 one or many packages through ``oms.actions.engine.act``. Operator screens, admin actions,
 the single and the bulk API, transfer hooks and the automatic re-check all call it.
 
-Errors in outcomes (or raised by ``package_run``): ``ActionNotAllowed`` (409),
+Errors in outcomes (or raised by ``package_run``): ``ActionNotAllowed`` (409; its
+subclass ``OnHold``, code ``blocked``, for a blocked package),
 ``ActorNotPermitted`` (403), ``StaleVersion`` (412), ``InsufficientStock`` (409),
 ``InvalidInput`` (400); a package not found (in the caller's scope) is 404.
 """
@@ -19,7 +20,7 @@ from oms.actions.actors import Actor
 from oms.actions.declaration import Action
 from oms.actions.engine import Entry, Machine, Outcome
 from packages.actions import ACTIONS
-from packages.events import EVENT_PREFIX, package_event_payload
+from packages.events import EVENT_PREFIX, package_event_payload, package_hold
 from packages.models import Package, PackageItem, PackageTransition, Status, status_dict
 
 # The states of a package that may have a replacement (report_missing / report_defective).
@@ -52,7 +53,7 @@ def _check(package: Package, action: Action, actor: Actor) -> None:
 
 
 def _not_allowed(package: Package, action: Action, actor: Actor, detail: str | None = None,
-                 code: str | None = None):
+                 code: str | None = None, **extra):
     if detail is None and fsm.can_proceed(getattr(package, action.name), check_conditions=False):
         needed = {"ship": "a ship", "mark_ready_for_pickup": "a click-and-collect"}.get(
             action.name, "another")
@@ -60,13 +61,13 @@ def _not_allowed(package: Package, action: Action, actor: Actor, detail: str | N
         code = "delivery_type_mismatch"
     return engine.not_allowed_error(package, action, status=status_dict(package.status),
                                     allowed=package_allowed_actions(package, actor_kind=actor.kind),
-                                    detail=detail, code=code)
+                                    detail=detail, code=code, **extra)
 
 
 PACKAGES = Machine(
     model=Package, log_model=PackageTransition, log_fk="package", event_prefix=EVENT_PREFIX,
     actions=ACTIONS, event_payload=package_event_payload, lock=_lock, check=_check,
-    not_allowed=_not_allowed, enabled=_enabled)
+    not_allowed=_not_allowed, enabled=_enabled, held=package_hold)
 
 
 def package_act(action: str, entries: Sequence[Entry], *, actor: Actor,
@@ -93,6 +94,7 @@ def package_run(action: str, *, actor: Actor, package_id: int | None = None, num
 
 
 def package_allowed_actions(package: Package, *, actor_kind: str | None = None) -> list[str]:
-    """The actions runnable now on ``package`` (state, delivery type, brand switch, and
-    ``actor_kind`` when given), in declaration order. Reads ``package.brand``."""
+    """The actions runnable now on ``package`` (state, delivery type, hold, brand switch,
+    and ``actor_kind`` when given), in declaration order: only ``unblock`` while it is
+    blocked. Reads ``package.brand``."""
     return engine.allowed_actions(PACKAGES, package, actor_kind=actor_kind)

@@ -1,19 +1,47 @@
-"""The body of every package event (``package.created``, ``package.status.transitioned``)."""
+"""The package event types and the body of every package event.
+
+Every event about a package carries ``package_event_payload``; its type is one of
+``PACKAGE_EVENT_TYPES`` (the actions name theirs in ``packages.actions``). A
+``package.status.transitioned`` event can also be subscribed to as
+``package.status.<new state's slug>`` (``PACKAGE_STATUS_EVENT_TYPES``).
+"""
 
 from __future__ import annotations
 
 from oms.actions.actors import Actor
-from oms.events.types import status_event_types
+from oms.events.types import status_event_type, transitioned_event_type
 from packages.models import PackageItem, Status, status_dict
 
 EVENT_PREFIX = "package"  # events are about "package" rows: package.status.transitioned, …
 PACKAGE_CREATED = "package.created"
+PACKAGE_STATUS_TRANSITIONED = transitioned_event_type(EVENT_PREFIX)  # every action that moves the state
+PACKAGE_SHIPMENT_UPDATED = "package.shipment.updated"  # update_shipment: carrier, tracking number
+PACKAGE_INVOICE_UPDATED = "package.invoice.updated"  # update_invoice
+PACKAGE_BLOCKED = "package.blocked"  # block: put on hold, state unchanged
+PACKAGE_UNBLOCKED = "package.unblocked"  # unblock: released, state unchanged
+
+# Every type a package event is published with.
+PACKAGE_EVENT_TYPES: tuple[str, ...] = (
+    PACKAGE_CREATED, PACKAGE_STATUS_TRANSITIONED, PACKAGE_SHIPMENT_UPDATED, PACKAGE_INVOICE_UPDATED,
+    PACKAGE_BLOCKED, PACKAGE_UNBLOCKED,
+)
+# The per-state names a ``package.status.transitioned`` event is delivered under as well.
+PACKAGE_STATUS_EVENT_TYPES: tuple[str, ...] = tuple(
+    status_event_type(EVENT_PREFIX, status.slug) for status in Status)
 
 
 def package_event_types() -> list[str]:
-    """Every public type of package events: ``package.created``,
-    ``package.status.transitioned`` and ``package.status.<slug>`` per state."""
-    return [PACKAGE_CREATED, *status_event_types(EVENT_PREFIX, (status.slug for status in Status))]
+    """Every public type of package events (registered in ``PackagesConfig.ready``):
+    ``PACKAGE_EVENT_TYPES`` and ``package.status.<slug>`` per state."""
+    return [*PACKAGE_EVENT_TYPES, *PACKAGE_STATUS_EVENT_TYPES]
+
+
+def package_hold(package) -> dict | None:
+    """``{"reason", "blocked_at" (ISO), "blocked_by"}`` of a blocked package, else None."""
+    if package.blocked_at is None:
+        return None
+    return {"reason": package.block_reason, "blocked_at": package.blocked_at.isoformat(),
+            "blocked_by": package.blocked_by}
 
 
 def package_event_payload(package, *, action: str, from_status: int | None,
@@ -49,6 +77,8 @@ def package_event_payload(package, *, action: str, from_status: int | None,
             "carrier": package.carrier,
             "tracking_number": package.tracking_number,
             "invoice_number": package.invoice_number,
+            "invoice_date": package.invoice_date.isoformat() if package.invoice_date else None,
+            "blocked": package_hold(package),
             "replaces": package.replaces.number if package.replaces_id else None,
             "items": items,
         },

@@ -2,7 +2,7 @@
 transaction (the package row is already locked by ``transfers.engine``): received units are
 reserved for a package still waiting for them there; a package in Pending Transfer moves
 on when its last transfer arrived (``transfers_arrived``) or one was cancelled
-(``transfer_lost``)."""
+(``transfer_lost``). A blocked package does not move: ``unblock`` runs what became due."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def package_awaits_transfer(sender, *, transfer: Transfer, **kwargs) -> bool:
 @receiver(transfer_received, dispatch_uid="packages.transfer_received")
 def package_on_transfer_received(sender, *, transfer: Transfer, **kwargs) -> None:
     package = Package.objects.select_for_update().get(pk=transfer.package_id)
-    if package.status != Status.PENDING_TRANSFER:
+    if package.status != Status.PENDING_TRANSFER or package.is_blocked:
         return
     others_open = (Transfer.objects.filter(package_id=package.pk)
                    .exclude(status__in=[Transfer.Status.TRANSFERRED, Transfer.Status.CANCELLED]).exists())
@@ -42,6 +42,6 @@ def package_on_transfer_received(sender, *, transfer: Transfer, **kwargs) -> Non
 @receiver(transfer_cancelled, dispatch_uid="packages.transfer_cancelled")
 def package_on_transfer_cancelled(sender, *, transfer: Transfer, **kwargs) -> None:
     package = Package.objects.select_for_update().get(pk=transfer.package_id)
-    if package.status == Status.PENDING_TRANSFER:
+    if package.status == Status.PENDING_TRANSFER and not package.is_blocked:
         package_run("transfer_lost", package_id=package.pk, actor=system_actor(),
                     reason=f"transfer {transfer.number} cancelled")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from django.db.models import Count
+from django.db.models import Count, Q
 
 from packages.models import Package
 from packages.models import Status as PackageStatus
@@ -17,15 +17,17 @@ def location_movement_counts(*, location_ids: Iterable[int]) -> dict[int, dict]:
 
     Shape per location (every state present, zeros included)::
 
-        {"packages": {"pending": 3, …17 package slugs},
+        {"packages": {"pending": 3, …17 package slugs}, "blocked_packages": 1,
          "transfers": {"outgoing": {"waiting": 1, …6 slugs}, "incoming": {…}}}
 
+    ``blocked_packages``: its blocked packages (in any state; counted in ``packages`` too).
     Outgoing = the location is the source; incoming = the destination. 3 queries.
     """
     ids = list(location_ids)
     result = {
         location_id: {
             "packages": {s.slug: 0 for s in PackageStatus},
+            "blocked_packages": 0,
             "transfers": {"outgoing": dict.fromkeys(TransferStatus.values, 0),
                           "incoming": dict.fromkeys(TransferStatus.values, 0)},
         }
@@ -34,9 +36,10 @@ def location_movement_counts(*, location_ids: Iterable[int]) -> dict[int, dict]:
     if not ids:
         return result
     rows = (Package.objects.filter(location_id__in=ids).values_list("location_id", "status")
-            .annotate(n=Count("*")).order_by())
-    for location_id, status, n in rows:
+            .annotate(n=Count("*"), blocked=Count("pk", filter=Q(blocked_at__isnull=False))).order_by())
+    for location_id, status, n, blocked in rows:
         result[location_id]["packages"][PackageStatus(status).slug] = n
+        result[location_id]["blocked_packages"] += blocked
     for field, direction in (("source_id", "outgoing"), ("destination_id", "incoming")):
         rows = (Transfer.objects.filter(**{f"{field}__in": ids}).values_list(field, "status")
                 .annotate(n=Count("*")).order_by())

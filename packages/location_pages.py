@@ -12,15 +12,15 @@ from django.views.generic import TemplateView
 from locations.models import StockLocation
 from locations.selectors import stock_location_get
 from packages.models import DASHBOARD_LABELS, Status
-from packages.selectors import package_counts_by_status
+from packages.selectors import package_blocked_counts, package_counts_by_status
 from transfers.models import Status as TransferStatus
 from transfers.selectors import DIRECTION_LABELS, transfer_counts_by_direction
 
 
 class LocationDetailView(LoginRequiredMixin, TemplateView):
-    """A location's counts in every package state and transfer state (3 queries: the
-    location, the package counts, the transfer counts). 404 for a location the user does
-    not work at."""
+    """A location's counts in every package state and transfer state, and its blocked
+    packages (4 queries: the location, the package counts, the blocked count, the transfer
+    counts). 404 for a location the user does not work at."""
 
     template_name = "locations/detail.html"
 
@@ -40,6 +40,7 @@ class LocationDetailView(LoginRequiredMixin, TemplateView):
                 for code in Status.values
             ],
             package_total=sum(counts.values()),
+            blocked_count=package_blocked_counts(location_ids=[location.pk])[location.pk],
             transfer_counts=[
                 {"key": direction, "label": DIRECTION_LABELS[direction],
                  "counts": [{"slug": value, "label": label, "count": transfers[direction][value]}

@@ -11,38 +11,49 @@ from django.utils import timezone
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from oms.observability.jobs import job_runs
-from packages.models import FINAL_STATES, Brand, Package, Status
+from packages.models import FINAL_STATES, HOLDABLE_STATES, Brand, Package, Status
 from packages.rescheduling import RECHECK_JOBS
 
 OPEN_STATES = [status for status in Status if status not in FINAL_STATES]
 
 
 class PackageCollector:
-    """Open packages per state, re-check lag per brand, re-check runs (four indexed queries)."""
+    """Open and blocked packages per state, re-check lag per brand, re-check runs (four
+    indexed queries)."""
 
     def collect(self) -> Iterable[Metric]:
         now = timezone.now()
-        yield self._open_packages()
+        yield from self._open_packages()
         brands = {pk: (slug, disabled) for pk, slug, disabled
                   in Brand.objects.values_list("pk", "slug", "disabled_actions")}
         yield self._recheck_lag(brands, now)
         yield from self._recheck_runs()
 
-    def _open_packages(self) -> Metric:
-        counts = dict(Package.objects.filter(status__in=OPEN_STATES)
-                      .values_list("status").annotate(n=Count("*")).order_by())
+    def _open_packages(self) -> Iterable[Metric]:
+        rows = (Package.objects.filter(status__in=OPEN_STATES).values_list("status")
+                .annotate(n=Count("*"), blocked=Count("pk", filter=Q(blocked_at__isnull=False)))
+                .order_by())
+        counts = {status: (n, blocked) for status, n, blocked in rows}
         family = GaugeMetricFamily("oms_packages_open", "Packages in each state that is not final.",
                                    labels=["state"])
+        held = GaugeMetricFamily(
+            "oms_packages_blocked",
+            "Blocked packages (on hold) in each state a package may be blocked in; also counted "
+            "in oms_packages_open.", labels=["state"])
         for status in OPEN_STATES:
-            family.add_metric([status.slug], counts.get(status, 0))
-        return family
+            n, blocked = counts.get(status, (0, 0))
+            family.add_metric([status.slug], n)
+            if status in HOLDABLE_STATES:
+                held.add_metric([status.slug], blocked)
+        yield from (family, held)
 
     def _recheck_lag(self, brands: dict, now) -> Metric:
         """Per brand that reschedules automatically: seconds since the oldest due re-check
-        of a Product Out of Stock package was due (0 when none is due). The partial index
-        of due re-checks answers it."""
+        of a Product Out of Stock package was due (0 when none is due). Blocked packages
+        are left out, as the re-check passes them over. The partial index of due re-checks
+        answers it."""
         due_since = dict(
-            Package.objects.filter(status=Status.PRODUCT_OUT_OF_STOCK)
+            Package.objects.filter(status=Status.PRODUCT_OUT_OF_STOCK, blocked_at__isnull=True)
             .filter(Q(next_stock_check_at__lte=now) | Q(next_stock_check_at__isnull=True))
             .values_list("brand_id")
             .annotate(oldest=Min(Coalesce("next_stock_check_at", "status_changed_at"))).order_by()

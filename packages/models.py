@@ -15,6 +15,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from locations.models import StockLocation
 from oms.actions.log import TransitionLog
 from oms.actions.row_guard import UpdateFieldsRequired
 from oms.timestamps import TimeStampedModel
@@ -61,6 +62,26 @@ PICKED_STATES = frozenset(
     {S.PACKAGING_COMPLETED, S.PENDING_SHIPPING_LABEL, S.PENDING_INVOICE, S.READY_FOR_PICKUP}
 )
 FINAL_STATES = frozenset({S.DELIVERED, S.CANCELED, S.DEFECTIVE_PRODUCT_FOUND})
+# Open packages, counted against their location's capacity (StockLocation.open_packages,
+# kept by the database: packages.capacity).
+CAPACITY_STATES = frozenset(
+    {S.PENDING, S.IN_PROGRESS, S.PENDING_TRANSFER, S.READY_TO_PACKAGING, S.PENDING_CANCELLATION}
+)
+# States in which a package may be blocked (state table, block): every state before the
+# carrier has it, the waiting ones and Pending Cancellation; not with the carrier, not final.
+HOLDABLE_STATES = frozenset({
+    S.PENDING, S.IN_PROGRESS, S.PENDING_TRANSFER, S.READY_TO_PACKAGING, S.PACKAGING_COMPLETED,
+    S.PENDING_SHIPPING_LABEL, S.PENDING_INVOICE, S.READY_FOR_PICKUP, S.PENDING_CANCELLATION,
+    S.PRODUCT_OUT_OF_STOCK, S.TO_BE_RESCHEDULED,
+})
+# States in which the shipment data may be corrected (state table, update_shipment).
+SHIPMENT_UPDATE_STATES = frozenset({S.SHIPPED, S.DELIVERY_FAILED, S.DELIVERY_ATTEMPTED})
+# States in which the invoice may be replaced (state table, update_invoice): from Packaging
+# Completed on, but Pending Invoice (there attach_invoice attaches it and ships).
+INVOICE_UPDATE_STATES = frozenset({
+    S.PACKAGING_COMPLETED, S.PENDING_SHIPPING_LABEL, S.READY_FOR_PICKUP, S.SHIPPED,
+    S.DELIVERY_FAILED, S.DELIVERY_ATTEMPTED, S.DELIVERED,
+})
 DASHBOARD_LABELS = {
     S.PENDING: "Waiting",
     S.IN_PROGRESS: "Preparing",
@@ -94,6 +115,11 @@ class Brand(TimeStampedModel):
         default=False, help_text="Ship stops in Pending Invoice until an invoice is attached."
     )
     recheck_interval_minutes = models.PositiveIntegerField(default=30)
+    fallback_location = models.ForeignKey(
+        "locations.StockLocation", null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Where a package no planning rule can place waits as Product Out of Stock "
+                  "(blank: the best-ranked candidate of the first rule that applied).")
 
     class Meta:
         ordering = ["slug"]
@@ -156,6 +182,9 @@ class Package(UpdateFieldsRequired, fsm.FSMModelMixin, TimeStampedModel):
     delivery_type = models.CharField(
         max_length=20, choices=DeliveryType.choices, default=DeliveryType.SHIP
     )
+    delivery_region = models.CharField(
+        max_length=100, blank=True,
+        help_text="Region (state) of the delivery address; planning may prefer locations there.")
     status = fsm.FSMIntegerField(choices=Status.choices, default=Status.PENDING, protected=True)
     status_changed_at = models.DateTimeField(default=timezone.now)
     version = models.PositiveIntegerField(default=1)
@@ -188,6 +217,15 @@ class Package(UpdateFieldsRequired, fsm.FSMModelMixin, TimeStampedModel):
     stock_shortage = models.CharField(
         max_length=500, blank=True,
         help_text='What the last check found missing, e.g. "short: SKU X needs 2, has 0".')
+    planning = models.JSONField(
+        default=dict, blank=True,
+        help_text="Why the package is at its location: the planning rule, the location chosen "
+                  "and why the others were passed over (packages.planning).")
+    # The hold (block / unblock): a blocked package keeps its state and reservations and
+    # refuses every action but unblock; the automatic re-check passes it over.
+    blocked_at = models.DateTimeField(null=True, blank=True, help_text="Blocked since (null: not blocked).")
+    block_reason = models.CharField(max_length=255, blank=True)
+    blocked_by = models.CharField(max_length=150, blank=True, help_text="Who blocked it (the actor).")
     # unique in Meta; null (not "") for packages not imported, so they do not collide
     external_ref = models.CharField(  # noqa: DJ001
         max_length=120, null=True, blank=True,
@@ -215,6 +253,9 @@ class Package(UpdateFieldsRequired, fsm.FSMModelMixin, TimeStampedModel):
             models.Index(fields=["brand", "next_stock_check_at", "status_changed_at"],
                          name="package_recheck_due_idx",
                          condition=Q(status=920)),
+            # the blocked packages per location (dashboards, the list's filter): a few rows
+            models.Index(fields=["location"], name="package_blocked_idx",
+                         condition=Q(blocked_at__isnull=False)),
         ]
 
     def __str__(self) -> str:
@@ -226,6 +267,10 @@ class Package(UpdateFieldsRequired, fsm.FSMModelMixin, TimeStampedModel):
 
     def is_click_and_collect(self) -> bool:
         return self.delivery_type == self.DeliveryType.CLICK_AND_COLLECT
+
+    @property
+    def is_blocked(self) -> bool:
+        return self.blocked_at is not None
 
     # --- transitions (state-machine.md, "Package actions") -----------------------------
     @fsm.transition(field=status, source=S.PENDING, target=S.IN_PROGRESS)
@@ -368,6 +413,26 @@ class Package(UpdateFieldsRequired, fsm.FSMModelMixin, TimeStampedModel):
     def transfer_lost(self) -> None:
         pass
 
+    @fsm.transition(field=status, source=sorted(HOLDABLE_STATES), target=None)
+    def block(self, *, reason: str, blocked_by: str) -> None:
+        self.blocked_at, self.block_reason, self.blocked_by = timezone.now(), reason, blocked_by
+
+    @fsm.transition(field=status, source=sorted(HOLDABLE_STATES), target=None)
+    def unblock(self) -> None:
+        self.blocked_at, self.block_reason, self.blocked_by = None, "", ""
+        if self.status == S.PRODUCT_OUT_OF_STOCK:  # due for the re-check at once
+            self.next_stock_check_at = timezone.now()
+
+    @fsm.transition(field=status, source=sorted(SHIPMENT_UPDATE_STATES), target=None)
+    def update_shipment(self, *, carrier: str, tracking_number: str) -> None:
+        self.carrier, self.tracking_number = carrier, tracking_number
+
+    @fsm.transition(field=status, source=sorted(INVOICE_UPDATE_STATES), target=None)
+    def update_invoice(self, *, invoice_number: str, invoice_date, invoice_url: str = "") -> None:
+        self.invoice_number, self.invoice_date, self.invoice_url = (
+            invoice_number, invoice_date, invoice_url,
+        )
+
     # --- helpers ------------------------------------------------------------------------
     def _next_ship_gate(self, *, label_required: bool, invoice_required: bool) -> Status:
         """First ship gate still open (label, then invoice), else Shipped (state table, ship)."""
@@ -381,6 +446,64 @@ class Package(UpdateFieldsRequired, fsm.FSMModelMixin, TimeStampedModel):
     @property
     def status_info(self) -> dict:
         return status_dict(self.status)
+
+
+def default_ranking() -> list[str]:
+    return ["same_region", "stock"]
+
+
+class PlanningRule(TimeStampedModel):
+    """One planning rule of a brand: which stock locations may take its new packages and in
+    which order they are tried (packages.planning). Rules are tried by ``position``; the
+    first that applies and places the package wins."""
+
+    class Ranking(models.TextChoices):
+        SAME_REGION = "same_region", "Same region as the delivery first"
+        STOCK = "stock", "Most of the package in stock first"
+        FEWEST_OPEN = "fewest_open", "Fewest open packages first"
+        PRIORITY = "priority", "Highest location priority first"
+
+    brand = models.ForeignKey(Brand, on_delete=models.CASCADE, related_name="planning_rules")
+    position = models.PositiveIntegerField(default=0, help_text="Rules are tried lowest first.")
+    name = models.CharField(max_length=100)
+    is_active = models.BooleanField(default=True)
+    delivery_type = models.CharField(
+        max_length=20, choices=Package.DeliveryType.choices, blank=True,
+        help_text="Applies only to packages of this delivery type (blank: any).")
+    include_locations = models.ManyToManyField(
+        "locations.StockLocation", blank=True, related_name="+",
+        help_text="Candidates: only these locations (none chosen: every active packaging location).")
+    exclude_locations = models.ManyToManyField(
+        "locations.StockLocation", blank=True, related_name="+",
+        help_text="Never these locations.")
+    location_kind = models.CharField(
+        max_length=16, blank=True, choices=StockLocation.Kind.choices,
+        help_text="Only warehouses or only stores (blank: both).")
+    requires_capacity = models.BooleanField(
+        default=True, help_text="Only locations with capacity left (open packages below their maximum).")
+    ranking = models.JSONField(
+        default=default_ranking, blank=True,
+        help_text="Order of the candidates, first key first: same_region, stock, fewest_open, "
+                  "priority (ties: lowest location id).")
+    allow_transfers = models.BooleanField(
+        default=True,
+        help_text="When no candidate holds every item, missing units may come by transfer.")
+
+    class Meta:
+        ordering = ["brand_id", "position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["brand", "name"], name="planning_rule_brand_name_uniq"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.brand_id}: {self.position}. {self.name}"
+
+    def clean(self) -> None:
+        keys = self.ranking
+        if not isinstance(keys, list) or not all(key in self.Ranking.values for key in keys):
+            raise ValidationError({"ranking": "Must be a list of: " + ", ".join(self.Ranking.values)})
+        if len(set(keys)) != len(keys):
+            raise ValidationError({"ranking": "Each key at most once."})
 
 
 class PackageItem(models.Model):
@@ -408,7 +531,8 @@ class PackageTransition(TransitionLog):
     """One row per action on a package: the transition log (state-machine.md).
 
     ``from_status`` is null for the ``create`` row. Data-only actions (``attach_invoice``
-    before Pending Invoice) log ``from_status == to_status``.
+    before Pending Invoice, ``update_shipment``, ``update_invoice``, ``block``, ``unblock``)
+    log ``from_status == to_status``.
     """
 
     package = models.ForeignKey(  # indexed by (package, id) in Meta

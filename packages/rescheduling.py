@@ -1,9 +1,10 @@
 """Automatic rescheduling of Product Out of Stock packages (state-machine.md, "Automatic
 rescheduling").
 
-A run takes one brand's out-of-stock packages (all that are due, or only those waiting on
-given SKUs at a location when stock just rose there), oldest waiting first
-(``status_changed_at``, then id), in bounded batches:
+A run takes one brand's out-of-stock packages that are not blocked (all that are due, or
+only those waiting on given SKUs at a location when stock just rose there), oldest waiting
+first (``status_changed_at``, then id), in bounded batches (a package blocked meanwhile is
+refused by the engine under the lock and counts as skipped):
 
 * one statement finds, for the whole batch, every item the location cannot cover and
   gives the packages with a shortage their next check time and the reason (on SQLite a
@@ -12,7 +13,8 @@ given SKUs at a location when stock just rose there), oldest waiting first
   engine (``package_act("reschedule", …, skip_locked=True)``, as the system actor): their
   rows are taken with ``SELECT … FOR UPDATE SKIP LOCKED`` (a package an operator is acting
   on is skipped, never waited for) and their state checked again under the lock; they take
-  the stock, longest waiting first, or get the shortage they met.
+  the stock and a slot at their location, longest waiting first, or get the shortage (or
+  the full location) they met.
 
 Runs for the same brand are serialised by a PostgreSQL advisory lock, so two runs started
 together neither reschedule a package twice nor let a younger package take scarce stock
@@ -33,6 +35,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from locations.models import Sku, StockLevel
+from locations.services import LocationFull
 from oms.actions.actors import system_actor
 from oms.actions.engine import Entry
 from oms.actions.errors import InsufficientStock
@@ -141,12 +144,13 @@ SQLITE_ROWS_PER_STATEMENT = 500  # keeps a VALUES list far below SQLite's bound-
 
 
 def package_stamp_shortages(*, shortages: Mapping[int, Sequence[dict]], checked_at: dt.datetime,
-                            next_check_at: dt.datetime) -> int:
+                            next_check_at: dt.datetime, reasons: Mapping[int, str] | None = None) -> int:
     """Record a stock check on packages that are still short, in one statement.
 
     Sets ``stock_checked_at``, ``next_stock_check_at`` and ``stock_shortage`` (the
     ``shortage_text`` of each package's shortage dicts ``{"sku", "needed", "available"}``)
-    on the packages of ``shortages`` (``{package_id: [shortage, …]}``) that are still in
+    on the packages of ``shortages`` (``{package_id: [shortage, …]}``; ``reasons`` gives the
+    text itself instead, ``{package_id: text}``, e.g. a full location) that are still in
     Product Out of Stock (the fields mean nothing elsewhere; state-machine.md, "Automatic
     rescheduling"); the others are left alone. No transition, log row or event: the state
     does not change. On PostgreSQL the rows are locked in primary-key order first (waiting
@@ -155,10 +159,11 @@ def package_stamp_shortages(*, shortages: Mapping[int, Sequence[dict]], checked_
 
     Runs in the caller's transaction if there is one. Returns the number of packages stamped.
     """
-    if not shortages:
+    reasons = reasons or {}
+    if not shortages and not reasons:
         return 0
-    ids = sorted(shortages)
-    texts = [shortage_text(shortages[pk]) for pk in ids]
+    ids = sorted(set(shortages) | set(reasons))
+    texts = [reasons[pk][:500] if pk in reasons else shortage_text(shortages[pk]) for pk in ids]
     table = connection.ops.quote_name(Package._meta.db_table)
     status = int(Status.PRODUCT_OUT_OF_STOCK)
     checked, next_check = (connection.ops.adapt_datetimefield_value(value)
@@ -219,10 +224,11 @@ def package_recheck_out_of_stock(*, brand_id: int, now: dt.datetime | None = Non
         due_only: only packages whose ``next_stock_check_at`` has passed (the beat run);
             False for the run after stock rose (``location_id``/``sku_ids`` then narrow it).
         batch_size: packages read per batch.
-    Returns a ``RecheckResult``. Touches no package outside Product Out of Stock, and none
-    at all when the brand switched ``reschedule`` off. Must not run inside a transaction
-    (each batch commits on its own). A completed run is counted in the brand's run record
-    (``RECHECK_JOBS``: runs, packages rescheduled, last run), read by ``/metrics``.
+    Returns a ``RecheckResult``. Touches no package outside Product Out of Stock, no blocked
+    package, and none at all when the brand switched ``reschedule`` off. Must not run
+    inside a transaction (each batch commits on its own). A completed run is counted in the
+    brand's run record (``RECHECK_JOBS``: runs, packages rescheduled, last run), read by
+    ``/metrics``.
     """
     now = now or timezone.now()
     brand = Brand.objects.get(pk=brand_id)
@@ -232,7 +238,8 @@ def package_recheck_out_of_stock(*, brand_id: int, now: dt.datetime | None = Non
     if not brand.is_action_enabled("reschedule"):
         job_run_record(job=job, key=brand.slug)
         return result  # the brand switched rescheduling off: not for operators, not for us
-    queryset = Package.objects.filter(brand_id=brand_id, status=Status.PRODUCT_OUT_OF_STOCK)
+    queryset = Package.objects.filter(brand_id=brand_id, status=Status.PRODUCT_OUT_OF_STOCK,
+                                      blocked_at__isnull=True)
     if due_only:
         queryset = queryset.filter(Q(next_stock_check_at__lte=now) | Q(next_stock_check_at__isnull=True))
     if location_id is not None:
@@ -262,16 +269,18 @@ def package_recheck_out_of_stock(*, brand_id: int, now: dt.datetime | None = Non
                 continue
             outcomes = package_act("reschedule", [Entry(pk) for pk in rest],
                                    actor=system_actor("system:recheck"), skip_locked=True)
-            short = {}
+            short, full = {}, {}
             for outcome in outcomes:
                 if outcome.done:
                     result.rescheduled.append(outcome.key)
                 elif isinstance(outcome.error, InsufficientStock):
                     short[outcome.key] = outcome.error.extra.get("shortages", [])
+                elif isinstance(outcome.error, LocationFull):
+                    full[outcome.key] = outcome.error.detail
                 else:  # locked by someone else, or no longer Product Out of Stock
                     result.skipped += 1
             result.still_short += package_stamp_shortages(
-                shortages=short, checked_at=now, next_check_at=now + interval)
+                shortages=short, reasons=full, checked_at=now, next_check_at=now + interval)
     job_run_record(job=job, key=brand.slug, items=len(result.rescheduled))
     return result
 
@@ -281,7 +290,7 @@ def package_recheck_after_stock_rise(*, location_id: int, sku_ids: list[int]) ->
     any of ``sku_ids`` (stock rose there), without waiting for their next check time."""
     brand_ids = (
         Package.objects.filter(status=Status.PRODUCT_OUT_OF_STOCK, location_id=location_id,
-                               items__sku_id__in=sku_ids)
+                               blocked_at__isnull=True, items__sku_id__in=sku_ids)
         .values_list("brand_id", flat=True).distinct()
     )
     result = RecheckResult()

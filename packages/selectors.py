@@ -25,8 +25,25 @@ from django.utils import timezone
 
 from locations.models import StockLocation
 from locations.selectors import locations_restrict, stock_levels_for_skus, stock_location_list
-from packages.models import DASHBOARD_LABELS, Package, PackageItem, PackageTransition, Status
+from packages.models import (
+    DASHBOARD_LABELS,
+    Brand,
+    Package,
+    PackageItem,
+    PackageTransition,
+    PlanningRule,
+    Status,
+)
 from transfers.models import OPEN_STATES, Transfer
+
+
+def brand_list() -> QuerySet[Brand]:
+    """Return brands with their fallback location and planning rules (in the order they are
+    tried, with their include and exclude lists) prefetched: 4 queries for any page."""
+    rules = PlanningRule.objects.order_by("position", "pk").prefetch_related(
+        "include_locations", "exclude_locations")
+    return Brand.objects.select_related("fallback_location").prefetch_related(
+        Prefetch("planning_rules", queryset=rules))
 
 
 def package_list() -> QuerySet[Package]:
@@ -58,6 +75,14 @@ def package_counts_by_status(*, location_id: int | None = None) -> dict[int, int
         qs = qs.filter(location_id=location_id)
     counts = dict(qs.values_list("status").annotate(n=Count("*")).order_by())
     return {code: counts.get(code, 0) for code in Status.values}
+
+
+def package_blocked_counts(*, location_ids: list[int]) -> dict[int, int]:
+    """Return ``{location_id: blocked packages}`` for ``location_ids`` (zeros included).
+    1 query, read from the ``package_blocked_idx`` partial index."""
+    counts = dict(Package.objects.filter(location_id__in=location_ids, blocked_at__isnull=False)
+                  .values_list("location_id").annotate(n=Count("*")).order_by())
+    return {location_id: counts.get(location_id, 0) for location_id in location_ids}
 
 
 def package_waiting_reason(package: Package) -> dict | None:
@@ -185,13 +210,13 @@ def package_location_movements(*, user, q: str = "", sort: str = "waiting",
     ``package_movement_location_count`` (the same locations without the join).
     """
     locations = _movement_locations(user=user, q=q, include_empty=include_empty).annotate(
-        open_packages=FilteredRelation(
+        open_work=FilteredRelation(
             "packages", condition=Q(packages__status__in=list(MOVEMENT_STATES))),
     )
-    counts = {name: Count("open_packages__status", filter=Q(open_packages__status=code))
+    counts = {name: Count("open_work__status", filter=Q(open_work__status=code))
               for code, name in MOVEMENT_STATES.items()}
     ordering = MOVEMENT_SORTS.get(sort, MOVEMENT_SORTS["waiting"])[1]
-    return (locations.annotate(**counts, open_total=Count("open_packages__status"))
+    return (locations.annotate(**counts, open_total=Count("open_work__status"))
             .order_by(*ordering))
 
 
@@ -203,16 +228,31 @@ def package_movement_location_count(*, user, q: str = "", include_empty: bool = 
 
 def package_movement_totals(*, user, q: str = "", include_empty: bool = False) -> dict[str, int]:
     """Return the sums of the cards' counts over every location the search finds
-    (``{"waiting": n, …, "open_total": n}``). 1 query, on the ``package_open_work_idx``
-    index: the open packages of the visible locations (of those ``q`` finds, if given).
-    ``include_empty`` changes no sum (a location with an open package has a package); it is
-    accepted for symmetry with the cards."""
-    packages = locations_restrict(Package.objects.filter(status__in=list(MOVEMENT_STATES)), user=user)
-    if (q or "").strip():
-        packages = packages.filter(location__in=_movement_locations(
-            user=user, q=q, include_empty=True).order_by().values("pk"))
+    (``{"waiting": n, …, "open_total": n, "blocked": n}``). 2 queries: the open packages
+    of the visible locations (of those ``q`` finds, if given) on the
+    ``package_open_work_idx`` index, the blocked ones (in any state) on
+    ``package_blocked_idx``. ``include_empty`` changes no sum (a location with an open
+    package has a package); it is accepted for symmetry with the cards."""
+    def restrict(packages):
+        packages = locations_restrict(packages, user=user)
+        if (q or "").strip():
+            packages = packages.filter(location__in=_movement_locations(
+                user=user, q=q, include_empty=True).order_by().values("pk"))
+        return packages
+
     counts = {name: Count("status", filter=Q(status=code)) for code, name in MOVEMENT_STATES.items()}
-    return packages.aggregate(**counts, open_total=Count("*"))
+    totals = restrict(Package.objects.filter(status__in=list(MOVEMENT_STATES))).aggregate(
+        **counts, open_total=Count("*"))
+    totals["blocked"] = restrict(Package.objects.filter(blocked_at__isnull=False)).count()
+    return totals
+
+
+def package_blocked_count_for_user(*, user, location_id: int | None = None) -> int:
+    """How many blocked packages ``user`` may see (at ``location_id`` if given). 1 query."""
+    qs = locations_restrict(Package.objects.filter(blocked_at__isnull=False), user=user)
+    if location_id is not None:
+        qs = qs.filter(location_id=location_id)
+    return qs.count()
 
 
 def package_counts_by_status_for_user(*, user, location_id: int | None = None) -> dict[int, int]:
@@ -225,11 +265,11 @@ def package_counts_by_status_for_user(*, user, location_id: int | None = None) -
 
 
 def package_search(*, user, location_id: int | None = None, status: int | None = None,
-                   q: str = "", sort: str = "in_state",
+                   q: str = "", sort: str = "in_state", blocked: bool | None = None,
                    now: dt.datetime | None = None) -> QuerySet[Package]:
     """Return the packages of the package list: visible to ``user``, optionally at one
-    location and in one state, matching ``q``, ordered by ``sort`` (a key of
-    ``PACKAGE_SORTS``; default longest in its state first).
+    location, in one state and blocked or not (``blocked``; None: either), matching ``q``,
+    ordered by ``sort`` (a key of ``PACKAGE_SORTS``; default longest in its state first).
 
     ``q`` matches the package number, order number and tracking number (contains, any case)
     and the SKU code of any item (contains). Rows carry ``brand`` and ``location`` and the
@@ -242,6 +282,8 @@ def package_search(*, user, location_id: int | None = None, status: int | None =
         qs = qs.filter(location_id=location_id)
     if status is not None:
         qs = qs.filter(status=status)
+    if blocked is not None:
+        qs = qs.filter(blocked_at__isnull=not blocked)
     q = (q or "").strip()
     if q:
         sku_match = PackageItem.objects.filter(package=OuterRef("pk"), sku__code__icontains=q)

@@ -44,6 +44,8 @@ from packages.selectors import (
     MOVEMENT_SORTS,
     MOVEMENT_STATES,
     PACKAGE_SORTS,
+    package_blocked_count_for_user,
+    package_blocked_counts,
     package_counts_by_status,
     package_counts_by_status_for_user,
     package_get_for_user,
@@ -109,8 +111,9 @@ def _is_partial(request, target: str) -> bool:
 
 class PackageMovementsView(LoginRequiredMixin, TemplateView):
     """Package Location Movements: a card per visible stock location with its Waiting,
-    Preparing, Waiting Transfer Operations and Ready to Package counts; search, sort and
-    pagination. One aggregate query for the cards, one for the totals, one page count."""
+    Preparing, Waiting Transfer Operations and Ready to Package counts and its blocked
+    packages; search, sort and pagination. One aggregate query for the cards, one for their
+    blocked counts, two for the totals, one page count."""
 
     template_name = "packages/movements.html"
 
@@ -135,13 +138,17 @@ class PackageMovementsView(LoginRequiredMixin, TemplateView):
         # links built here, not by {% url %} per count: 6 reverse() per card were a third
         # of the page's rendering
         list_url = reverse("packages:list")
+        blocked = package_blocked_counts(location_ids=[location.pk for location in page.object_list])
         cards = []
         for location in page.object_list:
-            in_list = f"{list_url}?location={quote(location.code, safe='/')}&status="
+            at_location = f"{list_url}?location={quote(location.code, safe='/')}"
+            in_list = f"{at_location}&status="
             cards.append({
                 "location": location,
                 "url": reverse("locations:detail", args=[location.code]),
                 "open_total": location.open_total,
+                "blocked": blocked[location.pk],
+                "blocked_url": f"{at_location}&blocked=true",
                 "counts": [
                     {"code": code, "slug": Status(code).slug, "label": DASHBOARD_LABELS[code],
                      "count": getattr(location, name), "url": in_list + Status(code).slug}
@@ -155,6 +162,7 @@ class PackageMovementsView(LoginRequiredMixin, TemplateView):
             totals=[{"label": DASHBOARD_LABELS[code], "slug": Status(code).slug,
                      "count": totals[name]} for code, name in MOVEMENT_STATES.items()],
             open_total=totals["open_total"],
+            blocked_total=totals["blocked"],
             sees_all=user_sees_all_locations(user),
         )
         return context
@@ -165,7 +173,8 @@ class PackageMovementsView(LoginRequiredMixin, TemplateView):
 class PackageListView(LoginRequiredMixin, TemplateView):
     """The package list: a status slider (the 17 states with counts), search by package
     number, order number, SKU and tracking number, sorting, pagination, time in state and
-    late flags. Filters: ``location`` (code), ``status`` (slug), ``q``, ``sort``, ``page``."""
+    late flags. Filters: ``location`` (code), ``status`` (slug), ``blocked`` (``true`` /
+    ``false``), ``q``, ``sort``, ``page``."""
 
     template_name = "packages/list.html"
 
@@ -181,6 +190,7 @@ class PackageListView(LoginRequiredMixin, TemplateView):
         if params.get("location"):
             location = _get_location_or_404(user, params["location"])
         status = _status_from_slug(params.get("status"))
+        blocked = {"true": True, "false": False}.get(params.get("blocked", ""))
         q = params.get("q", "").strip()
         sort = params.get("sort") if params.get("sort") in PACKAGE_SORTS else "in_state"
         if location is not None:
@@ -189,7 +199,7 @@ class PackageListView(LoginRequiredMixin, TemplateView):
             counts = package_counts_by_status_for_user(user=user)
         now = timezone.now()
         packages = package_search(user=user, location_id=location.pk if location else None,
-                                  status=status, q=q, sort=sort, now=now)
+                                  status=status, blocked=blocked, q=q, sort=sort, now=now)
         page = Paginator(packages, PACKAGES_PER_PAGE).get_page(params.get("page"))
         context.update(
             location=location, status=status, q=q, sort=sort, page_obj=page, now=now,
@@ -198,6 +208,9 @@ class PackageListView(LoginRequiredMixin, TemplateView):
                      "active": status == code}
                     for code in Status.values],
             total_count=sum(counts.values()),
+            blocked=blocked,
+            blocked_count=package_blocked_count_for_user(
+                user=user, location_id=location.pk if location else None),
             sorts=[(key, label) for key, (label, _) in PACKAGE_SORTS.items()],
         )
         return context
@@ -259,7 +272,41 @@ def _payload_text(payload: dict) -> str:
         parts.append(f"{payload.get('from_location', '?')} → {payload['to_location']}")
     if payload.get("replaces"):
         parts.append(f"replaces {payload['replaces']}")
+    if payload.get("block_reason"):
+        parts.append(f"was blocked: {payload['block_reason']}")
     return "; ".join(p for p in parts if p)
+
+
+PLANNING_VERDICT_LABELS = {
+    "chosen": "Chosen", "no_stock": "No stock", "full": "Full", "excluded": "Excluded",
+    "wrong_kind": "Other kind", "ranked_lower": "Ranked lower", "not_included": "Not included",
+}
+PLANNING_OUTCOME_LABELS = {"placed": "placed it", "placed_nothing": "placed nothing",
+                           "not_applicable": "does not apply"}
+
+
+def _planning_context(package: Package) -> dict | None:
+    """The package's planning record (``packages.planning``) with labels for display; None
+    for a package planned before records were kept."""
+    record = package.planning
+    if not isinstance(record, dict) or not record.get("location"):
+        return None
+    outcome = record.get("outcome", "")
+    status = _status_from_slug(outcome)
+    planned_at = record.get("planned_at")
+    return {
+        **record,
+        "outcome_label": status.label if status is not None else outcome,
+        "planned_at": dt.datetime.fromisoformat(planned_at) if planned_at else None,
+        "rules": [
+            {**rule, "outcome_label": PLANNING_OUTCOME_LABELS.get(rule.get("outcome"), rule.get("outcome")),
+             "candidates": [{**c, "verdict_label": PLANNING_VERDICT_LABELS.get(c["verdict"], c["verdict"])}
+                            for c in rule.get("candidates", [])],
+             "passed_over": [{"verdict": PLANNING_VERDICT_LABELS.get(v, v), "count": n}
+                             for v, n in rule.get("passed_over", {}).items()]}
+            for rule in record.get("rules", [])
+        ],
+    }
 
 
 def _waiting_context(package: Package) -> dict | None:
@@ -321,6 +368,7 @@ class PackageDetailView(LoginRequiredMixin, TemplateView):
             order_packages=order_packages,
             replacement=replacement,
             waiting=_waiting_context(package),
+            planning=_planning_context(package),
             transfers=transfer_list_for_package(package_id=package.pk),
             transitions=_transition_rows(package),
             has_ticket=package_has_shipping_ticket(package),
@@ -388,8 +436,10 @@ class PackageActionView(LoginRequiredMixin, View):
     def get(self, request, number: str, action: str):
         package = self._setup(request, number, action)
         if action not in package_allowed_actions(package, actor_kind="user"):
+            state = (f"blocked ({package.block_reason})" if package.is_blocked and action != "unblock"
+                     else Status(package.status).label)
             messages.warning(request, f"{ACTIONS[action].label} is not possible while the package is "
-                                      f"{Status(package.status).label}.")
+                                      f"{state}.")
             return redirect("packages:detail", number=package.number)
         return self._render(request, package, action, _form_for(action, package), version=package.version)
 
@@ -423,7 +473,9 @@ class PackageActionView(LoginRequiredMixin, View):
 
     def _after_success(self, request, package: Package, action: str, result: Package):
         label = ACTIONS[action].label
-        messages.success(request, f"{label}: the package is now {Status(result.status).label}.")
+        state = Status(result.status).label
+        messages.success(request, f"{label}: the package is blocked ({state})." if result.is_blocked
+                         else f"{label}: the package is now {state}.")
         replacement = getattr(result, "replacement", None) if action.startswith("report_") else None
         if replacement is not None:
             messages.info(request, f"Replacement package {replacement.number} created "

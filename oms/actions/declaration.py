@@ -72,6 +72,11 @@ class Action:
             required field).
         side: for transfers, whose stock location's scope it needs (``"source"`` or
             ``"destination"``).
+        event: the outbox event type it publishes, e.g. ``"package.shipment.updated"``
+            (default ``"<prefix>.status.transitioned"``).
+        releases_hold: it lifts the row's hold (``Machine.held``): the one kind of action a
+            held row accepts, refused (409 ``not_blocked``) on a row not held. Every other
+            action is refused on a held row (409 ``blocked``).
     """
 
     name: str
@@ -87,6 +92,8 @@ class Action:
     form: bool | None = None
     side: str | None = None
     description: str = ""
+    event: str = ""
+    releases_hold: bool = False
 
     def may_run(self, actor_kind: str) -> bool:
         """True if an actor of ``actor_kind`` (``user``/``api``/``system``) may run it."""

@@ -7,13 +7,15 @@ re-check all call it, and a single row is a batch of one. In one transaction it:
 1. locks the rows in primary-key order (one ``SELECT … FOR UPDATE OF`` with the joins the
    aggregate asks for; ``skip_locked`` leaves rows another transaction holds);
 2. for each entry, in the order given: checks its ``If-Match`` versions, who may run the
-   action, the aggregate's own rules (``Machine.check``) and the source state, then runs
+   action, the row's hold (``Machine.held``: a held row takes only an action that
+   releases the hold), the aggregate's own rules (``Machine.check``) and the source
+   state (an action whose transition has no target leaves it unchanged), then runs
    the action's ``run`` (input checks, stock effect; in a savepoint when it has a stock
    effect) and the django-fsm transition on the instance;
 3. writes what moved set-based: one ``UPDATE`` of the rows (``oms.bulk_sql.rows_update``:
    status, ``version`` + 1, ``updated_at``, ``status_changed_at`` when the state changed,
    the action's ``writes``), one ``bulk_create`` of log rows, one insert of outbox events
-   (handed on after commit);
+   (type ``Action.event``, default ``<prefix>.status.transitioned``; handed on after commit);
 4. runs the follow-ups the actions asked for (``Step.after``, ``Step.then``).
 
 A refused row changes nothing and gets its error in its ``Outcome``; other rows go on.
@@ -32,7 +34,7 @@ from django.utils import timezone
 
 from oms.actions.actors import Actor, system_actor
 from oms.actions.declaration import Action, Step
-from oms.actions.errors import ActionNotAllowed, InvalidInput, OmsError
+from oms.actions.errors import ActionNotAllowed, InvalidInput, OmsError, OnHold
 from oms.bulk_sql import rows_update
 from oms.events.outbox import events_publish_many
 from oms.events.types import transitioned_event_type
@@ -62,7 +64,8 @@ class Machine:
     Attributes:
         model / log_model: the aggregate's model and its transition-log model.
         log_fk: the log model's foreign key to the aggregate (``"package"``).
-        event_prefix: events are ``<prefix>.status.transitioned`` about ``<prefix>`` rows.
+        event_prefix: events are ``<prefix>.status.transitioned`` (or the action's
+            ``event``) about ``<prefix>`` rows.
         actions: the declarations, ``{name: Action}``.
         event_payload: ``event_payload(obj, action=, from_status=, actor=, reason=) -> dict``.
         lock: adds the joins and prefetches to the locking queryset.
@@ -70,7 +73,12 @@ class Machine:
             the source state is checked.
         enabled: ``enabled(obj, action)`` is False when the action is switched off for
             this row (e.g. by its brand): not offered (``check`` refuses it).
-        not_allowed: ``not_allowed(obj, action, actor, detail=None, code=None) -> OmsError``.
+        not_allowed: ``not_allowed(obj, action, actor, detail=None, code=None, **extra)
+            -> ActionNotAllowed`` (``extra`` goes into the error's body).
+        held: ``held(obj) -> dict | None``: the row's hold as JSON-safe fields (e.g.
+            ``{"reason": …, "blocked_at": …, "blocked_by": …}``, put into the 409 ``blocked``),
+            None when it is not held. A held row accepts only actions with
+            ``releases_hold``; they are refused on a row not held.
     """
 
     model: type[models.Model]
@@ -83,6 +91,7 @@ class Machine:
     check: Callable[[Any, Action, Actor], None]
     not_allowed: Callable[..., OmsError]
     enabled: Callable[[Any, Action], bool] = lambda obj, action: True
+    held: Callable[[Any], dict | None] = lambda obj: None
 
 
 @dataclass
@@ -175,6 +184,7 @@ def _run(machine: Machine, action: Action, obj, entry: Entry, actor: Actor, batc
     if not action.may_run(actor.kind):
         raise ActorNotPermitted(f"'{action.name}' cannot be run by a {actor.kind} actor",
                                 action=action.name)
+    _check_hold(machine, action, obj, actor)
     machine.check(obj, action, actor)
     transition = getattr(obj, action.name)
     if not fsm.can_proceed(transition):
@@ -188,6 +198,21 @@ def _run(machine: Machine, action: Action, obj, entry: Entry, actor: Actor, batc
     transition(**step.transition)
     _check_lengths(obj, action)
     return step
+
+
+def _check_hold(machine: Machine, action: Action, obj, actor: Actor) -> None:
+    """Refuse any action but a release on a held row (``OnHold``, 409 ``blocked``) and a
+    release on a row not held (409 ``not_blocked``)."""
+    hold = machine.held(obj)
+    if hold is not None and not action.releases_hold:
+        error = machine.not_allowed(obj, action, actor, **hold, detail=(
+            f"The {obj._meta.verbose_name} is blocked"
+            + (f": {hold['reason']}" if hold.get("reason") else "")
+            + f"; '{action.name}' is refused until it is released"))
+        raise OnHold(error.detail, **error.extra)
+    if hold is None and action.releases_hold:
+        raise machine.not_allowed(obj, action, actor, code="not_blocked",
+                                  detail=f"The {obj._meta.verbose_name} is not blocked")
 
 
 def _check_lengths(obj, action: Action) -> None:
@@ -220,7 +245,8 @@ def _write(machine: Machine, action: Action, moved: list, actor: Actor) -> None:
                           reason=step.reason[:255], payload=step.payload, created_at=now)
         for outcome, from_status, step in moved])
     events_publish_many([
-        (transitioned_event_type(machine.event_prefix), machine.event_prefix, outcome.obj.pk,
+        (action.event or transitioned_event_type(machine.event_prefix), machine.event_prefix,
+         outcome.obj.pk,
          machine.event_payload(outcome.obj, action=action.name, from_status=from_status,
                                actor=actor, reason=step.reason))
         for outcome, from_status, step in moved])
@@ -243,12 +269,14 @@ def act_one(machine: Machine, name: str, key, *, actor: Actor, inputs: dict | No
 def allowed_actions(machine: Machine, obj, *, actor_kind: str | None = None,
                     check: Callable[[Action], bool] | None = None) -> list[str]:
     """The actions runnable now on ``obj``, in declaration order: allowed from its state
-    (and the transitions' conditions), switched on (``Machine.enabled``), open to ``actor_kind``
-    (when given) and to ``check`` (when given, e.g. a token's scope side)."""
+    (and the transitions' conditions) and by its hold (a held row: only the releases; else
+    none of them), switched on (``Machine.enabled``), open to ``actor_kind`` (when given)
+    and to ``check`` (when given, e.g. a token's scope side)."""
     available = {t.name for t in obj.get_available_status_transitions()}
+    held = machine.held(obj) is not None
     names = []
     for name, action in machine.actions.items():
-        if name not in available:
+        if name not in available or action.releases_hold is not held:
             continue
         if actor_kind is not None and not action.may_run(actor_kind):
             continue
@@ -261,9 +289,11 @@ def allowed_actions(machine: Machine, obj, *, actor_kind: str | None = None,
 
 
 def not_allowed_error(obj, action: Action, *, status: dict, allowed: list[str],
-                      detail: str | None = None, code: str | None = None) -> ActionNotAllowed:
-    """The 409 of an action the row's state (or a rule) does not allow now."""
+                      detail: str | None = None, code: str | None = None,
+                      **extra: object) -> ActionNotAllowed:
+    """The 409 of an action the row's state (or a rule, or its hold) does not allow now;
+    ``extra`` goes into its body."""
     return ActionNotAllowed(
         detail or f"'{action.name}' is not allowed while the {obj._meta.model_name} is "
                   f"{obj.get_status_display()}",
-        code=code, action=action.name, current_status=status, allowed_actions=allowed)
+        code=code, action=action.name, current_status=status, allowed_actions=allowed, **extra)

@@ -35,6 +35,14 @@ class ActionNotAllowed(OmsError):
     code = "transition_not_allowed"
 
 
+class OnHold(ActionNotAllowed):
+    """The row is on hold (a blocked package): it accepts only the action that releases the
+    hold (``Action.releases_hold``). ``extra`` carries the hold's fields (``reason``, …),
+    ``current_status`` and ``allowed_actions``."""
+
+    code = "blocked"
+
+
 class InsufficientStock(OmsError):
     """Stock at a location cannot cover what is asked.
 

@@ -4,8 +4,9 @@
 who={"ship": "OA", …})``; ``transfer_spec()`` → ``TransferSpec(states={"waiting": "Waiting", …},
 actions={…}, who={"cancel": "OAS", …}, side={"receive": "destination", …})``. Cells are read
 as written: every state code (or slug) in "from" and "to", a range ``100–550`` is every state
-code in it, "the state before N" is every state some action moves to N, and an action that is
-also "a data update" in some states may leave them unchanged.
+code in it, "the state before N" is every state some action moves to N, an action that is
+also "a data update" in some states may leave them unchanged, and "unchanged" in "to" means
+the state stays what it was (every source is also a target).
 """
 
 from __future__ import annotations
@@ -76,11 +77,14 @@ def package_spec() -> PackageSpec:
     states = {int(row["code"]): row["label"] for row in state_rows}
     known = sorted(states)
     (action_rows,) = _tables(_section(text, "Package actions"))
-    actions, before, who = {}, {}, {}
+    actions, before, who, unchanged = {}, {}, {}, set()
     for row in action_rows:
         name = _action_name(row["action"])
         sources = _codes(row["from"], known)
         targets = set() if "the state before" in row["to"] else _codes(row["to"], known)
+        if row["to"].startswith("unchanged"):
+            targets = set(sources)
+            unchanged.add(name)
         if "data update" in row["from"]:
             data_update = re.search(r"data update in ([^)]*)", row["from"]).group(1)
             targets |= _codes(data_update, known)
@@ -92,7 +96,8 @@ def package_spec() -> PackageSpec:
         who[name] = row["who"].replace(" ", "")
     for name, state in before.items():
         actions[name][1].update(s for other, (sources, targets) in actions.items()
-                                if state in targets for s in sources if s != state)
+                                if state in targets and other not in unchanged
+                                for s in sources if s != state)
     return PackageSpec(states=states, actions=actions, who=who)
 
 

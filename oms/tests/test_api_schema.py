@@ -54,9 +54,13 @@ def test_package_state_machine_is_the_code_and_the_spec():
         assert set(actions[name]["targets"]) == targets, name
         assert "".join(w[0].upper() for w in actions[name]["who"]).replace("I", "A") == WHO[name]
     assert actions["ship"]["conditions"] == ["is_ship_delivery"]
+    assert (actions["ship"]["event"], actions["update_shipment"]["event"]) == (
+        "package.status.transitioned", "package.shipment.updated")
+    assert [name for name, a in actions.items() if a["releases_hold"]] == ["unblock"]
     edges = {(t["action"], t["source"], t["target"]) for t in data["transitions"]}
     assert ("ship", 500, 550) in edges and ("attach_invoice", 300, 300) in edges
     assert ("reject_cancellation", 850, 600) in edges
+    assert ("block", 920, 920) in edges and ("update_invoice", 800, 800) in edges
 
 
 def test_transfer_state_machine_is_the_code_and_the_spec():

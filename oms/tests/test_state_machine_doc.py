@@ -21,6 +21,10 @@ def test_package_tables():
     sources, targets = spec.actions["attach_invoice"]
     assert sources == {100, 200, 300, 400, 500, 550, 560}
     assert targets == {100, 200, 300, 400, 500, 550, 700}
+    # "unchanged": every source is its own target (data actions, holds)
+    assert spec.actions["update_shipment"] == ({700, 710, 720}, {700, 710, 720})
+    assert spec.actions["block"][0] == spec.actions["block"][1] == spec.actions["unblock"][0]
+    assert spec.actions["block"][0] == {100, 200, 300, 400, 500, 550, 560, 600, 850, 920, 930}
 
 
 def test_transfer_tables():

@@ -54,7 +54,9 @@ def test_patterns_no_event_can_match_are_refused_with_the_valid_types(writer, ty
 
 @pytest.mark.parametrize("types", [["*"], ["package.*"], ["package.status.canceled"],
                                    ["transfer.status.cancelled"], ["transfer.status.*"],
-                                   ["package.created", "stock_location.*"]])
+                                   ["package.created", "stock_location.*"],
+                                   ["package.blocked", "package.unblocked"],
+                                   ["package.shipment.updated", "package.invoice.updated"]])
 def test_patterns_matching_a_published_type_are_accepted(writer, types):
     assert _create(writer, types).status_code == 201
 
@@ -64,7 +66,9 @@ def test_valid_types_are_the_state_machines_and_the_published_events():
     assert {f"package.status.{s.slug}" for s in PackageStatus} <= types
     assert {f"transfer.status.{s.value}" for s in TransferStatus} <= types
     assert {"package.created", "package.status.transitioned", "transfer.status.created",
-            "transfer.status.transitioned", "stock_location.created", "stock_location.updated"} <= types
+            "transfer.status.transitioned", "stock_location.created", "stock_location.updated",
+            "package.blocked", "package.unblocked", "package.shipment.updated",
+            "package.invoice.updated"} <= types
     assert "package.status.cancelled" not in types and "transfer.status.canceled" not in types
 
 
@@ -72,12 +76,19 @@ def test_every_event_the_outbox_writes_is_a_valid_type(django_capture_on_commit_
     package = make_package(PackageStatus.PACKAGING_COMPLETED)
     package_run("ship", package_id=package.pk, actor=Actor("api", "erp"), carrier="C",
                 tracking_number="T")
+    package_run("update_shipment", package_id=package.pk, actor=Actor("api", "erp"), carrier="D",
+                tracking_number="T2")
+    held = make_package(PackageStatus.PENDING)
+    package_run("block", package_id=held.pk, actor=Actor("api", "erp"), reason="address check")
+    package_run("unblock", package_id=held.pk, actor=Actor("api", "erp"))
     from locations.services import stock_location_save
     from locations.tests.factories import StockLocationFactory
 
     stock_location_save(location=StockLocationFactory.build(), name="Depot")
     events = list(OutboxEvent.objects.exclude(type="stock.level.raised"))
-    assert {e.type for e in events} >= {"package.status.transitioned", "stock_location.created"}
+    assert {e.type for e in events} >= {"package.status.transitioned", "stock_location.created",
+                                        "package.shipment.updated", "package.blocked",
+                                        "package.unblocked"}
     for event in events:
         assert event.type in event_types()
         assert event.status_type is None or event.status_type in event_types()

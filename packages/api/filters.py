@@ -63,6 +63,12 @@ class PackageFilter(django_filters.FilterSet):
         field_name="updated_at", lookup_expr="gte", help_text="Changed at or after (ISO 8601).")
     ship_by_before = StrictIsoDateTimeFilter(
         field_name="ship_by", lookup_expr="lt", help_text="Ship-by strictly before (ISO 8601).")
+    blocked = django_filters.ChoiceFilter(
+        choices=[("true", "true"), ("false", "false")], method="filter_blocked",
+        help_text="true: only blocked packages; false: only those not blocked.")
+
+    def filter_blocked(self, queryset, name, value):
+        return queryset.filter(blocked_at__isnull=value != "true")
 
     class Meta:
         model = Package

@@ -31,9 +31,12 @@ class TransferDirectionsSerializer(serializers.Serializer):
 
 
 class MovementsSerializer(serializers.Serializer):
-    """``{"packages": {slug: n}, "transfers": {"outgoing": {slug: n}, "incoming": {slug: n}}}``."""
+    """``{"packages": {slug: n}, "blocked_packages": n, "transfers": {"outgoing": {slug: n},
+    "incoming": {slug: n}}}``."""
 
     packages = PackageCountsSerializer()
+    blocked_packages = serializers.IntegerField(
+        min_value=0, help_text="Blocked packages at the location, in any state (also counted above).")
     transfers = TransferDirectionsSerializer()
 
 
@@ -49,6 +52,13 @@ class LocationOutputSerializer(serializers.Serializer):
     is_active = serializers.BooleanField()
     can_package = serializers.BooleanField()
     is_pickup_point = serializers.BooleanField()
+    priority = serializers.IntegerField(help_text="Planning rules ranking by priority prefer higher values.")
+    open_packages = serializers.IntegerField(
+        min_value=0, help_text="Open packages here now (Pending, In Progress, Pending Transfer, "
+                               "Ready to Packaging, Pending Cancellation).")
+    max_open_packages = serializers.IntegerField(
+        min_value=0, allow_null=True,
+        help_text="Capacity: the most open packages it may hold (null: no limit).")
     movements = serializers.SerializerMethodField()
 
     @extend_schema_field(MovementsSerializer)

@@ -14,10 +14,11 @@ from oms.api.schema import StrictCharField, UtcDateTimeField
 from packages.actions import ACTIONS, MAX_ITEMS, ItemInputSerializer
 from packages.creation import ItemInput
 from packages.engine import package_allowed_actions
-from packages.models import Brand, Package, Status, status_dict
+from packages.models import Brand, Package, PlanningRule, Status, status_dict
 from packages.selectors import package_waiting_reason
 
 BULK_MAX = 1000
+PLANNING_VERDICTS = ["chosen", "no_stock", "full", "excluded", "wrong_kind", "ranked_lower"]
 PACKAGE_STATUS_SLUGS = [status.slug for status in Status]
 
 
@@ -72,11 +73,20 @@ class PackageTransitionOutputSerializer(serializers.Serializer):
     created_at = UtcDateTimeField()
 
 
+class PackageHoldSerializer(serializers.Serializer):
+    """The hold of a blocked package: ``{"reason": str, "blocked_at": time, "blocked_by": actor}``."""
+
+    reason = serializers.CharField(source="block_reason")
+    blocked_at = UtcDateTimeField()
+    blocked_by = serializers.CharField()
+
+
 class PackageOutputSerializer(serializers.Serializer):
     """A package as listed: fields, ``items`` and the ``allowed_actions`` for this client.
 
     Needs ``brand``/``location`` selected and ``items__sku`` prefetched (no extra queries).
-    ``version`` grows by one with every action; send it back in ``If-Match``.
+    ``version`` grows by one with every action; send it back in ``If-Match``. ``blocked``
+    is the package's hold (null when it is not blocked).
     """
 
     number = serializers.CharField()
@@ -99,6 +109,7 @@ class PackageOutputSerializer(serializers.Serializer):
     delivery_attempts = serializers.IntegerField()
     cancellation_reason = serializers.CharField()
     replaces = serializers.CharField(source="replaces.number", allow_null=True)
+    blocked = serializers.SerializerMethodField()
     created_at = UtcDateTimeField()
     updated_at = UtcDateTimeField()
     items = PackageItemOutputSerializer(many=True)
@@ -108,15 +119,74 @@ class PackageOutputSerializer(serializers.Serializer):
     def get_allowed_actions(self, package) -> list[str]:
         return package_allowed_actions(package, actor_kind="api")
 
+    @extend_schema_field(PackageHoldSerializer(allow_null=True))
+    def get_blocked(self, package) -> dict | None:
+        return _HOLD.to_representation(package) if package.blocked_at is not None else None
+
+
+_HOLD = PackageHoldSerializer()
+
+
+class PlanningCandidateSerializer(serializers.Serializer):
+    """One location a rule weighed: ``verdict`` ``chosen``, or why it was passed over
+    (``no_stock``, ``full``, ``excluded``, ``wrong_kind``, ``ranked_lower``), with details."""
+
+    location = serializers.CharField(help_text="Stock location code.")
+    verdict = serializers.ChoiceField(choices=PLANNING_VERDICTS)
+    detail = serializers.CharField()
+
+
+class PlanningRuleRefSerializer(serializers.Serializer):
+    """A planning rule: its id (null for the built-in default, or a location given by the
+    caller) and name."""
+
+    id = serializers.IntegerField(allow_null=True)
+    name = serializers.CharField()
+
+
+class PlanningRuleTriedSerializer(PlanningRuleRefSerializer):
+    """One rule as planning tried it: ``outcome`` ``placed``, ``placed_nothing`` or
+    ``not_applicable``; ``candidates`` (at most 10 listed, the chosen one first among those
+    ranked) and ``passed_over`` (every location counted by verdict)."""
+
+    outcome = serializers.ChoiceField(choices=["placed", "placed_nothing", "not_applicable"])
+    note = serializers.CharField(allow_blank=True)
+    candidates = PlanningCandidateSerializer(many=True)
+    passed_over = serializers.DictField(child=serializers.IntegerField(min_value=1))
+
+
+class PlanningRecordSerializer(serializers.Serializer):
+    """Why the package is at its location (``packages.planning``): ``mode`` ``rules`` (the
+    brand's planning rules chose) or ``location_given`` (its creator, or an operator, named
+    the location); ``rule`` that decided (null: none placed it, it waits as Product Out of
+    Stock); the ``location`` code; the ``outcome`` state slug; a one-line ``summary``; the
+    ``rules`` tried in order."""
+
+    mode = serializers.ChoiceField(choices=["rules", "location_given"])
+    rule = PlanningRuleRefSerializer(allow_null=True)
+    location = serializers.CharField()
+    outcome = serializers.ChoiceField(choices=["pending", "pending_transfer", "product_out_of_stock"])
+    summary = serializers.CharField()
+    delivery_region = serializers.CharField(allow_blank=True)
+    planned_at = serializers.CharField(help_text="ISO 8601 UTC.")
+    rules = PlanningRuleTriedSerializer(many=True)
+
 
 class PackageDetailOutputSerializer(PackageOutputSerializer):
     """A package with its replacement, denial reason, the "waiting because" explanation
-    (``packages.selectors.package_waiting_reason``; null when not waiting) and its log."""
+    (``packages.selectors.package_waiting_reason``; null when not waiting), its planning
+    record (null for a package created before records were kept) and its log."""
 
+    delivery_region = serializers.CharField()
     replacement = serializers.SerializerMethodField()
     denial_reason = DenialReasonOutputSerializer(allow_null=True)
     waiting_reason = serializers.SerializerMethodField()
+    planning = serializers.SerializerMethodField()
     transitions = PackageTransitionOutputSerializer(many=True)
+
+    @extend_schema_field(PlanningRecordSerializer(allow_null=True))
+    def get_planning(self, package) -> dict | None:
+        return package.planning or None
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_replacement(self, package) -> str | None:
@@ -130,8 +200,38 @@ class PackageDetailOutputSerializer(PackageOutputSerializer):
         return package_waiting_reason(package)
 
 
+@extend_schema_field(serializers.ListField(child=serializers.CharField()))
+class LocationCodesField(serializers.Field):
+    """A many-to-many of stock locations rendered as their codes (read-only, prefetched)."""
+
+    def __init__(self, **kwargs):
+        kwargs["read_only"] = True
+        super().__init__(**kwargs)
+
+    def to_representation(self, value):
+        return [location.code for location in value.all()]
+
+
+class PlanningRuleOutputSerializer(serializers.Serializer):
+    """One planning rule of a brand (``packages.planning``): tried by ``position``; empty
+    ``include_locations`` means every active packaging location."""
+
+    id = serializers.IntegerField()
+    position = serializers.IntegerField()
+    name = serializers.CharField()
+    is_active = serializers.BooleanField()
+    delivery_type = serializers.CharField(allow_blank=True, help_text="Blank: any.")
+    include_locations = LocationCodesField()
+    exclude_locations = LocationCodesField()
+    location_kind = serializers.CharField(allow_blank=True, help_text="Blank: warehouses and stores.")
+    requires_capacity = serializers.BooleanField()
+    ranking = serializers.ListField(child=serializers.ChoiceField(choices=PlanningRule.Ranking.values))
+    allow_transfers = serializers.BooleanField()
+
+
 class BrandOutputSerializer(serializers.Serializer):
-    """A brand (sales channel) and its settings; ``enabled_actions`` = offered actions."""
+    """A brand (sales channel) and its settings; ``enabled_actions`` = offered actions;
+    ``planning_rules`` in the order they are tried (none: the default rule plans)."""
 
     slug = serializers.CharField()
     name = serializers.CharField()
@@ -140,6 +240,10 @@ class BrandOutputSerializer(serializers.Serializer):
     recheck_interval_minutes = serializers.IntegerField()
     disabled_actions = serializers.ListField(child=serializers.CharField())
     enabled_actions = serializers.SerializerMethodField()
+    fallback_location = serializers.CharField(
+        source="fallback_location.code", allow_null=True,
+        help_text="Where a package no rule can place waits as Product Out of Stock.")
+    planning_rules = PlanningRuleOutputSerializer(many=True)
 
     @extend_schema_field(serializers.ListField(child=serializers.ChoiceField(choices=list(ACTIONS))))
     def get_enabled_actions(self, brand) -> list[str]:
@@ -149,14 +253,20 @@ class BrandOutputSerializer(serializers.Serializer):
 # --- input -------------------------------------------------------------------------------
 
 class PackageCreateInputSerializer(StrictInputSerializer):
-    """Body of ``POST /api/v1/packages/``. ``brand`` is a slug, ``location`` a stock location
-    code inside the token's scope; SKUs must exist. ``service_kwargs()`` gives
-    ``packages.creation.package_create`` its arguments (without the actor)."""
+    """Body of ``POST /api/v1/packages/``. ``brand`` is a slug, ``location`` (optional) a
+    stock location code inside the token's scope; SKUs must exist. ``service_kwargs()`` gives
+    ``packages.creation.package_create`` its arguments (without the actor and the scope)."""
 
     order_number = StrictCharField(max_length=64)
     brand = StrictCharField(max_length=50)
-    location = StrictCharField(max_length=64)
+    location = StrictCharField(
+        max_length=64, required=False,
+        help_text="Stock location code. Leave it out to let the brand's planning rules choose "
+                  "(among the token's locations).")
     delivery_type = serializers.ChoiceField(choices=Package.DeliveryType.choices)
+    delivery_region = StrictCharField(
+        max_length=100, required=False, allow_blank=True,
+        help_text="Region (state) of the delivery address; rules ranking same_region prefer it.")
     ship_by = serializers.DateTimeField(required=False, allow_null=True)
     items = ItemInputSerializer(many=True, min_length=1, max_length=MAX_ITEMS)
 
@@ -185,7 +295,8 @@ class PackageCreateInputSerializer(StrictInputSerializer):
     def service_kwargs(self) -> dict:
         data = self.validated_data
         return {"order_number": data["order_number"], "brand": data["brand"],
-                "location": data["location"], "delivery_type": data["delivery_type"],
+                "location": data.get("location"), "delivery_type": data["delivery_type"],
+                "delivery_region": data.get("delivery_region", ""),
                 "ship_by": data.get("ship_by"), "items": data["items"]}
 
 

@@ -25,7 +25,7 @@ from oms.api.errors import StrictQueryParamsMixin, etag_for, if_match_refused, i
 from oms.api.idempotency import idempotent_bulk_chunks, idempotent_call
 from oms.api.permissions import api_actor
 from oms.api.schema import IDEMPOTENCY_KEY_PARAMETER
-from oms.api.tokens import api_token_scope
+from oms.api.tokens import api_token_location_ids, api_token_scope
 from packages.actions import ACTIONS
 from packages.api.filters import PackageFilter
 from packages.api.serializers import (
@@ -41,8 +41,9 @@ from packages.api.serializers import (
 from packages.bulk import BULK_CHUNK_SIZE, package_bulk_outcome, package_bulk_summary
 from packages.creation import package_create
 from packages.engine import package_act, package_run
-from packages.models import FINAL_STATES, Brand, DenialReason, Package, PackageItem, PackageTransition, Status
-from packages.selectors import package_get, package_list
+from packages.events import PACKAGE_STATUS_TRANSITIONED
+from packages.models import FINAL_STATES, DenialReason, Package, PackageItem, PackageTransition, Status
+from packages.selectors import brand_list, package_get, package_list
 
 ETAG_HEADER = OpenApiParameter("ETag", OpenApiTypes.STR, OpenApiParameter.HEADER, response=[200, 201],
                                description='The package version, e.g. "3": send it in If-Match.')
@@ -98,8 +99,11 @@ class PackageListCreateView(StrictQueryParamsMixin, generics.ListAPIView):
 
     @extend_schema(
         operation_id="packages_create", tags=["packages"], summary="Create a package for an order",
-        description="Starts Pending when the location has every item (reserved), Pending Transfer "
-                    "when transfers can bring the rest, else Product Out of Stock.",
+        description="Without `location`, the brand's planning rules choose among the token's "
+                    "locations (409 `no_location` when none can take it). Starts Pending when the "
+                    "location has every item (reserved) and room, Pending Transfer when transfers "
+                    "can bring the rest, else Product Out of Stock. `planning` in the answer says "
+                    "which rule chose which location and why the others were passed over.",
         request=PackageCreateInputSerializer, parameters=[IDEMPOTENCY_KEY_PARAMETER, ETAG_HEADER],
         responses={201: OpenApiResponse(PackageDetailOutputSerializer, "Created")},
     )
@@ -108,7 +112,8 @@ class PackageListCreateView(StrictQueryParamsMixin, generics.ListAPIView):
             serializer = PackageCreateInputSerializer(
                 data=request.data, context={"locations": visible_locations(request)})
             serializer.is_valid(raise_exception=True)
-            package = package_create(actor=api_actor(request), **serializer.service_kwargs())
+            package = package_create(actor=api_actor(request), within=api_token_location_ids(request.auth),
+                                     **serializer.service_kwargs())
             location = reverse("api:package-detail", kwargs={"number": package.number})
             return _detail_response(request, package.number, status=201, headers={"Location": location})
 
@@ -274,7 +279,7 @@ class BrandListView(StrictQueryParamsMixin, generics.ListAPIView):
     """Brands (sales channels) with their settings."""
 
     serializer_class = BrandOutputSerializer
-    queryset = Brand.objects.all()
+    queryset = brand_list()
 
     @extend_schema(operation_id="brands_list", tags=["brands"])
     def get(self, request, *args, **kwargs):
@@ -285,7 +290,7 @@ class BrandDetailView(StrictQueryParamsMixin, generics.RetrieveAPIView):
     """One brand by slug (404 if unknown)."""
 
     serializer_class = BrandOutputSerializer
-    queryset = Brand.objects.all()
+    queryset = brand_list()
     lookup_field = "slug"
 
     @extend_schema(operation_id="brands_retrieve", tags=["brands"])
@@ -325,6 +330,9 @@ class PackageMachineActionSerializer(serializers.Serializer):
     sources = serializers.ListField(child=serializers.IntegerField())
     targets = serializers.ListField(child=serializers.IntegerField())
     conditions = serializers.ListField(child=serializers.CharField())
+    event = serializers.CharField(help_text="The event type it publishes (outbox, webhooks).")
+    releases_hold = serializers.BooleanField(
+        help_text="It releases a blocked package: the only action a blocked package accepts.")
     path = serializers.CharField(help_text="The endpoint running it.")
 
 
@@ -359,6 +367,8 @@ def package_state_machine() -> dict:
              "switchable": ACTIONS[a.name].switchable if a.name in ACTIONS else False,
              "sources": [int(s) for s in a.sources], "targets": [int(t) for t in a.targets],
              "conditions": a.conditions,
+             "event": (ACTIONS[a.name].event if a.name in ACTIONS else "") or PACKAGE_STATUS_TRANSITIONED,
+             "releases_hold": ACTIONS[a.name].releases_hold if a.name in ACTIONS else False,
              "path": f"/api/v1/packages/{{number}}/actions/{a.name}/"}
             for a in actions
         ],

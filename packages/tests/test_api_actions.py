@@ -3,6 +3,7 @@
 import datetime as dt
 
 import pytest
+from django.utils import timezone
 
 from locations.models import StockLevel
 from locations.tests.factories import StockLocationFactory
@@ -26,17 +27,28 @@ def _body(action, package):
         return {"denial_reason_id": DenialReasonFactory().pk}
     if action == "reassign_location":
         return {"location": StockLocationFactory().code}
-    if action == "attach_invoice":
+    if action in ("attach_invoice", "update_invoice"):
         return {"invoice_number": "NF-1", "invoice_date": "2026-11-30"}
+    if action == "update_shipment":
+        return {"carrier": "ACME", "tracking_number": "TRK2"}
     if action == "mark_delivery_failed":
         return {"reason": "address not found"}
+    if action == "block":
+        return {"reason": "customer called"}
     return {}
 
 
 def _package_for(action, state):
     delivery = (Package.DeliveryType.CLICK_AND_COLLECT if action == "mark_ready_for_pickup"
                 else Package.DeliveryType.SHIP)
-    return make_package(state, quantities=(2, 1), delivery_type=delivery)
+    # unblock needs a blocked package (every other action a package that is not)
+    hold = {"blocked_at": timezone.now(), "block_reason": "audit"} if action == "unblock" else {}
+    package = make_package(state, quantities=(2, 1), delivery_type=delivery, **hold)
+    if action == "unblock" and state == Status.PENDING_TRANSFER:  # a transfer still travels
+        from transfers.tests.factories import make_transfer
+
+        make_transfer("in_transit", package=package, quantities=(1,))
+    return package
 
 
 def _written():
@@ -94,10 +106,10 @@ def test_allowed_actions_in_409_are_this_clients_and_this_brands():
     response = client.post(_url(package, "hand_over"), {}, format="json")
     assert response.status_code == 409
     # the integrator's actions from Packaging Completed (docs/state-machine.md), in the
-    # declarations' order, but request_cancellation (switched off for the brand) and
-    # mark_ready_for_pickup (click-and-collect only)
+    # declarations' order, but request_cancellation (switched off for the brand),
+    # mark_ready_for_pickup (click-and-collect only) and unblock (the package is not blocked)
     expected = [name for name in ACTIONS if 500 in PACKAGE_ACTIONS[name][0] and "A" in WHO[name]
-                and name not in ("request_cancellation", "mark_ready_for_pickup")]
+                and name not in ("request_cancellation", "mark_ready_for_pickup", "unblock")]
     assert "ship" in expected and "attach_invoice" in expected
     assert response.json()["allowed_actions"] == expected
     detail = client.get(f"/api/v1/packages/{package.number}/").json()

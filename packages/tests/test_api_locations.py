@@ -39,6 +39,6 @@ def test_movement_counts_list_every_state_with_zeros(django_assert_num_queries):
     with django_assert_num_queries(3):
         counts = location_movement_counts(location_ids=[location.pk])[location.pk]
     assert len(counts["packages"]) == 17 and counts["packages"]["pending"] == 1
-    assert sum(counts["packages"].values()) == 1
+    assert sum(counts["packages"].values()) == 1 and counts["blocked_packages"] == 0
     assert counts["transfers"]["incoming"] == counts["transfers"]["outgoing"] == {
         slug: 0 for slug in TransferStatus.values}

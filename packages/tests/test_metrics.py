@@ -1,4 +1,4 @@
-"""/metrics, package series: open packages per state, re-check lag, re-check runs."""
+"""/metrics, package series: open and blocked packages per state, re-check lag, re-check runs."""
 
 import datetime as dt
 
@@ -58,6 +58,35 @@ def test_open_packages_per_state_follow_actions(scrape):
     assert samples[("oms_packages_open", (("state", "pending"),))] == 1
     assert samples[("oms_packages_open", (("state", "in_progress"),))] == 1
     assert samples[("oms_packages_open", (("state", "packaging_completed"),))] == 1
+
+
+def test_blocked_packages_per_state_follow_block_and_unblock(scrape):
+    brand = BrandFactory(slug="acme")
+    pending = [make_package(Status.PENDING, brand=brand) for _ in range(2)]
+    completed = make_package(Status.PACKAGING_COMPLETED, brand=brand)
+    samples = scrape()
+    assert samples[("oms_packages_blocked", (("state", "pending"),))] == 0
+    assert ("oms_packages_blocked", (("state", "shipped"),)) not in samples  # cannot be blocked
+
+    package_run("block", package_id=pending[0].pk, actor=OPERATOR, reason="address check")
+    package_run("block", package_id=completed.pk, actor=OPERATOR, reason="fraud check")
+    samples = scrape()
+    assert samples[("oms_packages_blocked", (("state", "pending"),))] == 1
+    assert samples[("oms_packages_blocked", (("state", "packaging_completed"),))] == 1
+    assert samples[("oms_packages_open", (("state", "pending"),))] == 2  # still open
+
+    package_run("unblock", package_id=pending[0].pk, actor=OPERATOR)
+    assert scrape()[("oms_packages_blocked", (("state", "pending"),))] == 0
+
+
+def test_recheck_lag_leaves_blocked_packages_out(scrape):
+    """The re-check passes blocked packages over, so a blocked one long due is no lag."""
+    brand = BrandFactory(slug="held")
+    package = _out_of_stock(brand, due_seconds_ago=900)
+    package_run("block", package_id=package.pk, actor=OPERATOR, reason="customer asked to wait")
+    assert scrape()[("oms_package_recheck_lag_seconds", (("brand", "held"),))] == 0
+    package_run("unblock", package_id=package.pk, actor=OPERATOR)  # due again at once
+    assert scrape()[("oms_package_recheck_lag_seconds", (("brand", "held"),))] < 60
 
 
 def test_api_created_package_is_counted(scrape):

@@ -7,12 +7,14 @@ from __future__ import annotations
 import pytest
 from django.db.models import Count
 from django.urls import reverse
+from django.utils import timezone
 
 from locations.models import OperatorAssignment
 from locations.tests.factories import StockLocationFactory
 from packages.models import Package, Status
 from packages.selectors import (
     MOVEMENT_STATES,
+    package_blocked_counts,
     package_location_movements,
     package_movement_location_count,
     package_movement_totals,
@@ -32,6 +34,11 @@ def world(django_user_model):
                              (c, [800, 900])):
         for status in states:
             make_package(status, location=location)
+    # blocked packages in a counted state and in others (counted apart, in any state)
+    for package in (Package.objects.filter(location=a, status=200).first(),
+                    Package.objects.filter(location=b, status=920).first(),
+                    Package.objects.filter(location=b, status=400).first()):
+        Package.objects.filter(pk=package.pk).update(blocked_at=timezone.now(), block_reason="audit")
     staff = django_user_model.objects.create_user("boss", is_staff=True)
     operator = django_user_model.objects.create_user("op")
     OperatorAssignment.objects.create(user=operator, location=b)
@@ -64,9 +71,16 @@ def test_cards_count_and_totals_agree_with_direct_counts(world, who, q, include_
     for card in cards:
         assert {code: getattr(card, name) for code, name in MOVEMENT_STATES.items()} == direct[card.code]
         assert card.open_total == sum(direct[card.code].values())
+    blocked = {code: Package.objects.filter(location__code=code, blocked_at__isnull=False).count()
+               for code in codes}
+    assert package_blocked_counts(location_ids=[card.pk for card in cards]) == {
+        card.pk: blocked[card.code] for card in cards}
     totals = package_movement_totals(user=user, q=q, include_empty=include_empty)
     assert totals == {**{name: sum(direct[c][code] for c in codes) for code, name in MOVEMENT_STATES.items()},
-                      "open_total": sum(sum(d.values()) for d in direct.values())}
+                      "open_total": sum(sum(d.values()) for d in direct.values()),
+                      "blocked": sum(blocked.values())}
+    if "B 2" in codes:  # its Product Out of Stock and Ready to Packaging packages are blocked
+        assert blocked["B 2"] == 2 and totals["blocked"] >= 2
 
 
 def test_dashboard_links_are_those_of_the_url_tag(world, client):

@@ -3,6 +3,7 @@
 import datetime as dt
 
 import pytest
+from django.utils import timezone
 
 from locations.models import StockLevel
 from locations.tests.factories import SkuFactory, StockLocationFactory
@@ -11,6 +12,7 @@ from oms.actions.engine import ActorNotPermitted
 from oms.actions.errors import ActionNotAllowed, InsufficientStock, InvalidInput
 from oms.events.models import OutboxEvent
 from oms.events.outbox import _flush_pending
+from packages.actions import ACTIONS
 from packages.creation import ItemInput, package_create
 from packages.engine import package_allowed_actions, package_run
 from packages.models import Package, PackageTransition, Status
@@ -37,21 +39,31 @@ def _kwargs(action, package):
         return {"denial_reason_id": DenialReasonFactory().pk}
     if action == "reassign_location":
         return {"location_code": StockLocationFactory().code}
-    if action == "attach_invoice":
+    if action in ("attach_invoice", "update_invoice"):
         return {"invoice_number": "NF-1", "invoice_date": dt.date(2026, 11, 30)}
+    if action == "update_shipment":
+        return {"carrier": "ACME", "tracking_number": "TRK2"}
     if action == "mark_delivery_failed":
         return {"reason": "address not found"}
+    if action == "block":
+        return {"reason": "customer called"}
     return {}
 
 
 def _package_for(action, state):
     delivery = (Package.DeliveryType.CLICK_AND_COLLECT if action == "mark_ready_for_pickup"
                 else Package.DeliveryType.SHIP)
-    package = make_package(state, quantities=(2, 1), delivery_type=delivery)
+    # unblock needs a blocked package (every other action a package that is not)
+    hold = {"blocked_at": timezone.now(), "block_reason": "audit"} if action == "unblock" else {}
+    package = make_package(state, quantities=(2, 1), delivery_type=delivery, **hold)
     if action == "transfer_lost":  # the system runs it when a transfer was cancelled
         from transfers.tests.factories import make_transfer
 
         make_transfer("cancelled", package=package, quantities=(1,))
+    if action == "unblock" and state == Status.PENDING_TRANSFER:  # a transfer still travels
+        from transfers.tests.factories import make_transfer
+
+        make_transfer("in_transit", package=package, quantities=(1,))
     return package
 
 
@@ -86,7 +98,7 @@ def test_every_action_from_every_state(action, state, django_capture_on_commit_c
         (state, package.status, action)
     ]
     new_events = OutboxEvent.objects.filter(aggregate_id=package.pk, aggregate_type="package")
-    assert [e.type for e in new_events] == ["package.status.transitioned"]
+    assert [e.type for e in new_events] == [ACTIONS[action].event or "package.status.transitioned"]
     # the outbox rows are handed on after commit
     assert any(cb is _flush_pending for cb in callbacks)
     if action.startswith("report_"):
