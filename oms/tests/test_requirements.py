@@ -58,6 +58,13 @@ def test_the_product_requirements_pull_in_nothing_unlisted():
     assert _missing_dependencies(RUNTIME, set(RUNTIME)) == []
 
 
+def test_the_redis_broker_and_cache_come_with_the_product():
+    # Regression: kombu's Redis transport imports ``packaging``, which only its ``redis`` extra
+    # pulls in: worker and beat died at start-up with REDIS_URL set on a runtime-only install.
+    assert "redis" in RUNTIME["celery"] and "redis" in RUNTIME["kombu"]
+    assert "packaging" in RUNTIME
+
+
 def test_the_dev_requirements_pull_in_nothing_unlisted():
     assert _missing_dependencies(DEV, set(RUNTIME) | set(DEV)) == []
 
