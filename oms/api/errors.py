@@ -2,9 +2,9 @@
 
 Shapes (``code`` is stable, ``detail`` is for humans):
 
-* 400 ``{"code": "invalid", "detail": "Invalid input.", "errors": {field: [message, …]}}``:
-  serializer and filter errors, Django ``ValidationError`` and the services' ``InvalidInput``
-  (which also keeps its ``field``);
+* 400 ``{"code": "invalid", "detail": "Invalid input.", "errors": {field: [message, …]}}``
+  (a nested field named by its path, ``items.0.sku``): serializer and filter errors, Django
+  ``ValidationError`` and the services' ``InvalidInput`` (which also keeps its ``field``);
 * 401 ``not_authenticated`` / ``authentication_failed``; 403 ``permission_denied``,
   ``read_only_token``, ``actor_not_permitted``; 404 ``not_found``;
 * 409 ``transition_not_allowed`` (with ``current_status`` and ``allowed_actions``) and the
@@ -58,8 +58,31 @@ def oms_error_response(exc: OmsError) -> Response:
     return Response(oms_error_body(exc), status=exc.http_status)
 
 
+def flat_errors(detail) -> dict[str, list[str]]:
+    """Return DRF's (possibly nested) error detail as ``{field: [message, …]}``: a nested
+    field is named by its path (``items.0.sku``), a list's or object's own messages
+    (``non_field_errors``) by the list's or object's name."""
+    flat: dict[str, list[str]] = {}
+
+    def walk(value, path: str) -> None:
+        if isinstance(value, dict):
+            for key, sub in value.items():
+                key = str(key)
+                walk(sub, path if path and key == "non_field_errors" else f"{path}.{key}" if path else key)
+        elif isinstance(value, list) and any(isinstance(sub, (dict, list)) for sub in value):
+            for index, sub in enumerate(value):
+                if sub:
+                    walk(sub, f"{path}.{index}" if path else str(index))
+        else:
+            messages = value if isinstance(value, list) else [value]
+            flat.setdefault(path or "non_field_errors", []).extend(str(m) for m in messages)
+
+    walk(detail, "")
+    return flat
+
+
 def _invalid(errors) -> Response:
-    return Response({"code": "invalid", "detail": "Invalid input.", "errors": errors},
+    return Response({"code": "invalid", "detail": "Invalid input.", "errors": flat_errors(errors)},
                     status=status.HTTP_400_BAD_REQUEST)
 
 

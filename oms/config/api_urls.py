@@ -11,6 +11,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
 from oms.api.converters import NumberConverter
+from oms.config.api_schema import EventFeedPageSerializer
 from oms.webhooks.api import EventFeedView, WebhookSubscriptionViewSet
 
 register_converter(NumberConverter, "number")
@@ -29,7 +30,7 @@ webhook_router.register("v1/webhooks/subscriptions", WebhookSubscriptionViewSet,
                         basename="webhook-subscription")
 
 urlpatterns = [
-    path("v1/events/", EventFeedView.as_view(), name="events"),
+    path("v1/events/", EventFeedView.as_view(serializer_class=EventFeedPageSerializer), name="events"),
     *webhook_router.urls,
     path("v1/", include("packages.api.urls")),
     path("v1/", include("transfers.api.urls")),
