@@ -45,10 +45,13 @@ class ApiError(exceptions.APIException):
 
 
 def oms_error_body(exc: OmsError) -> dict:
-    """Return the JSON body for a domain error: ``as_dict()``, plus ``errors`` for a 400 with
-    a ``field`` so every 400 carries field errors in the same place."""
+    """Return the JSON body for a domain error: ``as_dict()``, its ``errors`` flattened
+    (``flat_errors``), or ``errors`` made from the ``field`` of an ``InvalidInput`` so every
+    400 carries field errors in the same place."""
     body = exc.as_dict()
-    if isinstance(exc, InvalidInput) and "errors" not in body:
+    if "errors" in body:
+        body["errors"] = flat_errors(body["errors"])
+    elif isinstance(exc, InvalidInput):
         body["errors"] = {str(exc.extra.get("field", "non_field_errors")): [exc.detail]}
     return body
 
