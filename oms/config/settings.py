@@ -165,8 +165,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 LOGIN_URL = "login"
 
 # --- REST API (issue 5 owns this block) ---------------------------------------------------
-# Integrators authenticate with ``Authorization: Token <key>`` (oms.api.models.ApiToken); JSON
-# only; every list is cursor-paginated by id; errors are {"code", "detail", ...} (oms/api/errors.py).
+# Integrators authenticate with ``Authorization: Bearer <key>`` or ``Token <key>``
+# (oms.api.models.ApiToken); JSON only; every list is cursor-paginated by id; errors are
+# {"code", "detail", ...} (oms/api/errors.py).
 REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "oms.api.errors.exception_handler",
     "DEFAULT_AUTHENTICATION_CLASSES": ["oms.api.authentication.ApiTokenAuthentication"],
