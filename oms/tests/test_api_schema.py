@@ -188,6 +188,26 @@ def test_real_409_412_and_400_bodies_match_the_schema(schema):
     assert set(invalid.json()["errors"]) == {"items.0.sku", "items.0.quantity"}
 
 
+def test_package_answers_with_log_payloads_and_waiting_reasons_match_the_schema(schema):
+    client, _ = api_client()
+    shipped = make_package(Status.PACKAGING_COMPLETED)
+    answer = client.post(f"/api/v1/packages/{shipped.number}/actions/ship/",
+                         {"carrier": "ACME", "tracking_number": "T-1"}, format="json").json()
+    assert answer["transitions"][-1]["payload"] == {"carrier": "ACME", "tracking_number": "T-1"}
+    _assert_valid(schema, "PackageDetailOutput", answer)
+    missing = make_package(Status.IN_PROGRESS, quantities=(2,), on_hand=2)
+    sku = missing.items.get().sku.code
+    answer = client.post(f"/api/v1/packages/{missing.number}/actions/report_missing/",
+                         {"items": [{"sku": sku, "quantity": 1}]}, format="json").json()
+    _assert_valid(schema, "PackageDetailOutput", answer)
+    replacement = client.get(f"/api/v1/packages/{answer['replacement']}/").json()
+    assert replacement["waiting_reason"]["kind"] == "out_of_stock"
+    assert replacement["transitions"][0]["payload"] == {"replaces": missing.number}
+    _assert_valid(schema, "PackageDetailOutput", replacement)
+    refused = make_package(Status.TO_BE_RESCHEDULED)
+    _assert_valid(schema, "PackageDetailOutput", client.get(f"/api/v1/packages/{refused.number}/").json())
+
+
 def test_insufficient_stock_409_lists_typed_shortages(schema):
     package = make_package(Status.PRODUCT_OUT_OF_STOCK, quantities=(4,), on_hand=1)
     client, _ = api_client()

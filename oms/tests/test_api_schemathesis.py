@@ -21,6 +21,7 @@ Skipped with a reason when schemathesis is not installed.
 
 import json
 import re
+import zlib
 
 import pytest
 
@@ -82,6 +83,11 @@ def positive_data_acceptance_but_lookups(ctx, response, case):
     if _looked_up(case, response):
         return None
     return positive_data_acceptance(ctx, response, case)
+
+
+def _stable_hash(value) -> int:
+    """The same number for the same value in every run (``hash`` of a str is salted per process)."""
+    return zlib.crc32(repr(value).encode())
 
 
 @pytest.fixture
@@ -150,11 +156,11 @@ def test_api_conforms_to_its_schema(case, api_data):
         case.headers["Authorization"] = f"Bearer {api_data['key']}"
     params = case.path_parameters or {}
     if "number" in params and case.meta is not None and case.meta.generation.mode.is_positive \
-            and hash(repr(case.body)) % 2:
+            and _stable_hash(case.body) % 2:
         # half the time, aim at a real package / transfer so the services run
         if "/transfers/" in case.path:
             params["number"] = api_data["transfer"]
         else:
-            params["number"] = api_data["packages"][hash(repr(case.query)) % len(api_data["packages"])]
+            params["number"] = api_data["packages"][_stable_hash(case.query) % len(api_data["packages"])]
     case.call_and_validate(excluded_checks=[positive_data_acceptance],
                            additional_checks=[positive_data_acceptance_but_lookups])

@@ -65,6 +65,34 @@ class DenialReasonOutputSerializer(serializers.Serializer):
     priority = serializers.IntegerField()
 
 
+class UnitsSerializer(serializers.Serializer):
+    """``{"sku": code, "quantity": units}``."""
+
+    sku = serializers.CharField()
+    quantity = serializers.IntegerField(min_value=1)
+
+
+class PackageLogPayloadSerializer(serializers.Serializer):
+    """What an action recorded besides its reason, by action: ``ship`` the carrier and
+    tracking number, ``attach_invoice`` the invoice, ``reassign_location`` both locations,
+    ``report_missing``/``report_defective`` the items reported, ``create`` of a replacement
+    the package it replaces; ``{}`` for the others."""
+
+    carrier = serializers.CharField(required=False)
+    tracking_number = serializers.CharField(required=False)
+    invoice_number = serializers.CharField(required=False)
+    invoice_date = serializers.DateField(required=False, allow_null=True)
+    from_location = serializers.CharField(required=False)
+    to_location = serializers.CharField(required=False)
+    items = UnitsSerializer(many=True, required=False)
+    replaces = serializers.CharField(required=False)
+
+
+@extend_schema_field(PackageLogPayloadSerializer)
+class PackageLogPayloadField(serializers.JSONField):
+    """A log row's payload as stored (its shape: ``PackageLogPayloadSerializer``)."""
+
+
 class PackageTransitionOutputSerializer(serializers.Serializer):
     """One row of the transition log (``from_status`` is null for ``create``)."""
 
@@ -73,7 +101,7 @@ class PackageTransitionOutputSerializer(serializers.Serializer):
     to_status = PackageStatusField()
     actor = serializers.CharField()
     reason = serializers.CharField()
-    payload = serializers.JSONField()
+    payload = PackageLogPayloadField()
     created_at = UtcDateTimeField()
 
 
@@ -120,13 +148,6 @@ def _waiting_reason(kind: str, doc: str, **fields) -> type[serializers.Serialize
     return type(f"{camel}WaitingReasonSerializer", (serializers.Serializer,), {
         "kind": serializers.ChoiceField(choices=[kind]), **fields, "__doc__": doc,
         "__module__": __name__})
-
-
-class UnitsSerializer(serializers.Serializer):
-    """``{"sku": code, "quantity": units}``."""
-
-    sku = serializers.CharField()
-    quantity = serializers.IntegerField(min_value=1)
 
 
 class OpenTransferSerializer(serializers.Serializer):

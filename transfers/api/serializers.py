@@ -15,7 +15,7 @@ from oms.api.schema import conflict_error_serializer
 from transfers.actions import ACTIONS
 from transfers.engine import transfer_allowed_actions
 from transfers.events import TRANSFER_LOG_ACTIONS, TransferStatusSerializer
-from transfers.models import transfer_status_dict
+from transfers.models import Status, transfer_status_dict
 
 
 def action_field(**kwargs) -> serializers.ChoiceField:
@@ -42,6 +42,22 @@ class TransferItemOutputSerializer(serializers.Serializer):
     quantity = serializers.IntegerField()
 
 
+class TransferLogPayloadSerializer(serializers.Serializer):
+    """What an action recorded besides its reason: ``dispatch`` the carrier and tracking
+    number, ``receive`` whether the units were reserved for the waiting package,
+    ``confirm_cancellation`` the state before the request; ``{}`` for the others."""
+
+    carrier = serializers.CharField(required=False)
+    tracking_number = serializers.CharField(required=False)
+    reserved_for_package = serializers.BooleanField(required=False)
+    status_before_request = serializers.ChoiceField(choices=Status.choices, required=False)
+
+
+@extend_schema_field(TransferLogPayloadSerializer)
+class TransferLogPayloadField(serializers.JSONField):
+    """A log row's payload as stored (its shape: ``TransferLogPayloadSerializer``)."""
+
+
 class TransferTransitionOutputSerializer(serializers.Serializer):
     """One row of the transfer's transition log (``from_status`` null for ``create``)."""
 
@@ -50,7 +66,7 @@ class TransferTransitionOutputSerializer(serializers.Serializer):
     to_status = TransferStatusField()
     actor = serializers.CharField()
     reason = serializers.CharField()
-    payload = serializers.JSONField()
+    payload = TransferLogPayloadField()
     created_at = serializers.DateTimeField()
 
 
