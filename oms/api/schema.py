@@ -295,8 +295,9 @@ class OmsAutoSchema(AutoSchema):
         return schema
 
     def _get_filter_parameters(self):
-        """django-filter parameters with each filter's ``max_length`` as ``maxLength``, and a
-        filter's own ``openapi_parameter`` (a dict merged into the parameter) when it has one."""
+        """django-filter parameters with each filter's ``max_length`` as ``maxLength``, text
+        without NUL, and a filter's own ``openapi_parameter`` (a dict merged into the
+        parameter) when it has one."""
         parameters = super()._get_filter_parameters()
         filterset_class = getattr(self.view, "filterset_class", None)
         if filterset_class is None:
@@ -308,6 +309,9 @@ class OmsAutoSchema(AutoSchema):
             if filter_ is not None:
                 if filter_.extra.get("max_length") is not None:
                     parameter["schema"]["maxLength"] = filter_.extra["max_length"]
+                if parameter["schema"].get("type") == "string" and not {"format", "enum"} & set(
+                        parameter["schema"]):
+                    parameter["schema"]["pattern"] = TEXT_OR_BLANK_PATTERN  # Django refuses a NUL
                 parameter.update(copy.deepcopy(getattr(filter_, "openapi_parameter", {})))
             result.append(parameter)
         return result

@@ -54,6 +54,7 @@ EXAMPLES_PER_OPERATION = 8
 # cursor this API issued. Indices of list rows are written "N".
 LOOKUPS = {
     "*": {"cursor"},
+    "GET /api/v1/events/": {"after"},
     "POST /api/v1/packages/": {"brand", "location", "items"},
     "POST /api/v1/packages/{number}/actions/refuse/": {"denial_reason"},
     "POST /api/v1/packages/{number}/actions/reassign_location/": {"location"},

@@ -293,7 +293,9 @@ class BrandDetailView(StrictQueryParamsMixin, generics.RetrieveAPIView):
     queryset = Brand.objects.all()
     lookup_field = "slug"
 
-    @extend_schema(operation_id="brands_retrieve", tags=["brands"])
+    @extend_schema(operation_id="brands_retrieve", tags=["brands"], parameters=[
+        OpenApiParameter("slug", OpenApiTypes.STR, OpenApiParameter.PATH, pattern=r"^[-a-zA-Z0-9_]+$",
+                         description="Brand slug.")])
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
