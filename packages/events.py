@@ -64,6 +64,8 @@ PACKAGE_LOG_ACTIONS = ["create", *sorted({t.name for t in Package._meta.get_fiel
 PACKAGE_EVENT_TYPES = ["package.created", "package.status.transitioned"]
 # ``event.status_type`` of a delivery matched by a per-state subscription (``package.status.shipped``).
 PACKAGE_STATUS_TYPES = [f"package.status.{slug}" for slug in PACKAGE_STATUS_SLUGS]
+# ``event.type`` of the envelope: an event type, or a per-state type (per-state style).
+PACKAGE_ENVELOPE_TYPES = PACKAGE_EVENT_TYPES + PACKAGE_STATUS_TYPES
 
 
 class PackageStatusSerializer(serializers.Serializer):

@@ -57,6 +57,8 @@ TRANSFER_LOG_ACTIONS = ["create", *sorted({t.name for t in Transfer._meta.get_fi
 TRANSFER_EVENT_TYPES = ["transfer.status.created", "transfer.status.transitioned"]
 # ``event.status_type`` of a delivery matched by a per-state subscription (``transfer.status.in_transit``).
 TRANSFER_STATUS_TYPES = [f"transfer.status.{slug}" for slug in Status.values]
+# ``event.type`` of the envelope: an event type, or a per-state type (per-state style).
+TRANSFER_ENVELOPE_TYPES = TRANSFER_EVENT_TYPES + TRANSFER_STATUS_TYPES
 
 
 class TransferStatusSerializer(serializers.Serializer):

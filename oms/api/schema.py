@@ -63,6 +63,13 @@ class PreconditionErrorSerializer(ErrorSerializer):
     current_version = serializers.IntegerField(min_value=1, help_text="The row's version now.")
 
 
+class ThrottledErrorSerializer(ErrorSerializer):
+    """429: over the token's (or, without a valid token, the address's) rate."""
+
+    retry_after_seconds = serializers.IntegerField(
+        required=False, help_text="Seconds to wait before retrying (also the Retry-After header).")
+
+
 class ShortageSerializer(serializers.Serializer):
     """``{"sku": code, "needed": units, "available": units}``: a SKU the location lacks."""
 
@@ -259,7 +266,8 @@ class OmsAutoSchema(AutoSchema):
             errors["415"] = (ErrorSerializer, "The body is not JSON.")
         if "Idempotency-Key" in parameters:
             errors["422"] = (ErrorSerializer, "Idempotency-Key reused with another request.")
-        errors["429"] = (ErrorSerializer, "Too many requests: wait `Retry-After` seconds.")
+        errors["429"] = (ThrottledErrorSerializer, "Too many requests for this token (or, without a "
+                                                   "valid token, this address): wait `Retry-After` seconds.")
         return errors
 
     def _get_response_bodies(self, direction="response"):

@@ -14,18 +14,19 @@ from rest_framework import serializers
 
 from locations.services import STOCK_LOCATION_EVENT_TYPES, StockLocationEventPayloadSerializer
 from oms.events.models import event_envelope_serializers
-from packages.events import PACKAGE_EVENT_TYPES, PACKAGE_STATUS_TYPES, PackageEventPayloadSerializer
-from transfers.events import TRANSFER_EVENT_TYPES, TRANSFER_STATUS_TYPES, TransferEventPayloadSerializer
+from packages.events import PACKAGE_ENVELOPE_TYPES, PACKAGE_STATUS_TYPES, PackageEventPayloadSerializer
+from transfers.events import TRANSFER_ENVELOPE_TYPES, TRANSFER_STATUS_TYPES, TransferEventPayloadSerializer
 
+# ``event.type`` is a per-state type too for a subscription of the per-state style.
 PackageEventSerializer, PackageFeedEventSerializer = event_envelope_serializers(
-    "Package", types=PACKAGE_EVENT_TYPES, payload=PackageEventPayloadSerializer,
+    "Package", types=PACKAGE_ENVELOPE_TYPES, payload=PackageEventPayloadSerializer,
     status_types=PACKAGE_STATUS_TYPES)
 TransferEventSerializer, TransferFeedEventSerializer = event_envelope_serializers(
-    "Transfer", types=TRANSFER_EVENT_TYPES, payload=TransferEventPayloadSerializer,
+    "Transfer", types=TRANSFER_ENVELOPE_TYPES, payload=TransferEventPayloadSerializer,
     status_types=TRANSFER_STATUS_TYPES)
 StockLocationEventSerializer, StockLocationFeedEventSerializer = event_envelope_serializers(
     "StockLocation", types=STOCK_LOCATION_EVENT_TYPES, payload=StockLocationEventPayloadSerializer,
-    sequence=False)
+    versioned=False)
 
 
 class EventFeedPageSerializer(serializers.Serializer):
@@ -55,8 +56,8 @@ def _webhook(event_type: str, envelope: type[serializers.Serializer], summary: s
         request=envelope, responses=_RECEIVED))
 
 
-_PER_STATE = (" A subscription may name one state instead (`{prefix}.status.<slug>`, e.g. "
-              "`{example}`): the event is then delivered with that name in `event.status_type`.")
+_PER_STATE = (" `event.status_type` names the new state (`{prefix}.status.<slug>`, e.g. "
+              "`{example}`); a subscription may ask for those types alone.")
 
 WEBHOOK_PACKAGE_CREATED = _webhook(
     "package.created", PackageEventSerializer, "A package was created (`transition.action` is `create`)")

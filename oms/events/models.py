@@ -1,5 +1,6 @@
 """The transactional outbox: one ``OutboxEvent`` row per domain event, written with its change."""
 
+import datetime as dt
 import uuid
 
 from django.db import models
@@ -60,40 +61,59 @@ class OutboxEvent(models.Model):
         return f"{self.type} {self.uuid}"
 
     def envelope(self) -> dict:
-        """Return the wire shape ``{"event": {"type", "uuid", "occurred_at", "sequence"?},
-        "payload": {...}}`` (``event_envelope_serializers``): ``sequence`` is the aggregate's
-        version after the change, for aggregates that have one (packages, transfers)."""
-        event = {"type": self.type, "uuid": self.uuid.hex, "occurred_at": self.created_at.isoformat()}
-        aggregate = self.payload.get(self.aggregate_type) if isinstance(self.payload, dict) else None
-        if isinstance(aggregate, dict) and isinstance(aggregate.get("version"), int):
-            event["sequence"] = aggregate["version"]
+        """Return the wire shape of the event, for webhooks and the event feed::
+
+            {"event": {"type", "uuid", "occurred_at", "sequence", "status_type"?},
+             "payload": {...}}
+
+        ``occurred_at``: when the event row was written (in the change's transaction), RFC 3339
+        UTC. ``sequence``: the changed object's version after the change
+        (``payload[<aggregate>]["version"]``), null for objects without one (stock
+        locations). ``status_type``: for a ``<x>.status.transitioned`` event, the new state's
+        ``<x>.status.<slug>``. Described for OpenAPI by ``event_envelope_serializers``.
+        """
+        body = self.payload.get(self.aggregate_type) if isinstance(self.payload, dict) else None
+        version = body.get("version") if isinstance(body, dict) else None
+        event = {
+            "type": self.type,
+            "uuid": self.uuid.hex,
+            "occurred_at": self.created_at.astimezone(dt.UTC).isoformat(timespec="microseconds")
+            .replace("+00:00", "Z"),
+            "sequence": version if isinstance(version, int) and not isinstance(version, bool) else None,
+        }
+        prefix, _, last = self.type.rpartition(".status.")
+        slug = ((self.payload.get("transition") or {}).get("to_status") or {}).get("slug") \
+            if isinstance(self.payload, dict) else None
+        if prefix and last == "transitioned" and isinstance(slug, str) and slug:
+            event["status_type"] = f"{prefix}.status.{slug}"
         return {"event": event, "payload": self.payload}
 
 
 def event_envelope_serializers(name: str, *, types: list[str], payload: type[serializers.Serializer],
-                               status_types: list[str] | None = None, sequence: bool = True,
+                               status_types: list[str] | None = None, versioned: bool = True,
                                ) -> tuple[type[serializers.Serializer], type[serializers.Serializer]]:
     """The OpenAPI shape of one aggregate's events: ``(<name>Event, <name>FeedEvent)``.
 
-    ``<name>Event`` is the webhook body, ``OutboxEvent.envelope()`` (``event.status_type``
-    only on a delivery matched by a per-state subscription, one of ``status_types``);
-    ``<name>FeedEvent`` an item of ``GET /api/v1/events/``: the envelope with its ``cursor``
-    and ``created_at``.
+    ``<name>Event`` is ``OutboxEvent.envelope()``, the webhook body: ``event.type`` one of
+    ``types``, ``event.status_type`` (transitions) one of ``status_types``, ``sequence`` an
+    integer (``versioned``) or null. ``<name>FeedEvent`` is an item of
+    ``GET /api/v1/events/``: the envelope with its ``cursor`` and ``created_at``.
     """
     meta_fields = {
         "type": serializers.ChoiceField(choices=types),
         "uuid": serializers.RegexField(r"^[0-9a-f]{32}$", help_text="Unique per event (32 hex "
                                                                     "digits); the webhook-id header."),
-        "occurred_at": serializers.DateTimeField(help_text="When the change committed (RFC 3339)."),
+        "occurred_at": serializers.DateTimeField(help_text="When the change was made (RFC 3339, UTC)."),
+        "sequence": serializers.IntegerField(
+            min_value=1, help_text="The object's version after the change: per object, higher is "
+                                   "later; skip an event not newer than the last one applied.")
+        if versioned else serializers.IntegerField(allow_null=True, help_text="Always null: "
+                                                   "stock locations have no version."),
     }
-    if sequence:
-        meta_fields["sequence"] = serializers.IntegerField(
-            min_value=1, help_text="The aggregate's version after the change: order events per "
-                                   "aggregate by it, skip one not newer than the last seen.")
     if status_types:
         meta_fields["status_type"] = serializers.ChoiceField(
             choices=status_types, required=False,
-            help_text="Webhooks only: the per-state type the subscription matched.")
+            help_text="For a transition: the type of its new state (`<x>.status.<slug>`).")
     meta = type(f"{name}EventMetaSerializer", (serializers.Serializer,), {
         **meta_fields, "__module__": __name__, "__doc__": f"What happened to the {name.lower()}."})
     envelope = type(f"{name}EventSerializer", (serializers.Serializer,), {
