@@ -46,13 +46,15 @@ def generated(live_server, tmp_path):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_generated_client_delivers_a_package_and_reads_errors_and_events(generated, live_server):
+def test_generated_client_delivers_a_package_and_reads_errors_and_events(generated, live_server, request):
     location, sku = StockLocationFactory(), SkuFactory()
     StockLevel.objects.create(location=location, sku=sku, on_hand=3)
     brand = BrandFactory(slug="plain")
     user = get_user_model().objects.create_user("erp", is_staff=True)  # the feed: staff tokens
     key = api_client(user=user)[0].api_key
     client = generated("client").AuthenticatedClient(base_url=live_server.url, token=key)
+    # Close its kept-alive connection before the server and the database go.
+    request.addfinalizer(lambda: client.get_httpx_client().close())
     models = generated("models")
 
     def act(name, number, body, **headers):
@@ -85,9 +87,9 @@ def test_generated_client_delivers_a_package_and_reads_errors_and_events(generat
     conflict = act("ship", package.number, models.ShipRequest(carrier="ACME", tracking_number="TRK-2")).parsed
     assert isinstance(conflict, models.PackageConflictError)
     assert conflict.code == "transition_not_allowed"
-    assert conflict.action == models.PackageActionEnum.SHIP
+    assert conflict.action == models.PackageAnyActionEnum.SHIP
     assert conflict.current_status.slug == models.PackageStatusSlugEnum.DELIVERED
-    assert all(isinstance(a, models.PackageActionEnum) for a in conflict.allowed_actions)
+    assert all(isinstance(a, models.PackageAnyActionEnum) for a in conflict.allowed_actions)
 
     stale = act("mark_delivered", package.number, models.MarkDeliveredRequest(), if_match='"1"').parsed
     assert isinstance(stale, models.PreconditionError)

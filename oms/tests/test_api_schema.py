@@ -158,7 +158,7 @@ def test_409_412_and_400_bodies_are_typed(schema):
     assert ship["409"]["content"]["application/json"]["schema"]["$ref"].endswith("/PackageConflictError")
     conflict = components["PackageConflictError"]["properties"]
     assert conflict["current_status"]["$ref"].endswith("/PackageStatus")
-    assert conflict["allowed_actions"]["items"]["$ref"].endswith("/PackageActionEnum")
+    assert conflict["allowed_actions"]["items"]["$ref"].endswith("/PackageAnyActionEnum")
     assert _resolve(schema, conflict["shortages"]["items"])["required"] == ["available", "needed", "sku"]
     dispatch = schema["paths"]["/api/v1/transfers/{number}/actions/dispatch/"]["post"]["responses"]
     assert dispatch["409"]["content"]["application/json"]["schema"]["$ref"].endswith("/TransferConflictError")

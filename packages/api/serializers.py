@@ -305,8 +305,10 @@ ACTION_BULK_INPUT_SERIALIZERS: dict[str, type[StrictInputSerializer]] = {
 }
 
 
+# Any action: a follow-up the system runs after the client's action (reject_cancellation's
+# transfers_arrived / transfer_lost) reports its own refusal.
 PackageConflictErrorSerializer = conflict_error_serializer(
-    "PackageConflictErrorSerializer", status=PackageStatusSerializer, action=api_action_field)
+    "PackageConflictErrorSerializer", status=PackageStatusSerializer, action=any_action_field)
 
 
 class BulkErrorSerializer(PackageConflictErrorSerializer):
