@@ -23,7 +23,6 @@ from oms.api.permissions import require_all_locations
 from oms.api.schema import LOCATION_HEADER, StrictBooleanField, StrictCharField, StrictURLField
 from oms.events.outbox import event_feed
 from oms.webhooks.delivery import (
-    EVENT_PATTERN_RE,
     webhook_replay,
     webhook_secret_rotate,
     webhook_subscription_list,
@@ -34,6 +33,8 @@ from oms.webhooks.delivery import (
 from oms.webhooks.models import WebhookDelivery, WebhookSubscription
 
 FEED_LIMIT_MAX = 1000
+# The form of an event type pattern (the service then checks it names published types).
+EVENT_PATTERN = r"^(?:\*|[a-z_]+(?:\.[a-z_]+)*(?:\.\*)?)$"
 
 
 class WebhookSubscriptionSerializer(serializers.ModelSerializer):
@@ -49,7 +50,7 @@ class WebhookSubscriptionSerializer(serializers.ModelSerializer):
     name = StrictCharField(max_length=100)
     target_url = StrictURLField(max_length=500, help_text="A public http(s) URL.")
     event_types = serializers.ListField(
-        child=serializers.RegexField(f"^(?:{EVENT_PATTERN_RE.pattern})$", max_length=100),
+        child=serializers.RegexField(EVENT_PATTERN, max_length=100),
         min_length=1, max_length=50,
         help_text='Patterns such as "*", "package.*", "package.status.shipped", "transfer.status.*".')
     is_active = StrictBooleanField(required=False)
