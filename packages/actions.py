@@ -127,7 +127,9 @@ class ShipInput(StrictInputSerializer):
     """``{"carrier": str, "tracking_number": str}`` (both required, <= 64 characters)."""
 
     carrier = StrictCharField(max_length=64)
-    tracking_number = StrictCharField(max_length=64)
+    tracking_number = StrictCharField(
+        max_length=64, pattern=TRACKING_NUMBER_RE.pattern, help_text="Printable ASCII without spaces.",
+        pattern_message="Use printable ASCII without spaces (it is printed as a barcode).")
 
 
 class AttachInvoiceInput(StrictInputSerializer):
