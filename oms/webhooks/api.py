@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django.core import signing
+from django.core.validators import RegexValidator
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
@@ -61,7 +62,7 @@ class WebhookSubscriptionSerializer(serializers.ModelSerializer):
     name = StrictCharField(max_length=100)
     target_url = StrictURLField(max_length=500, help_text="A public http(s) URL.")
     event_types = serializers.ListField(
-        child=serializers.RegexField(EVENT_PATTERN, max_length=100),
+        child=StrictCharField(max_length=100, validators=[RegexValidator(EVENT_PATTERN)]),
         min_length=1, max_length=50,
         help_text='Patterns such as "*", "package.*", "package.status.shipped", "transfer.status.*", '
                   "each matching at least one type of GET /api/v1/webhooks/event-types/.")
