@@ -174,9 +174,9 @@ def test_event_feed_is_not_held_back_by_a_transaction_in_another_database():
 
 
 @pytest.mark.parametrize("value", [0, 1, "0", "1", "false", "true", "yes", "off", "", None])
-def test_is_active_takes_only_json_booleans(settings, value):
+def test_is_active_takes_only_json_booleans(fake_dns, value):
     # Regression: DRF's BooleanField took 0, "false", "yes" … as booleans.
-    settings.WEBHOOK_ALLOWED_HOSTS = ["hooks.example.test"]
+    fake_dns.answers["hooks.example.test"] = ["93.184.215.14"]
     client, _ = api_client()
     body = {"name": "erp", "target_url": "https://hooks.example.test/h", "event_types": ["package.*"]}
     response = client.post(SUBS, {**body, "is_active": value}, format="json")
@@ -192,8 +192,8 @@ def test_is_active_takes_only_json_booleans(settings, value):
 
 @pytest.mark.parametrize("change", [{"name": 12}, {"target_url": 1}, {"event_types": [1]},
                                     {"event_types": "package.*"}])
-def test_strings_must_be_json_strings(settings, change):
-    settings.WEBHOOK_ALLOWED_HOSTS = ["hooks.example.test"]
+def test_strings_must_be_json_strings(fake_dns, change):
+    fake_dns.answers["hooks.example.test"] = ["93.184.215.14"]
     client, _ = api_client()
     body = {"name": "erp", "target_url": "https://hooks.example.test/h", "event_types": ["package.*"]}
     response = client.post(SUBS, {**body, **change}, format="json")
@@ -203,8 +203,8 @@ def test_strings_must_be_json_strings(settings, change):
 
 @pytest.mark.parametrize("body, field", [({"reason": 12}, "reason"),
                                          ({"reason": "x", "until": "tomorrow"}, "until")])
-def test_pause_takes_a_string_reason_and_nothing_else(settings, body, field):
-    settings.WEBHOOK_ALLOWED_HOSTS = ["hooks.example.test"]
+def test_pause_takes_a_string_reason_and_nothing_else(fake_dns, body, field):
+    fake_dns.answers["hooks.example.test"] = ["93.184.215.14"]
     client, _ = api_client()
     created = client.post(SUBS, {"name": "erp", "target_url": "https://hooks.example.test/h",
                                  "event_types": ["package.*"]}, format="json").json()
