@@ -75,13 +75,10 @@ def error_body(code: str, detail: str, **extra: object) -> dict:
 
 
 def invalid_body(errors, *, code: str = "invalid", detail: str = "Invalid input.") -> dict:
-    """Return a 400 body: ``errors`` as ``{field: [message, …]}`` (a bare message or list of
-    messages goes under ``non_field_errors``; a field's single message becomes a list)."""
-    if not isinstance(errors, dict):
-        errors = {NON_FIELD_ERRORS: errors}
-    errors = {str(name): [messages] if isinstance(messages, str) else messages
-              for name, messages in errors.items()}
-    return error_body(code, detail, errors=errors)
+    """Return a 400 body: ``errors`` as ``flat_errors`` makes them, ``{field: [message, …]}``
+    (a nested field named by its path, ``items.0.sku``; a bare message or list of messages
+    under ``non_field_errors``). Every 400 of the API is built here."""
+    return error_body(code, detail, errors=flat_errors(errors))
 
 
 def oms_error_body(exc: OmsError) -> dict:
@@ -92,7 +89,7 @@ def oms_error_body(exc: OmsError) -> dict:
     if "errors" in body:
         body["errors"] = flat_errors(body["errors"])
     elif isinstance(exc, InvalidInput):
-        body["errors"] = {str(exc.extra.get("field", NON_FIELD_ERRORS)): [exc.detail]}
+        body["errors"] = flat_errors({str(exc.extra.get("field", NON_FIELD_ERRORS)): [exc.detail]})
     return body
 
 
@@ -117,14 +114,14 @@ def flat_errors(detail) -> dict[str, list[str]]:
         if isinstance(value, dict):
             for key, sub in value.items():
                 key = str(key)
-                walk(sub, path if path and key == "non_field_errors" else f"{path}.{key}" if path else key)
+                walk(sub, path if path and key == NON_FIELD_ERRORS else f"{path}.{key}" if path else key)
         elif isinstance(value, list) and any(isinstance(sub, (dict, list)) for sub in value):
             for index, sub in enumerate(value):
                 if sub:
                     walk(sub, f"{path}.{index}" if path else str(index))
         else:
             messages = value if isinstance(value, list) else [value]
-            flat.setdefault(path or "non_field_errors", []).extend(str(m) for m in messages)
+            flat.setdefault(path or NON_FIELD_ERRORS, []).extend(str(m) for m in messages)
 
     walk(detail, "")
     return flat

@@ -307,8 +307,10 @@ class OmsAutoSchema(AutoSchema):
 
     def _get_filter_parameters(self):
         """django-filter parameters with each filter's ``max_length`` as ``maxLength``, text
-        without NUL, and a filter's own ``openapi_parameter`` (a dict merged into the
-        parameter) when it has one."""
+        without NUL and not blank (``TEXT_PATTERN``), a list of at least one value, and a
+        filter's own ``openapi_parameter`` (a dict merged into the parameter) when it has one.
+        A filter sent blank is refused (``oms.api.filters.FilterBackend``): leave it out for
+        no filter."""
         parameters = super()._get_filter_parameters()
         filterset_class = getattr(self.view, "filterset_class", None)
         if filterset_class is None:
@@ -322,8 +324,10 @@ class OmsAutoSchema(AutoSchema):
                     parameter["schema"]["maxLength"] = filter_.extra["max_length"]
                 if parameter["schema"].get("type") == "string" and not {"format", "enum"} & set(
                         parameter["schema"]):
-                    parameter["schema"]["pattern"] = TEXT_OR_BLANK_PATTERN  # Django refuses a NUL
+                    parameter["schema"]["pattern"] = TEXT_PATTERN
                 parameter.update(copy.deepcopy(getattr(filter_, "openapi_parameter", {})))
+                if parameter["schema"].get("type") == "array":
+                    parameter["schema"].setdefault("minItems", 1)
             result.append(parameter)
         return result
 

@@ -298,6 +298,28 @@ def test_lists_strings_and_parameters_are_bounded(schema):
                 assert "pattern" in node, f"{name}.{prop} has no pattern"
 
 
+FILTERED_LISTS = ["/api/v1/packages/", "/api/v1/transfers/", "/api/v1/stock/"]
+
+
+@pytest.mark.parametrize("path", FILTERED_LISTS)
+def test_a_blank_filter_is_outside_the_schema_as_the_api_refuses_it(schema, path):
+    # The API refuses ?sku= and ?sku=%20 (400): the schema may not call them valid.
+    client, _ = api_client()
+    filters = [p for p in schema["paths"][path]["get"]["parameters"]
+               if p["in"] == "query" and p["name"] not in ("cursor", "page_size")]
+    assert filters
+    for parameter in filters:
+        node = parameter["schema"]
+        for blank in ("", " "):
+            if node["type"] == "array":
+                assert node["minItems"] >= 1, parameter["name"]
+            elif node.get("format") == "date-time":
+                pass  # no blank is an RFC 3339 date-time
+            else:
+                assert not Draft202012Validator(node).is_valid(blank), (parameter["name"], blank)
+            assert client.get(path, {parameter["name"]: blank}).status_code == 400
+
+
 def test_an_integral_float_is_the_integer_it_names():
     # JSON Schema counts 2.0 as the integer 2; the API does too.
     location, sku = StockLocationFactory(), SkuFactory()

@@ -9,11 +9,16 @@ from __future__ import annotations
 import datetime as dt
 
 from django.core import signing
-from django.core.validators import RegexValidator
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiTypes,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_view,
+)
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -26,7 +31,7 @@ from oms.api.permissions import require_all_locations
 from oms.api.schema import LOCATION_HEADER, StrictBooleanField, StrictCharField, StrictURLField
 from oms.events.models import EventTypeStyle
 from oms.events.outbox import event_feed
-from oms.events.types import event_types
+from oms.events.types import EVENT_PATTERN_RE, event_types
 from oms.webhooks.delivery import (
     webhook_replay,
     webhook_secret_rotate,
@@ -38,8 +43,21 @@ from oms.webhooks.delivery import (
 from oms.webhooks.models import WebhookDelivery, WebhookSubscription
 
 FEED_LIMIT_MAX = 1000
-# The form of an event type pattern (the service then checks it names published types).
-EVENT_PATTERN = r"^(?:\*|[a-z_]+(?:\.[a-z_]+)*(?:\.\*)?)$"
+EVENT_PATTERN_MAX_LENGTH = 100
+
+
+@extend_schema_field({"type": "string", "maxLength": EVENT_PATTERN_MAX_LENGTH,
+                      "pattern": f"^(?:{EVENT_PATTERN_RE.pattern})$"})
+class EventTypePatternField(StrictCharField):
+    """An event type pattern: a JSON string of at most ``EVENT_PATTERN_MAX_LENGTH`` characters,
+    taken as sent (not trimmed). Its form (``EVENT_PATTERN_RE``, published as the schema's
+    ``pattern``) and that it matches a published type are the service's one check
+    (``webhook_event_types_check``: 400 with ``field`` and ``valid_event_types``)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", EVENT_PATTERN_MAX_LENGTH)
+        kwargs.setdefault("trim_whitespace", False)
+        super().__init__(**kwargs)
 
 
 class WebhookSubscriptionSerializer(serializers.ModelSerializer):
@@ -62,7 +80,7 @@ class WebhookSubscriptionSerializer(serializers.ModelSerializer):
     name = StrictCharField(max_length=100)
     target_url = StrictURLField(max_length=500, help_text="A public http(s) URL.")
     event_types = serializers.ListField(
-        child=StrictCharField(max_length=100, validators=[RegexValidator(EVENT_PATTERN)]),
+        child=EventTypePatternField(),
         min_length=1, max_length=50,
         help_text='Patterns such as "*", "package.*", "package.status.shipped", "transfer.status.*", '
                   "each matching at least one type of GET /api/v1/webhooks/event-types/.")
