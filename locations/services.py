@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
+from rest_framework import serializers
 
 from locations.models import Sku, StockLevel, StockLocation
 from oms.actions.errors import InsufficientStock, InvalidInput, OmsError
@@ -396,6 +397,31 @@ STOCK_LOCATION_EVENT_TYPES = (STOCK_LOCATION_CREATED, STOCK_LOCATION_UPDATED)
 
 LOCATION_EVENT_FIELDS = ("code", "name", "city", "region", "postcode", "kind", "is_active",
                          "can_package", "is_pickup_point")
+
+
+STOCK_LOCATION_EVENT_TYPES = ["stock_location.created", "stock_location.updated"]
+
+
+class StockLocationEventLocationSerializer(serializers.Serializer):
+    """The stock location as saved."""
+
+    id = serializers.IntegerField()
+    code = serializers.CharField()
+    name = serializers.CharField()
+    city = serializers.CharField(allow_blank=True)
+    region = serializers.CharField(allow_blank=True)
+    postcode = serializers.CharField(allow_blank=True)
+    kind = serializers.ChoiceField(choices=StockLocation.Kind.choices)
+    is_active = serializers.BooleanField()
+    can_package = serializers.BooleanField()
+    is_pickup_point = serializers.BooleanField()
+    updated_at = serializers.DateTimeField(allow_null=True)
+
+
+class StockLocationEventPayloadSerializer(serializers.Serializer):
+    """``stock_location_event_payload``: ``{"stock_location": {…}}`` (OpenAPI webhooks, feed)."""
+
+    stock_location = StockLocationEventLocationSerializer()
 
 
 def stock_location_event_payload(location: StockLocation) -> dict:

@@ -133,7 +133,9 @@ class ShipInput(StrictInputSerializer):
     tracking number printable ASCII without spaces)."""
 
     carrier = StrictCharField(max_length=64)
-    tracking_number = StrictCharField(max_length=64)
+    tracking_number = StrictCharField(
+        max_length=64, pattern=TRACKING_NUMBER_RE.pattern, help_text="Printable ASCII without spaces.",
+        pattern_message="Use printable ASCII without spaces (it is printed as a barcode).")
 
 
 class AttachInvoiceInput(StrictInputSerializer):

@@ -8,9 +8,11 @@ Every event about a package carries ``package_event_payload``; its type is one o
 
 from __future__ import annotations
 
+from rest_framework import serializers
+
 from oms.actions.actors import Actor
 from oms.events.types import status_event_type, transitioned_event_type
-from packages.models import PackageItem, Status, status_dict
+from packages.models import Package, PackageItem, Status, status_dict
 
 EVENT_PREFIX = "package"  # events are about "package" rows: package.status.transitioned, …
 PACKAGE_CREATED = "package.created"
@@ -92,3 +94,75 @@ def package_event_payload(package, *, action: str, from_status: int | None,
     }
 
 
+# --- the payload's shape (OpenAPI: the webhooks and the event feed) -------------------------
+
+PACKAGE_STATUS_SLUGS = [status.slug for status in Status]
+# Every action a log row or event can name: "create", then the transitions of ``Package``
+# (the declared actions; read from the model, which ``packages.actions`` builds on).
+PACKAGE_LOG_ACTIONS = ["create", *sorted({t.name for t in Package._meta.get_field("status")
+                                          .get_all_transitions(Package)})]
+# ``event.status_type`` of a transition (``package.status.shipped``).
+PACKAGE_STATUS_TYPES = list(PACKAGE_STATUS_EVENT_TYPES)
+# ``event.type`` of the envelope: an event type, or a per-state type (per-state style).
+PACKAGE_ENVELOPE_TYPES = [*PACKAGE_EVENT_TYPES, *PACKAGE_STATUS_EVENT_TYPES]
+
+
+class PackageStatusSerializer(serializers.Serializer):
+    """``{"code": 100, "slug": "pending", "label": "Pending"}`` (``status_dict``)."""
+
+    code = serializers.ChoiceField(choices=Status.choices)
+    slug = serializers.ChoiceField(choices=PACKAGE_STATUS_SLUGS)
+    label = serializers.CharField()
+
+
+class EventItemSerializer(serializers.Serializer):
+    """``{"sku": code, "quantity": units}``."""
+
+    sku = serializers.CharField()
+    quantity = serializers.IntegerField(min_value=1)
+
+
+class PackageEventHoldSerializer(serializers.Serializer):
+    """``package_hold``: why and since when a package is blocked, and by whom."""
+
+    reason = serializers.CharField()
+    blocked_at = serializers.DateTimeField()
+    blocked_by = serializers.CharField()
+
+
+class PackageEventPackageSerializer(serializers.Serializer):
+    """The package as committed by the change."""
+
+    id = serializers.IntegerField()
+    number = serializers.CharField()
+    order_number = serializers.CharField()
+    brand = serializers.CharField(help_text="Brand slug.")
+    location = serializers.CharField(help_text="Stock location code.")
+    delivery_type = serializers.ChoiceField(choices=Package.DeliveryType.choices)
+    status = PackageStatusSerializer()
+    version = serializers.IntegerField(min_value=1)
+    ship_by = serializers.DateTimeField(allow_null=True)
+    carrier = serializers.CharField(allow_blank=True)
+    tracking_number = serializers.CharField(allow_blank=True)
+    invoice_number = serializers.CharField(allow_blank=True)
+    invoice_date = serializers.DateField(allow_null=True)
+    blocked = PackageEventHoldSerializer(allow_null=True, help_text="The hold; null when not blocked.")
+    replaces = serializers.CharField(allow_null=True, help_text="Number of the package it replaces.")
+    items = EventItemSerializer(many=True)
+
+
+class PackageEventTransitionSerializer(serializers.Serializer):
+    """The change: ``action`` (``create`` for a new package), from and to status, who, why."""
+
+    action = serializers.ChoiceField(choices=PACKAGE_LOG_ACTIONS)
+    from_status = PackageStatusSerializer(allow_null=True)
+    to_status = PackageStatusSerializer()
+    actor = serializers.CharField()
+    reason = serializers.CharField(allow_blank=True)
+
+
+class PackageEventPayloadSerializer(serializers.Serializer):
+    """``package_event_payload``: ``{"package": {…}, "transition": {…}}``."""
+
+    package = PackageEventPackageSerializer()
+    transition = PackageEventTransitionSerializer()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from rest_framework import serializers
+
 from oms.actions.actors import Actor
 from oms.events.types import status_event_types
 from transfers.models import Status, Transfer, TransferItem, transfer_status_dict
@@ -55,3 +57,61 @@ def transfer_event_payload(transfer: Transfer, *, action: str, from_status: str 
             "reason": reason,
         },
     }
+
+
+# --- the payload's shape (OpenAPI: the webhooks and the event feed) -------------------------
+
+# Every action a log row or event can name: "create", then the transitions of ``Transfer``.
+TRANSFER_LOG_ACTIONS = ["create", *sorted({t.name for t in Transfer._meta.get_field("status")
+                                           .get_all_transitions(Transfer)})]
+TRANSFER_EVENT_TYPES = ["transfer.status.created", "transfer.status.transitioned"]
+# ``event.status_type`` of a delivery matched by a per-state subscription (``transfer.status.in_transit``).
+TRANSFER_STATUS_TYPES = [f"transfer.status.{slug}" for slug in Status.values]
+# ``event.type`` of the envelope: an event type, or a per-state type (per-state style).
+TRANSFER_ENVELOPE_TYPES = TRANSFER_EVENT_TYPES + TRANSFER_STATUS_TYPES
+
+
+class TransferStatusSerializer(serializers.Serializer):
+    """``{"slug": "in_transit", "label": "In Transit"}`` (``transfer_status_dict``)."""
+
+    slug = serializers.ChoiceField(choices=Status.choices)
+    label = serializers.CharField()
+
+
+class TransferEventItemSerializer(serializers.Serializer):
+    """``{"sku": code, "quantity": units}``."""
+
+    sku = serializers.CharField()
+    quantity = serializers.IntegerField(min_value=1)
+
+
+class TransferEventTransferSerializer(serializers.Serializer):
+    """The transfer as committed by the change."""
+
+    id = serializers.IntegerField()
+    number = serializers.CharField()
+    package = serializers.CharField(help_text="Number of the package it brings units for.")
+    source = serializers.CharField(help_text="Stock location code sending the units.")
+    destination = serializers.CharField(help_text="Stock location code receiving them.")
+    status = TransferStatusSerializer()
+    version = serializers.IntegerField(min_value=1)
+    carrier = serializers.CharField(allow_blank=True)
+    tracking_number = serializers.CharField(allow_blank=True)
+    items = TransferEventItemSerializer(many=True)
+
+
+class TransferEventTransitionSerializer(serializers.Serializer):
+    """The change: ``action`` (``create`` for a new transfer), from and to status, who, why."""
+
+    action = serializers.ChoiceField(choices=TRANSFER_LOG_ACTIONS)
+    from_status = TransferStatusSerializer(allow_null=True)
+    to_status = TransferStatusSerializer()
+    actor = serializers.CharField()
+    reason = serializers.CharField(allow_blank=True)
+
+
+class TransferEventPayloadSerializer(serializers.Serializer):
+    """``transfer_event_payload``: ``{"transfer": {…}, "transition": {…}}``."""
+
+    transfer = TransferEventTransferSerializer()
+    transition = TransferEventTransitionSerializer()

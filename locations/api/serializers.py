@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
 from locations.stock_bulk import StockRow
@@ -24,6 +25,7 @@ class StockLevelOutputSerializer(serializers.Serializer):
     updated_at = serializers.DateTimeField()
 
 
+@extend_schema_serializer(component_name="StockSetRow")
 class StockSetRowInputSerializer(StrictInputSerializer):
     """``{"location": code, "sku": code, "on_hand": whole units >= 0}``."""
 

@@ -65,7 +65,7 @@ class StockView(StrictQueryParamsMixin, generics.ListAPIView):
         description=f"1 to {STOCK_ROWS_MAX} rows, applied in one transaction: all or none. A value "
                     "below the units reserved for open packages is refused (400, `errors` keyed "
                     "by row index). A rise triggers the re-check of out-of-stock packages.",
-        request=StockSetRowInputSerializer(many=True),
+        request=StockSetRowInputSerializer(many=True, min_length=1, max_length=STOCK_ROWS_MAX),
         parameters=[IDEMPOTENCY_KEY_PARAMETER],
         responses={200: OpenApiResponse(StockSetOutputSerializer, "The updated rows, in request order.")},
     )

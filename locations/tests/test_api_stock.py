@@ -66,8 +66,8 @@ def test_below_reserved_is_refused_naming_the_row_and_nothing_changes():
     ], format="json")
     assert response.status_code == 400
     data = response.json()
-    assert list(data["errors"]) == ["1"]
-    assert "below the 4 units reserved" in data["errors"]["1"]["on_hand"][0]
+    assert list(data["errors"]) == ["1.on_hand"]
+    assert "below the 4 units reserved" in data["errors"]["1.on_hand"][0]
     assert "row 1" in data["detail"]
     assert StockLevel.objects.get(location=location, sku=other).on_hand == 5  # all or nothing
 
@@ -86,7 +86,7 @@ def test_bad_rows_are_400_with_row_errors(body, index, field):
     client, _ = api_client()
     response = client.post("/api/v1/stock/", body, format="json")
     assert response.status_code == 400, response.json()
-    assert field in response.json()["errors"][index]
+    assert f"{index}.{field}" in response.json()["errors"]
     assert StockLevel.objects.get().on_hand == 5
 
 
@@ -102,7 +102,7 @@ def test_stock_outside_scope_and_read_only():
     client, _ = api_client(locations=[mine])
     response = client.post("/api/v1/stock/", [{"location": theirs.code, "sku": sku.code, "on_hand": 1}],
                            format="json")
-    assert response.status_code == 400 and "location" in response.json()["errors"]["0"]
+    assert response.status_code == 400 and "0.location" in response.json()["errors"]
     reader, _ = api_client(read_only=True)
     response = reader.post("/api/v1/stock/", [{"location": mine.code, "sku": sku.code, "on_hand": 1}],
                            format="json")

@@ -1,4 +1,4 @@
-"""``Authorization: Token <key>`` authentication for the REST API."""
+"""``Authorization: Bearer <key>`` (or ``Token <key>``) authentication for the REST API."""
 
 from __future__ import annotations
 
@@ -10,27 +10,28 @@ from oms.api.tokens import api_token_for_key
 
 
 class ApiTokenAuthentication(authentication.BaseAuthentication):
-    """Authenticate ``Authorization: Token <key>`` against ``oms.api.models.ApiToken``.
+    """Authenticate ``Authorization: Bearer <key>`` or ``Authorization: Token <key>`` against
+    ``oms.api.models.ApiToken`` (the scheme name in any case).
 
     On success ``request.user`` is the token's user and ``request.auth`` the ``ApiToken``.
-    A missing header leaves the request anonymous (the permission then answers 401); a
-    malformed header, an unknown or revoked key, or an inactive user answers 401 with
-    ``WWW-Authenticate: Token``. Either way the request counts against the client address's
-    ``UnauthenticatedRateThrottle``; beyond it the answer is 429 ``throttled`` instead.
-    The token and its user are read on every request (one query,
-    ``oms.api.tokens.api_token_for_key``): a revocation applies at once.
+    A missing header (or another scheme) leaves the request anonymous (the permission then
+    answers 401); a malformed header, an unknown or revoked key, or an inactive user answers
+    401 with ``WWW-Authenticate: Bearer realm="api"``. Either way the request counts against
+    the client address's ``UnauthenticatedRateThrottle``; beyond it the answer is 429
+    ``throttled`` instead. The token and its user are read on every request
+    (``oms.api.tokens.api_token_for_key``): a revocation applies at once.
     """
 
-    keyword = "Token"
+    keywords = (b"bearer", b"token")
 
     def authenticate(self, request):
         parts = authentication.get_authorization_header(request).split()
-        if not parts or parts[0].lower() != self.keyword.lower().encode():
+        if not parts or parts[0].lower() not in self.keywords:
             self._throttle_unauthenticated(request)
             return None
         if len(parts) != 2:
             self._throttle_unauthenticated(request)
-            raise exceptions.AuthenticationFailed("Invalid token header: use 'Token <key>'.")
+            raise exceptions.AuthenticationFailed("Invalid authorization header: use 'Bearer <key>'.")
         try:
             key = parts[1].decode("ascii")
         except UnicodeDecodeError:
@@ -50,21 +51,23 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
             raise exceptions.Throttled(throttle.wait())
 
     def authenticate_header(self, request) -> str:
-        return self.keyword
+        return 'Bearer realm="api"'
 
 
 class ApiTokenScheme(OpenApiAuthenticationExtension):
-    """Publish the token header as the ``tokenAuth`` security scheme of the OpenAPI schema."""
+    """Publish the token as the ``tokenAuth`` security scheme: HTTP bearer, so generated
+    clients send ``Authorization: Bearer <key>``."""
 
     target_class = "oms.api.authentication.ApiTokenAuthentication"
     name = "tokenAuth"
 
     def get_security_definition(self, auto_schema):
         return {
-            "type": "apiKey",
-            "in": "header",
-            "name": "Authorization",
-            "description": 'Send "Token <key>". Create keys in the admin or with '
-                           "`manage.py create_api_token`. A revoked key, or the key of a "
-                           "deactivated user, is refused from the next request on.",
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "API token",
+            "description": 'Send "Authorization: Bearer <key>" ("Token <key>" works too). Create '
+                           "keys in the admin or with `manage.py create_api_token`. A revoked "
+                           "key, or the key of a deactivated user, is refused from the next "
+                           "request on.",
         }

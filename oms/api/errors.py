@@ -8,8 +8,8 @@ By status:
   services' ``InvalidInput``, which also keeps its ``field``), ``parse_error`` (a body that is
   not JSON, or nested deeper than ``oms.api.filters.JSON_MAX_DEPTH``), ``bad_request`` (too
   many query parameters, an unknown host); every 400 carries ``errors``:
-  ``{field: [message, …]}`` (``non_field_errors`` when no field is to blame; a bulk body keys
-  its rows by index);
+  ``{field: [message, …]}`` (a nested field named by its path, ``items.0.sku``;
+  ``non_field_errors`` when no field is to blame; a bulk body keys its rows by index);
 * 401 ``not_authenticated`` / ``authentication_failed``; 403 ``permission_denied``,
   ``read_only_token``, ``actor_not_permitted``; 404 ``not_found``; 405 ``method_not_allowed``
   (``Allow`` lists the methods that work); 406 ``not_acceptable``; 415 ``unsupported_media_type``;
@@ -75,21 +75,21 @@ def error_body(code: str, detail: str, **extra: object) -> dict:
 
 
 def invalid_body(errors, *, code: str = "invalid", detail: str = "Invalid input.") -> dict:
-    """Return a 400 body: ``errors`` as ``{field: [message, …]}`` (a bare message or list of
-    messages goes under ``non_field_errors``; a field's single message becomes a list)."""
-    if not isinstance(errors, dict):
-        errors = {NON_FIELD_ERRORS: errors}
-    errors = {str(name): [messages] if isinstance(messages, str) else messages
-              for name, messages in errors.items()}
-    return error_body(code, detail, errors=errors)
+    """Return a 400 body: ``errors`` as ``flat_errors`` makes them, ``{field: [message, …]}``
+    (a nested field named by its path, ``items.0.sku``; a bare message or list of messages
+    under ``non_field_errors``). Every 400 of the API is built here."""
+    return error_body(code, detail, errors=flat_errors(errors))
 
 
 def oms_error_body(exc: OmsError) -> dict:
-    """Return the JSON body for a domain error: ``as_dict()``, plus ``errors`` for a 400 with
-    a ``field`` so every 400 carries field errors in the same place."""
+    """Return the JSON body for a domain error: ``as_dict()``, its ``errors`` flattened
+    (``flat_errors``), or ``errors`` made from the ``field`` of an ``InvalidInput`` so every
+    400 carries field errors in the same place."""
     body = exc.as_dict()
-    if isinstance(exc, InvalidInput) and "errors" not in body:
-        body["errors"] = {str(exc.extra.get("field", NON_FIELD_ERRORS)): [exc.detail]}
+    if "errors" in body:
+        body["errors"] = flat_errors(body["errors"])
+    elif isinstance(exc, InvalidInput):
+        body["errors"] = flat_errors({str(exc.extra.get("field", NON_FIELD_ERRORS)): [exc.detail]})
     return body
 
 
@@ -102,6 +102,29 @@ def request_too_large_body() -> dict:
     """The 413 body: ``max_bytes`` is ``DATA_UPLOAD_MAX_MEMORY_SIZE``."""
     limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
     return error_body("request_too_large", f"The body is larger than {limit:,} bytes.", max_bytes=limit)
+
+
+def flat_errors(detail) -> dict[str, list[str]]:
+    """Return DRF's (possibly nested) error detail as ``{field: [message, …]}``: a nested
+    field is named by its path (``items.0.sku``), a list's or object's own messages
+    (``non_field_errors``) by the list's or object's name."""
+    flat: dict[str, list[str]] = {}
+
+    def walk(value, path: str) -> None:
+        if isinstance(value, dict):
+            for key, sub in value.items():
+                key = str(key)
+                walk(sub, path if path and key == NON_FIELD_ERRORS else f"{path}.{key}" if path else key)
+        elif isinstance(value, list) and any(isinstance(sub, (dict, list)) for sub in value):
+            for index, sub in enumerate(value):
+                if sub:
+                    walk(sub, f"{path}.{index}" if path else str(index))
+        else:
+            messages = value if isinstance(value, list) else [value]
+            flat.setdefault(path or NON_FIELD_ERRORS, []).extend(str(m) for m in messages)
+
+    walk(detail, "")
+    return flat
 
 
 def _code_of(exc: exceptions.APIException) -> str:

@@ -10,6 +10,7 @@ from rest_framework.routers import SimpleRouter
 
 from oms.api.converters import NumberConverter
 from oms.api.errors import api_not_found
+from oms.config.api_schema import EventFeedPageSerializer
 from oms.webhooks.api import EventFeedView, EventTypesView, WebhookSubscriptionViewSet
 
 register_converter(NumberConverter, "number")
@@ -21,7 +22,7 @@ webhook_router.register("v1/webhooks/subscriptions", WebhookSubscriptionViewSet,
                         basename="webhook-subscription")
 
 urlpatterns = [
-    path("v1/events/", EventFeedView.as_view(), name="events"),
+    path("v1/events/", EventFeedView.as_view(serializer_class=EventFeedPageSerializer), name="events"),
     path("v1/webhooks/event-types/", EventTypesView.as_view(), name="webhook-event-types"),
     *webhook_router.urls,
     path("v1/", include("packages.api.urls")),

@@ -201,8 +201,9 @@ AXES_CLIENT_IP_CALLABLE = "oms.api.throttling.client_address"
 OMS_TRUSTED_PROXY_COUNT = env.int("OMS_TRUSTED_PROXY_COUNT", default=0)
 
 # --- REST API (issue 5 owns this block) ---------------------------------------------------
-# Integrators authenticate with ``Authorization: Token <key>`` (oms.api.models.ApiToken); JSON
-# only; every list is cursor-paginated by id; errors are {"code", "detail", ...} (oms/api/errors.py).
+# Integrators authenticate with ``Authorization: Bearer <key>`` or ``Token <key>``
+# (oms.api.models.ApiToken); JSON only; every list is cursor-paginated by id; errors are
+# {"code", "detail", ...} (oms/api/errors.py).
 REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "oms.api.errors.exception_handler",
     "DEFAULT_AUTHENTICATION_CLASSES": ["oms.api.authentication.ApiTokenAuthentication"],
@@ -244,11 +245,15 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "OMS API",
     "DESCRIPTION": (
         "Packages, transfers and stock for integrators. Authenticate with "
-        "`Authorization: Token <key>`. Every state change is an action "
-        "(`POST …/actions/{action}/`); send `Idempotency-Key` to retry safely and `If-Match` "
-        "with the ETag to act only on the version you saw."
+        "`Authorization: Bearer <key>`. Every state change is an action "
+        "(`POST …/actions/{action}/`, one endpoint per action an API token may run); send "
+        "`Idempotency-Key` to retry safely and `If-Match` with the ETag to act only on the "
+        "version you saw. Every error is `{\"code\", \"detail\", \"errors\"?: {field: [message]}, …}`. "
+        "Events come as webhooks (below) or from the ordered feed `GET /api/v1/events/`."
     ),
     "VERSION": "1.0.0",
+    # OpenAPI 3.1: the webhooks' payloads are part of the schema.
+    "OAS_VERSION": "3.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
@@ -256,14 +261,36 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_GENERATE_CHOICE_DESCRIPTION": False,
     "ENUM_NAME_OVERRIDES": {
         "PackageStatusCodeEnum": "packages.models.Status",
-        "PackageStatusSlugEnum": "packages.api.serializers.PACKAGE_STATUS_SLUGS",
-        "PackageActionEnum": "packages.actions.ACTIONS",
+        "PackageStatusSlugEnum": "packages.events.PACKAGE_STATUS_SLUGS",
+        "PackageActionEnum": "packages.api.serializers.PACKAGE_API_ACTIONS",
+        "PackageAnyActionEnum": "packages.actions.ACTIONS",
+        "PackageLogActionEnum": "packages.events.PACKAGE_LOG_ACTIONS",
+        "PackageEventTypeEnum": "packages.events.PACKAGE_ENVELOPE_TYPES",
+        "PackageStatusTypeEnum": "packages.events.PACKAGE_STATUS_TYPES",
         "DeliveryTypeEnum": "packages.models.Package.DeliveryType",
         "TransferStatusEnum": "transfers.models.Status",
         "TransferActionEnum": "transfers.actions.ACTIONS",
+        "TransferLogActionEnum": "transfers.events.TRANSFER_LOG_ACTIONS",
+        "TransferEventTypeEnum": "transfers.events.TRANSFER_ENVELOPE_TYPES",
+        "TransferStatusTypeEnum": "transfers.events.TRANSFER_STATUS_TYPES",
+        "StockLocationEventTypeEnum": "locations.services.STOCK_LOCATION_EVENT_TYPES",
+        "StockLocationKindEnum": "locations.models.StockLocation.Kind",
+        "OutOfStockKindEnum": ["out_of_stock"],
+        "TransfersKindEnum": ["transfers"],
+        "NeedsNewLocationKindEnum": ["needs_new_location"],
+        "CancellationRequestedKindEnum": ["cancellation_requested"],
+        "PackageEntityEnum": ["package"],
+        "TransferEntityEnum": ["transfer"],
     },
+    "WEBHOOKS": [
+        f"oms.config.api_schema.WEBHOOK_{name}" for name in (
+            "PACKAGE_CREATED", "PACKAGE_TRANSITIONED", "TRANSFER_CREATED", "TRANSFER_TRANSITIONED",
+            "STOCK_LOCATION_CREATED", "STOCK_LOCATION_UPDATED")
+    ],
 }
 
 # --- Operator web UI (issue 4 owns this block) ------------------------------------------------

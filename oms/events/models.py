@@ -4,6 +4,7 @@ import datetime as dt
 import uuid
 
 from django.db import models
+from rest_framework import serializers
 
 from oms.events.types import status_event_type
 
@@ -43,8 +44,8 @@ class OutboxEvent(models.Model):
     (``oms.events.relay``) claims committed rows oldest first, hands them on and sets
     ``dispatched_at``.
 
-    ``payload`` is JSON-safe (ids, strings, ISO datetimes); receivers get it wrapped by
-    ``envelope``.
+    ``payload`` is JSON-safe (ids, strings, ISO datetimes). The envelope sent to receivers is
+    ``envelope()``.
     """
 
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
@@ -101,7 +102,7 @@ class OutboxEvent(models.Model):
         change's transaction), RFC 3339 UTC (``"2026-05-01T12:00:00.123456Z"``).
         ``sequence``: see ``sequence``; per object, higher is later. ``status_type`` only
         for transitions; with ``style`` ``per_state`` a transition's ``type`` is its
-        ``status_type`` as well.
+        ``status_type`` as well. Described for OpenAPI by ``event_envelope_serializers``.
         """
         status_type = self.status_type
         event = {
@@ -114,3 +115,40 @@ class OutboxEvent(models.Model):
         if status_type:
             event["status_type"] = status_type
         return {"event": event, "payload": self.payload}
+
+
+def event_envelope_serializers(name: str, *, types: list[str], payload: type[serializers.Serializer],
+                               status_types: list[str] | None = None, versioned: bool = True,
+                               ) -> tuple[type[serializers.Serializer], type[serializers.Serializer]]:
+    """The OpenAPI shape of one aggregate's events: ``(<name>Event, <name>FeedEvent)``.
+
+    ``<name>Event`` is ``OutboxEvent.envelope()``, the webhook body: ``event.type`` one of
+    ``types``, ``event.status_type`` (transitions) one of ``status_types``, ``sequence`` an
+    integer (``versioned``) or null. ``<name>FeedEvent`` is an item of
+    ``GET /api/v1/events/``: the envelope with its ``cursor`` and ``created_at``.
+    """
+    meta_fields = {
+        "type": serializers.ChoiceField(choices=types),
+        "uuid": serializers.RegexField(r"^[0-9a-f]{32}$", help_text="Unique per event (32 hex "
+                                                                    "digits); the webhook-id header."),
+        "occurred_at": serializers.DateTimeField(help_text="When the change was made (RFC 3339, UTC)."),
+        "sequence": serializers.IntegerField(
+            min_value=1, help_text="The object's version after the change: per object, higher is "
+                                   "later; skip an event not newer than the last one applied.")
+        if versioned else serializers.IntegerField(allow_null=True, help_text="Always null: "
+                                                   "stock locations have no version."),
+    }
+    if status_types:
+        meta_fields["status_type"] = serializers.ChoiceField(
+            choices=status_types, required=False,
+            help_text="For a transition: the type of its new state (`<x>.status.<slug>`).")
+    meta = type(f"{name}EventMetaSerializer", (serializers.Serializer,), {
+        **meta_fields, "__module__": __name__, "__doc__": f"What happened to the {name.lower()}."})
+    envelope = type(f"{name}EventSerializer", (serializers.Serializer,), {
+        "event": meta(), "payload": payload(), "__module__": __name__,
+        "__doc__": f"One {name.lower()} event: ``{{\"event\": {{…}}, \"payload\": {{…}}}}``."})
+    feed = type(f"{name}FeedEventSerializer", (envelope,), {
+        "cursor": serializers.CharField(help_text="Pass as `after` to read the events after this one."),
+        "created_at": serializers.DateTimeField(),
+        "__module__": __name__, "__doc__": f"A {name.lower()} event in the event feed."})
+    return envelope, feed

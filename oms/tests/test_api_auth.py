@@ -16,15 +16,25 @@ from oms.api.tokens import api_token_create, api_token_hash
 pytestmark = pytest.mark.django_db
 
 
-@pytest.mark.parametrize("header", [None, "Token", "Token a b", "Token nope", "Bearer x", "Token caf\u00e9"])
+@pytest.mark.parametrize("header", [None, "Token", "Token a b", "Token nope", "Bearer x", "Bearer",
+                                    "Token caf\u00e9", "Basic eDp5"])
 def test_requests_without_a_valid_token_are_401(header):
     client = APIClient()
     if header is not None:
         client.credentials(HTTP_AUTHORIZATION=header)
     response = client.get("/api/v1/packages/")
     assert response.status_code == 401
-    assert response["WWW-Authenticate"] == "Token"
+    assert response["WWW-Authenticate"] == 'Bearer realm="api"'
     assert response.json()["code"] in {"not_authenticated", "authentication_failed"}
+
+
+@pytest.mark.parametrize("scheme", ["Bearer", "Token", "bearer", "TOKEN"])
+def test_the_key_is_accepted_after_bearer_or_token(scheme):
+    # The schema publishes HTTP bearer (what generated clients send); "Token" keeps working.
+    key = api_client()[0].api_key
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"{scheme} {key}")
+    assert client.get("/api/v1/packages/").status_code == 200
 
 
 def test_revoked_token_and_inactive_user_are_401():

@@ -205,6 +205,27 @@ def test_a_400_always_carries_a_list_of_messages_per_field():
     assert isinstance(body["errors"]["after"], list)
 
 
+@pytest.mark.parametrize("url, body, fields", [
+    ("/api/v1/packages/", {"order_number": "O-1", "items": [{"sku": 5, "quantity": 0}]},
+     {"items.0.sku", "items.0.quantity"}),
+    ("/api/v1/stock/", [{"location": "L", "sku": "S", "on_hand": 1}, {"on_hand": "x"}], {"1.on_hand"}),
+    ("/api/v1/webhooks/subscriptions/", {"name": "erp", "target_url": "https://hooks.example.test/h",
+                                         "event_types": ["*", 7]}, {"event_types.1"}),
+])
+def test_every_400_names_a_nested_field_by_its_path(url, body, fields):
+    # Regression: serializer 400s kept DRF's nesting ({"items": {"0": {...}}}) while a domain
+    # error's were flattened; every 400 now goes through one flattening.
+    errors = _error(_staff_client_all_locations().post(url, body, format="json"), 400)["errors"]
+    assert fields <= set(errors)
+    assert all(isinstance(messages, list) and all(isinstance(m, str) for m in messages)
+               for messages in errors.values())
+
+
+def _staff_client_all_locations():
+    return api_client(user=get_user_model().objects.create_user("staff-writer", is_staff=True,
+                                                                is_superuser=True))[0]
+
+
 # --- bodies -------------------------------------------------------------------------------
 
 POSTS = ["/api/v1/packages/", "/api/v1/packages/actions/ship/", "/api/v1/stock/",

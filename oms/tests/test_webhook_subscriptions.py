@@ -41,7 +41,8 @@ def _create(client, types, **fields):
 
 @pytest.mark.parametrize("types", [["package.status.cancelled"], ["package.refused"],
                                    ["package.status.nonsense_state"], ["package.*", "transfers.*"],
-                                   ["package.status.shipped.*"], ["package.**"]])
+                                   ["package.status.shipped.*"], ["package.**"], ["package.* "],
+                                   [" *"]])
 def test_patterns_no_event_can_match_are_refused_with_the_valid_types(writer, types):
     response = _create(writer, types)
     assert response.status_code == 400

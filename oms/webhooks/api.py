@@ -10,8 +10,15 @@ import datetime as dt
 
 from django.core import signing
 from django.db import models
+from django.urls import reverse
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiTypes,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_view,
+)
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -21,10 +28,10 @@ from rest_framework.views import APIView
 from oms.actions.inputs import StrictInputSerializer
 from oms.api.errors import StrictQueryParamsMixin
 from oms.api.permissions import require_all_locations
-from oms.api.schema import StrictBooleanField, StrictCharField, StrictURLField
+from oms.api.schema import LOCATION_HEADER, StrictBooleanField, StrictCharField, StrictURLField
 from oms.events.models import EventTypeStyle
 from oms.events.outbox import event_feed
-from oms.events.types import event_types
+from oms.events.types import EVENT_PATTERN_RE, event_types
 from oms.webhooks.delivery import (
     webhook_replay,
     webhook_secret_rotate,
@@ -36,6 +43,21 @@ from oms.webhooks.delivery import (
 from oms.webhooks.models import WebhookDelivery, WebhookSubscription
 
 FEED_LIMIT_MAX = 1000
+EVENT_PATTERN_MAX_LENGTH = 100
+
+
+@extend_schema_field({"type": "string", "maxLength": EVENT_PATTERN_MAX_LENGTH,
+                      "pattern": f"^(?:{EVENT_PATTERN_RE.pattern})$"})
+class EventTypePatternField(StrictCharField):
+    """An event type pattern: a JSON string of at most ``EVENT_PATTERN_MAX_LENGTH`` characters,
+    taken as sent (not trimmed). Its form (``EVENT_PATTERN_RE``, published as the schema's
+    ``pattern``) and that it matches a published type are the service's one check
+    (``webhook_event_types_check``: 400 with ``field`` and ``valid_event_types``)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", EVENT_PATTERN_MAX_LENGTH)
+        kwargs.setdefault("trim_whitespace", False)
+        super().__init__(**kwargs)
 
 
 class WebhookSubscriptionSerializer(serializers.ModelSerializer):
@@ -55,8 +77,14 @@ class WebhookSubscriptionSerializer(serializers.ModelSerializer):
     ``…/pause/`` and ``…/resume/`` actions.
     """
 
-    event_types = serializers.ListField(child=StrictCharField(max_length=100), min_length=1,
-                                        max_length=50)
+    name = StrictCharField(max_length=100)
+    target_url = StrictURLField(max_length=500, help_text="A public http(s) URL.")
+    event_types = serializers.ListField(
+        child=EventTypePatternField(),
+        min_length=1, max_length=50,
+        help_text='Patterns such as "*", "package.*", "package.status.shipped", "transfer.status.*", '
+                  "each matching at least one type of GET /api/v1/webhooks/event-types/.")
+    is_active = StrictBooleanField(required=False)
     is_paused = serializers.BooleanField(read_only=True)
     backlog_count = serializers.SerializerMethodField()
     backlog_oldest_at = serializers.SerializerMethodField()
@@ -127,6 +155,24 @@ class WebhookPauseSerializer(StrictInputSerializer):
     reason = StrictCharField(max_length=255, required=False, default="paused through the API")
 
 
+class WebhookReplaySerializer(serializers.Serializer):
+    """``{"queued": n}``: how many failed deliveries were queued again."""
+
+    queued = serializers.IntegerField(min_value=0)
+
+
+_ID_PARAMETER = OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH,
+                                 description="The subscription's id.")
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List webhook subscriptions"),
+    create=extend_schema(summary="Subscribe an endpoint to events", parameters=[LOCATION_HEADER]),
+    retrieve=extend_schema(parameters=[_ID_PARAMETER]),
+    update=extend_schema(parameters=[_ID_PARAMETER]),
+    partial_update=extend_schema(parameters=[_ID_PARAMETER]),
+    destroy=extend_schema(parameters=[_ID_PARAMETER]),
+)
 class WebhookSubscriptionViewSet(StrictQueryParamsMixin, mixins.ListModelMixin,
                                  mixins.RetrieveModelMixin, mixins.CreateModelMixin,
                                  mixins.UpdateModelMixin, mixins.DestroyModelMixin,
@@ -137,9 +183,13 @@ class WebhookSubscriptionViewSet(StrictQueryParamsMixin, mixins.ListModelMixin,
     and are sent oldest first when it is resumed."""
 
     serializer_class = WebhookSubscriptionSerializer
+    requires_staff_token = True  # OpenAPI: 403 for other tokens
 
     def get_queryset(self):
         return webhook_subscription_list()
+
+    def get_success_headers(self, data):
+        return {"Location": reverse("api:webhook-subscription-detail", kwargs={"pk": data["id"]})}
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
@@ -148,13 +198,14 @@ class WebhookSubscriptionViewSet(StrictQueryParamsMixin, mixins.ListModelMixin,
     def _respond(self, subscription):
         return Response(self.get_serializer(self.get_queryset().get(pk=subscription.pk)).data)
 
-    @extend_schema(request=None, responses=WebhookSubscriptionSerializer)
+    @extend_schema(request=None, responses=WebhookSubscriptionSerializer, parameters=[_ID_PARAMETER])
     @action(detail=True, methods=["post"], url_path="rotate-secret")
     def rotate_secret(self, request, pk=None):
         subscription = self.get_object()
         return self._respond(webhook_secret_rotate(subscription_id=subscription.pk))
 
-    @extend_schema(request=WebhookPauseSerializer, responses=WebhookSubscriptionSerializer)
+    @extend_schema(request=WebhookPauseSerializer, responses=WebhookSubscriptionSerializer,
+                   parameters=[_ID_PARAMETER])
     @action(detail=True, methods=["post"], url_path="pause")
     def pause(self, request, pk=None):
         """Pause: deliveries are held pending (nothing is lost) until resumed."""
@@ -164,14 +215,14 @@ class WebhookSubscriptionViewSet(StrictQueryParamsMixin, mixins.ListModelMixin,
         return self._respond(webhook_subscription_pause(subscription_id=subscription.pk,
                                                         reason=data.validated_data["reason"]))
 
-    @extend_schema(request=None, responses=WebhookSubscriptionSerializer)
+    @extend_schema(request=None, responses=WebhookSubscriptionSerializer, parameters=[_ID_PARAMETER])
     @action(detail=True, methods=["post"], url_path="resume")
     def resume(self, request, pk=None):
         """Resume: the held deliveries are sent, oldest first."""
         subscription = self.get_object()
         return self._respond(webhook_subscription_resume(subscription_id=subscription.pk))
 
-    @extend_schema(request=None, responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(request=None, responses=WebhookReplaySerializer, parameters=[_ID_PARAMETER])
     @action(detail=True, methods=["post"], url_path="replay-failed")
     def replay_failed(self, request, pk=None):
         subscription = self.get_object()
@@ -224,11 +275,16 @@ class EventFeedView(StrictQueryParamsMixin, APIView):
     empty; keep the last cursor and poll from it later. No event is skipped or repeated."""
 
     allowed_query_params = {"after", "limit"}
+    requires_staff_token = True  # OpenAPI: 403 for other tokens
+    # The page's shape (``{"events": [typed event, …], "next": cursor}``): the events are the
+    # domain apps', so the URL configuration passes it (``as_view(serializer_class=…)``).
+    serializer_class = None
 
     @extend_schema(operation_id="events_list", tags=["events"], parameters=[
-        OpenApiParameter("after", OpenApiTypes.STR, description="cursor of the last event seen"),
-        OpenApiParameter("limit", OpenApiTypes.INT, description=f"1–{FEED_LIMIT_MAX}, default 100"),
-    ], responses={200: OpenApiTypes.OBJECT})
+        OpenApiParameter("after", OpenApiTypes.STR, description="The `cursor` of the last event seen."),
+        OpenApiParameter("limit", {"type": "integer", "minimum": 1, "maximum": FEED_LIMIT_MAX},
+                         description=f"Events per page, 1 to {FEED_LIMIT_MAX} (default 100)."),
+    ])
     def get(self, request):
         require_all_locations(request)
         after = request.query_params.get("after")

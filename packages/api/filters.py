@@ -44,6 +44,12 @@ class StatusFilter(django_filters.CharFilter):
     """``status=100`` or ``status=pending`` or ``status=pending,in_progress,700``."""
 
     field_class = StatusField
+    # OpenAPI: an array of codes or slugs, sent comma-separated.
+    openapi_parameter = {
+        "schema": {"type": "array", "items": {"type": "string", "enum": [
+            *(str(code) for code in Status.values), *(status.slug for status in Status)]}},
+        "style": "form", "explode": False,
+    }
 
     def filter(self, qs, value):
         return qs.filter(status__in=value) if value else qs

@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 from locations.api.views import visible_locations
 from locations.models import StockLocation
 from oms.api.errors import StrictQueryParamsMixin
+from oms.api.schema import NUMBER_PATTERN
 from packages.api.location_serializers import LocationOutputSerializer
 from packages.location_movements import location_movement_counts
 
@@ -38,7 +39,8 @@ class LocationDetailView(StrictQueryParamsMixin, APIView):
     """One stock location with its movement counts (404 outside the scope)."""
 
     @extend_schema(operation_id="locations_retrieve", tags=["locations"],
-                   parameters=[OpenApiParameter("code", OpenApiTypes.STR, OpenApiParameter.PATH)],
+                   parameters=[OpenApiParameter("code", OpenApiTypes.STR, OpenApiParameter.PATH,
+                                                pattern=NUMBER_PATTERN, description="Stock location code.")],
                    responses=LocationOutputSerializer)
     def get(self, request, code: str):
         location = generics.get_object_or_404(visible_locations(request), code=code)

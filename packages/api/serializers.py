@@ -5,32 +5,37 @@ Output shapes are documented on each class; every status is ``{"code", "slug", "
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
 from locations.models import Sku, StockLocation
 from oms.actions.inputs import StrictInputSerializer
-from oms.api.schema import StrictCharField, UtcDateTimeField
+from oms.api.schema import StrictCharField, UtcDateTimeField, conflict_error_serializer
 from packages.actions import ACTIONS, MAX_ITEMS, ItemInputSerializer
-from packages.creation import ItemInput
+from packages.creation import ORDER_NUMBER_RE, ItemInput
 from packages.engine import package_allowed_actions
-from packages.models import Brand, Package, PlanningRule, Status, status_dict
+from packages.events import PACKAGE_LOG_ACTIONS, PackageStatusSerializer
+from packages.models import Brand, Package, PlanningRule, status_dict
 from packages.selectors import package_waiting_reason
+from transfers.models import Status as TransferStatus
 
 BULK_MAX = 1000
 PLANNING_VERDICTS = ["chosen", "no_stock", "full", "excluded", "wrong_kind", "ranked_lower"]
-PACKAGE_STATUS_SLUGS = [status.slug for status in Status]
+# The actions an API token may run (each has its endpoint).
+PACKAGE_API_ACTIONS = [name for name, action in ACTIONS.items() if action.may_run("api")]
+
+
+def api_action_field(**kwargs) -> serializers.ChoiceField:
+    """An action an API token may run (``PackageActionEnum``)."""
+    return serializers.ChoiceField(choices=PACKAGE_API_ACTIONS, **kwargs)
+
+
+def any_action_field(**kwargs) -> serializers.ChoiceField:
+    """Any declared package action, the system's included (``PackageAnyActionEnum``)."""
+    return serializers.ChoiceField(choices=list(ACTIONS), **kwargs)
 
 
 # --- output ------------------------------------------------------------------------------
-
-class PackageStatusSerializer(serializers.Serializer):
-    """``{"code": 100, "slug": "pending", "label": "Pending"}``."""
-
-    code = serializers.ChoiceField(choices=Status.choices)
-    slug = serializers.ChoiceField(choices=PACKAGE_STATUS_SLUGS)
-    label = serializers.CharField()
-
 
 @extend_schema_field(PackageStatusSerializer)
 class PackageStatusField(serializers.Field):
@@ -61,15 +66,43 @@ class DenialReasonOutputSerializer(serializers.Serializer):
     priority = serializers.IntegerField()
 
 
+class UnitsSerializer(serializers.Serializer):
+    """``{"sku": code, "quantity": units}``."""
+
+    sku = serializers.CharField()
+    quantity = serializers.IntegerField(min_value=1)
+
+
+class PackageLogPayloadSerializer(serializers.Serializer):
+    """What an action recorded besides its reason, by action: ``ship`` the carrier and
+    tracking number, ``attach_invoice`` the invoice, ``reassign_location`` both locations,
+    ``report_missing``/``report_defective`` the items reported, ``create`` of a replacement
+    the package it replaces; ``{}`` for the others."""
+
+    carrier = serializers.CharField(required=False)
+    tracking_number = serializers.CharField(required=False)
+    invoice_number = serializers.CharField(required=False)
+    invoice_date = serializers.DateField(required=False, allow_null=True)
+    from_location = serializers.CharField(required=False)
+    to_location = serializers.CharField(required=False)
+    items = UnitsSerializer(many=True, required=False)
+    replaces = serializers.CharField(required=False)
+
+
+@extend_schema_field(PackageLogPayloadSerializer)
+class PackageLogPayloadField(serializers.JSONField):
+    """A log row's payload as stored (its shape: ``PackageLogPayloadSerializer``)."""
+
+
 class PackageTransitionOutputSerializer(serializers.Serializer):
     """One row of the transition log (``from_status`` is null for ``create``)."""
 
-    action = serializers.CharField()
+    action = serializers.ChoiceField(choices=PACKAGE_LOG_ACTIONS, help_text="The action, or `create`.")
     from_status = PackageStatusField(allow_null=True)
     to_status = PackageStatusField()
     actor = serializers.CharField()
     reason = serializers.CharField()
-    payload = serializers.JSONField()
+    payload = PackageLogPayloadField()
     created_at = UtcDateTimeField()
 
 
@@ -115,7 +148,7 @@ class PackageOutputSerializer(serializers.Serializer):
     items = PackageItemOutputSerializer(many=True)
     allowed_actions = serializers.SerializerMethodField()
 
-    @extend_schema_field(serializers.ListField(child=serializers.ChoiceField(choices=list(ACTIONS))))
+    @extend_schema_field(serializers.ListField(child=api_action_field()))
     def get_allowed_actions(self, package) -> list[str]:
         return package_allowed_actions(package, actor_kind="api")
 
@@ -172,6 +205,42 @@ class PlanningRecordSerializer(serializers.Serializer):
     rules = PlanningRuleTriedSerializer(many=True)
 
 
+def _waiting_reason(kind: str, doc: str, **fields) -> type[serializers.Serializer]:
+    """One variant of ``waiting_reason``, told apart by ``kind`` (component ``<Kind>WaitingReason``)."""
+    camel = "".join(part.title() for part in kind.split("_"))
+    return type(f"{camel}WaitingReasonSerializer", (serializers.Serializer,), {
+        "kind": serializers.ChoiceField(choices=[kind]), **fields, "__doc__": doc,
+        "__module__": __name__})
+
+
+class OpenTransferSerializer(serializers.Serializer):
+    """A transfer still bringing units: ``{"number", "status" (slug), "source", "items"}``."""
+
+    number = serializers.CharField()
+    status = serializers.ChoiceField(choices=TransferStatus.choices)
+    source = serializers.CharField(help_text="The stock location sending the units.")
+    items = UnitsSerializer(many=True)
+
+
+WAITING_REASON_SERIALIZERS = {
+    "out_of_stock": _waiting_reason(
+        "out_of_stock", "Product Out of Stock: what is short, when stock was last checked and "
+                        "when it is checked next (the package is rescheduled by itself then).",
+        shortage=serializers.CharField(help_text="e.g. 'short: SKU X needs 2, has 0'."),
+        last_checked_at=serializers.DateTimeField(allow_null=True),
+        next_check_at=serializers.DateTimeField(allow_null=True)),
+    "transfers": _waiting_reason(
+        "transfers", "Pending Transfer: the transfers still bringing units.",
+        open_transfers=OpenTransferSerializer(many=True)),
+    "needs_new_location": _waiting_reason(
+        "needs_new_location", "To Be Rescheduled: the location refused it; reassign it.",
+        denial_reason=serializers.CharField(allow_null=True, help_text="The refusal's title.")),
+    "cancellation_requested": _waiting_reason(
+        "cancellation_requested", "Pending Cancellation: the location must confirm or reject.",
+        reason=serializers.CharField()),
+}
+
+
 class PackageDetailOutputSerializer(PackageOutputSerializer):
     """A package with its replacement, denial reason, the "waiting because" explanation
     (``packages.selectors.package_waiting_reason``; null when not waiting), its planning
@@ -195,7 +264,9 @@ class PackageDetailOutputSerializer(PackageOutputSerializer):
         except Package.replacement.RelatedObjectDoesNotExist:
             return None
 
-    @extend_schema_field(serializers.JSONField(allow_null=True))
+    @extend_schema_field(PolymorphicProxySerializer(
+        component_name="WaitingReason", serializers=WAITING_REASON_SERIALIZERS,
+        resource_type_field_name="kind", allow_null=True))
     def get_waiting_reason(self, package) -> dict | None:
         return package_waiting_reason(package)
 
@@ -238,26 +309,30 @@ class BrandOutputSerializer(serializers.Serializer):
     requires_shipping_label = serializers.BooleanField()
     requires_invoice = serializers.BooleanField()
     recheck_interval_minutes = serializers.IntegerField()
-    disabled_actions = serializers.ListField(child=serializers.CharField())
+    disabled_actions = serializers.ListField(child=any_action_field())
     enabled_actions = serializers.SerializerMethodField()
     fallback_location = serializers.CharField(
         source="fallback_location.code", allow_null=True,
         help_text="Where a package no rule can place waits as Product Out of Stock.")
     planning_rules = PlanningRuleOutputSerializer(many=True)
 
-    @extend_schema_field(serializers.ListField(child=serializers.ChoiceField(choices=list(ACTIONS))))
+    @extend_schema_field(serializers.ListField(child=any_action_field()))
     def get_enabled_actions(self, brand) -> list[str]:
         return [name for name in ACTIONS if brand.is_action_enabled(name)]
 
 
 # --- input -------------------------------------------------------------------------------
 
+@extend_schema_serializer(component_name="PackageCreate")
 class PackageCreateInputSerializer(StrictInputSerializer):
     """Body of ``POST /api/v1/packages/``. ``brand`` is a slug, ``location`` (optional) a
     stock location code inside the token's scope; SKUs must exist. ``service_kwargs()`` gives
     ``packages.creation.package_create`` its arguments (without the actor and the scope)."""
 
-    order_number = StrictCharField(max_length=64)
+    order_number = StrictCharField(
+        max_length=64, pattern=ORDER_NUMBER_RE.pattern,
+        pattern_message="Use letters, digits, '.', '_', ':' or '-', starting with a letter or digit.",
+        help_text="Letters, digits, '.', '_', ':' or '-', starting with a letter or digit.")
     brand = StrictCharField(max_length=50)
     location = StrictCharField(
         max_length=64, required=False,
@@ -305,7 +380,7 @@ def _named(action: str) -> type[StrictInputSerializer]:
     its ``validated_data`` are the action's keyword arguments."""
     camel = "".join(part.title() for part in action.split("_"))
     base = ACTIONS[action].input
-    return type(f"{camel}InputSerializer", (base,), {"__doc__": base.__doc__, "__module__": __name__})
+    return type(f"{camel}Serializer", (base,), {"__doc__": base.__doc__, "__module__": __name__})
 
 
 ACTION_INPUT_SERIALIZERS: dict[str, type[StrictInputSerializer]] = {name: _named(name) for name in ACTIONS}
@@ -313,7 +388,7 @@ ACTION_INPUT_SERIALIZERS: dict[str, type[StrictInputSerializer]] = {name: _named
 
 def _bulk_serializer(action: str, entry_base: type[StrictInputSerializer]) -> type:
     camel = "".join(part.title() for part in action.split("_"))
-    entry = type(f"{camel}BulkEntrySerializer", (entry_base,), {
+    entry = type(f"Bulk{camel}EntrySerializer", (entry_base,), {
         "__module__": __name__,
         "__doc__": f"One package of a bulk {action}: its ``number`` and the action's fields.",
         "number": StrictCharField(max_length=80),
@@ -327,7 +402,7 @@ def _bulk_serializer(action: str, entry_base: type[StrictInputSerializer]) -> ty
             raise serializers.ValidationError(f"Package(s) listed twice: {', '.join(sorted(duplicates))}.")
         return entries
 
-    return type(f"{camel}BulkInputSerializer", (StrictInputSerializer,), {
+    return type(f"Bulk{camel}Serializer", (StrictInputSerializer,), {
         "__module__": __name__,
         "__doc__": f"Body of a bulk {action}: ``{{\"packages\": [{{\"number\": str, …}}, …]}}`` "
                    f"(1 to {BULK_MAX} packages, each once).",
@@ -341,6 +416,19 @@ ACTION_BULK_INPUT_SERIALIZERS: dict[str, type[StrictInputSerializer]] = {
 }
 
 
+# Any action: a follow-up the system runs after the client's action (reject_cancellation's
+# transfers_arrived / transfer_lost) reports its own refusal.
+PackageConflictErrorSerializer = conflict_error_serializer(
+    "PackageConflictErrorSerializer", status=PackageStatusSerializer, action=any_action_field)
+
+
+class BulkErrorSerializer(PackageConflictErrorSerializer):
+    """Why one package of a bulk action was not done: the body a single action would have
+    answered with (409, or 400 ``invalid`` naming the ``field``)."""
+
+    field = serializers.CharField(required=False, help_text="The field a domain rule refused.")
+
+
 class BulkResultSerializer(serializers.Serializer):
     """One package of a bulk action. ``result``: ``done`` (``status``/``version`` after the
     action), ``not_allowed`` (``status`` = current status, ``allowed_actions``), ``not_found``
@@ -350,8 +438,8 @@ class BulkResultSerializer(serializers.Serializer):
     result = serializers.ChoiceField(choices=["done", "not_allowed", "not_found", "failed"])
     status = PackageStatusSerializer(allow_null=True)
     version = serializers.IntegerField(allow_null=True)
-    allowed_actions = serializers.ListField(child=serializers.CharField())
-    error = serializers.JSONField(allow_null=True)
+    allowed_actions = serializers.ListField(child=api_action_field())
+    error = BulkErrorSerializer(allow_null=True)
 
 
 class BulkSummarySerializer(serializers.Serializer):
@@ -366,6 +454,6 @@ class BulkSummarySerializer(serializers.Serializer):
 class BulkOutputSerializer(serializers.Serializer):
     """``{"action": str, "summary": {result: count}, "results": [per package, in request order]}``."""
 
-    action = serializers.CharField()
+    action = api_action_field()
     summary = BulkSummarySerializer()
     results = BulkResultSerializer(many=True)

@@ -19,40 +19,45 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from locations.models import StockLocation
-from oms.actions.engine import ActorNotPermitted, Entry, StaleVersion
+from oms.actions.engine import Entry, StaleVersion
 from oms.actions.graph import fsm_actions
 from oms.api.errors import StrictQueryParamsMixin, etag_for, if_match_refused, if_match_versions
 from oms.api.idempotency import idempotent_bulk_chunks, idempotent_call
 from oms.api.permissions import api_actor
-from oms.api.schema import IDEMPOTENCY_KEY_PARAMETER
+from oms.api.schema import (
+    IDEMPOTENCY_KEY_PARAMETER,
+    LOCATION_HEADER,
+    NUMBER_PATTERN,
+    etag_header,
+    if_match_parameter,
+)
 from oms.api.tokens import api_token_location_ids, api_token_scope
 from packages.actions import ACTIONS
 from packages.api.filters import PackageFilter
 from packages.api.serializers import (
     ACTION_BULK_INPUT_SERIALIZERS,
     ACTION_INPUT_SERIALIZERS,
+    PACKAGE_API_ACTIONS,
     BrandOutputSerializer,
     BulkOutputSerializer,
     DenialReasonOutputSerializer,
+    PackageConflictErrorSerializer,
     PackageCreateInputSerializer,
     PackageDetailOutputSerializer,
     PackageOutputSerializer,
+    any_action_field,
 )
 from packages.bulk import BULK_CHUNK_SIZE, package_bulk_outcome, package_bulk_summary
 from packages.creation import package_create
 from packages.engine import package_act, package_run
-from packages.events import PACKAGE_STATUS_TRANSITIONED
+from packages.events import PACKAGE_STATUS_SLUGS, PACKAGE_STATUS_TRANSITIONED
 from packages.models import FINAL_STATES, DenialReason, Package, PackageItem, PackageTransition, Status
 from packages.selectors import brand_list, package_get, package_list
 
-ETAG_HEADER = OpenApiParameter("ETag", OpenApiTypes.STR, OpenApiParameter.HEADER, response=[200, 201],
-                               description='The package version, e.g. "3": send it in If-Match.')
-IF_MATCH_PARAMETER = OpenApiParameter(
-    "If-Match", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
-    description='Act only if the package is still at this version (its ETag, e.g. "3"); '
-                "else 412 and nothing changes.")
+ETAG_HEADER = etag_header("package")
+IF_MATCH_PARAMETER = if_match_parameter("package")
 NUMBER_PARAMETER = OpenApiParameter("number", OpenApiTypes.STR, OpenApiParameter.PATH,
-                                    description="Package number.")
+                                    pattern=NUMBER_PATTERN, description="Package number.")
 
 
 def visible_locations(request):
@@ -104,7 +109,8 @@ class PackageListCreateView(StrictQueryParamsMixin, generics.ListAPIView):
                     "location has every item (reserved) and room, Pending Transfer when transfers "
                     "can bring the rest, else Product Out of Stock. `planning` in the answer says "
                     "which rule chose which location and why the others were passed over.",
-        request=PackageCreateInputSerializer, parameters=[IDEMPOTENCY_KEY_PARAMETER, ETAG_HEADER],
+        request=PackageCreateInputSerializer,
+        parameters=[IDEMPOTENCY_KEY_PARAMETER, ETAG_HEADER, LOCATION_HEADER],
         responses={201: OpenApiResponse(PackageDetailOutputSerializer, "Created")},
     )
     def post(self, request, *args, **kwargs):
@@ -194,9 +200,6 @@ class PackageBulkActionView(StrictQueryParamsMixin, APIView):
     input_serializer: type = serializers.Serializer
 
     def post(self, request):
-        if not ACTIONS[self.action_name].may_run("api"):
-            raise ActorNotPermitted(f"'{self.action_name}' cannot be run through the API",
-                                    action=self.action_name)
         serializer = self.input_serializer(
             data=request.data, context={"locations": visible_locations(request)})
         serializer.is_valid(raise_exception=True)
@@ -225,9 +228,8 @@ def _who(letters: str) -> list[str]:
 
 def _action_doc(name: str) -> str:
     action = ACTIONS[name]
-    api_note = "" if "A" in action.who else " Not open to integrators: answers 403."
     effect = f" Stock: {action.stock}." if action.stock else ""
-    return f"{action.label}. Who: {', '.join(action.who_names)}.{api_note}\n\n{action.description}{effect}"
+    return f"{action.label}. Who: {', '.join(action.who_names)}.\n\n{action.description}{effect}"
 
 
 def _make_action_view(name: str) -> type[PackageActionView]:
@@ -244,7 +246,7 @@ def _make_action_view(name: str) -> type[PackageActionView]:
         summary=f"{ACTIONS[name].label} ({name})", description=_action_doc(name),
         request=ACTION_INPUT_SERIALIZERS[name],
         parameters=[NUMBER_PARAMETER, IDEMPOTENCY_KEY_PARAMETER, IF_MATCH_PARAMETER, ETAG_HEADER],
-        responses={200: PackageDetailOutputSerializer},
+        responses={200: PackageDetailOutputSerializer, 409: PackageConflictErrorSerializer},
     )(post)
     return view
 
@@ -271,8 +273,10 @@ def _make_bulk_view(name: str) -> type[PackageBulkActionView]:
     return view
 
 
-ACTION_VIEWS = {name: _make_action_view(name) for name in ACTIONS}
-BULK_ACTION_VIEWS = {name: _make_bulk_view(name) for name in ACTIONS}
+# Only the actions an API token may run have endpoints: the system's own (transfers_arrived,
+# transfer_lost) answer 404 like any other path that names no endpoint.
+ACTION_VIEWS = {name: _make_action_view(name) for name in PACKAGE_API_ACTIONS}
+BULK_ACTION_VIEWS = {name: _make_bulk_view(name) for name in PACKAGE_API_ACTIONS}
 
 
 class BrandListView(StrictQueryParamsMixin, generics.ListAPIView):
@@ -293,7 +297,9 @@ class BrandDetailView(StrictQueryParamsMixin, generics.RetrieveAPIView):
     queryset = brand_list()
     lookup_field = "slug"
 
-    @extend_schema(operation_id="brands_retrieve", tags=["brands"])
+    @extend_schema(operation_id="brands_retrieve", tags=["brands"], parameters=[
+        OpenApiParameter("slug", OpenApiTypes.STR, OpenApiParameter.PATH, pattern=r"^[-a-zA-Z0-9_]+$",
+                         description="Brand slug.")])
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
@@ -314,41 +320,48 @@ class DenialReasonListView(StrictQueryParamsMixin, generics.ListAPIView):
 class PackageStateSerializer(serializers.Serializer):
     """``{"code": 100, "slug": "pending", "label": "Pending", "is_final": false}``."""
 
-    code = serializers.IntegerField()
-    slug = serializers.CharField()
+    code = serializers.ChoiceField(choices=Status.choices)
+    slug = serializers.ChoiceField(choices=PACKAGE_STATUS_SLUGS)
     label = serializers.CharField()
     is_final = serializers.BooleanField()
 
 
-class PackageMachineActionSerializer(serializers.Serializer):
-    """One action: who may run it, its source and target codes, its guard conditions."""
+def _status_codes(**kwargs) -> serializers.ListField:
+    return serializers.ListField(child=serializers.ChoiceField(choices=Status.choices), **kwargs)
 
-    name = serializers.CharField()
+
+class PackageMachineActionSerializer(serializers.Serializer):
+    """One action: who may run it, its source and target codes, its guard conditions, and
+    its endpoint (null for the system's own actions, which have none)."""
+
+    name = any_action_field()
     label = serializers.CharField()
     who = serializers.ListField(child=serializers.ChoiceField(choices=["operator", "integrator", "system"]))
     switchable = serializers.BooleanField(help_text="Can be switched off per brand.")
-    sources = serializers.ListField(child=serializers.IntegerField())
-    targets = serializers.ListField(child=serializers.IntegerField())
+    sources = _status_codes()
+    targets = _status_codes()
     conditions = serializers.ListField(child=serializers.CharField())
     event = serializers.CharField(help_text="The event type it publishes (outbox, webhooks).")
     releases_hold = serializers.BooleanField(
         help_text="It releases a blocked package: the only action a blocked package accepts.")
-    path = serializers.CharField(help_text="The endpoint running it.")
+    path = serializers.CharField(allow_null=True, help_text="The endpoint running it; null when "
+                                                            "only the system runs it.")
 
 
 class PackageEdgeSerializer(serializers.Serializer):
     """One (action, source code, target code) edge of the graph."""
 
-    action = serializers.CharField()
-    source = serializers.IntegerField()
-    target = serializers.IntegerField(help_text="Equal to source for a data-only update.")
+    action = any_action_field()
+    source = serializers.ChoiceField(choices=Status.choices)
+    target = serializers.ChoiceField(choices=Status.choices,
+                                     help_text="Equal to source for a data-only update.")
 
 
 class PackageStateMachineSerializer(serializers.Serializer):
     """The package state machine as enforced: states, actions and every (source, target) edge,
     read from the django-fsm transitions of ``Package`` and ``packages.actions.ACTIONS``."""
 
-    entity = serializers.CharField()
+    entity = serializers.ChoiceField(choices=["package"])
     states = PackageStateSerializer(many=True)
     actions = PackageMachineActionSerializer(many=True)
     transitions = PackageEdgeSerializer(many=True)
@@ -369,7 +382,7 @@ def package_state_machine() -> dict:
              "conditions": a.conditions,
              "event": (ACTIONS[a.name].event if a.name in ACTIONS else "") or PACKAGE_STATUS_TRANSITIONED,
              "releases_hold": ACTIONS[a.name].releases_hold if a.name in ACTIONS else False,
-             "path": f"/api/v1/packages/{{number}}/actions/{a.name}/"}
+             "path": f"/api/v1/packages/{{number}}/actions/{a.name}/" if a.name in ACTION_VIEWS else None}
             for a in actions
         ],
         "transitions": [{"action": a.name, "source": int(s), "target": int(t)}

@@ -23,24 +23,23 @@ from oms.api.errors import StrictQueryParamsMixin, etag_for, if_match_refused, i
 from oms.api.filters import StrictIsoDateTimeFilter
 from oms.api.idempotency import idempotent_call
 from oms.api.permissions import api_actor
-from oms.api.schema import IDEMPOTENCY_KEY_PARAMETER
+from oms.api.schema import IDEMPOTENCY_KEY_PARAMETER, NUMBER_PATTERN, etag_header, if_match_parameter
 from oms.api.tokens import api_token_location_ids, api_token_scope
 from transfers.actions import ACTIONS
 from transfers.api.serializers import (
     TRANSFER_ACTION_INPUT_SERIALIZERS,
+    TransferConflictErrorSerializer,
     TransferDetailOutputSerializer,
     TransferOutputSerializer,
+    action_field,
 )
 from transfers.engine import transfer_run
 from transfers.models import Status, Transfer, TransferItem, TransferTransition
 
 NUMBER_PARAMETER = OpenApiParameter("number", OpenApiTypes.STR, OpenApiParameter.PATH,
-                                    description="Transfer number.")
-ETAG_HEADER = OpenApiParameter("ETag", OpenApiTypes.STR, OpenApiParameter.HEADER, response=[200, 201],
-                               description='The transfer version, e.g. "2": send it in If-Match.')
-IF_MATCH_PARAMETER = OpenApiParameter(
-    "If-Match", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
-    description='Act only if the transfer is still at this version (its ETag); else 412.')
+                                    pattern=NUMBER_PATTERN, description="Transfer number.")
+ETAG_HEADER = etag_header("transfer")
+IF_MATCH_PARAMETER = if_match_parameter("transfer")
 
 
 def visible_transfers(request):
@@ -147,9 +146,8 @@ class TransferActionView(StrictQueryParamsMixin, APIView):
 
 def _action_doc(name: str) -> str:
     action = ACTIONS[name]
-    api_note = "" if "A" in action.who else " Not open to integrators: answers 403."
     effect = f" Stock: {action.stock}." if action.stock else ""
-    return (f"{action.label}. Who: {', '.join(action.who_names)}.{api_note} Needs the transfer's "
+    return (f"{action.label}. Who: {', '.join(action.who_names)}. Needs the transfer's "
             f"{action.side} in the token's scope (else 404).\n\n{action.description}{effect}")
 
 
@@ -167,12 +165,14 @@ def _make_action_view(name: str) -> type[TransferActionView]:
         summary=f"{ACTIONS[name].label} ({name})", description=_action_doc(name),
         request=TRANSFER_ACTION_INPUT_SERIALIZERS[name],
         parameters=[NUMBER_PARAMETER, IDEMPOTENCY_KEY_PARAMETER, IF_MATCH_PARAMETER, ETAG_HEADER],
-        responses={200: TransferDetailOutputSerializer},
+        responses={200: TransferDetailOutputSerializer, 409: TransferConflictErrorSerializer},
     )(post)
     return view
 
 
-ACTION_VIEWS = {name: _make_action_view(name) for name in ACTIONS}
+# Every transfer action is open to API tokens (the state table's "who"); a system-only one
+# would get no endpoint, as for packages.
+ACTION_VIEWS = {name: _make_action_view(name) for name, action in ACTIONS.items() if action.may_run("api")}
 
 
 # --- state machine ------------------------------------------------------------------------
@@ -180,36 +180,41 @@ ACTION_VIEWS = {name: _make_action_view(name) for name in ACTIONS}
 class TransferStateSerializer(serializers.Serializer):
     """``{"slug": "waiting", "label": "Waiting"}``."""
 
-    slug = serializers.CharField()
+    slug = serializers.ChoiceField(choices=Status.choices)
     label = serializers.CharField()
+
+
+def _slugs() -> serializers.ListField:
+    return serializers.ListField(child=serializers.ChoiceField(choices=Status.choices))
 
 
 class TransferMachineActionSerializer(serializers.Serializer):
     """One action: who may run it, the end whose scope it needs, its source and target slugs."""
 
-    name = serializers.CharField()
+    name = action_field()
     label = serializers.CharField()
     who = serializers.ListField(child=serializers.ChoiceField(choices=["operator", "integrator", "system"]))
     side = serializers.ChoiceField(choices=["source", "destination"],
                                    help_text="The stock location whose scope the action needs.")
-    sources = serializers.ListField(child=serializers.CharField())
-    targets = serializers.ListField(child=serializers.CharField())
-    path = serializers.CharField()
+    sources = _slugs()
+    targets = _slugs()
+    path = serializers.CharField(allow_null=True, help_text="The endpoint running it; null when "
+                                                            "only the system runs it.")
 
 
 class TransferEdgeSerializer(serializers.Serializer):
     """One (action, source slug, target slug) edge of the graph."""
 
-    action = serializers.CharField()
-    source = serializers.CharField()
-    target = serializers.CharField()
+    action = action_field()
+    source = serializers.ChoiceField(choices=Status.choices)
+    target = serializers.ChoiceField(choices=Status.choices)
 
 
 class TransferStateMachineSerializer(serializers.Serializer):
     """The transfer state machine as enforced, read from the django-fsm transitions of
     ``Transfer`` and ``transfers.actions.ACTIONS``."""
 
-    entity = serializers.CharField()
+    entity = serializers.ChoiceField(choices=["transfer"])
     states = TransferStateSerializer(many=True)
     actions = TransferMachineActionSerializer(many=True)
     transitions = TransferEdgeSerializer(many=True)
@@ -225,7 +230,8 @@ def transfer_state_machine() -> dict:
         "actions": [{"name": a.name, "label": ACTIONS[a.name].label, "who": ACTIONS[a.name].who_names,
                      "side": ACTIONS[a.name].side, "sources": [str(s) for s in a.sources],
                      "targets": [str(t) for t in a.targets],
-                     "path": f"/api/v1/transfers/{{number}}/actions/{a.name}/"} for a in actions],
+                     "path": f"/api/v1/transfers/{{number}}/actions/{a.name}/"
+                     if a.name in ACTION_VIEWS else None} for a in actions],
         "transitions": [{"action": a.name, "source": str(s), "target": str(t)}
                         for a in actions for s, t in sorted(a.edges)],
     }
