@@ -229,6 +229,7 @@ FREE_TEXT = {  # component: properties named like the above that are not states 
     "TransferEventTransfer": {"source"}, "LocationOutput": {"name"}, "BrandOutput": {"name"},
     "StockLocationEventLocation": {"name"}, "WebhookSubscription": {"name"},
     "WebhookSubscriptionRequest": {"name"}, "PatchedWebhookSubscriptionRequest": {"name"},
+    "PlanningRuleOutput": {"name"}, "PlanningRuleRef": {"name"}, "PlanningRuleTried": {"name"},
 }
 
 

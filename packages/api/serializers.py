@@ -291,10 +291,12 @@ class PlanningRuleOutputSerializer(serializers.Serializer):
     position = serializers.IntegerField()
     name = serializers.CharField()
     is_active = serializers.BooleanField()
-    delivery_type = serializers.CharField(allow_blank=True, help_text="Blank: any.")
+    delivery_type = serializers.ChoiceField(choices=Package.DeliveryType.choices, allow_blank=True,
+                                            help_text="Blank: any.")
     include_locations = LocationCodesField()
     exclude_locations = LocationCodesField()
-    location_kind = serializers.CharField(allow_blank=True, help_text="Blank: warehouses and stores.")
+    location_kind = serializers.ChoiceField(choices=StockLocation.Kind.choices, allow_blank=True,
+                                            help_text="Blank: warehouses and stores.")
     requires_capacity = serializers.BooleanField()
     ranking = serializers.ListField(child=serializers.ChoiceField(choices=PlanningRule.Ranking.values))
     allow_transfers = serializers.BooleanField()
