@@ -306,6 +306,7 @@ class StrictQueryParamsMixin:
     filter name (``?statuss=``) fails instead of silently returning everything.
 
     Known: the ``filterset_class`` filters, plus ``cursor``/``page_size`` for paginated lists.
+    A parameter given twice (``?status=a&status=b``) is refused too: only one would count.
     Checked after authentication and permissions.
     """
 
@@ -320,3 +321,8 @@ class StrictQueryParamsMixin:
         unknown = sorted(set(request.query_params) - allowed)
         if unknown:
             raise exceptions.ValidationError({name: ["Unknown query parameter."] for name in unknown})
+        params = request.query_params
+        repeated = sorted(name for name in params if len(params.getlist(name)) > 1)
+        if repeated:
+            raise exceptions.ValidationError({name: ["Given more than once: send it once (a list takes "
+                                                     "comma-separated values)."] for name in repeated})

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 import json
 
 import django_filters
 from django import forms
+from django.conf import settings
 from django_filters.fields import IsoDateTimeField
 from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import parsers
 from rest_framework.exceptions import ParseError, ValidationError
+from rest_framework.utils import json as drf_json
 
 
 class StrictIsoDateTimeField(IsoDateTimeField):
@@ -90,16 +93,31 @@ def json_has_lone_surrogate(data) -> bool:
     return False
 
 
+def _object_without_repeated_keys(pairs: list[tuple[str, object]]) -> dict:
+    """``object_pairs_hook`` of the JSON decoder: the object, or ``ValueError`` naming a key
+    given twice (the decoder would keep the last one silently)."""
+    data = dict(pairs)
+    if len(data) != len(pairs):
+        seen = set()
+        repeated = next(key for key, _ in pairs if key in seen or seen.add(key))
+        raise ValueError(f"the key {repeated!r} is given twice in one object")
+    return data
+
+
 class JSONParser(parsers.JSONParser):
     """DRF's JSON parser, refusing (400 ``parse_error``) a body nested deeper than
     ``JSON_MAX_DEPTH``, whether Python's decoder can follow it (serializers, error rendering
     and the idempotency fingerprint then never meet a deep structure) or not (a
-    ``RecursionError`` in the decoder), and a body with a lone surrogate (``{"\\ud800": 1}``:
-    an error echoing the key could not be encoded)."""
+    ``RecursionError`` in the decoder), a body with a lone surrogate (``{"\\ud800": 1}``:
+    an error echoing the key could not be encoded) and an object giving a key twice."""
 
     def parse(self, stream, media_type=None, parser_context=None):
+        encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
         try:
-            data = super().parse(stream, media_type, parser_context)
+            data = drf_json.load(codecs.getreader(encoding)(stream), parse_constant=drf_json.strict_constant,
+                                 object_pairs_hook=_object_without_repeated_keys)
+        except ValueError as exc:
+            raise ParseError(f"JSON parse error - {exc}") from None
         except RecursionError:
             data = None
             too_deep = True

@@ -18,6 +18,7 @@ import datetime as dt
 from collections.abc import Callable
 
 from django.core.validators import RegexValidator, URLValidator
+from django.utils.dateparse import parse_datetime
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiParameter, OpenApiTypes
 from rest_framework import serializers
@@ -156,6 +157,22 @@ class UtcDateTimeField(serializers.DateTimeField):
     def __init__(self, **kwargs):
         kwargs.setdefault("default_timezone", dt.UTC)
         super().__init__(**kwargs)
+
+
+class AwareDateTimeField(serializers.DateTimeField):
+    """A time the API takes: ISO 8601 with its UTC offset (``2026-12-09T18:00:00Z``,
+    ``…-03:00``), as RFC 3339 (the schema's ``date-time``) asks; a time without one is
+    refused (400) rather than read in some zone."""
+
+    default_error_messages = {"naive": "Give the UTC offset, e.g. 2026-12-09T18:00:00Z or "
+                                       "2026-12-09T15:00:00-03:00."}
+
+    def to_internal_value(self, value):
+        if isinstance(value, str):
+            parsed = parse_datetime(value.strip())
+            if parsed is not None and parsed.tzinfo is None:
+                self.fail("naive")
+        return super().to_internal_value(value)
 
 
 # What ``str.strip()`` removes (``str.isspace``); JSON Schema's ``\s`` differs, so it is spelt out.

@@ -71,6 +71,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # /healthz, /readyz, /metrics: answered here, before the host check (probes call by address)
     "oms.observability.middleware.OpsEndpointsMiddleware",
+    "oms.api.middleware.LengthRequiredMiddleware",
     # request counts and latencies by view (django-prometheus); its pair closes the list
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     # Serves static files (admin, operator CSS, htmx) from gunicorn too, without a web server.

@@ -509,3 +509,38 @@ def test_every_boolean_integer_and_string_the_api_takes_is_strict():
                     if not isinstance(field, strict_class):
                         lenient.append(name)
     assert checked == set(strict.values()) and not lenient, lenient
+
+
+# --- found by a fresh-clone trial -----------------------------------------------------------
+
+@pytest.mark.parametrize("url", POSTS)
+def test_a_key_given_twice_in_one_object_is_a_400(url):
+    # Regression: the decoder kept the last value silently ({"order_number": "X", "order_number": "Y"}
+    # created Y-1).
+    client, _ = _staff_client_and_token()
+    body = '{"order_number": "X", "items": [{"sku": "S"}], "order_number": "Y"}'
+    response = client.post(url, body, content_type="application/json")
+    assert "'order_number' is given twice" in _error(response, 400, "parse_error")["detail"]
+
+
+@pytest.mark.parametrize("url, name, values", [
+    ("/api/v1/packages/", "status", ["pending", "shipped"]),
+    ("/api/v1/packages/", "sku", ["A", "A"]),
+    ("/api/v1/transfers/", "status", ["waiting", "in_transit"]),
+    ("/api/v1/stock/", "location", ["A", "B"]),
+])
+def test_a_query_parameter_given_twice_is_a_400(url, name, values):
+    # Regression: ?status=pending&status=shipped listed the shipped packages only.
+    client, _ = api_client()
+    response = client.get(url, {name: values})
+    assert name in _error(response, 400, "invalid")["errors"]
+
+
+def test_a_chunked_body_is_a_411_not_an_empty_body():
+    # Regression: Django reads a body up to Content-Length only: a chunked bulk request was
+    # answered "packages: This field is required.".
+    client, _ = api_client()
+    response = client.generic("POST", "/api/v1/packages/actions/start_preparing/", b"",
+                              content_type="application/json", HTTP_TRANSFER_ENCODING="chunked",
+                              CONTENT_LENGTH="")
+    assert _error(response, 411, "length_required")

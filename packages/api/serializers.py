@@ -10,7 +10,7 @@ from rest_framework import serializers
 
 from locations.models import Sku, StockLocation
 from oms.actions.inputs import StrictInputSerializer
-from oms.api.schema import StrictCharField, UtcDateTimeField, conflict_error_serializer
+from oms.api.schema import AwareDateTimeField, StrictCharField, UtcDateTimeField, conflict_error_serializer
 from packages.actions import ACTIONS, MAX_ITEMS, ItemInputSerializer
 from packages.creation import ORDER_NUMBER_RE, ItemInput
 from packages.engine import package_allowed_actions
@@ -344,7 +344,7 @@ class PackageCreateInputSerializer(StrictInputSerializer):
     delivery_region = StrictCharField(
         max_length=100, required=False, allow_blank=True,
         help_text="Region (state) of the delivery address; rules ranking same_region prefer it.")
-    ship_by = serializers.DateTimeField(required=False, allow_null=True)
+    ship_by = AwareDateTimeField(required=False, allow_null=True)
     items = ItemInputSerializer(many=True, min_length=1, max_length=MAX_ITEMS)
 
     def validate_brand(self, value: str) -> Brand:

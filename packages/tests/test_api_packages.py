@@ -175,6 +175,8 @@ def test_create_starts_pending_transfer_when_another_location_has_it():
     ({"status": 700}, "status"),
     ({"number": "MINE"}, "number"),
     ({"ship_by": "soon"}, "ship_by"),
+    # Regression: a time without its offset was read as UTC.
+    ({"ship_by": "2026-12-09T00:00:00"}, "ship_by"),
     ({"order_number": "x" * 65}, "order_number"),
 ])
 def test_create_refuses_bad_input(change, field):
