@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import re
 
+from django import forms
 from django.conf import settings
 from django.core.exceptions import (
     ObjectDoesNotExist,
@@ -306,7 +307,8 @@ class StrictQueryParamsMixin:
     filter name (``?statuss=``) fails instead of silently returning everything.
 
     Known: the ``filterset_class`` filters, plus ``cursor``/``page_size`` for paginated lists.
-    A parameter given twice (``?status=a&status=b``) is refused too: only one would count.
+    A parameter given twice (``?sku=a&sku=b``) is refused too, as only one would count,
+    unless its filter takes several values that way (a ``MultipleChoiceFilter``).
     Checked after authentication and permissions.
     """
 
@@ -322,7 +324,10 @@ class StrictQueryParamsMixin:
         if unknown:
             raise exceptions.ValidationError({name: ["Unknown query parameter."] for name in unknown})
         params = request.query_params
-        repeated = sorted(name for name in params if len(params.getlist(name)) > 1)
+        filters = filterset_class.base_filters.items() if filterset_class is not None else ()
+        repeatable = {name for name, filter_ in filters
+                      if issubclass(getattr(filter_, "field_class", object), forms.MultipleChoiceField)}
+        repeated = sorted(name for name in params if len(params.getlist(name)) > 1 and name not in repeatable)
         if repeated:
             raise exceptions.ValidationError({name: ["Given more than once: send it once (a list takes "
                                                      "comma-separated values)."] for name in repeated})

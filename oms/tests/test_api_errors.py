@@ -526,7 +526,7 @@ def test_a_key_given_twice_in_one_object_is_a_400(url):
 @pytest.mark.parametrize("url, name, values", [
     ("/api/v1/packages/", "status", ["pending", "shipped"]),
     ("/api/v1/packages/", "sku", ["A", "A"]),
-    ("/api/v1/transfers/", "status", ["waiting", "in_transit"]),
+    ("/api/v1/transfers/", "source", ["A", "B"]),
     ("/api/v1/stock/", "location", ["A", "B"]),
 ])
 def test_a_query_parameter_given_twice_is_a_400(url, name, values):
@@ -534,6 +534,11 @@ def test_a_query_parameter_given_twice_is_a_400(url, name, values):
     client, _ = api_client()
     response = client.get(url, {name: values})
     assert name in _error(response, 400, "invalid")["errors"]
+
+
+def test_a_repeatable_filter_may_be_given_twice():
+    client, _ = api_client()
+    assert client.get("/api/v1/transfers/", {"status": ["waiting", "in_transit"]}).status_code == 200
 
 
 def test_a_chunked_body_is_a_411_not_an_empty_body():
