@@ -243,8 +243,9 @@ class SplitPartInput(StrictInputSerializer):
 class SplitInput(StrictInputSerializer):
     """``{"parts": [{"location": code, "items": [{"sku": code, "quantity": units}, …]}, …],
     "require_pending": bool (optional, false)}``: every unit of the package in exactly one
-    part, one part per stock location (inside the caller's scope). ``require_pending``: every
-    part must start Pending (its location has every unit and room), else the split is refused
+    part, one part per stock location (for an API token, among its locations: the
+    ``locations`` of the context, as for reassign_location). ``require_pending``: every part
+    must start Pending (its location has every unit and room), else the split is refused
     (409 ``insufficient_stock`` / ``location_full``) and nothing is written."""
 
     parts = SplitPartInput(many=True, min_length=1, max_length=MAX_SPLIT_PARTS)
