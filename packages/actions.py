@@ -182,10 +182,11 @@ class SplitParts(serializers.ListSerializer):
                 initial=package.location.code if part == 1 else "",
                 widget=LocationCodeInput(suggestions, list_id=f"split-locations-{part}"))
             for item in items:
+                label = f"Part {part}: {item.sku.code} (of {item.quantity})"
                 fields[f"part{part}_qty_{item.pk}"] = forms.IntegerField(
                     min_value=0, max_value=item.quantity, required=False,
-                    initial=item.quantity if part == 1 else 0,
-                    label=f"Part {part}: {item.sku.code}", help_text=f"of {item.quantity}")
+                    initial=item.quantity if part == 1 else 0, label=label,
+                    widget=forms.NumberInput(attrs={"aria-label": label}))
         return fields
 
     def form_value(self, cleaned: dict) -> list[dict]:
