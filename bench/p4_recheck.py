@@ -264,7 +264,7 @@ def recheck_sql(*, brand_id: int, now: dt.datetime, interval_minutes: int) -> tu
                 'version', m.version, 'ship_by', m.ship_by, 'carrier', m.carrier,
                 'tracking_number', m.tracking_number, 'invoice_number', m.invoice_number,
                 'invoice_date', m.invoice_date, 'blocked', NULL,
-                'replaces', r.number, 'items', it.items),
+                'replaces', r.number, 'split_from', sf.number, 'items', it.items),
             'transition', jsonb_build_object('action', 'reschedule', 'from_status', %s::jsonb,
                 'to_status', %s::jsonb, 'actor', %s::text, 'reason', ''))""",
                     [to_status, from_status, to_status, ACTOR]),
@@ -299,7 +299,7 @@ def recheck_sql(*, brand_id: int, now: dt.datetime, interval_minutes: int) -> tu
             FROM ok WHERE p.id = ok.package_id AND p.status = 920 AND p.blocked_at IS NULL
             RETURNING p.id, p.number, p.order_number, p.brand_id, p.location_id, p.delivery_type, p.version,
                       p.ship_by, p.carrier, p.tracking_number, p.invoice_number, p.invoice_date,
-                      p.replaces_id
+                      p.replaces_id, p.split_from_id
         ), logged AS (
             INSERT INTO {q(PackageTransition._meta.db_table)} ({', '.join(log_cols)})
             SELECT {', '.join(log_exprs)} FROM moved m RETURNING 1
@@ -309,6 +309,7 @@ def recheck_sql(*, brand_id: int, now: dt.datetime, interval_minutes: int) -> tu
             FROM moved m JOIN {q(Brand._meta.db_table)} b ON b.id = m.brand_id
             JOIN {q(StockLocation._meta.db_table)} l ON l.id = m.location_id
             LEFT JOIN {pkg} r ON r.id = m.replaces_id
+            LEFT JOIN {pkg} sf ON sf.id = m.split_from_id
             JOIN (SELECT i.package_id, jsonb_agg(jsonb_build_object('sku', k.code, 'quantity', i.quantity)
                                                  ORDER BY i.id) AS items
                   FROM {item} i JOIN {sku} k ON k.id = i.sku_id JOIN ok ON ok.package_id = i.package_id

@@ -286,6 +286,7 @@ def raw_sql_import(directory: Path, *, brand_slug: str = "olist") -> dict:
                         'version', p.version, 'ship_by', p.ship_by, 'carrier', p.carrier,
                         'tracking_number', p.tracking_number, 'invoice_number', p.invoice_number,
                         'invoice_date', p.invoice_date, 'blocked', NULL, 'replaces', NULL,
+                        'split_from', NULL,
                         'items', it.items),
                     'transition', jsonb_build_object('action', 'create', 'from_status', NULL,
                         'to_status', jsonb_build_object('code', p.status), 'actor', 'system:import:olist',

@@ -349,19 +349,20 @@ def location_full_error(*, code: str, open_packages: int, max_open_packages: int
                         location=code, open_packages=open_packages, max_open_packages=max_open_packages)
 
 
-def location_slot_take(*, location_id: int) -> None:
+def location_slot_take(*, location_id: int, closing: int = 0) -> None:
     """Make sure ``location_id`` may take one more open package, and keep it so until the
     caller's transaction ends: locks the location row if it has a maximum (1 query; a
     location without one is not locked). The caller then makes its package open in the same
-    transaction, which counts it.
+    transaction, which counts it. ``closing``: open packages there that the caller closes
+    in the same transaction (still counted now), e.g. the package being split.
 
     Raises ``LocationFull``.
     """
     row = (StockLocation.objects.select_for_update()
            .filter(pk=location_id, max_open_packages__isnull=False)
            .values_list("code", "open_packages", "max_open_packages").first())
-    if row is not None and row[1] >= row[2]:
-        raise location_full_error(code=row[0], open_packages=row[1], max_open_packages=row[2])
+    if row is not None and row[1] - closing >= row[2]:
+        raise location_full_error(code=row[0], open_packages=row[1] - closing, max_open_packages=row[2])
 
 
 class CapacityLedger:

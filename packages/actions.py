@@ -19,17 +19,18 @@ import re
 from collections.abc import Mapping, Sequence
 
 from django import forms
-from django.db.models import OuterRef, Subquery
+from django.db.models import F, OuterRef, Prefetch, Subquery, Sum, prefetch_related_objects
 from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 from rest_framework import serializers
 
 from locations import services as stock
 from locations.models import StockLevel, StockLocation
 from oms.actions.actors import Actor
 from oms.actions.declaration import Action, Step, actions_by_name
-from oms.actions.errors import ActionNotAllowed, InvalidInput, OmsError
+from oms.actions.errors import ActionNotAllowed, InsufficientStock, InvalidInput, OmsError
 from oms.actions.inputs import StrictInputSerializer
-from oms.api.schema import StrictCharField, StrictIntegerField, StrictURLField
+from oms.api.schema import StrictBooleanField, StrictCharField, StrictIntegerField, StrictURLField
 from packages.creation import (
     TRACKING_NUMBER_RE,
     ItemInput,
@@ -39,22 +40,28 @@ from packages.creation import (
 from packages.events import (
     PACKAGE_BLOCKED,
     PACKAGE_INVOICE_UPDATED,
+    PACKAGE_MISSING_ITEMS_REPORTED,
     PACKAGE_SHIPMENT_UPDATED,
     PACKAGE_UNBLOCKED,
 )
 from packages.models import (
+    CAPACITY_STATES,
     PICKED_STATES,
     RESERVING_STATES,
     DenialReason,
+    Package,
     PackageItem,
     PackageTransition,
     Status,
 )
-from packages.planning import package_place
+from packages.planning import NoLocation, package_place
 from transfers.services import transfer_placement_units, transfers_cancel_open_for_package
 
 MAX_QUANTITY = 100_000
 MAX_ITEMS = 500
+MAX_SPLIT_PARTS = 50  # locations one split may name
+MAX_FORM_PARTS = 4  # parts the operator's split form offers
+MAX_LOCATION_SUGGESTIONS = 50  # locations the split form suggests
 PG_BIGINT_MAX = 9_223_372_036_854_775_807
 
 
@@ -126,6 +133,138 @@ class ReportItemsInput(StrictInputSerializer):
     per SKU (``oms.actions.forms``)."""
 
     items = ItemInputSerializer(many=True, min_length=1, max_length=MAX_ITEMS)
+
+
+class LocationCodeInput(forms.TextInput):
+    """A stock location code typed in, with suggestions (an HTML ``<datalist>`` of
+    ``(code, label)`` pairs)."""
+
+    def __init__(self, suggestions: Sequence[tuple[str, str]], list_id: str):
+        super().__init__(attrs={"list": list_id, "autocomplete": "off", "class": "location-code"})
+        self.suggestions, self.list_id = list(suggestions), list_id
+
+    def render(self, name, value, attrs=None, renderer=None):
+        html = super().render(name, value, attrs, renderer)
+        options = format_html_join("", '<option value="{}">{}</option>', self.suggestions)
+        return html + format_html('<datalist id="{}">{}</datalist>', self.list_id, options)
+
+
+def _split_location_suggestions(package) -> list[tuple[str, str]]:
+    """The package's location, then the active packaging locations with the most free units
+    of its SKUs (at most ``MAX_LOCATION_SUGGESTIONS``), as ``(code, label)``. 1 query."""
+    rows = (StockLevel.objects.filter(
+                sku_id__in=[item.sku_id for item in package.items.all()], location__is_active=True,
+                location__can_package=True, on_hand__gt=F("reserved"))
+            .exclude(location_id=package.location_id)
+            .values("location__code").annotate(free=Sum(F("on_hand") - F("reserved")))
+            .order_by("-free", "location__code")[:MAX_LOCATION_SUGGESTIONS])
+    return [(package.location.code, f"{package.location.code} — this package's location"),
+            *((row["location__code"], f"{row['location__code']} — {row['free']} free units of these SKUs")
+              for row in rows)]
+
+
+class SplitParts(serializers.ListSerializer):
+    """The parts of a split. As the operator's form (one package; no admin form): per part
+    (up to ``MAX_FORM_PARTS``) a location code, with suggestions, and a quantity per item of
+    the package; part 1 starts at the package's location with every unit."""
+
+    def form_fields(self, package) -> dict:
+        if package is None:
+            raise TypeError("a split is assigned per package: it has no form for many packages")
+        self.form_package = package
+        items = list(package.items.all())
+        suggestions = _split_location_suggestions(package)
+        units = sum(item.quantity for item in items)
+        fields: dict[str, forms.Field] = {}
+        for part in range(1, min(max(units, 2), MAX_FORM_PARTS) + 1):
+            fields[f"part{part}_location"] = forms.CharField(
+                max_length=64, required=False, label=f"Part {part}: location",
+                initial=package.location.code if part == 1 else "",
+                widget=LocationCodeInput(suggestions, list_id=f"split-locations-{part}"))
+            for item in items:
+                label = f"Part {part}: {item.sku.code} (of {item.quantity})"
+                fields[f"part{part}_qty_{item.pk}"] = forms.IntegerField(
+                    min_value=0, max_value=item.quantity, required=False,
+                    initial=item.quantity if part == 1 else 0, label=label,
+                    widget=forms.NumberInput(attrs={"aria-label": label}))
+        return fields
+
+    def form_value(self, cleaned: dict) -> list[dict]:
+        """``[{"location": code, "items": [{"sku", "quantity"}]}]`` from the form (parts
+        without units left out). Raises ``forms.ValidationError``."""
+        items = list(self.form_package.items.all())
+        parts, assigned = [], dict.fromkeys((item.pk for item in items), 0)
+        part = 1
+        while f"part{part}_location" in cleaned:
+            code = (cleaned.get(f"part{part}_location") or "").strip()
+            lines = [(item, cleaned.get(f"part{part}_qty_{item.pk}") or 0) for item in items]
+            chosen = [{"sku": item.sku.code, "quantity": quantity} for item, quantity in lines if quantity]
+            if chosen and not code:
+                raise forms.ValidationError(f"Part {part}: name the location of its units.")
+            if chosen:
+                parts.append({"location": code, "items": chosen})
+                for item, quantity in lines:
+                    assigned[item.pk] += quantity
+            part += 1
+        for item in items:
+            if assigned[item.pk] != item.quantity:
+                raise forms.ValidationError(
+                    f"SKU {item.sku.code}: {assigned[item.pk]} of {item.quantity} units assigned; "
+                    "assign every unit exactly once.")
+        return parts
+
+
+def split_form_grid(form, package) -> dict:
+    """The split form's fields laid out for the operator screen: ``{"locations": [bound
+    location field per part], "rows": [{"item", "cells": [bound quantity field per part]}],
+    "rest": [other bound fields]}``."""
+    parts = sorted({int(name[4:name.index("_")]) for name in form.fields if name.startswith("part")})
+    gridded = set()
+    locations = [form[f"part{part}_location"] for part in parts]
+    rows = []
+    for item in package.items.all():
+        cells = [form[f"part{part}_qty_{item.pk}"] for part in parts]
+        rows.append({"item": item, "cells": cells})
+        gridded |= {cell.name for cell in cells}
+    gridded |= {field.name for field in locations}
+    return {"locations": locations, "rows": rows,
+            "rest": [form[name] for name in form.fields if name not in gridded]}
+
+
+class SplitPartInput(StrictInputSerializer):
+    """One part of a split: ``{"location": code, "items": [{"sku": code, "quantity": units}, …]}``."""
+
+    class Meta:
+        list_serializer_class = SplitParts
+
+    location = StrictCharField(max_length=64)
+    items = ItemInputSerializer(many=True, min_length=1, max_length=MAX_ITEMS)
+
+
+class SplitInput(StrictInputSerializer):
+    """``{"parts": [{"location": code, "items": [{"sku": code, "quantity": units}, …]}, …],
+    "require_pending": bool (optional, false)}``: every unit of the package in exactly one
+    part, one part per stock location (for an API token, among its locations: the
+    ``locations`` of the context, as for reassign_location). ``require_pending``: every part
+    must start Pending (its location has every unit and room), else the split is refused
+    (409 ``insufficient_stock`` / ``location_full``) and nothing is written."""
+
+    parts = SplitPartInput(many=True, min_length=1, max_length=MAX_SPLIT_PARTS)
+    require_pending = StrictBooleanField(
+        required=False, default=False, label="Only if every part can start Pending",
+        help_text="Refuse the whole split when a location lacks units of its part or is full.")
+
+    def validate_parts(self, parts: list[dict]) -> list[dict]:
+        codes = [part["location"] for part in parts]
+        if len(set(codes)) != len(codes):
+            raise serializers.ValidationError("Each location at most once: put its items in one part.")
+        locations = self.context.get("locations")
+        if locations is not None:
+            known = set(locations.filter(code__in=codes).values_list("code", flat=True))
+            unknown = [code for code in codes if code not in known]
+            if unknown:
+                raise serializers.ValidationError(f"Unknown stock location(s): {', '.join(unknown)}.")
+        return parts
 
 
 class ShipInput(StrictInputSerializer):
@@ -262,30 +401,31 @@ def _complete_packaging(package, actor, *, ledger: stock.StockLedger) -> Step:
     return Step()
 
 
-def _parse_reported(package, items: Mapping[str, int] | Sequence[dict]) -> dict[int, int]:
+def _parse_reported(package, items: Mapping[str, int] | Sequence[dict], *, field: str = "items",
+                    verb: str = "reported") -> dict[int, int]:
     """``{"SKU": qty}`` or ``[{"sku", "quantity"}]`` -> ``{sku_id: qty}``, each at most what
-    the package holds. Raises InvalidInput (field ``items``)."""
+    the package holds. Raises InvalidInput (``field``)."""
     if isinstance(items, Mapping):
         pairs = list(items.items())
     else:
         try:
             pairs = [(entry["sku"], entry["quantity"]) for entry in items]
         except (KeyError, TypeError):
-            raise InvalidInput('items must be [{"sku": str, "quantity": int}, …]', field="items") from None
+            raise InvalidInput('items must be [{"sku": str, "quantity": int}, …]', field=field) from None
     if not pairs:
-        raise InvalidInput("Name at least one item and quantity", field="items")
+        raise InvalidInput("Name at least one item and quantity", field=field)
     held = {item.sku.code: item for item in package.items.all()}
     result: dict[int, int] = {}
     for code, quantity in pairs:
         if code not in held:
-            raise InvalidInput(f"SKU {code} is not in package {package.number}", field="items")
+            raise InvalidInput(f"SKU {code} is not in package {package.number}", field=field)
         if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 1:
-            raise InvalidInput(f"Quantity of SKU {code} must be a whole number >= 1", field="items")
+            raise InvalidInput(f"Quantity of SKU {code} must be a whole number >= 1", field=field)
         sku_id = held[code].sku_id
         result[sku_id] = result.get(sku_id, 0) + quantity
         if result[sku_id] > held[code].quantity:
-            raise InvalidInput(f"SKU {code}: {result[sku_id]} reported but the package holds "
-                               f"{held[code].quantity}", field="items")
+            raise InvalidInput(f"SKU {code}: {result[sku_id]} {verb} but the package holds "
+                               f"{held[code].quantity}", field=field)
     return result
 
 
@@ -313,6 +453,135 @@ def _replace(remove_units, reason: str):
                     after=create_replacement)
 
     return run
+
+
+def _items_of(package, lines: Mapping[int, int]) -> list[ItemInput]:
+    """``lines`` (``{sku_id: units}``) of ``package`` as new-package lines, with its prices."""
+    held = {item.sku_id: item for item in package.items.all()}
+    return [ItemInput(sku=held[sku_id].sku, quantity=quantity, unit_price=held[sku_id].unit_price,
+                      freight_value=held[sku_id].freight_value)
+            for sku_id, quantity in sorted(lines.items(), key=lambda line: held[line[0]].pk)]
+
+
+def _new_package_entry(new: Package) -> dict:
+    """A package split off, as the log payload names it."""
+    return {"number": new.number, "location": new.location.code, "status": Status(new.status).slug,
+            "items": [{"sku": item.sku.code, "quantity": item.quantity} for item in new.items.all()]}
+
+
+def _split_off(package, actor, lines: Mapping[int, int], **placement) -> Package:
+    """Create the package for ``lines`` of ``package``: same order, brand, delivery and ship-by,
+    linked by ``split_from``; placed as ``placement`` says (``package_create``'s arguments)."""
+    return package_create(
+        order_number=package.order_number, brand=package.brand, delivery_type=package.delivery_type,
+        delivery_region=package.delivery_region, ship_by=package.ship_by, actor=actor,
+        split_from=package, items=_items_of(package, lines), **placement)
+
+
+def _parse_parts(package, parts) -> list[tuple[StockLocation, dict[int, int]]]:
+    """``[{"location": code, "items": [{"sku", "quantity"}]}]`` -> ``[(location, {sku_id:
+    units})]`` in location id order: one part per location, each an active packaging
+    location, every unit of the package in exactly one part, not all of them at its own
+    location. Raises InvalidInput (field ``parts``)."""
+    if not isinstance(parts, Sequence) or isinstance(parts, str) or not parts:
+        raise InvalidInput("Name at least one part: a location and its items", field="parts")
+    by_code: dict[str, dict[int, int]] = {}
+    for part in parts:
+        try:
+            code, items = part["location"], part["items"]
+        except (KeyError, TypeError):
+            raise InvalidInput('parts must be [{"location": str, "items": [{"sku": str, '
+                               '"quantity": int}, …]}, …]', field="parts") from None
+        if code in by_code:
+            raise InvalidInput(f"Location {code} is named in two parts: put its items in one",
+                               field="parts")
+        by_code[code] = _parse_reported(package, items, field="parts", verb="assigned")
+    for item in package.items.all():
+        assigned = sum(lines.get(item.sku_id, 0) for lines in by_code.values())
+        if assigned != item.quantity:
+            raise InvalidInput(f"SKU {item.sku.code}: {assigned} of {item.quantity} units assigned; "
+                               "assign every unit exactly once", field="parts")
+    if list(by_code) == [package.location.code]:
+        raise InvalidInput(f"Every unit stays at {package.location.code}: nothing to split",
+                           field="parts")
+    locations = {location.code: location for location in StockLocation.objects.filter(code__in=list(by_code))}
+    for code in by_code:
+        location = locations.get(code)
+        if location is None or not (location.is_active and location.can_package):
+            raise InvalidInput(f"Location {code} does not exist or cannot package", field="parts")
+    return sorted(((locations[code], lines) for code, lines in by_code.items()),
+                  key=lambda part: part[0].pk)
+
+
+def _must_start_pending(location: StockLocation, lines: Mapping[int, int], *, closing: int) -> None:
+    """Refuse a part that could not start Pending at ``location``: InsufficientStock (409,
+    ``shortages``) or LocationFull (409). Keeps the stock rows and the location row locked,
+    so the part's package does start Pending."""
+    shortages = stock.stock_shortages(location_id=location.pk, lines=lines, lock=True)
+    if shortages:
+        raise InsufficientStock(
+            f"{location.code} lacks units of its part and every part must start Pending: "
+            + "; ".join(str(shortage) for shortage in shortages),
+            location=location.code, shortages=[shortage.as_dict() for shortage in shortages])
+    stock.location_slot_take(location_id=location.pk, closing=closing)
+
+
+def _split(package, actor, *, parts, require_pending: bool = False) -> Step:
+    """Cancel the package and create one per part, at the part's location (``package_create``
+    with the location given: Pending where it has every unit and room, else Pending Transfer
+    or Product Out of Stock there), each linked by ``split_from``. The stock rows of every
+    location involved are locked first, in primary-key order; the package's own reservations
+    are released before the parts reserve."""
+    assigned = _parse_parts(package, parts)
+    closing = package.location_id if package.status in CAPACITY_STATES else None
+    stock.stock_levels_locked(pairs={(package.location_id, sku_id) for sku_id in package_item_lines(package)}
+                              | {(location.pk, sku_id) for location, lines in assigned for sku_id in lines})
+    _release_held_stock(package, package.status)
+    created = []
+    for location, lines in assigned:
+        if require_pending:
+            _must_start_pending(location, lines, closing=int(location.pk == closing))
+        created.append(_split_off(package, actor, lines, location=location,
+                                  closing_location_id=closing))
+    package.split_packages = created
+    return Step(transition={"reason": "split"}, reason="split",
+                payload={"packages": [_new_package_entry(new) for new in created]})
+
+
+def _keep_found_items(package, missing: Mapping[int, int]) -> None:
+    """Take the ``missing`` units (``{sku_id: units}``) off the package's items (an item left
+    with none is deleted) and read its items anew (1 query each)."""
+    items = [item for item in package.items.all() if item.sku_id in missing]
+    for item in items:
+        item.quantity -= missing[item.sku_id]
+    PackageItem.objects.filter(pk__in=[item.pk for item in items if item.quantity == 0]).delete()
+    PackageItem.objects.bulk_update([item for item in items if item.quantity > 0], ["quantity"])
+    package._prefetched_objects_cache.pop("items", None)
+    prefetch_related_objects([package], Prefetch(
+        "items", queryset=PackageItem.objects.select_related("sku").order_by("id")))
+
+
+def _report_missing_items(package, actor, *, items) -> Step:
+    """Write the missing units off, keep the found ones in the package (state unchanged), and
+    plan a new package for the missing units by the brand's rules away from this location
+    (at this location only when no other can take it)."""
+    missing = _parse_reported(package, items)
+    if missing == package_item_lines(package):
+        raise InvalidInput("Every unit of the package is reported missing: use report_missing "
+                           "(Product Not Found), which cancels and replaces it", field="items")
+    stock.stock_release(location_id=package.location_id, lines=missing)
+    stock.stock_write_off(location_id=package.location_id, lines=missing)
+    codes = {item.sku_id: item.sku.code for item in package.items.all()}
+    try:
+        new = _split_off(package, actor, missing, exclude_location_ids=[package.location_id])
+    except NoLocation:
+        new = _split_off(package, actor, missing, location=package.location)
+    _keep_found_items(package, missing)
+    package.split_packages = [new]
+    return Step(reason="product_not_found", payload={
+        "items": [{"sku": codes[sku_id], "quantity": quantity} for sku_id, quantity in sorted(
+            missing.items(), key=lambda line: codes[line[0]])],
+        "packages": [_new_package_entry(new)]})
 
 
 def _checked_shipment(carrier: str, tracking_number: str) -> tuple[str, str]:
@@ -491,6 +760,16 @@ ACTIONS: dict[str, Action] = actions_by_name(
            stock="reservations released; the defective units move from on_hand to damaged; "
                  "a replacement package reserves anew",
            description="As Product Not Found, ending in Defective Product Found."),
+    Action("report_missing_items", "Product Not Found — Advanced", "OA", input=ReportItemsInput,
+           run=_report_missing_items, event=PACKAGE_MISSING_ITEMS_REPORTED,
+           stock="the missing units' reservations released and the units written off on_hand; the "
+                 "new package reserves where it is planned",
+           description="Only the missing units leave: they are written off, the package keeps its "
+                       "found items (quantities reduced) and goes on in its state, and a new package "
+                       "for the missing units is planned by the brand's rules away from this "
+                       "location (Pending elsewhere, Pending Transfer, or Product Out of Stock), "
+                       "linked to it (`split_from`). Reporting every unit is refused: that is "
+                       "Product Not Found."),
     Action("ship", "Ship", "OA", input=ShipInput, run=_ship, primary=True,
            writes=("carrier", "tracking_number", "shipped_at"),
            description="Hand over to the carrier; stops at the first of the brand's gates "
@@ -526,6 +805,18 @@ ACTIONS: dict[str, Action] = actions_by_name(
            description="Re-plan to another location: Pending where it has every item and room, "
                        "Pending Transfer where transfers can bring the rest, else Product Out of "
                        "Stock."),
+    Action("split", "Split Package", "OA", input=SplitInput, run=_split, writes=("cancellation_reason",),
+           admin=False,
+           stock="reservations released; each new package reserves at its location (or waits "
+                 "there for transfers or stock)",
+           description="Manual planning: every unit of the package is assigned to a stock "
+                       "location, one part per location. The package is canceled with reason "
+                       "`split` and one new package per part is created at its location, linked "
+                       "to it (`split_from`): Pending where the location has every unit of the "
+                       "part and room, else Pending Transfer or Product Out of Stock there, as "
+                       "planning decides. With `require_pending` a part that cannot start Pending "
+                       "refuses the whole split (409 `insufficient_stock` or `location_full`). "
+                       "Not an admin action: each package needs its own assignment."),
     Action("cancel", "Cancel", "OA", input=ReasonInput, run=_cancel, form=True,
            writes=("cancellation_reason",), stock="reservations released",
            description="Cancel before any physical work."),

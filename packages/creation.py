@@ -138,7 +138,8 @@ def package_create(*, order_number: str, brand: Brand, location: StockLocation |
                    ship_by: dt.datetime | None = None, number: str | None = None,
                    external_ref: str | None = None, replaces: Package | None = None,
                    allow_transfers: bool = True, within: Collection[int] | None = None,
-                   exclude_location_ids: Collection[int] = ()) -> Package:
+                   exclude_location_ids: Collection[int] = (), split_from: Package | None = None,
+                   closing_location_id: int | None = None) -> Package:
     """Create a package, plan where it goes and hold its stock there (state-machine.md: "New
     packages start …"; ``packages.planning``).
 
@@ -149,7 +150,9 @@ def package_create(*, order_number: str, brand: Brand, location: StockLocation |
     ``exclude_location_ids``). ``allow_transfers=False`` keeps it to Pending / Product Out of
     Stock (replacement packages). ``number`` defaults to ``"<order_number>-<n>"``. The
     planning record goes to ``Package.planning``. Writes a ``create`` log row and a
-    ``package.created`` event.
+    ``package.created`` event. ``replaces`` / ``split_from``: the package this one replaces
+    or was split off from (linked, named in the log row); ``closing_location_id``: see
+    ``PackagePlanner``.
 
     Raises:
         InvalidInput: no items, a quantity < 1, a SKU twice, an inactive or non-packaging
@@ -163,11 +166,11 @@ def package_create(*, order_number: str, brand: Brand, location: StockLocation |
     planner = PackagePlanner(
         brand=brand, lines=lines, delivery_type=delivery_type, region=delivery_region,
         locations=[location] if location is not None else None, within=within,
-        exclude_location_ids=exclude_location_ids,
+        exclude_location_ids=exclude_location_ids, closing_location_id=closing_location_id,
         codes={item.sku.pk: item.sku.code for item in items})
     row = None
     fields = {"brand": brand, "delivery_type": delivery_type, "delivery_region": delivery_region,
-              "ship_by": ship_by, "replaces": replaces}
+              "ship_by": ship_by, "replaces": replaces, "split_from": split_from}
 
     def package_row(at: StockLocation) -> Package:
         # transfers point to the package: insert it now, not yet open (no slot taken)
@@ -191,11 +194,14 @@ def package_create(*, order_number: str, brand: Brand, location: StockLocation |
         Package.objects.filter(pk=row.pk).update(**placed)
         # read anew: django-fsm's refresh_from_db lifts the status's protection for the whole
         # class, which races with other threads
-        package = Package.objects.select_related("brand", "location", "replaces").get(pk=row.pk)
+        package = Package.objects.select_related("brand", "location", "replaces", "split_from").get(
+            pk=row.pk)
     return transition_record(
         package, log_model=PackageTransition, log_fk="package", action="create",
         from_status=None, actor=actor, event_prefix="package", event_payload=package_event_payload,
-        reason=placement.reason, payload={"replaces": replaces.number} if replaces else {})
+        reason=placement.reason,
+        payload={**({"replaces": replaces.number} if replaces else {}),
+                 **({"split_from": split_from.number} if split_from else {})})
 
 
 @dataclass(frozen=True)
@@ -438,7 +444,7 @@ def _insert_placed(placed, *, actor: Actor, instances: bool) -> list[Package | C
     else:
         packages = [SimpleNamespace(pk=pk, version=1, carrier="", tracking_number="",
                                     invoice_number="", invoice_date=None, blocked_at=None,
-                                    replaces_id=None, **row)
+                                    replaces_id=None, split_from_id=None, **row)
                     for pk, row in zip(ids, rows, strict=True)]
     events_publish_many([_created_event(package, spec, reason, actor)
                          for package, (_, spec, _, reason) in zip(packages, placed, strict=True)],

@@ -21,11 +21,12 @@ PACKAGE_SHIPMENT_UPDATED = "package.shipment.updated"  # update_shipment: carrie
 PACKAGE_INVOICE_UPDATED = "package.invoice.updated"  # update_invoice
 PACKAGE_BLOCKED = "package.blocked"  # block: put on hold, state unchanged
 PACKAGE_UNBLOCKED = "package.unblocked"  # unblock: released, state unchanged
+PACKAGE_MISSING_ITEMS_REPORTED = "package.missing_items.reported"  # report_missing_items, state unchanged
 
 # Every type a package event is published with.
 PACKAGE_EVENT_TYPES: tuple[str, ...] = (
     PACKAGE_CREATED, PACKAGE_STATUS_TRANSITIONED, PACKAGE_SHIPMENT_UPDATED, PACKAGE_INVOICE_UPDATED,
-    PACKAGE_BLOCKED, PACKAGE_UNBLOCKED,
+    PACKAGE_BLOCKED, PACKAGE_UNBLOCKED, PACKAGE_MISSING_ITEMS_REPORTED,
 )
 # The per-state names a ``package.status.transitioned`` event is delivered under as well.
 PACKAGE_STATUS_EVENT_TYPES: tuple[str, ...] = tuple(
@@ -82,6 +83,7 @@ def package_event_payload(package, *, action: str, from_status: int | None,
             "invoice_date": package.invoice_date.isoformat() if package.invoice_date else None,
             "blocked": package_hold(package),
             "replaces": package.replaces.number if package.replaces_id else None,
+            "split_from": package.split_from.number if package.split_from_id else None,
             "items": items,
         },
         "transition": {

@@ -82,6 +82,14 @@ INVOICE_UPDATE_STATES = frozenset({
     S.PACKAGING_COMPLETED, S.PENDING_SHIPPING_LABEL, S.READY_FOR_PICKUP, S.SHIPPED,
     S.DELIVERY_FAILED, S.DELIVERY_ATTEMPTED, S.DELIVERED,
 })
+# States a package may be split from (state table, split): before packaging is completed (but
+# Pending Transfer, while transfers bring units to it), and while it waits for stock or a new
+# location.
+SPLIT_STATES = frozenset({
+    S.PENDING, S.IN_PROGRESS, S.READY_TO_PACKAGING, S.PRODUCT_OUT_OF_STOCK, S.TO_BE_RESCHEDULED,
+})
+# States in which missing units may be reported while the package goes on (report_missing_items).
+MISSING_ITEMS_STATES = frozenset({S.PENDING, S.IN_PROGRESS, S.READY_TO_PACKAGING})
 DASHBOARD_LABELS = {
     S.PENDING: "Waiting",
     S.IN_PROGRESS: "Preparing",
@@ -206,6 +214,11 @@ class Package(UpdateFieldsRequired, fsm.FSMModelMixin, TimeStampedModel):
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="replacement",
         help_text="The canceled package this one replaces (Product Not Found / Defective Product).",
     )
+    split_from = models.ForeignKey(  # indexed where set (Meta)
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="split_into",
+        db_index=False,
+        help_text="The package this one was split off from: the canceled original of a split, or "
+                  "the package that kept the found items (missing items reported).")
     placed_at = models.DateTimeField(
         default=timezone.now,
         help_text="When the package was last placed at its location (created or reassigned); "
@@ -256,6 +269,9 @@ class Package(UpdateFieldsRequired, fsm.FSMModelMixin, TimeStampedModel):
             # the blocked packages per location (dashboards, the list's filter): a few rows
             models.Index(fields=["location"], name="package_blocked_idx",
                          condition=Q(blocked_at__isnull=False)),
+            # the packages split off a package (its page, the split_from foreign key's checks)
+            models.Index(fields=["split_from"], name="package_split_from_idx",
+                         condition=Q(split_from__isnull=False)),
         ]
 
     def __str__(self) -> str:
@@ -295,6 +311,14 @@ class Package(UpdateFieldsRequired, fsm.FSMModelMixin, TimeStampedModel):
         target=S.DEFECTIVE_PRODUCT_FOUND,
     )
     def report_defective(self, *, reason: str = "defective_product") -> None:
+        self.cancellation_reason = reason
+
+    @fsm.transition(field=status, source=sorted(MISSING_ITEMS_STATES), target=None)
+    def report_missing_items(self) -> None:
+        pass
+
+    @fsm.transition(field=status, source=sorted(SPLIT_STATES), target=S.CANCELED)
+    def split(self, *, reason: str = "split") -> None:
         self.cancellation_reason = reason
 
     @fsm.transition(
@@ -531,8 +555,8 @@ class PackageTransition(TransitionLog):
     """One row per action on a package: the transition log (state-machine.md).
 
     ``from_status`` is null for the ``create`` row. Data-only actions (``attach_invoice``
-    before Pending Invoice, ``update_shipment``, ``update_invoice``, ``block``, ``unblock``)
-    log ``from_status == to_status``.
+    before Pending Invoice, ``update_shipment``, ``update_invoice``, ``block``, ``unblock``,
+    ``report_missing_items``) log ``from_status == to_status``.
     """
 
     package = models.ForeignKey(  # indexed by (package, id) in Meta

@@ -164,13 +164,15 @@ class PackagePlanner:
         within: location ids the result must be among (e.g. an API token's scope); None: any.
         exclude_location_ids: never these locations, neither as candidates nor as transfer
             sources.
+        closing_location_id: a location where the caller closes one open package in the same
+            transaction (the package being split): it counts one open package fewer there.
         codes: ``{sku_id: code}`` for the explanation (read when not given).
     """
 
     def __init__(self, *, brand: Brand, lines: Mapping[int, int], delivery_type: str,
                  region: str = "", locations: Sequence[StockLocation] | None = None,
                  within: Collection[int] | None = None, exclude_location_ids: Collection[int] = (),
-                 codes: Mapping[int, str] | None = None):
+                 codes: Mapping[int, str] | None = None, closing_location_id: int | None = None):
         self.brand, self.lines, self.delivery_type = brand, dict(lines), delivery_type
         self.region = region or ""
         self.within = frozenset(within) if within is not None else None
@@ -178,6 +180,7 @@ class PackagePlanner:
         self._locked_shortages: dict[int, list[dict]] = {}
         self._found_full: dict[int, str] = {}  # candidates found full under lock
         self.exclude = frozenset(exclude_location_ids)
+        self.closing_location_id = closing_location_id
         self.given = {location.pk: location for location in locations} if locations is not None else None
         if self.given is not None:
             self.rules = [Rule(id=None, name=GIVEN_RULE_NAME, include=frozenset(self.given),
@@ -206,8 +209,12 @@ class PackagePlanner:
             locations = locations.filter(pk__in=list(within))
         if self.exclude:
             locations = locations.exclude(pk__in=list(self.exclude))
-        return [Candidate(*row) for row in locations.order_by("pk").values_list(
+        candidates = [Candidate(*row) for row in locations.order_by("pk").values_list(
             "pk", "code", "region", "kind", "priority", "open_packages", "max_open_packages")]
+        for candidate in candidates:
+            if candidate.id == self.closing_location_id:
+                candidate.open_packages -= 1
+        return candidates
 
     def _read_stock(self) -> dict[int, int]:
         """Fill each candidate's free units; return the free units of every active location
@@ -317,6 +324,10 @@ class PackagePlanner:
                                  self._record(rule, candidate.code, status, f"{who}: {how}.", record_rules))
         return self._out_of_stock(fallback, record_rules)
 
+    def _closing(self, candidate: Candidate) -> int:
+        """Open packages the caller closes at ``candidate`` in this transaction (0 or 1)."""
+        return int(candidate.id == self.closing_location_id)
+
     def _shortages_now(self, candidate: Candidate) -> list[dict]:
         """The candidate's shortages as last seen: under lock if it was tried, else as read."""
         return self._locked_shortages.get(candidate.id, self._shortages(candidate))
@@ -333,7 +344,7 @@ class PackagePlanner:
                 with transaction.atomic():
                     stock.stock_reserve(location_id=candidate.id, lines=self.lines)
                     if rule.requires_capacity:
-                        location_slot_take(location_id=candidate.id)
+                        location_slot_take(location_id=candidate.id, closing=self._closing(candidate))
             except InsufficientStock as exc:
                 self._locked_shortages[candidate.id] = exc.extra.get("shortages", [])
                 attempt.fail(candidate, "no_stock", shortage_text(self._locked_shortages[candidate.id]))
@@ -365,7 +376,7 @@ class PackagePlanner:
                         package=package, lines={k: v for k, v in missing.items() if v > 0},
                         actor=actor, exclude_location_ids=self.exclude)
                     if rule.requires_capacity:
-                        location_slot_take(location_id=candidate.id)
+                        location_slot_take(location_id=candidate.id, closing=self._closing(candidate))
             except InsufficientStock as exc:
                 attempt.note = ("transfers cannot bring the rest: "
                                 + shortage_text(exc.extra.get("shortages", [])))

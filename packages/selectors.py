@@ -47,13 +47,14 @@ def brand_list() -> QuerySet[Brand]:
 
 
 def package_list() -> QuerySet[Package]:
-    """Return packages with brand and location joined (filter and order at the caller)."""
-    return Package.objects.select_related("brand", "location", "replaces")
+    """Return packages with brand, location and the packages they replace or were split off
+    joined (filter and order at the caller)."""
+    return Package.objects.select_related("brand", "location", "replaces", "split_from")
 
 
 def _package_detail_queryset() -> QuerySet[Package]:
     return (
-        Package.objects.select_related("brand", "location", "replaces", "replacement",
+        Package.objects.select_related("brand", "location", "replaces", "replacement", "split_from",
                                        "denial_reason")
         .prefetch_related(
             Prefetch("items", queryset=PackageItem.objects.select_related("sku").order_by("id")),
@@ -321,12 +322,26 @@ def package_item_rows(package: Package) -> list[dict]:
 
 
 def package_order_packages(package: Package) -> list[Package]:
-    """Return the other packages of ``package``'s order (all locations), oldest first. 1 query."""
+    """Return the other packages of ``package``'s order (all locations), oldest first, with
+    ``split_from_id`` (those split off ``package`` among them). 1 query."""
     return list(
         Package.objects.filter(order_number=package.order_number).exclude(pk=package.pk)
-        .select_related("location").only("number", "status", "location__code", "location__name")
+        .select_related("location").only("number", "status", "split_from", "location__code",
+                                         "location__name")
         .order_by("pk")
     )
+
+
+SPLITTING_ACTIONS = ("split", "report_missing_items")
+
+
+def package_split_into(package: Package) -> list[str]:
+    """The numbers of the packages split off ``package`` (``split``, ``report_missing_items``),
+    oldest first, as its transition log names them (``payload["packages"]``; reads the
+    prefetched ``transitions``, else 1 query)."""
+    return [entry["number"] for transition in package.transitions.all()
+            if transition.action in SPLITTING_ACTIONS and isinstance(transition.payload, dict)
+            for entry in transition.payload.get("packages", []) if isinstance(entry, dict)]
 
 
 def package_is_late(package: Package, *, now: dt.datetime | None = None) -> bool:

@@ -36,7 +36,7 @@ from oms.actions.engine import StaleVersion
 from oms.actions.errors import OmsError
 from oms.actions.forms import action_form_class
 from oms.webhooks.delivery import webhook_deliveries_for, webhook_replay
-from packages.actions import ACTIONS
+from packages.actions import ACTIONS, split_form_grid
 from packages.barcode import code128_svg
 from packages.engine import package_allowed_actions, package_run
 from packages.models import DASHBOARD_LABELS, Package, Status
@@ -274,6 +274,11 @@ def _payload_text(payload: dict) -> str:
         parts.append(f"replaces {payload['replaces']}")
     if payload.get("block_reason"):
         parts.append(f"was blocked: {payload['block_reason']}")
+    if isinstance(payload.get("packages"), list):
+        parts.append("new packages: " + ", ".join(
+            f"{p.get('number')} at {p.get('location')}" for p in payload["packages"] if isinstance(p, dict)))
+    if payload.get("split_from"):
+        parts.append(f"split from {payload['split_from']}")
     return "; ".join(p for p in parts if p)
 
 
@@ -358,6 +363,7 @@ class PackageDetailView(LoginRequiredMixin, TemplateView):
             for other in package_order_packages(package)
         ]
         replacement = getattr(package, "replacement", None)
+        split_into = [other for other in order_packages if other["package"].split_from_id == package.pk]
         context.update(
             package=package,
             status=Status(package.status),
@@ -367,6 +373,9 @@ class PackageDetailView(LoginRequiredMixin, TemplateView):
             items=package_item_rows(package),
             order_packages=order_packages,
             replacement=replacement,
+            split_into=split_into,
+            split_from_visible=package.split_from_id is not None and (
+                visible_ids is None or package.split_from.location_id in visible_ids),
             waiting=_waiting_context(package),
             planning=_planning_context(package),
             transfers=transfer_list_for_package(package_id=package.pk),
@@ -431,6 +440,7 @@ class PackageActionView(LoginRequiredMixin, View):
         return render(request, self.template_name, {
             "package": package, "status": Status(package.status), "action": action,
             "action_label": ACTIONS[action].label, "form": form, "version": version,
+            "grid": split_form_grid(form, package) if action == "split" and form is not None else None,
         }, status=status)
 
     def get(self, request, number: str, action: str):
@@ -480,6 +490,11 @@ class PackageActionView(LoginRequiredMixin, View):
         if replacement is not None:
             messages.info(request, f"Replacement package {replacement.number} created "
                                    f"({Status(replacement.status).label}).")
+        split_off = getattr(result, "split_packages", None) or []
+        if split_off:
+            messages.info(request, "New package(s): " + ", ".join(
+                f"{new.number} ({Status(new.status).label} at {new.location.code})"
+                for new in split_off) + ".")
         if not location_is_visible(user=request.user, location_id=result.location_id):
             messages.info(request, "The package now belongs to a location you do not work at.")
             return redirect(f"{reverse('packages:list')}?location={package.location.code}")

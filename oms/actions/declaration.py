@@ -77,6 +77,9 @@ class Action:
         releases_hold: it lifts the row's hold (``Machine.held``): the one kind of action a
             held row accepts, refused (409 ``not_blocked``) on a row not held. Every other
             action is refused on a held row (409 ``blocked``).
+        admin: offered as an admin action on the selected rows (when operators may run it);
+            False for an action whose input is each row's own (e.g. a split's assignment of
+            the package's items).
     """
 
     name: str
@@ -94,6 +97,7 @@ class Action:
     description: str = ""
     event: str = ""
     releases_hold: bool = False
+    admin: bool = True
 
     def may_run(self, actor_kind: str) -> bool:
         """True if an actor of ``actor_kind`` (``user``/``api``/``system``) may run it."""

@@ -1,10 +1,10 @@
 """The operator's and the admin's form of an action, derived from its input serializer.
 
 Each serializer field becomes a form field named like ``run``'s keyword argument (the
-field's ``source``): char, URL, integer and date fields map to their Django twins; a field
-with ``form_choices()`` becomes a choice of those rows (the form gives back the chosen
-row's pk); a field with ``form_fields(obj)`` / ``form_value(cleaned_data)`` builds its own
-(e.g. a quantity per item of a package).
+field's ``source``): char, URL, integer, date and boolean fields map to their Django twins;
+a field with ``form_choices()`` becomes a choice of those rows (the form gives back the
+chosen row's pk); a field with ``form_fields(obj)`` / ``form_value(cleaned_data)`` builds
+its own (e.g. a quantity per item of a package).
 """
 
 from __future__ import annotations
@@ -52,6 +52,8 @@ def _form_field(field: serializers.Field) -> forms.Field:
         return forms.IntegerField(min_value=field.min_value, max_value=field.max_value, **common)
     if isinstance(field, serializers.DateField):
         return forms.DateField(**common)
+    if isinstance(field, serializers.BooleanField):
+        return forms.BooleanField(**{**common, "required": False})  # unticked: false
     raise TypeError(f"no form field for {type(field).__name__}")
 
 

@@ -332,6 +332,8 @@ def _largest(field):
         return "2026-11-30T12:00:00.000000+05:30"
     if isinstance(field, serializers.ChoiceField):
         return max((str(c) for c in field.choices), key=len)
+    if isinstance(field, serializers.BooleanField):
+        return False
     return "x" * (field.max_length or 255)
 
 

@@ -16,7 +16,7 @@ from packages.creation import ORDER_NUMBER_RE, ItemInput
 from packages.engine import package_allowed_actions
 from packages.events import PACKAGE_LOG_ACTIONS, PackageStatusSerializer
 from packages.models import Brand, Package, PlanningRule, status_dict
-from packages.selectors import package_waiting_reason
+from packages.selectors import package_split_into, package_waiting_reason
 from transfers.models import Status as TransferStatus
 
 BULK_MAX = 1000
@@ -119,7 +119,9 @@ class PackageOutputSerializer(serializers.Serializer):
 
     Needs ``brand``/``location`` selected and ``items__sku`` prefetched (no extra queries).
     ``version`` grows by one with every action; send it back in ``If-Match``. ``blocked``
-    is the package's hold (null when it is not blocked).
+    is the package's hold (null when it is not blocked). ``replaces`` / ``split_from``: the
+    package this one replaces (Product Not Found, Defective Product) or was split off
+    (``split``, ``report_missing_items``), by number.
     """
 
     number = serializers.CharField()
@@ -142,6 +144,7 @@ class PackageOutputSerializer(serializers.Serializer):
     delivery_attempts = serializers.IntegerField()
     cancellation_reason = serializers.CharField()
     replaces = serializers.CharField(source="replaces.number", allow_null=True)
+    split_from = serializers.CharField(source="split_from.number", allow_null=True)
     blocked = serializers.SerializerMethodField()
     created_at = UtcDateTimeField()
     updated_at = UtcDateTimeField()
@@ -242,12 +245,14 @@ WAITING_REASON_SERIALIZERS = {
 
 
 class PackageDetailOutputSerializer(PackageOutputSerializer):
-    """A package with its replacement, denial reason, the "waiting because" explanation
+    """A package with its replacement, the packages split off it (``split_into``, numbers,
+    oldest first), denial reason, the "waiting because" explanation
     (``packages.selectors.package_waiting_reason``; null when not waiting), its planning
     record (null for a package created before records were kept) and its log."""
 
     delivery_region = serializers.CharField()
     replacement = serializers.SerializerMethodField()
+    split_into = serializers.SerializerMethodField()
     denial_reason = DenialReasonOutputSerializer(allow_null=True)
     waiting_reason = serializers.SerializerMethodField()
     planning = serializers.SerializerMethodField()
@@ -263,6 +268,10 @@ class PackageDetailOutputSerializer(PackageOutputSerializer):
             return package.replacement.number
         except Package.replacement.RelatedObjectDoesNotExist:
             return None
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    def get_split_into(self, package) -> list[str]:
+        return package_split_into(package)
 
     @extend_schema_field(PolymorphicProxySerializer(
         component_name="WaitingReason", serializers=WAITING_REASON_SERIALIZERS,

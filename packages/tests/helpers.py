@@ -50,3 +50,13 @@ def stock_snapshot(location_id=None) -> list[tuple]:
     if location_id is not None:
         qs = qs.filter(location_id=location_id)
     return list(qs.values_list("pk", "on_hand", "reserved", "damaged"))
+
+
+def split_parts(package, other) -> dict:
+    """A ``split`` input for ``package``: its first item stays at its location, the rest go to
+    ``other`` (a stock location)."""
+    first, *rest = package.items.select_related("sku").order_by("id")
+    return {"parts": [
+        {"location": package.location.code, "items": [{"sku": first.sku.code, "quantity": first.quantity}]},
+        {"location": other.code, "items": [{"sku": item.sku.code, "quantity": item.quantity}
+                                           for item in rest]}]}

@@ -12,7 +12,7 @@ from oms.events.models import OutboxEvent
 from packages.actions import ACTIONS
 from packages.models import Package, PackageTransition, Status
 from packages.tests.factories import BrandFactory, DenialReasonFactory
-from packages.tests.helpers import make_package, stock_snapshot
+from packages.tests.helpers import make_package, split_parts, stock_snapshot
 from packages.tests.spec import ALL_STATES, PACKAGE_ACTIONS, WHO
 
 pytestmark = pytest.mark.django_db
@@ -21,8 +21,10 @@ pytestmark = pytest.mark.django_db
 def _body(action, package):
     if action == "ship":
         return {"carrier": "ACME", "tracking_number": "TRK1"}
-    if action in ("report_missing", "report_defective"):
+    if action in ("report_missing", "report_defective", "report_missing_items"):
         return {"items": [{"sku": package.items.first().sku.code, "quantity": 1}]}
+    if action == "split":
+        return split_parts(package, StockLocationFactory())
     if action == "refuse":
         return {"denial_reason_id": DenialReasonFactory().pk}
     if action == "reassign_location":

@@ -122,7 +122,7 @@ def test_detail_shows_items_allowed_actions_history_and_waiting_reason():
     data = client.get(f"/api/v1/packages/{number}/").json()
     assert data["status"] == {"code": 920, "slug": "product_out_of_stock", "label": "Product Out of Stock"}
     assert data["items"] == [{"sku": sku.code, "quantity": 2, "unit_price": None, "freight_value": None}]
-    assert data["allowed_actions"] == ["reschedule", "reassign_location", "cancel", "block"]
+    assert data["allowed_actions"] == ["reschedule", "reassign_location", "split", "cancel", "block"]
     assert data["blocked"] is None
     assert data["waiting_reason"]["kind"] == "out_of_stock"
     assert "needs 2, has 0" in data["waiting_reason"]["shortage"]

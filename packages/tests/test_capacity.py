@@ -120,7 +120,23 @@ def _inputs(name: str, package: Package, locations: list[StockLocation], reason_
         "reassign_location": {"location_code": others[package.pk % len(others)].code},
         "report_missing": {"items": {first.sku.code: 1}},
         "report_defective": {"items": {first.sku.code: 1}},
+        "report_missing_items": {"items": {first.sku.code: 1}},
+        "split": _split_input(package, others[package.pk % len(others)]),
     }.get(name, {})
+
+
+def _split_input(package: Package, other: StockLocation) -> dict:
+    """Each item's first unit to ``other``, the rest stay; every third package only if every
+    part can start Pending."""
+    stay, move = [], []
+    for item in package.items.order_by("id"):
+        move.append({"sku": item.sku.code, "quantity": 1})
+        if item.quantity > 1:
+            stay.append({"sku": item.sku.code, "quantity": item.quantity - 1})
+    parts = [{"location": other.code, "items": move}]
+    if stay:
+        parts.append({"location": package.location.code, "items": stay})
+    return {"parts": parts, "require_pending": package.pk % 3 == 0}
 
 
 def _actor(name: str) -> Actor:
@@ -144,9 +160,9 @@ class _Rollback(Exception):
 @given(steps=st.lists(STEP, min_size=1, max_size=40))
 def test_counter_equals_a_direct_count_after_any_sequence_of_actions(steps):
     """Random creations (planned by rules, or at a given location), stock changes, and every
-    package and transfer action through the engines (block, unblock and the data actions
-    included): after each step every location's counter equals a direct count of its open
-    packages."""
+    package and transfer action through the engines (block, unblock, the data actions, split
+    and report_missing_items included): after each step every location's counter equals a
+    direct count of its open packages."""
     try:
         with transaction.atomic():
             brand = BrandFactory(slug="prop")

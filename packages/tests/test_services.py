@@ -17,7 +17,7 @@ from packages.creation import ItemInput, package_create
 from packages.engine import package_allowed_actions, package_run
 from packages.models import Package, PackageTransition, Status
 from packages.tests.factories import BrandFactory, DenialReasonFactory
-from packages.tests.helpers import make_package, stock_snapshot
+from packages.tests.helpers import make_package, split_parts, stock_snapshot
 from packages.tests.spec import ALL_STATES, PACKAGE_ACTIONS, WHO
 
 pytestmark = pytest.mark.django_db
@@ -33,8 +33,10 @@ def _actor(action):
 def _kwargs(action, package):
     if action == "ship":
         return {"carrier": "ACME", "tracking_number": "TRK1"}
-    if action in ("report_missing", "report_defective"):
+    if action in ("report_missing", "report_defective", "report_missing_items"):
         return {"items": {package.items.first().sku.code: 1}}
+    if action == "split":
+        return split_parts(package, StockLocationFactory())
     if action == "refuse":
         return {"denial_reason_id": DenialReasonFactory().pk}
     if action == "reassign_location":
@@ -101,8 +103,10 @@ def test_every_action_from_every_state(action, state, django_capture_on_commit_c
     assert [e.type for e in new_events] == [ACTIONS[action].event or "package.status.transitioned"]
     # the outbox rows are handed on after commit
     assert any(cb is _flush_pending for cb in callbacks)
-    if action.startswith("report_"):
-        assert OutboxEvent.objects.filter(type="package.created").count() == 1  # the replacement
+    if action.startswith("report_"):  # the replacement, or the package of the missing units
+        assert OutboxEvent.objects.filter(type="package.created").count() == 1
+    if action == "split":  # one package per part
+        assert OutboxEvent.objects.filter(type="package.created").count() == 2
 
 
 def test_ship_stops_at_each_open_gate_in_order(operator, system):
