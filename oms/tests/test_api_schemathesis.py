@@ -60,6 +60,9 @@ LOOKUPS = {
     "POST /api/v1/packages/{number}/actions/reassign_location/": {"location"},
     "POST /api/v1/packages/{number}/actions/report_missing/": {"items"},
     "POST /api/v1/packages/{number}/actions/report_defective/": {"items"},
+    "POST /api/v1/packages/{number}/actions/report_missing_items/": {"items"},
+    "POST /api/v1/packages/{number}/actions/split/": {"parts"},
+    "POST /api/v1/packages/actions/split/": {"packages.N.parts"},
     "POST /api/v1/packages/actions/reassign_location/": {"packages", "packages.N.location"},
     "POST /api/v1/stock/": {"N.location", "N.sku", "N.on_hand"},
 }

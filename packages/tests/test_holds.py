@@ -389,20 +389,9 @@ def test_package_list_filters_by_blocked():
 
 # --- operator screens and admin -----------------------------------------------------------------
 
-@pytest.fixture
-def op_client(client, django_user_model):
-    def login(*locations):
-        user = django_user_model.objects.create_user("olivia")
-        for location in locations:
-            OperatorAssignment.objects.create(user=user, location=location)
-        client.force_login(user)
-        return client
-    return login
-
-
-def test_operator_blocks_with_a_reason_sees_the_banner_and_unblocks(op_client):
+def test_operator_blocks_with_a_reason_sees_the_banner_and_unblocks(operator_at):
     package = make_package(Status.IN_PROGRESS)
-    client = op_client(package.location)
+    client = operator_at(package.location)
     detail = reverse("packages:detail", args=[package.number])
     block_url = reverse("packages:action", args=[package.number, "block"])
     assert block_url in client.get(detail).content.decode()  # offered in Select Action
@@ -428,11 +417,11 @@ def test_operator_blocks_with_a_reason_sees_the_banner_and_unblocks(op_client):
     assert 'data-testid="blocked-banner"' not in client.get(detail).content.decode()
 
 
-def test_dashboards_and_list_show_blocked_packages_per_location(op_client):
+def test_dashboards_and_list_show_blocked_packages_per_location(operator_at):
     blocked = _blocked(Status.PENDING)
     _blocked(Status.PRODUCT_OUT_OF_STOCK, location=blocked.location)
     free = make_package(Status.PENDING, location=blocked.location)
-    client = op_client(blocked.location)
+    client = operator_at(blocked.location)
 
     cards = client.get(reverse("packages:movements")).context["cards"]
     assert [card["blocked"] for card in cards] == [2]

@@ -12,7 +12,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection, connections
 from django.urls import reverse
 
-from locations.models import OperatorAssignment, StockLevel
+from locations.models import StockLevel
 from locations.tests.factories import StockLocationFactory
 from oms.actions.actors import Actor
 from oms.actions.errors import InsufficientStock, InvalidInput
@@ -413,20 +413,9 @@ def test_reporting_every_unit_is_refused_and_writes_nothing():
 
 # --- operator screen, admin --------------------------------------------------------------------
 
-@pytest.fixture
-def op_client(client, django_user_model):
-    def login(*locations):
-        user = django_user_model.objects.create_user("olivia")
-        for location in locations:
-            OperatorAssignment.objects.create(user=user, location=location)
-        client.force_login(user)
-        return client
-    return login
-
-
-def test_operator_splits_with_the_per_part_form(op_client):
+def test_operator_splits_with_the_per_part_form(operator_at):
     package, b, skus = _world()
-    client = op_client(package.location)
+    client = operator_at(package.location)
     items = list(package.items.order_by("id"))
     url = reverse("packages:action", args=[package.number, "split"])
     assert url in client.get(reverse("packages:detail", args=[package.number])).content.decode()
@@ -462,9 +451,9 @@ def test_operator_splits_with_the_per_part_form(op_client):
     assert 'data-testid="split-from"' in new_page and package.number in new_page
 
 
-def test_operator_reports_missing_items_and_the_package_goes_on(op_client):
+def test_operator_reports_missing_items_and_the_package_goes_on(operator_at):
     package, b, skus = _world(at_b=(0, 0, 2))
-    client = op_client(package.location)
+    client = operator_at(package.location)
     third = package.items.get(sku=skus[2])
 
     response = client.post(reverse("packages:action", args=[package.number, "report_missing_items"]),
