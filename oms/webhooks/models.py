@@ -90,6 +90,7 @@ class WebhookDelivery(TimeStampedModel):
 
     class Meta:
         ordering = ["id"]
+        verbose_name_plural = "webhook deliveries"
         constraints = [
             models.UniqueConstraint(fields=["subscription", "event"], name="webhook_delivery_once"),
         ]
