@@ -858,3 +858,16 @@ ACTIONS: dict[str, Action] = actions_by_name(
                        "completed, also after handover. The state does not change; in Pending "
                        "Invoice, attach_invoice attaches it and ships."),
 )
+
+# The fixed reasons steps log (and write to ``cancellation_reason``) as slugs, by the action's
+# label; any other reason is an operator's or the planner's own text.
+REASON_LABELS: dict[str, str] = {
+    "product_not_found": ACTIONS["report_missing"].label,
+    "defective_product": ACTIONS["report_defective"].label,
+    "split": ACTIONS["split"].label,
+}
+
+
+def reason_label(reason: str) -> str:
+    """The operator-facing text of a logged reason: the label of a slug, else the reason."""
+    return REASON_LABELS.get(reason, reason)

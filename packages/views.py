@@ -36,7 +36,7 @@ from oms.actions.engine import StaleVersion
 from oms.actions.errors import OmsError
 from oms.actions.forms import action_form_class
 from oms.webhooks.delivery import webhook_deliveries_for, webhook_replay
-from packages.actions import ACTIONS, split_form_grid
+from packages.actions import ACTIONS, reason_label, split_form_grid
 from packages.barcode import code128_svg
 from packages.engine import package_allowed_actions, package_run
 from packages.models import DASHBOARD_LABELS, Package, Status
@@ -249,7 +249,7 @@ def _transition_rows(package: Package) -> list[dict]:
             "from": Status(t.from_status).label if t.from_status is not None else "",
             "to": Status(t.to_status).label,
             "actor": t.actor,
-            "reason": t.reason,
+            "reason": reason_label(t.reason),
             "details": _payload_text(t.payload),
         }
         for t in package.transitions.all()
@@ -320,6 +320,8 @@ def _waiting_context(package: Package) -> dict | None:
     if waiting is None:
         return None
     waiting = dict(waiting)
+    if waiting.get("reason"):
+        waiting["reason"] = reason_label(waiting["reason"])
     for key in ("last_checked_at", "next_check_at"):
         if waiting.get(key):
             waiting[key] = dt.datetime.fromisoformat(waiting[key])
@@ -367,6 +369,7 @@ class PackageDetailView(LoginRequiredMixin, TemplateView):
         context.update(
             package=package,
             status=Status(package.status),
+            cancellation_reason=reason_label(package.cancellation_reason),
             is_late=package_is_late(package),
             primary=primary,
             secondary=[_action_entry(package, name) for name in allowed if name != primary_name],
