@@ -21,6 +21,7 @@ from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 from django.views import View
 from django.views.generic import TemplateView
 
@@ -491,18 +492,28 @@ class PackageActionView(LoginRequiredMixin, View):
                          else f"{label}: the package is now {state}.")
         replacement = getattr(result, "replacement", None) if action.startswith("report_") else None
         if replacement is not None:
-            messages.info(request, f"Replacement package {replacement.number} created "
-                                   f"({Status(replacement.status).label}).")
+            messages.info(request, format_html("Replacement package {} created ({}).",
+                                               _package_link(replacement, request.user),
+                                               Status(replacement.status).label))
         split_off = getattr(result, "split_packages", None) or []
         if split_off:
-            messages.info(request, "New package(s): " + ", ".join(
-                f"{new.number} ({Status(new.status).label} at {new.location.code})"
-                for new in split_off) + ".")
+            messages.info(request, format_html("New package(s): {}.", format_html_join(
+                ", ", "{} ({} at {})",
+                ((_package_link(new, request.user), Status(new.status).label, new.location.code)
+                 for new in split_off))))
         if not location_is_visible(user=request.user, location_id=result.location_id):
             messages.info(request, "The package now belongs to a location you do not work at.")
             return redirect(f"{reverse('packages:list')}?location={package.location.code}")
         anchor = "#shipping-ticket" if package_has_shipping_ticket(result) else ""
         return HttpResponseRedirect(reverse("packages:detail", args=[package.number]) + anchor)
+
+
+def _package_link(package: Package, user) -> str:
+    """``package``'s number as safe HTML: a link to its page if ``user`` may see it, else text."""
+    if not location_is_visible(user=user, location_id=package.location_id):
+        return package.number
+    return format_html('<a href="{}">{}</a>', reverse("packages:detail", args=[package.number]),
+                       package.number)
 
 
 def _error_text(label: str, exc: OmsError) -> str:

@@ -570,7 +570,8 @@ def test_report_missing_with_per_item_quantities(op_client, here):
     package.refresh_from_db()
     assert package.status == Status.CANCELED
     replacement = package.replacement
-    assert any(f"Replacement package {replacement.number} created" in m for m in messages_of(response))
+    assert any(m.startswith("Replacement package") and f">{replacement.number}</a> created" in m
+               for m in messages_of(response))
     log = PackageTransition.objects.get(package=package, action="report_missing")
     assert log.payload["items"] == [{"sku": first.sku.code, "quantity": 2}]
     assert StockLevel.objects.get(location=here, sku=first.sku).on_hand == 3

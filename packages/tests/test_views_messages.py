@@ -7,9 +7,9 @@ import re
 import pytest
 from django.urls import reverse
 
-from locations.models import OperatorAssignment
+from locations.models import OperatorAssignment, StockLevel
 from locations.tests.factories import StockLocationFactory
-from packages.models import Status
+from packages.models import Package, Status
 from packages.tests.helpers import make_package
 
 pytestmark = pytest.mark.django_db
@@ -55,3 +55,36 @@ def test_package_page_shows_the_reason_label_not_its_slug(op_client, here):
     assert "product_not_found" not in page
     assert "Product Not Found" in history_cells(page)
     assert re.search(r"<dt>Cancellation reason</dt><dd>Product Not Found</dd>", page)
+
+
+def test_replacement_in_the_flash_message_links_to_its_page(op_client, here):
+    package = make_package(Status.PENDING, location=here, quantities=(1,), on_hand=3)
+    item = package.items.get()
+
+    response = op_client.post(action_url(package, "report_missing"), {"version": 1, f"qty_{item.pk}": 1},
+                              follow=True)
+
+    package.refresh_from_db()
+    replacement = package.replacement
+    link = f'<a href="{detail_url(replacement)}">{replacement.number}</a>'
+    assert f"Replacement package {link} created" in response.content.decode()
+
+
+@pytest.mark.parametrize("works_there", [True, False])
+def test_split_off_packages_in_the_flash_message_link_only_where_the_user_works(
+        op_client, operator, here, works_there):
+    elsewhere = StockLocationFactory(code="ELSEWHERE")
+    if works_there:
+        OperatorAssignment.objects.create(user=operator, location=elsewhere)
+    package = make_package(Status.PENDING, location=here, quantities=(2,), on_hand=3)
+    item = package.items.get()
+    StockLevel.objects.create(location=elsewhere, sku=item.sku, on_hand=5)
+
+    response = op_client.post(action_url(package, "report_missing_items"),
+                              {"version": 1, f"qty_{item.pk}": 1}, follow=True)
+
+    message = next(str(m) for m in response.context["messages"] if str(m).startswith("New package"))
+    new = Package.objects.get(split_from=package)
+    assert new.location == elsewhere
+    assert new.number in message
+    assert (f'<a href="{detail_url(new)}">{new.number}</a>' in message) is works_there
