@@ -517,12 +517,8 @@ def _package_link(package: Package, user) -> str:
 
 
 def _error_text(label: str, exc: OmsError) -> str:
-    text = f"{label} refused: {exc.detail}"
-    shortages = exc.extra.get("shortages") if isinstance(exc.extra, dict) else None
-    if shortages:
-        text += " — " + "; ".join(
-            f"SKU {s.get('sku')}: needs {s.get('needed')}, has {s.get('available')}" for s in shortages)
-    return text
+    """The refusal as one sentence; a shortage's detail already names each SKU short."""
+    return f"{label} refused: {exc.detail}"
 
 
 class PackageWebhookReplayView(LoginRequiredMixin, View):

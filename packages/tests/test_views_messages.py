@@ -88,3 +88,14 @@ def test_split_off_packages_in_the_flash_message_link_only_where_the_user_works(
     assert new.location == elsewhere
     assert new.number in message
     assert (f'<a href="{detail_url(new)}">{new.number}</a>' in message) is works_there
+
+
+def test_a_refusal_for_missing_stock_names_each_shortage_once(op_client, here):
+    package = make_package(Status.PRODUCT_OUT_OF_STOCK, location=here, on_hand=0)
+    sku = package.items.get().sku.code
+
+    response = op_client.post(action_url(package, "reschedule"), {"version": package.version}, follow=True)
+
+    [message] = [str(m) for m in response.context["messages"]]
+    assert message.startswith("Reschedule refused:")
+    assert message.count(sku) == 1 and message.count("needs 1, has 0") == 1
