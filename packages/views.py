@@ -408,15 +408,22 @@ class PackageTicketView(LoginRequiredMixin, TemplateView):
 
 # --- actions --------------------------------------------------------------------------------
 
-def _conflict_message(package: Package, user) -> str:
+def _conflict_message(package: Package, user, action: str) -> str:
+    """What changed ``package`` since the operator's page was read (its last log entry: who
+    ran which action) and that ``action``, this click's, was not run."""
     last = package_last_transition(package_id=package.pk)
     state = Status(package.status).label
+    asked = _action_label(action)
     if last is not None and last.actor_user_id == user.pk:
-        return (f"This package already changed (you ran {_action_label(last.action)}): "
-                f"it is now {state}. Nothing was done a second time.")
+        done = _action_label(last.action)
+        if last.action == action:
+            return f"You already ran {done}: it is now {state}. Nothing was done a second time."
+        return (f"This package changed since the page was loaded: you ran {done} (in another tab "
+                f"or window) and it is now {state}. {asked} was not run; check it and act again "
+                "if still needed.")
     who = f" ({last.actor}: {_action_label(last.action)})" if last is not None else ""
     return (f"Someone else changed this package{who}: it is now {state}. "
-            "Nothing was done; check it and act again if still needed.")
+            f"{asked} was not run; check it and act again if still needed.")
 
 
 def _user_packages(user):
@@ -478,7 +485,7 @@ class PackageActionView(LoginRequiredMixin, View):
             raise Http404("No such package at your locations") from None
         except StaleVersion:
             current = Package.objects.only("pk", "status", "version").get(pk=package.pk)
-            messages.warning(request, _conflict_message(current, request.user))
+            messages.warning(request, _conflict_message(current, request.user, action))
             return HttpResponseRedirect(detail_url)
         except OmsError as exc:
             messages.error(request, _error_text(ACTIONS[action].label, exc))

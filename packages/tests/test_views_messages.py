@@ -41,6 +41,10 @@ def detail_url(package):
     return reverse("packages:detail", args=[package.number])
 
 
+def warnings_of(response) -> list[str]:
+    return [str(m) for m in response.context["messages"] if m.level_tag == "warning"]
+
+
 def history_cells(page: str) -> str:
     return page.split('data-testid="history"', 1)[1].split("</table>", 1)[0]
 
@@ -99,3 +103,43 @@ def test_a_refusal_for_missing_stock_names_each_shortage_once(op_client, here):
     [message] = [str(m) for m in response.context["messages"]]
     assert message.startswith("Reschedule refused:")
     assert message.count(sku) == 1 and message.count("needs 1, has 0") == 1
+
+
+def test_stale_click_names_the_other_tabs_action_and_this_clicks_action(op_client, here):
+    package = make_package(Status.PENDING, location=here)
+    op_client.post(action_url(package, "start_preparing"), {"version": 1})  # the first tab
+
+    response = op_client.post(action_url(package, "complete_packaging"), {"version": 1}, follow=True)
+
+    [message] = warnings_of(response)
+    assert "you ran Start Preparing" in message and "it is now In Progress" in message
+    assert "Packaging Completed was not run" in message
+    assert "a second time" not in message
+
+
+def test_stale_repeat_of_the_same_click_says_it_was_done_once(op_client, here):
+    package = make_package(Status.PENDING, location=here)
+    op_client.post(action_url(package, "start_preparing"), {"version": 1})
+
+    response = op_client.post(action_url(package, "start_preparing"), {"version": 1}, follow=True)
+
+    [message] = warnings_of(response)
+    assert message == ("You already ran Start Preparing: it is now In Progress. "
+                       "Nothing was done a second time.")
+
+
+def test_stale_click_after_a_colleague_names_them_and_this_clicks_action(
+        client, django_user_model, here, operator):
+    package = make_package(Status.PENDING, location=here)
+    colleague = django_user_model.objects.create_user("carl")
+    OperatorAssignment.objects.create(user=colleague, location=here)
+    client.force_login(colleague)
+    client.post(action_url(package, "start_preparing"), {"version": 1})
+    client.force_login(operator)
+
+    response = client.post(action_url(package, "complete_packaging"), {"version": 1}, follow=True)
+
+    [message] = warnings_of(response)
+    assert message.startswith("Someone else changed this package (user:carl: Start Preparing): "
+                              "it is now In Progress.")
+    assert "Packaging Completed was not run" in message
