@@ -119,7 +119,8 @@ class StockLevel(UpdateFieldsRequired, TimeStampedModel):
         indexes = [models.Index(fields=["sku", "location"])]
 
     def __str__(self) -> str:
-        return f"{self.sku_id}@{self.location_id}: {self.on_hand} on hand, {self.reserved} reserved"
+        return (f"{self.sku.code} at {self.location.code}: {self.on_hand} on hand, "
+                f"{self.reserved} reserved")
 
     @property
     def available(self) -> int:
@@ -149,4 +150,4 @@ class OperatorAssignment(TimeStampedModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.user_id} @ {self.location_id}"
+        return f"{self.user} at {self.location.code}"

@@ -140,6 +140,9 @@ class PackageItemInline(ReadOnlyTabularInline):
     model = PackageItem
     fields = ("sku", "quantity", "unit_price", "freight_value")
 
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("sku")
+
 
 class PackageTransitionInline(ReadOnlyTabularInline):
     model = PackageTransition

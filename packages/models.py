@@ -548,7 +548,7 @@ class PackageItem(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.quantity} × {self.sku_id}"
+        return f"{self.quantity} × {self.sku.code}"
 
 
 class PackageTransition(TransitionLog):
@@ -568,4 +568,5 @@ class PackageTransition(TransitionLog):
         indexes = [models.Index(fields=["package", "id"])]
 
     def __str__(self) -> str:
-        return f"{self.package_id}: {self.from_status} -> {self.to_status} ({self.action})"
+        before = self.get_from_status_display() if self.from_status is not None else "—"
+        return f"{self.package.number}: {self.action} ({before} → {self.get_to_status_display()})"

@@ -15,6 +15,9 @@ class TransferItemInline(ReadOnlyTabularInline):
     model = TransferItem
     fields = ("sku", "quantity")
 
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("sku")
+
 
 class TransferTransitionInline(ReadOnlyTabularInline):
     model = TransferTransition

@@ -137,7 +137,7 @@ class TransferItem(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.quantity} × {self.sku_id}"
+        return f"{self.quantity} × {self.sku.code}"
 
 
 class TransferTransition(TransitionLog):
@@ -155,4 +155,5 @@ class TransferTransition(TransitionLog):
         indexes = [models.Index(fields=["transfer", "id"])]
 
     def __str__(self) -> str:
-        return f"{self.transfer_id}: {self.from_status} -> {self.to_status} ({self.action})"
+        before = self.get_from_status_display() if self.from_status is not None else "—"
+        return f"{self.transfer.number}: {self.action} ({before} → {self.get_to_status_display()})"
