@@ -422,6 +422,9 @@ def _conflict_message(package: Package, user, action: str) -> str:
                 f"or window) and it is now {state}. {asked} was not run; check it and act again "
                 "if still needed.")
     who = f" ({last.actor}: {_action_label(last.action)})" if last is not None else ""
+    if last is not None and last.action == action:
+        return (f"Someone else changed this package{who}: it is now {state}. "
+                "Nothing was done a second time.")
     return (f"Someone else changed this package{who}: it is now {state}. "
             f"{asked} was not run; check it and act again if still needed.")
 

@@ -143,3 +143,21 @@ def test_stale_click_after_a_colleague_names_them_and_this_clicks_action(
     assert message.startswith("Someone else changed this package (user:carl: Start Preparing): "
                               "it is now In Progress.")
     assert "Packaging Completed was not run" in message
+
+
+def test_stale_click_of_the_action_a_colleague_already_ran_says_nothing_was_done_twice(
+        client, django_user_model, here, operator):
+    # Regression: it said "Start Preparing was not run; act again if still needed" although
+    # the colleague had just run it.
+    package = make_package(Status.PENDING, location=here)
+    colleague = django_user_model.objects.create_user("carl")
+    OperatorAssignment.objects.create(user=colleague, location=here)
+    client.force_login(colleague)
+    client.post(action_url(package, "start_preparing"), {"version": 1})
+    client.force_login(operator)
+
+    response = client.post(action_url(package, "start_preparing"), {"version": 1}, follow=True)
+
+    [message] = warnings_of(response)
+    assert message == ("Someone else changed this package (user:carl: Start Preparing): "
+                       "it is now In Progress. Nothing was done a second time.")
