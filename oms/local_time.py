@@ -29,8 +29,11 @@ def validate_time_zone(value: str) -> None:
     """Raise ``ValidationError`` (code ``invalid_time_zone``) unless ``value`` is an IANA
     zone name such as ``"America/Sao_Paulo"``."""
     if value not in time_zone_names():
-        raise ValidationError("%(value)s is not an IANA time zone name (e.g. America/Sao_Paulo, UTC).",
-                              code="invalid_time_zone", params={"value": value})
+        raise ValidationError(
+            "%(value)s is not an IANA time zone name (e.g. America/Sao_Paulo, UTC).",
+            code="invalid_time_zone",
+            params={"value": value},
+        )
 
 
 def default_location_time_zone() -> str:
@@ -75,6 +78,10 @@ def local_time_html(value, where=None) -> str:
     utc = value.astimezone(dt.UTC)
     zone = zone_of(where)
     local = value.astimezone(zone)
-    return format_html('<time datetime="{}" title="{} UTC">{} {}</time>',
-                       utc.isoformat().replace("+00:00", "Z"), utc.strftime("%Y-%m-%d %H:%M:%S"),
-                       local.strftime(DISPLAY_FORMAT), zone_label(value, zone))
+    return format_html(
+        '<time datetime="{}" title="{} UTC">{} {}</time>',
+        utc.isoformat().replace("+00:00", "Z"),
+        utc.strftime("%Y-%m-%d %H:%M:%S"),
+        local.strftime(DISPLAY_FORMAT),
+        zone_label(value, zone),
+    )
