@@ -37,7 +37,7 @@ from oms.actions.engine import StaleVersion
 from oms.actions.errors import OmsError
 from oms.actions.forms import action_form_class
 from oms.webhooks.delivery import webhook_deliveries_for, webhook_replay
-from packages.actions import ACTIONS, reason_label, split_form_grid
+from packages.actions import ACTIONS, WAITS, reason_label, split_form_grid
 from packages.barcode import code128_svg
 from packages.engine import package_allowed_actions, package_run
 from packages.models import DASHBOARD_LABELS, Package, Status
@@ -315,17 +315,29 @@ def _planning_context(package: Package) -> dict | None:
     }
 
 
-def _waiting_context(package: Package) -> dict | None:
-    """``package_waiting_reason`` with its ISO timestamps turned into datetimes for display."""
-    waiting = package_waiting_reason(package)
-    if waiting is None:
+def _waiting_context(package: Package, *, allowed: list[str], primary: str | None) -> dict | None:
+    """What ``package`` waits for (``WAITS``: who, what, then), the details of
+    ``package_waiting_reason`` (ISO timestamps turned into datetimes), and the actions that
+    answer the wait and are ``allowed`` now (the main button, ``primary``, aside), with the
+    in-place form of ``Wait.form``; None in a state that waits on no one else."""
+    wait = WAITS.get(package.status)
+    details = package_waiting_reason(package)
+    if wait is None and details is None:
         return None
-    waiting = dict(waiting)
+    waiting = dict(details or {})
     if waiting.get("reason"):
         waiting["reason"] = reason_label(waiting["reason"])
     for key in ("last_checked_at", "next_check_at"):
         if waiting.get(key):
             waiting[key] = dt.datetime.fromisoformat(waiting[key])
+    if wait is not None:
+        acts = [name for name in wait.acts if name in allowed and name != primary]
+        waiting.update(
+            who=wait.who, what=wait.what, then=wait.then,
+            actions=[_action_entry(package, name) for name in acts if name != wait.form],
+            form=({**_action_entry(package, wait.form), "form": _form_for(wait.form, package)}
+                  if wait.form in acts else None),
+        )
     return waiting
 
 
@@ -380,7 +392,7 @@ class PackageDetailView(LoginRequiredMixin, TemplateView):
             split_into=split_into,
             split_from_visible=package.split_from_id is not None and (
                 visible_ids is None or package.split_from.location_id in visible_ids),
-            waiting=_waiting_context(package),
+            waiting=_waiting_context(package, allowed=allowed, primary=primary_name),
             planning=_planning_context(package),
             transfers=transfer_list_for_package(package_id=package.pk),
             transitions=_transition_rows(package),

@@ -404,7 +404,8 @@ def test_detail_explains_why_it_waits(op_client, here):
                            stock_shortage="short: SKU X needs 2, has 0", stock_checked_at=now,
                            next_stock_check_at=now + dt.timedelta(minutes=30))
     html = op_client.get(detail_url(waiting)).content.decode()
-    assert "Why it waits" in html and "short: SKU X needs 2, has 0" in html and "Next automatic check" in html
+    assert "What it waits for" in html and "short: SKU X needs 2, has 0" in html
+    assert "Next automatic check" in html
     refused = make_package(Status.TO_BE_RESCHEDULED, location=here,
                            denial_reason=DenialReasonFactory(title="No room"))
     assert "No room" in op_client.get(detail_url(refused)).content.decode()
