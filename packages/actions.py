@@ -283,7 +283,8 @@ class AttachInvoiceInput(StrictInputSerializer):
 
     invoice_number = StrictCharField(max_length=64)
     invoice_date = serializers.DateField()
-    invoice_url = StrictURLField(max_length=500, required=False, allow_blank=True)
+    invoice_url = StrictURLField(max_length=500, required=False, allow_blank=True,
+                                 label="Invoice document URL")
 
 
 class BlockInput(StrictInputSerializer):
