@@ -1,6 +1,7 @@
 """In a real browser: the package page says what a Pending Invoice package waits for and the
 operator attaches the invoice from the panel; a dashboard's ageing figure opens the list of
 exactly those packages. Fixtures and skips as in ``test_browser``."""
+# ruff: noqa: F811  (the browser fixtures are imported from test_browser and taken as arguments)
 
 from __future__ import annotations
 
