@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from django import forms
 from django.db.models import F, OuterRef, Prefetch, Subquery, Sum, prefetch_related_objects
@@ -282,7 +283,8 @@ class AttachInvoiceInput(StrictInputSerializer):
 
     invoice_number = StrictCharField(max_length=64)
     invoice_date = serializers.DateField()
-    invoice_url = StrictURLField(max_length=500, required=False, allow_blank=True)
+    invoice_url = StrictURLField(max_length=500, required=False, allow_blank=True,
+                                 label="Invoice document URL")
 
 
 class BlockInput(StrictInputSerializer):
@@ -777,9 +779,11 @@ ACTIONS: dict[str, Action] = actions_by_name(
     Action("confirm_label_printed", "Confirm Label Printed", "OA", run=_confirm_label_printed,
            primary=True, writes=("label_printed_at", "shipped_at"),
            description="The label is printed and stuck on."),
-    Action("attach_invoice", "Attach Invoice", "AS", input=AttachInvoiceInput, run=_attach_invoice,
+    Action("attach_invoice", "Attach Invoice", "OAS", input=AttachInvoiceInput, run=_attach_invoice,
            writes=("invoice_number", "invoice_date", "invoice_url", "shipped_at"),
-           description="Ships a package waiting for its invoice; a data update before that."),
+           description="Ships a package waiting for its invoice; a data update before that. The "
+                       "brand's invoice integration sends it; an operator attaches it by hand when "
+                       "the integration does not."),
     Action("mark_ready_for_pickup", "Ready for Pickup", "OA", input=ReasonInput, run=_with_reason,
            primary=True, form=False, description="Ready for the customer to collect."),
     Action("hand_over", "Hand Over", "OA", input=ReasonInput, run=_with_reason, primary=True,
@@ -871,3 +875,88 @@ REASON_LABELS: dict[str, str] = {
 def reason_label(reason: str) -> str:
     """The operator-facing text of a logged reason: the label of a slug, else the reason."""
     return REASON_LABELS.get(reason, reason)
+
+
+# --- what a waiting package waits for -------------------------------------------------------
+
+@dataclass(frozen=True)
+class Wait:
+    """What a package waits for in a state where the next move is someone else's
+    (``docs/state-machine.md``, "What a package waits for"; the tests compare the two).
+
+    ``who``: whose move it is; ``what``: what the package waits for; ``then``: what happens
+    once it comes and what the location can do meanwhile (whole sentences, ready for
+    translation). ``acts``: the actions that answer the wait, offered beside it when the
+    package allows them (the page's main button aside); ``form``: one of them whose form is
+    shown in place.
+    """
+
+    who: str
+    what: str
+    then: str
+    acts: tuple[str, ...] = ()
+    form: str | None = None
+
+
+WAITS: dict[int, Wait] = {
+    Status.PENDING_TRANSFER: Wait(
+        who="Other stock locations (transfers)",
+        what="The transfers bringing the missing units to this location.",
+        then="When every one is Transferred the package moves to Ready to Packaging by itself; "
+             "if one is cancelled it goes to To Be Rescheduled."),
+    Status.PENDING_SHIPPING_LABEL: Wait(
+        who="The carrier integration, then this location",
+        what="The carrier's shipping label, printed and stuck on the package.",
+        then="Print the label the carrier issued and confirm it with Confirm Label Printed (the "
+             "integration may confirm it too). The ship goes on: to Pending Invoice if the brand "
+             "needs an invoice, else to Shipped.",
+        acts=("confirm_label_printed",)),
+    Status.PENDING_INVOICE: Wait(
+        who="The brand's invoice integration (integrator)",
+        what="The invoice of the package: number, date and document.",
+        then="The package ships as soon as the invoice is attached. If the integration does not "
+             "send it, attach it here.",
+        acts=("attach_invoice",), form="attach_invoice"),
+    Status.READY_FOR_PICKUP: Wait(
+        who="The customer",
+        what="The customer collecting the package at this location.",
+        then="Hand it over and confirm with Hand Over: the package is Delivered.",
+        acts=("hand_over",)),
+    Status.SHIPPED: Wait(
+        who="The carrier",
+        what="Delivery to the customer.",
+        then="The carrier's events come through the integration: Delivered, Delivery Attempted "
+             "or Delivery Failed. Correct a wrong carrier or tracking number with Update Shipment.",
+        acts=("update_shipment",)),
+    Status.DELIVERY_ATTEMPTED: Wait(
+        who="The carrier and the customer",
+        what="The carrier's next delivery attempt, with the customer there to receive it.",
+        then="The carrier reports the outcome through the integration: another attempt, "
+             "Delivered or Delivery Failed.",
+        acts=("update_shipment",)),
+    Status.DELIVERY_FAILED: Wait(
+        who="The carrier",
+        what="The carrier's follow-up: a delivery after all, reported through the integration.",
+        then="Only the carrier integration can still report it Delivered; follow it up with the "
+             "carrier.",
+        acts=("update_shipment",)),
+    Status.PENDING_CANCELLATION: Wait(
+        who="This location's operator (or the integrator)",
+        what="A decision on the cancellation request.",
+        then="Confirm Cancellation while the package can still be stopped: it is canceled and "
+             "its units go back to stock. Reject Cancellation when it is too late: it goes back "
+             "to the state it was in.",
+        acts=("confirm_cancellation", "reject_cancellation")),
+    Status.PRODUCT_OUT_OF_STOCK: Wait(
+        who="Stock at this location (the automatic re-check)",
+        what="Stock for every item at this location, and room for one more open package.",
+        then="The re-check runs Reschedule by itself once stock is back. Reschedule by hand after "
+             "a stock count, or move the package with Reassign Location or Split Package.",
+        acts=("reschedule", "reassign_location", "split")),
+    Status.TO_BE_RESCHEDULED: Wait(
+        who="Planning: an operator or the integrator",
+        what="A new stock location for the package.",
+        then="Reassign Location re-plans it at another location, Split Package spreads it over "
+             "several, Cancel ends it.",
+        acts=("reassign_location", "split", "cancel")),
+}

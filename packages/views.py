@@ -37,14 +37,16 @@ from oms.actions.engine import StaleVersion
 from oms.actions.errors import OmsError
 from oms.actions.forms import action_form_class
 from oms.webhooks.delivery import webhook_deliveries_for, webhook_replay
-from packages.actions import ACTIONS, reason_label, split_form_grid
+from packages.actions import ACTIONS, WAITS, reason_label, split_form_grid
 from packages.barcode import code128_svg
 from packages.engine import package_allowed_actions, package_run
 from packages.models import DASHBOARD_LABELS, Package, Status
 from packages.selectors import (
+    AGE_BUCKETS,
     MOVEMENT_SORTS,
     MOVEMENT_STATES,
     PACKAGE_SORTS,
+    package_ageing_by_location,
     package_blocked_count_for_user,
     package_blocked_counts,
     package_counts_by_status,
@@ -110,11 +112,25 @@ def _is_partial(request, target: str) -> bool:
 
 # --- Package Location Movements -----------------------------------------------------------
 
+def ageing_figures(counts: dict[str, int], *, at_location: str) -> dict:
+    """A location's ageing (``package_ageing_by_location``) as figures linking to the list
+    filtered the same way: ``{"ages": [{"key", "label", "count", "url"}], "late": n,
+    "late_url": url}``. ``at_location``: the list's URL for the location (with a query)."""
+    return {
+        "ages": [{"key": key, "label": label, "count": counts[key],
+                  "url": f"{at_location}&open=true&age={key}"}
+                 for key, (label, _, _) in AGE_BUCKETS.items()],
+        "late": counts["late"],
+        "late_url": f"{at_location}&late=true",
+    }
+
+
 class PackageMovementsView(LoginRequiredMixin, TemplateView):
     """Package Location Movements: a card per visible stock location with its Waiting,
     Preparing, Waiting Transfer Operations and Ready to Package counts and its blocked
-    packages; search, sort and pagination. One aggregate query for the cards, one for their
-    blocked counts, two for the totals, one page count."""
+    packages, its open packages by time in their state and those past ship-by; search, sort
+    and pagination. One aggregate query for the cards, one for their blocked counts, one for
+    their ageing, two for the totals, one page count."""
 
     template_name = "packages/movements.html"
 
@@ -139,7 +155,9 @@ class PackageMovementsView(LoginRequiredMixin, TemplateView):
         # links built here, not by {% url %} per count: 6 reverse() per card were a third
         # of the page's rendering
         list_url = reverse("packages:list")
-        blocked = package_blocked_counts(location_ids=[location.pk for location in page.object_list])
+        page_ids = [location.pk for location in page.object_list]
+        blocked = package_blocked_counts(location_ids=page_ids)
+        ageing = package_ageing_by_location(location_ids=page_ids)
         cards = []
         for location in page.object_list:
             at_location = f"{list_url}?location={quote(location.code, safe='/')}"
@@ -150,6 +168,7 @@ class PackageMovementsView(LoginRequiredMixin, TemplateView):
                 "open_total": location.open_total,
                 "blocked": blocked[location.pk],
                 "blocked_url": f"{at_location}&blocked=true",
+                "ageing": ageing_figures(ageing[location.pk], at_location=at_location),
                 "counts": [
                     {"code": code, "slug": Status(code).slug, "label": DASHBOARD_LABELS[code],
                      "count": getattr(location, name), "url": in_list + Status(code).slug}
@@ -175,7 +194,9 @@ class PackageListView(LoginRequiredMixin, TemplateView):
     """The package list: a status slider (the 17 states with counts), search by package
     number, order number, SKU and tracking number, sorting, pagination, time in state and
     late flags. Filters: ``location`` (code), ``status`` (slug), ``blocked`` (``true`` /
-    ``false``), ``q``, ``sort``, ``page``."""
+    ``false``), ``open`` (``true``: open packages only), ``age`` (a key of ``AGE_BUCKETS``:
+    time in the current state), ``late`` (``true`` / ``false``: past ship-by), ``q``,
+    ``sort``, ``page``; an unknown value is ignored."""
 
     template_name = "packages/list.html"
 
@@ -192,6 +213,9 @@ class PackageListView(LoginRequiredMixin, TemplateView):
             location = _get_location_or_404(user, params["location"])
         status = _status_from_slug(params.get("status"))
         blocked = {"true": True, "false": False}.get(params.get("blocked", ""))
+        open_only = params.get("open") == "true"
+        age = params.get("age") if params.get("age") in AGE_BUCKETS else None
+        late = {"true": True, "false": False}.get(params.get("late", ""))
         q = params.get("q", "").strip()
         sort = params.get("sort") if params.get("sort") in PACKAGE_SORTS else "in_state"
         if location is not None:
@@ -200,7 +224,8 @@ class PackageListView(LoginRequiredMixin, TemplateView):
             counts = package_counts_by_status_for_user(user=user)
         now = timezone.now()
         packages = package_search(user=user, location_id=location.pk if location else None,
-                                  status=status, blocked=blocked, q=q, sort=sort, now=now)
+                                  status=status, blocked=blocked, q=q, sort=sort, now=now,
+                                  open_only=open_only, age=age, late=late)
         page = Paginator(packages, PACKAGES_PER_PAGE).get_page(params.get("page"))
         context.update(
             location=location, status=status, q=q, sort=sort, page_obj=page, now=now,
@@ -213,6 +238,7 @@ class PackageListView(LoginRequiredMixin, TemplateView):
             blocked_count=package_blocked_count_for_user(
                 user=user, location_id=location.pk if location else None),
             sorts=[(key, label) for key, (label, _) in PACKAGE_SORTS.items()],
+            open_only=open_only, age=age, age_label=AGE_BUCKETS[age][0] if age else "", late=late,
         )
         return context
 
@@ -315,17 +341,29 @@ def _planning_context(package: Package) -> dict | None:
     }
 
 
-def _waiting_context(package: Package) -> dict | None:
-    """``package_waiting_reason`` with its ISO timestamps turned into datetimes for display."""
-    waiting = package_waiting_reason(package)
-    if waiting is None:
+def _waiting_context(package: Package, *, allowed: list[str], primary: str | None) -> dict | None:
+    """What ``package`` waits for (``WAITS``: who, what, then), the details of
+    ``package_waiting_reason`` (ISO timestamps turned into datetimes), and the actions that
+    answer the wait and are ``allowed`` now (the main button, ``primary``, aside), with the
+    in-place form of ``Wait.form``; None in a state that waits on no one else."""
+    wait = WAITS.get(package.status)
+    details = package_waiting_reason(package)
+    if wait is None and details is None:
         return None
-    waiting = dict(waiting)
+    waiting = dict(details or {})
     if waiting.get("reason"):
         waiting["reason"] = reason_label(waiting["reason"])
     for key in ("last_checked_at", "next_check_at"):
         if waiting.get(key):
             waiting[key] = dt.datetime.fromisoformat(waiting[key])
+    if wait is not None:
+        acts = [name for name in wait.acts if name in allowed and name != primary]
+        waiting.update(
+            who=wait.who, what=wait.what, then=wait.then,
+            actions=[_action_entry(package, name) for name in acts if name != wait.form],
+            form=({**_action_entry(package, wait.form), "form": _form_for(wait.form, package)}
+                  if wait.form in acts else None),
+        )
     return waiting
 
 
@@ -380,7 +418,7 @@ class PackageDetailView(LoginRequiredMixin, TemplateView):
             split_into=split_into,
             split_from_visible=package.split_from_id is not None and (
                 visible_ids is None or package.split_from.location_id in visible_ids),
-            waiting=_waiting_context(package),
+            waiting=_waiting_context(package, allowed=allowed, primary=primary_name),
             planning=_planning_context(package),
             transfers=transfer_list_for_package(package_id=package.pk),
             transitions=_transition_rows(package),
