@@ -779,7 +779,7 @@ ACTIONS: dict[str, Action] = actions_by_name(
     Action("confirm_label_printed", "Confirm Label Printed", "OA", run=_confirm_label_printed,
            primary=True, writes=("label_printed_at", "shipped_at"),
            description="The label is printed and stuck on."),
-    Action("attach_invoice", "Attach Invoice", "OAS", input=AttachInvoiceInput, run=_attach_invoice,
+    Action("attach_invoice", "Attach Invoice", "TAS", input=AttachInvoiceInput, run=_attach_invoice,
            writes=("invoice_number", "invoice_date", "invoice_url", "shipped_at"),
            description="Ships a package waiting for its invoice; a data update before that. The "
                        "brand's invoice integration sends it; an operator attaches it by hand when "

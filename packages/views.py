@@ -32,7 +32,7 @@ from locations.selectors import (
     user_sees_all_locations,
     visible_location_ids,
 )
-from oms.actions.actors import user_actor
+from oms.actions.actors import user_actor, user_role
 from oms.actions.engine import StaleVersion
 from oms.actions.errors import OmsError
 from oms.actions.forms import action_form_class
@@ -71,8 +71,8 @@ PACKAGES_PER_PAGE = 50
 # The top-right button: the first primary action the package allows (state-machine.md /
 # the reference's detail screen); every other allowed action goes in the Select Action menu.
 PRIMARY_ACTIONS = tuple(name for name, action in ACTIONS.items() if action.primary)
-# Actions an operator can run from the browser at all (state table "who" column: O).
-OPERATOR_ACTIONS = tuple(name for name, action in ACTIONS.items() if action.may_run("user"))
+# Actions some browser user can run at all (state table "who" column: O, or T for staff).
+OPERATOR_ACTIONS = tuple(name for name, action in ACTIONS.items() if action.may_run("staff"))
 
 
 class VersionForm(forms.Form):
@@ -392,7 +392,7 @@ class PackageDetailView(LoginRequiredMixin, TemplateView):
         context = super().get_context_data(**kwargs)
         user = self.request.user
         package = _get_package_or_404(user, kwargs["number"])
-        allowed = package_allowed_actions(package, actor_kind="user")
+        allowed = package_allowed_actions(package, actor_kind=user_role(user))
         primary_name = next((name for name in PRIMARY_ACTIONS if name in allowed), None)
         primary = _action_entry(package, primary_name) if primary_name else None
         if primary is not None and primary_name == "ship":
@@ -497,7 +497,7 @@ class PackageActionView(LoginRequiredMixin, View):
 
     def get(self, request, number: str, action: str):
         package = self._setup(request, number, action)
-        if action not in package_allowed_actions(package, actor_kind="user"):
+        if action not in package_allowed_actions(package, actor_kind=user_role(request.user)):
             state = (f"blocked ({package.block_reason})" if package.is_blocked and action != "unblock"
                      else Status(package.status).label)
             messages.warning(request, f"{ACTIONS[action].label} is not possible while the package is "

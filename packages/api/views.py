@@ -19,6 +19,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from locations.models import StockLocation
+from oms.actions.declaration import WHO_NAMES
 from oms.actions.engine import Entry, StaleVersion
 from oms.actions.graph import fsm_actions
 from oms.api.errors import StrictQueryParamsMixin, etag_for, if_match_refused, if_match_versions
@@ -219,13 +220,6 @@ class PackageBulkActionView(StrictQueryParamsMixin, APIView):
                                       run_chunk=run_chunk, respond=respond, chunk_size=BULK_CHUNK_SIZE)
 
 
-_WHO_NAMES = {"O": "operator", "A": "integrator", "S": "system"}
-
-
-def _who(letters: str) -> list[str]:
-    return [_WHO_NAMES[letter] for letter in letters]
-
-
 def _action_doc(name: str) -> str:
     action = ACTIONS[name]
     effect = f" Stock: {action.stock}." if action.stock else ""
@@ -336,7 +330,7 @@ class PackageMachineActionSerializer(serializers.Serializer):
 
     name = any_action_field()
     label = serializers.CharField()
-    who = serializers.ListField(child=serializers.ChoiceField(choices=["operator", "integrator", "system"]))
+    who = serializers.ListField(child=serializers.ChoiceField(choices=list(WHO_NAMES.values())))
     switchable = serializers.BooleanField(help_text="Can be switched off per brand.")
     sources = _status_codes()
     targets = _status_codes()
@@ -376,7 +370,7 @@ def package_state_machine() -> dict:
                    for s in Status],
         "actions": [
             {"name": a.name, "label": ACTIONS[a.name].label if a.name in ACTIONS else a.name,
-             "who": _who(ACTIONS[a.name].who) if a.name in ACTIONS else [],
+             "who": ACTIONS[a.name].who_names if a.name in ACTIONS else [],
              "switchable": ACTIONS[a.name].switchable if a.name in ACTIONS else False,
              "sources": [int(s) for s in a.sources], "targets": [int(t) for t in a.targets],
              "conditions": a.conditions,

@@ -1,5 +1,5 @@
 """In a real browser: the package page says what a Pending Invoice package waits for and the
-operator attaches the invoice from the panel; a dashboard's ageing figure opens the list of
+staff operator attaches the invoice from the panel; a dashboard's ageing figure opens the list of
 exactly those packages. Fixtures and skips as in ``test_browser``."""
 # ruff: noqa: F811  (the browser fixtures are imported from test_browser and taken as arguments)
 
@@ -23,10 +23,11 @@ pytestmark = [
 ]
 
 
-def test_operator_attaches_the_missing_invoice_from_the_waiting_panel(browser, live_server,
-                                                                      django_user_model, screen):
+def test_staff_attaches_the_missing_invoice_from_the_waiting_panel(browser, live_server,
+                                                                   django_user_model, screen):
     here = StockLocationFactory(code="HERE", name="Campinas DC")
     _operator(django_user_model, "olivia", here)
+    django_user_model.objects.filter(username="olivia").update(is_staff=True)
     brand = BrandFactory(slug="nf", requires_invoice=True)
     package = make_package(Status.PENDING_INVOICE, location=here, brand=brand, number="WEB-INV-1",
                            carrier="Correios", tracking_number="BR1SP")

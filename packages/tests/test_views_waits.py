@@ -37,6 +37,13 @@ def op_client(client, django_user_model, here):
     return client
 
 
+@pytest.fixture
+def staff_client(client, django_user_model):
+    user = django_user_model.objects.create_user("stella", password="pw", is_staff=True)
+    client.force_login(user)
+    return client
+
+
 def detail(client, package):
     return client.get(reverse("packages:detail", args=[package.number]))
 
@@ -60,7 +67,7 @@ def test_each_wait_offers_only_actions_its_state_allows(code):
     wait = WAITS[code]
     for name in wait.acts:
         assert code in PACKAGE_ACTIONS[name][0], (Status(code).label, name)
-        assert ACTIONS[name].may_run("user"), name
+        assert ACTIONS[name].may_run("staff"), name
     assert wait.form is None or (wait.form in wait.acts and ACTIONS[wait.form].asks_input)
 
 
@@ -115,10 +122,23 @@ def test_out_of_stock_panel_keeps_its_recheck_times(op_client, here):
 
 # --- Attach Invoice in Pending Invoice ----------------------------------------------------------
 
-def test_pending_invoice_shows_the_attach_invoice_form_derived_from_its_input(op_client, here):
+def test_an_operator_without_staff_status_gets_no_invoice_form_and_cannot_attach(op_client, here):
     package = make_package(Status.PENDING_INVOICE, location=here, brand=invoice_brand(),
                            carrier="Loggi", tracking_number="TRK1")
     response = detail(op_client, package)
+    assert response.context["waiting"]["who"] and response.context["waiting"]["form"] is None
+    assert "attach_invoice" not in response.content.decode()
+    response = op_client.post(attach_url(package), {**INVOICE, "version": package.version}, follow=True)
+    package.refresh_from_db()
+    assert (package.status, package.invoice_number) == (Status.PENDING_INVOICE, "")
+    assert not PackageTransition.objects.filter(package=package, action="attach_invoice").exists()
+    assert any("only by: staff, integrator, system" in str(m) for m in response.context["messages"])
+
+
+def test_pending_invoice_shows_the_attach_invoice_form_derived_from_its_input(staff_client, here):
+    package = make_package(Status.PENDING_INVOICE, location=here, brand=invoice_brand(),
+                           carrier="Loggi", tracking_number="TRK1")
+    response = detail(staff_client, package)
     form = response.context["waiting"]["form"]
     assert form["name"] == "attach_invoice" and form["url"] == attach_url(package)
     assert list(form["form"].fields) == ["invoice_number", "invoice_date", "invoice_url"]
@@ -127,49 +147,49 @@ def test_pending_invoice_shows_the_attach_invoice_form_derived_from_its_input(op
     assert f'name="version" value="{package.version}"' in html
 
 
-def test_attaching_the_invoice_ships_the_package(op_client, here):
+def test_attaching_the_invoice_ships_the_package(staff_client, here):
     package = make_package(Status.PENDING_INVOICE, location=here, brand=invoice_brand(),
                            carrier="Loggi", tracking_number="TRK1")
-    response = op_client.post(attach_url(package), {**INVOICE, "version": package.version})
+    response = staff_client.post(attach_url(package), {**INVOICE, "version": package.version})
     assert response.status_code == 302
     package.refresh_from_db()
     assert package.status == Status.SHIPPED and package.shipped_at is not None
     assert (package.invoice_number, package.invoice_date) == ("NF-77", dt.date(2026, 3, 2))
     log = PackageTransition.objects.get(package=package, action="attach_invoice")
     assert (log.from_status, log.to_status) == (Status.PENDING_INVOICE, Status.SHIPPED)
-    assert log.actor == "user:olivia"
+    assert log.actor == "user:stella"
 
 
-def test_attach_invoice_with_a_stale_version_does_nothing(op_client, here):
+def test_attach_invoice_with_a_stale_version_does_nothing(staff_client, here):
     package = make_package(Status.PENDING_INVOICE, location=here, brand=invoice_brand(), version=3)
-    response = op_client.post(attach_url(package), {**INVOICE, "version": 2}, follow=True)
+    response = staff_client.post(attach_url(package), {**INVOICE, "version": 2}, follow=True)
     package.refresh_from_db()
     assert (package.status, package.version, package.invoice_number) == (Status.PENDING_INVOICE, 3, "")
     assert any("changed" in str(m) for m in response.context["messages"])
 
 
-def test_attach_invoice_with_bad_input_shows_the_form_again(op_client, here):
+def test_attach_invoice_with_bad_input_shows_the_form_again(staff_client, here):
     package = make_package(Status.PENDING_INVOICE, location=here, brand=invoice_brand())
-    response = op_client.post(attach_url(package), {"invoice_number": "NF-1", "invoice_date": "not a date",
+    response = staff_client.post(attach_url(package), {"invoice_number": "NF-1", "invoice_date": "not a date",
                                                      "version": package.version})
     assert response.status_code == 400 and response.context["form"].errors["invoice_date"]
     package.refresh_from_db()
     assert package.status == Status.PENDING_INVOICE and package.version == 1
 
 
-def test_no_invoice_form_where_the_brand_switched_attach_invoice_off(op_client, here):
+def test_no_invoice_form_where_the_brand_switched_attach_invoice_off(staff_client, here):
     brand = invoice_brand(disabled_actions=["attach_invoice"])
     package = make_package(Status.PENDING_INVOICE, location=here, brand=brand)
-    response = detail(op_client, package)
+    response = detail(staff_client, package)
     assert response.context["waiting"]["form"] is None
     assert 'data-testid="waiting-form"' not in response.content.decode()
-    response = op_client.post(attach_url(package), {**INVOICE, "version": package.version}, follow=True)
+    response = staff_client.post(attach_url(package), {**INVOICE, "version": package.version}, follow=True)
     package.refresh_from_db()
     assert package.status == Status.PENDING_INVOICE and package.invoice_number == ""
     assert any("switched off" in str(m) or "not possible" in str(m) for m in response.context["messages"])
 
 
-def test_no_invoice_form_on_a_blocked_package(op_client, here):
+def test_no_invoice_form_on_a_blocked_package(staff_client, here):
     package = make_package(Status.PENDING_INVOICE, location=here, brand=invoice_brand(),
                            blocked_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC), block_reason="audit")
-    assert detail(op_client, package).context["waiting"]["form"] is None
+    assert detail(staff_client, package).context["waiting"]["form"] is None
