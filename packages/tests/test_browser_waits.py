@@ -1,7 +1,6 @@
 """In a real browser: the package page says what a Pending Invoice package waits for and the
 staff operator attaches the invoice from the panel; a dashboard's ageing figure opens the list of
-exactly those packages. Fixtures and skips as in ``test_browser``."""
-# ruff: noqa: F811  (the browser fixtures are imported from test_browser and taken as arguments)
+exactly those packages. Fixtures (``browser``, ``screen``) from conftest.py."""
 
 from __future__ import annotations
 
@@ -15,7 +14,7 @@ from packages.actions import WAITS
 from packages.models import Package, Status
 from packages.tests.factories import BrandFactory
 from packages.tests.helpers import make_package
-from packages.tests.test_browser import CHROMIUM, _login, _operator, browser, screen  # noqa: F401
+from packages.tests.test_browser import CHROMIUM, _login, _operator
 
 pytestmark = [
     pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} not installed (apt-get install chromium)"),

@@ -421,6 +421,29 @@ def test_detail_query_count_does_not_grow_with_items(op_client, here, django_ass
         op_client.get(detail_url(big))
 
 
+def test_detail_transfers_name_their_locations_in_a_fixed_number_of_queries(
+        op_client, here, django_assert_max_num_queries):
+    from transfers.models import Status as TransferStatus
+    from transfers.tests.factories import make_transfer
+
+    one = make_package(Status.PENDING_TRANSFER, location=here, quantities=())
+    many = make_package(Status.PENDING_TRANSFER, location=here, quantities=())
+    make_transfer(TransferStatus.WAITING, package=one,
+                  source=StockLocationFactory(code="SRC-0", name="Source Store Zero"))
+    for i in range(4):
+        make_transfer(TransferStatus.WAITING, package=many,
+                      source=StockLocationFactory(code=f"SRC-{i + 1}", name=f"Source Store {i + 1}"))
+    with django_assert_max_num_queries(16) as one_queries:
+        op_client.get(detail_url(one))
+    with django_assert_max_num_queries(len(one_queries)):
+        response = op_client.get(detail_url(many))
+
+    html = response.content.decode()
+    table = html[html.index('data-testid="package-transfers"'):]
+    assert 'title="SRC-3" data-code="SRC-3">Source Store 3</span>' in table
+    assert f'title="HERE" data-code="HERE">{here.name}</span>' in table
+
+
 # --- actions --------------------------------------------------------------------------------
 
 def test_complete_packaging_then_ship_shows_the_ticket(op_client, here):
