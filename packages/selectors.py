@@ -388,12 +388,13 @@ def package_find_for_user(*, user, code: str) -> tuple[str, list[str]]:
     numbers = list(visible.filter(number=code).values_list("number", flat=True)[:1])
     if numbers:
         return "package", numbers
-    # the index holds the packages with a tracking number only: say so to the planner
+    # the index holds the packages with a tracking number only: said explicitly so that a
+    # prepared (generic) plan, which cannot see the value, may use it too
     numbers = list(visible.filter(tracking_number=code).exclude(tracking_number="")
                    .order_by("-id").values_list("number", flat=True)[:1])
     if numbers:
         return "package", numbers
-    numbers = list(visible.filter(order_number=code).order_by("id").values_list("number", flat=True)[:2])
+    numbers = list(visible.filter(order_number=code).order_by().values_list("number", flat=True)[:2])
     if numbers:
         return "order", numbers
     return "", []
