@@ -751,6 +751,7 @@ ACTIONS: dict[str, Action] = actions_by_name(
            stock="the reserved units are picked: they leave on_hand and reserved", primary=True,
            description="Finish packing."),
     Action("report_missing", "Product Not Found", "OA", input=ReportItemsInput,
+           bulk=False,
            run=_replace(stock.stock_write_off, "product_not_found"), writes=("cancellation_reason",),
            stock="reservations released; the missing units written off on_hand; a replacement "
                  "package reserves anew",
@@ -758,11 +759,13 @@ ACTIONS: dict[str, Action] = actions_by_name(
                        "replacement created for the same items (Pending if the location still "
                        "has them, else Product Out of Stock), linked both ways."),
     Action("report_defective", "Defective Product", "OA", input=ReportItemsInput,
+           bulk=False,
            run=_replace(stock.stock_mark_damaged, "defective_product"), writes=("cancellation_reason",),
            stock="reservations released; the defective units move from on_hand to damaged; "
                  "a replacement package reserves anew",
            description="As Product Not Found, ending in Defective Product Found."),
     Action("report_missing_items", "Product Not Found — Advanced", "OA", input=ReportItemsInput,
+           bulk=False,
            run=_report_missing_items, event=PACKAGE_MISSING_ITEMS_REPORTED,
            stock="the missing units' reservations released and the units written off on_hand; the "
                  "new package reserves where it is planned",
@@ -773,6 +776,7 @@ ACTIONS: dict[str, Action] = actions_by_name(
                        "linked to it (`split_from`). Reporting every unit is refused: that is "
                        "Product Not Found."),
     Action("ship", "Ship", "OA", input=ShipInput, run=_ship, primary=True,
+           bulk=False,
            writes=("carrier", "tracking_number", "shipped_at"),
            description="Hand over to the carrier; stops at the first of the brand's gates "
                        "still open (a printed label, then an invoice), else Shipped."),
@@ -853,10 +857,12 @@ ACTIONS: dict[str, Action] = actions_by_name(
                        "that arrived or were cancelled meanwhile are acted on). Cannot be switched "
                        "off per brand, so a blocked package can always be released."),
     Action("update_shipment", "Update Shipment", "OA", input=ShipInput, run=_update_shipment,
+           bulk=False,
            writes=("carrier", "tracking_number"), event=PACKAGE_SHIPMENT_UPDATED,
            description="Correct the carrier and tracking number of a package with the carrier; "
                        "the shipping ticket shows the new ones. The state does not change."),
     Action("update_invoice", "Update Invoice", "OA", input=AttachInvoiceInput, run=_update_invoice,
+           bulk=False,
            writes=("invoice_number", "invoice_date", "invoice_url"), event=PACKAGE_INVOICE_UPDATED,
            description="Replace the invoice (number, date, document URL) once packaging is "
                        "completed, also after handover. The state does not change; in Pending "

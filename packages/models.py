@@ -283,6 +283,9 @@ class Package(UpdateFieldsRequired, fsm.FSMModelMixin, TimeStampedModel):
             # the packages split off a package (its page, the split_from foreign key's checks)
             models.Index(fields=["split_from"], name="package_split_from_idx",
                          condition=Q(split_from__isnull=False)),
+            # scan-to-open's exact tracking number look-up: shipped packages only carry one
+            models.Index(fields=["tracking_number"], name="package_tracking_number_idx",
+                         condition=~Q(tracking_number="")),
         ]
 
     def __str__(self) -> str:

@@ -11,6 +11,7 @@ from django.db.models import (
     Exists,
     F,
     FilteredRelation,
+    Max,
     OuterRef,
     Prefetch,
     Q,
@@ -323,15 +324,15 @@ def package_counts_by_status_for_user(*, user, location_id: int | None = None) -
 
 def package_search(*, user, location_id: int | None = None, status: int | None = None,
                    q: str = "", sort: str = "in_state", blocked: bool | None = None,
-                   now: dt.datetime | None = None, open_only: bool = False, age: str | None = None,
-                   late: bool | None = None) -> QuerySet[Package]:
+                   order_number: str = "", now: dt.datetime | None = None, open_only: bool = False,
+                   age: str | None = None, late: bool | None = None) -> QuerySet[Package]:
     """Return the packages of the package list: visible to ``user``, optionally at one
-    location, in one state and blocked or not (``blocked``; None: either), matching ``q``,
-    ordered by ``sort`` (a key of ``PACKAGE_SORTS``; default longest in its state first).
-    ``open_only``: only open packages (``OPEN_PACKAGE_STATES``); ``age``: only those in their
-    state for a time of that ``AGE_BUCKETS`` key at ``now``; ``late``: only those past
-    ship-by (``package_late_q``), or only those not (False). The dashboards' ageing figures
-    are these filters.
+    location, in one state, blocked or not (``blocked``; None: either) and of one order
+    (``order_number``, exact), matching ``q``, ordered by ``sort`` (a key of
+    ``PACKAGE_SORTS``; default longest in its state first). ``open_only``: only open packages
+    (``OPEN_PACKAGE_STATES``); ``age``: only those in their state for a time of that
+    ``AGE_BUCKETS`` key at ``now``; ``late``: only those past ship-by (``package_late_q``), or
+    only those not (False). The dashboards' ageing figures are these filters.
 
     ``q`` matches the package number, order number and tracking number (contains, any case)
     and the SKU code of any item (contains). Rows carry ``brand`` and ``location`` and the
@@ -352,6 +353,8 @@ def package_search(*, user, location_id: int | None = None, status: int | None =
         qs = qs.filter(package_age_q(age, now=now))
     if late is not None:
         qs = qs.filter(package_late_q(now=now)) if late else qs.exclude(package_late_q(now=now))
+    if order_number:
+        qs = qs.filter(order_number=order_number)
     q = (q or "").strip()
     if q:
         sku_match = PackageItem.objects.filter(package=OuterRef("pk"), sku__code__icontains=q)
@@ -426,3 +429,38 @@ def package_has_shipping_ticket(package: Package) -> bool:
 def package_last_transition(*, package_id: int) -> PackageTransition | None:
     """Return the newest transition-log row of a package, or None. 1 query."""
     return PackageTransition.objects.filter(package_id=package_id).order_by("-id").first()
+
+
+def package_last_transitions(*, numbers: list[str]) -> dict[str, PackageTransition]:
+    """Return ``{package number: its newest transition-log row}`` for the packages numbered
+    ``numbers`` that have one (with ``package`` joined). 1 query."""
+    newest = (PackageTransition.objects.filter(package__number__in=numbers).order_by()
+              .values("package_id").annotate(newest=Max("id")).values("newest"))
+    rows = PackageTransition.objects.filter(id__in=Subquery(newest)).select_related("package")
+    return {row.package.number: row for row in rows}
+
+
+def package_find_for_user(*, user, code: str) -> tuple[str, list[str]]:
+    """Resolve a scanned or typed ``code`` among the packages ``user`` may see, exactly:
+    ``("package", [number])`` for a package number, a tracking number or the content of a
+    shipping ticket's barcode (which encodes those two); ``("order", [number, …])`` for an
+    order number (up to 2: one, or "several"); ``("", [])`` when nothing matches exactly.
+
+    Indexed look-ups only (number, tracking number, order number): at most 3 queries.
+    """
+    visible = locations_restrict(Package.objects.all(), user=user)
+    if not code:
+        return "", []
+    numbers = list(visible.filter(number=code).values_list("number", flat=True)[:1])
+    if numbers:
+        return "package", numbers
+    # the index holds the packages with a tracking number only: said explicitly so that a
+    # prepared (generic) plan, which cannot see the value, may use it too
+    numbers = list(visible.filter(tracking_number=code).exclude(tracking_number="")
+                   .order_by("-id").values_list("number", flat=True)[:1])
+    if numbers:
+        return "package", numbers
+    numbers = list(visible.filter(order_number=code).order_by().values_list("number", flat=True)[:2])
+    if numbers:
+        return "order", numbers
+    return "", []

@@ -11,7 +11,8 @@ stale or double-submitted form never acts twice.
 from __future__ import annotations
 
 import datetime as dt
-from urllib.parse import quote
+import unicodedata
+from urllib.parse import quote, urlencode
 
 from django import forms
 from django.contrib import messages
@@ -39,6 +40,7 @@ from oms.actions.forms import action_form_class
 from oms.webhooks.delivery import webhook_deliveries_for, webhook_replay
 from packages.actions import ACTIONS, WAITS, reason_label, split_form_grid
 from packages.barcode import code128_svg
+from packages.bulk import BULK_MAX, package_bulk_run
 from packages.engine import package_allowed_actions, package_run
 from packages.models import DASHBOARD_LABELS, Package, Status
 from packages.selectors import (
@@ -51,11 +53,13 @@ from packages.selectors import (
     package_blocked_counts,
     package_counts_by_status,
     package_counts_by_status_for_user,
+    package_find_for_user,
     package_get_for_user,
     package_has_shipping_ticket,
     package_is_late,
     package_item_rows,
     package_last_transition,
+    package_last_transitions,
     package_location_movements,
     package_movement_location_count,
     package_movement_totals,
@@ -73,6 +77,9 @@ PACKAGES_PER_PAGE = 50
 PRIMARY_ACTIONS = tuple(name for name, action in ACTIONS.items() if action.primary)
 # Actions some browser user can run at all (state table "who" column: O, or T for staff).
 OPERATOR_ACTIONS = tuple(name for name, action in ACTIONS.items() if action.may_run("staff"))
+# Actions the package list runs on many selected packages: an operator's, offered for many
+# rows (``Action.admin``) with one input for all of them (``Action.bulk``).
+BULK_ACTIONS = tuple(name for name in OPERATOR_ACTIONS if ACTIONS[name].admin and ACTIONS[name].bulk)
 
 
 class VersionForm(forms.Form):
@@ -208,27 +215,21 @@ class PackageListView(LoginRequiredMixin, TemplateView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         user, params = self.request.user, self.request.GET
-        location = None
-        if params.get("location"):
-            location = _get_location_or_404(user, params["location"])
-        status = _status_from_slug(params.get("status"))
-        blocked = {"true": True, "false": False}.get(params.get("blocked", ""))
-        open_only = params.get("open") == "true"
-        age = params.get("age") if params.get("age") in AGE_BUCKETS else None
-        late = {"true": True, "false": False}.get(params.get("late", ""))
-        q = params.get("q", "").strip()
+        filters = _list_filters(user, params)
+        location, status, blocked, q = (filters["location"], filters["status"], filters["blocked"],
+                                        filters["q"])
         sort = params.get("sort") if params.get("sort") in PACKAGE_SORTS else "in_state"
         if location is not None:
             counts = package_counts_by_status(location_id=location.pk)
         else:
             counts = package_counts_by_status_for_user(user=user)
         now = timezone.now()
-        packages = package_search(user=user, location_id=location.pk if location else None,
-                                  status=status, blocked=blocked, q=q, sort=sort, now=now,
-                                  open_only=open_only, age=age, late=late)
+        packages = package_search(user=user, sort=sort, now=now, **_search_kwargs(filters))
         page = Paginator(packages, PACKAGES_PER_PAGE).get_page(params.get("page"))
         context.update(
             location=location, status=status, q=q, sort=sort, page_obj=page, now=now,
+            order_number=filters["order_number"],
+            bulk_actions=_bulk_actions_for(page.object_list, user), bulk_max=BULK_MAX,
             slider=[{"code": code, "slug": Status(code).slug, "label": Status(code).label,
                      "dashboard_label": DASHBOARD_LABELS.get(code, ""), "count": counts[code],
                      "active": status == code}
@@ -238,9 +239,45 @@ class PackageListView(LoginRequiredMixin, TemplateView):
             blocked_count=package_blocked_count_for_user(
                 user=user, location_id=location.pk if location else None),
             sorts=[(key, label) for key, (label, _) in PACKAGE_SORTS.items()],
-            open_only=open_only, age=age, age_label=AGE_BUCKETS[age][0] if age else "", late=late,
+            open_only=filters["open_only"], age=filters["age"],
+            age_label=AGE_BUCKETS[filters["age"]][0] if filters["age"] else "", late=filters["late"],
         )
         return context
+
+
+def _list_filters(user, params) -> dict:
+    """The package list's filters from ``params`` (GET or the bulk form's POST):
+    ``{"location": StockLocation | None, "status", "blocked", "q", "order_number",
+    "open_only", "age", "late"}``.
+    Raises Http404 for a location the user does not work at."""
+    location = _get_location_or_404(user, params["location"]) if params.get("location") else None
+    return {
+        "location": location,
+        "status": _status_from_slug(params.get("status")),
+        "blocked": {"true": True, "false": False}.get(params.get("blocked", "")),
+        "q": params.get("q", "").strip(),
+        "order_number": params.get("order", "").strip(),
+        "open_only": params.get("open") == "true",
+        "age": params.get("age") if params.get("age") in AGE_BUCKETS else None,
+        "late": {"true": True, "false": False}.get(params.get("late", "")),
+    }
+
+
+def _search_kwargs(filters: dict) -> dict:
+    location = filters["location"]
+    return {"location_id": location.pk if location else None, "status": filters["status"],
+            "blocked": filters["blocked"], "q": filters["q"], "order_number": filters["order_number"],
+            "open_only": filters["open_only"], "age": filters["age"], "late": filters["late"]}
+
+
+def _bulk_actions_for(packages, user) -> list[dict]:
+    """The bulk actions ``user`` may run now on at least one of ``packages`` (the page's
+    rows), in declaration order: ``[{"name", "label", "needs_input"}]``."""
+    allowed = set()
+    for package in packages:
+        allowed.update(package_allowed_actions(package, actor_kind=user_role(user)))
+    return [{"name": name, "label": ACTIONS[name].label, "needs_input": ACTIONS[name].asks_input}
+            for name in BULK_ACTIONS if name in allowed]
 
 
 # --- package detail -------------------------------------------------------------------------
@@ -579,3 +616,160 @@ class PackageWebhookReplayView(LoginRequiredMixin, View):
         count = webhook_replay(delivery_ids=failed)
         messages.success(request, f"{count} failed webhook delivery(ies) queued again.")
         return redirect("packages:detail", number=package.number)
+
+
+# --- scan to open ---------------------------------------------------------------------------
+
+def scanned_code(value: str) -> str:
+    """``value`` without the control characters a scanner may send (Enter, Tab, a GS
+    separator) and without surrounding whitespace."""
+    return "".join(ch for ch in value if unicodedata.category(ch) != "Cc").strip()
+
+
+class PackageFindView(LoginRequiredMixin, View):
+    """``GET /find/?q=``: the top bar's scan field. An exact package number, tracking number
+    (either is what a shipping ticket's barcodes hold) or an order number of one package
+    opens that package; an order of several packages opens the list of that order; anything
+    else opens the list searched with ``q``. Only packages at the user's locations count."""
+
+    def get(self, request):
+        code = scanned_code(request.GET.get("q", ""))
+        list_url = reverse("packages:list")
+        if not code:
+            return redirect(list_url)
+        kind, numbers = package_find_for_user(user=request.user, code=code)
+        if kind == "package" or (kind == "order" and len(numbers) == 1):
+            return redirect("packages:detail", number=numbers[0])
+        if kind == "order":
+            return redirect(f"{list_url}?{urlencode({'order': code})}")
+        messages.info(request, f"No package, order or tracking number is exactly “{code}”: "
+                               "the packages containing it are listed.")
+        return redirect(f"{list_url}?{urlencode({'q': code})}")
+
+
+# --- bulk actions from the package list -----------------------------------------------------
+
+# How a package of a bulk run ended, as the results page groups them (in this order).
+BULK_RESULT_LABELS = {
+    "done": "Done",
+    "not_allowed": "Not allowed from its state",
+    "changed": "Changed meanwhile",
+    "blocked": "Blocked (on hold)",
+    "not_found": "Not found",
+    "failed": "Refused",
+}
+
+
+def _list_url(filters: dict) -> str:
+    """The package list with ``filters`` (``_list_filters``' shape) applied."""
+    location, status, blocked = filters["location"], filters["status"], filters["blocked"]
+    query = {key: value for key, value in (
+        ("location", location.code if location else ""), ("status", status.slug if status else ""),
+        ("blocked", "" if blocked is None else str(blocked).lower()), ("q", filters["q"]),
+        ("order", filters["order_number"])) if value}
+    url = reverse("packages:list")
+    return f"{url}?{urlencode(query)}" if query else url
+
+
+def _selected_entries(values: list[str]) -> list[dict] | None:
+    """``[{"number", "version"}]`` from the list's checkboxes (``"<version>:<number>"``), each
+    package once; None when one is malformed."""
+    entries, seen = [], set()
+    for value in values:
+        version, _, number = value.partition(":")
+        if not version.isdigit() or int(version) < 1 or not number:
+            return None
+        if number not in seen:
+            seen.add(number)
+            entries.append({"number": number, "version": int(version)})
+    return entries
+
+
+def _bulk_rows(results: list[dict], user) -> list[dict]:
+    """The results page's rows: ``{"number", "kind", "state", "reason", "link"}`` per package,
+    in the order run. A package changed meanwhile names its last change (1 query)."""
+    changed = [r["number"] for r in results
+               if r["result"] == "failed" and (r["error"] or {}).get("code") == "version_mismatch"]
+    last = package_last_transitions(numbers=changed) if changed else {}
+    rows = []
+    for result in results:
+        error = result["error"] or {}
+        kind, state = result["result"], (result["status"] or {}).get("label", "")
+        reason = error.get("detail", "")
+        if kind == "not_allowed" and error.get("code") == "blocked":
+            kind = "blocked"
+        elif kind == "failed" and error.get("code") == "version_mismatch":
+            kind = "changed"
+            row = last.get(result["number"])
+            if row is not None:
+                state = Status(row.package.status).label
+                who = "you" if row.actor_user_id == user.pk else row.actor
+                reason = (f"Changed meanwhile by {who} ({_action_label(row.action)}): it is now "
+                          f"{state}. Nothing was done; check it and act again if still needed.")
+            else:
+                reason = "Changed meanwhile. Nothing was done; check it and act again if still needed."
+        elif kind == "not_found":
+            reason = "No such package at your locations."
+        rows.append({"number": result["number"], "kind": kind, "label": BULK_RESULT_LABELS[kind],
+                     "state": state, "reason": reason, "link": kind != "not_found"})
+    return rows
+
+
+class PackageBulkActionView(LoginRequiredMixin, View):
+    """``POST`` (the package list's bulk form): run one action on the selected packages, each
+    only at the version its row showed, or on every package matching the list's filter (read
+    again here, as they are now; at most ``BULK_MAX``), through the bulk path of the API
+    (``packages.bulk.package_bulk_run``) as the operator, within the user's stock locations.
+    An action asking for input shows its form (derived from its input) first. Answers the
+    results page: counts and one row per package."""
+
+    def post(self, request):
+        filters = _list_filters(request.user, request.POST)
+        list_url = _list_url(filters)
+        action = request.POST.get("action", "")
+        if action not in BULK_ACTIONS:
+            messages.error(request, "Choose an action to run on the selected packages: nothing was done.")
+            return HttpResponseRedirect(list_url)
+        all_matching = request.POST.get("all_matching") == "1"
+        if all_matching:
+            numbers = list(package_search(user=request.user, **_search_kwargs(filters))
+                           .values_list("number", flat=True)[:BULK_MAX + 1])
+            entries = [{"number": number} for number in numbers]
+        else:
+            entries = _selected_entries(request.POST.getlist("selected"))
+            if entries is None:
+                messages.error(request, "The selection was malformed: nothing was done.")
+                return HttpResponseRedirect(list_url)
+        if not entries:
+            messages.warning(request, "No package selected: nothing was done.")
+            return HttpResponseRedirect(list_url)
+        if len(entries) > BULK_MAX:
+            messages.error(request, f"More than {BULK_MAX:,} packages match this filter; at most "
+                                    f"{BULK_MAX:,} can be acted on at once. Narrow the filter "
+                                    "(state, location, hold, search) and run it again: nothing was done.")
+            return HttpResponseRedirect(list_url)
+        spec = ACTIONS[action]
+        inputs = {}
+        form_class = action_form_class(spec) if spec.asks_input else None
+        if form_class is not None:
+            form = form_class(request.POST if "apply" in request.POST else None, prefix="input")
+            if not form.is_bound or not form.is_valid():
+                next(iter(form.fields.values())).widget.attrs["autofocus"] = True
+                return render(request, "packages/bulk_form.html", {
+                    "action": action, "action_label": spec.label, "form": form,
+                    "selected": request.POST.getlist("selected"), "all_matching": all_matching,
+                    "count": len(entries), "filters": filters, "list_url": list_url,
+                }, status=400 if form.is_bound else 200)
+            inputs = form.inputs()
+        results = package_bulk_run(action, [{**entry, **inputs} for entry in entries],
+                                   actor=user_actor(request.user), packages=_user_packages(request.user))
+        rows = _bulk_rows(results, request.user)
+        counts = {kind: 0 for kind in BULK_RESULT_LABELS}
+        for row in rows:
+            counts[row["kind"]] += 1
+        return render(request, "packages/bulk_results.html", {
+            "action": action, "action_label": spec.label, "rows": rows, "all_matching": all_matching,
+            "counts": [{"kind": kind, "label": label, "count": counts[kind]}
+                       for kind, label in BULK_RESULT_LABELS.items()],
+            "list_url": list_url,
+        })

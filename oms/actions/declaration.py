@@ -82,6 +82,9 @@ class Action:
         admin: offered as an admin action on the selected rows (when operators may run it);
             False for an action whose input is each row's own (e.g. a split's assignment of
             the package's items).
+        bulk: offered in the operator's package list for many selected rows, with one input
+            for all of them (when it is offered in admin too); False for an action whose
+            input is each row's own (a tracking number, an invoice, the items reported).
     """
 
     name: str
@@ -100,6 +103,7 @@ class Action:
     event: str = ""
     releases_hold: bool = False
     admin: bool = True
+    bulk: bool = True
 
     def may_run(self, role: str) -> bool:
         """True if an actor of ``role`` (``user``/``staff``/``api``/``system``, see

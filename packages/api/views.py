@@ -20,7 +20,7 @@ from rest_framework.views import APIView
 
 from locations.models import StockLocation
 from oms.actions.declaration import WHO_NAMES
-from oms.actions.engine import Entry, StaleVersion
+from oms.actions.engine import StaleVersion
 from oms.actions.graph import fsm_actions
 from oms.api.errors import StrictQueryParamsMixin, etag_for, if_match_refused, if_match_versions
 from oms.api.idempotency import idempotent_bulk_chunks, idempotent_call
@@ -48,9 +48,9 @@ from packages.api.serializers import (
     PackageOutputSerializer,
     any_action_field,
 )
-from packages.bulk import BULK_CHUNK_SIZE, package_bulk_outcome, package_bulk_summary
+from packages.bulk import BULK_CHUNK_SIZE, package_bulk_chunk, package_bulk_summary
 from packages.creation import package_create
-from packages.engine import package_act, package_run
+from packages.engine import package_run
 from packages.events import PACKAGE_STATUS_SLUGS, PACKAGE_STATUS_TRANSITIONED
 from packages.models import FINAL_STATES, DenialReason, Package, PackageItem, PackageTransition, Status
 from packages.selectors import brand_list, package_get, package_list
@@ -207,10 +207,8 @@ class PackageBulkActionView(StrictQueryParamsMixin, APIView):
         actor, packages = api_actor(request), visible_packages(request)
 
         def run_chunk(chunk: list[tuple[int, dict]]) -> list[dict]:
-            entries = [Entry(entry["number"], {k: v for k, v in entry.items() if k != "number"})
-                       for _, entry in chunk]
-            outcomes = package_act(self.action_name, entries, actor=actor, packages=packages, key="number")
-            return [package_bulk_outcome(outcome) for outcome in outcomes]
+            return package_bulk_chunk(self.action_name, [entry for _, entry in chunk], actor=actor,
+                                      packages=packages)
 
         def respond(outcomes: list[dict]) -> Response:
             return Response({"action": self.action_name, "summary": package_bulk_summary(outcomes),
@@ -259,7 +257,9 @@ def _make_bulk_view(name: str) -> type[PackageBulkActionView]:
         summary=f"{ACTIONS[name].label} on many packages ({name})",
         description=f"Up to {BULK_CHUNK_SIZE} packages at a time in one transaction; a refused "
                     "package changes nothing. Answers 200 with `done`, `not_allowed` (with the current "
-                    "status), `not_found` or `failed` per package, in request order.\n\n"
+                    "status), `not_found` or `failed` per package, in request order. An entry's "
+                    "optional `version` acts only if the package is still at it (else `failed`, "
+                    "code `version_mismatch`, with `current_version`).\n\n"
                     + _action_doc(name),
         request=ACTION_BULK_INPUT_SERIALIZERS[name], parameters=[IDEMPOTENCY_KEY_PARAMETER],
         responses={200: BulkOutputSerializer},

@@ -166,3 +166,57 @@ def test_stale_form_after_a_concurrent_action_shows_the_conflict(browser, live_s
 
     assert PackageTransition.objects.filter(package=package, action="complete_packaging").count() == 1
     assert Package.objects.get(pk=other.pk).status == Status.CANCELED
+
+
+def test_scanning_a_package_number_into_the_top_bar_opens_the_package(browser, live_server,
+                                                                       django_user_model, screen):
+    here = StockLocationFactory(code="SCAN1", name="Scan DC")
+    _operator(django_user_model, "olivia", here)
+    package = make_package(Status.PENDING, location=here, number="SCAN-0001")
+    make_package(Status.PENDING, location=here, number="SCAN-00010")
+
+    context, page = _login(browser, live_server, "olivia")
+    assert page.evaluate("document.activeElement.id") == "scan"  # focused: the scanner types there
+    page.keyboard.type(package.number)
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"**/packages/{package.number}/")
+    assert page.locator('[data-testid="package-status"]').inner_text() == "Pending"
+    screen(page, "scanned-package-number")
+    context.close()
+
+
+def test_scanning_a_tracking_number_into_the_top_bar_opens_its_package(browser, live_server,
+                                                                       django_user_model, screen):
+    here = StockLocationFactory(code="SCAN2", name="Scan DC 2")
+    _operator(django_user_model, "olivia", here)
+    package = make_package(Status.SHIPPED, location=here, number="SCAN-0002", carrier="Correios",
+                           tracking_number="BR987654321SP")
+
+    context, page = _login(browser, live_server, "olivia")
+    page.goto(f"{live_server.url}/packages/")
+    page.fill("#scan", "BR987654321SP")
+    page.press("#scan", "Enter")
+    page.wait_for_url(f"**/packages/{package.number}/")
+    assert page.locator('[data-testid="package-status"]').inner_text() == "Shipped"
+    screen(page, "scanned-tracking-number")
+    context.close()
+
+
+def test_select_all_on_the_page_and_run_a_bulk_action(browser, live_server, django_user_model, screen):
+    here = StockLocationFactory(code="BULK1", name="Bulk DC")
+    _operator(django_user_model, "olivia", here)
+    packages = [make_package(Status.PENDING, location=here, number=f"BULK-W{i}") for i in range(3)]
+
+    context, page = _login(browser, live_server, "olivia")
+    page.goto(f"{live_server.url}/packages/?location=BULK1&status=pending")
+    page.check('[data-testid="bulk-bar"] [data-select-page]')
+    assert page.locator('input[name="selected"]:checked').count() == 3
+    page.select_option('[data-testid="bulk-action"]', "complete_packaging")
+    screen(page, "bulk-selected")
+    page.click('[data-testid="bulk-run"]')
+    page.wait_for_selector('[data-testid="bulk-results"]')
+    assert page.locator('[data-testid="bulk-results"] tr[data-result="done"]').count() == 3
+    screen(page, "bulk-results")
+    assert set(Package.objects.filter(pk__in=[p.pk for p in packages]).values_list("status", flat=True)) == {
+        Status.PACKAGING_COMPLETED}
+    context.close()
