@@ -10,6 +10,7 @@ urlpatterns = [
     path("", views.PackageListView.as_view(), name="list"),
     path("movements/", views.PackageMovementsView.as_view(), name="movements"),
     path("actions/", views.PackageBulkActionView.as_view(), name="bulk_action"),
+    path("actions/results/<str:run>/", views.PackageBulkResultsView.as_view(), name="bulk_results"),
     path("<str:number>/", views.PackageDetailView.as_view(), name="detail"),
     path("<str:number>/ticket/", views.PackageTicketView.as_view(), name="ticket"),
     path("<str:number>/actions/<slug:action>/", views.PackageActionView.as_view(), name="action"),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import unicodedata
+import uuid
 from urllib.parse import quote, urlencode
 
 from django import forms
@@ -658,6 +659,9 @@ BULK_RESULT_LABELS = {
     "not_found": "Not found",
     "failed": "Refused",
 }
+# The session keeps the results of the user's last few bulk runs for the results page.
+BULK_RUNS_SESSION_KEY = "package_bulk_runs"
+BULK_RUNS_KEPT = 5
 
 
 def _list_url(filters: dict) -> str:
@@ -710,8 +714,8 @@ def _bulk_rows(results: list[dict], user) -> list[dict]:
                 reason = "Changed meanwhile. Nothing was done; check it and act again if still needed."
         elif kind == "not_found":
             reason = "No such package at your locations."
-        rows.append({"number": result["number"], "kind": kind, "label": BULK_RESULT_LABELS[kind],
-                     "state": state, "reason": reason, "link": kind != "not_found"})
+        rows.append({"number": result["number"], "kind": kind, "state": state, "reason": reason,
+                     "link": kind != "not_found"})
     return rows
 
 
@@ -720,8 +724,8 @@ class PackageBulkActionView(LoginRequiredMixin, View):
     only at the version its row showed, or on every package matching the list's filter (read
     again here, as they are now; at most ``BULK_MAX``), through the bulk path of the API
     (``packages.bulk.package_bulk_run``) as the operator, within the user's stock locations.
-    An action asking for input shows its form (derived from its input) first. Answers the
-    results page: counts and one row per package."""
+    An action asking for input shows its form (derived from its input) first. Redirects to
+    the results (``PackageBulkResultsView``)."""
 
     def post(self, request):
         filters = _list_filters(request.user, request.POST)
@@ -763,13 +767,37 @@ class PackageBulkActionView(LoginRequiredMixin, View):
             inputs = form.inputs()
         results = package_bulk_run(action, [{**entry, **inputs} for entry in entries],
                                    actor=user_actor(request.user), packages=_user_packages(request.user))
-        rows = _bulk_rows(results, request.user)
-        counts = {kind: 0 for kind in BULK_RESULT_LABELS}
-        for row in rows:
+        # Post/redirect/get: the results are kept in the session, so reloading the results
+        # page shows them again instead of running the action a second time.
+        run_id = uuid.uuid4().hex
+        runs = request.session.get(BULK_RUNS_SESSION_KEY, {})
+        runs[run_id] = {"action": action, "all_matching": all_matching, "list_url": list_url,
+                        "rows": _bulk_rows(results, request.user)}
+        while len(runs) > BULK_RUNS_KEPT:
+            runs.pop(next(iter(runs)))
+        request.session[BULK_RUNS_SESSION_KEY] = runs
+        return redirect("packages:bulk_results", run=run_id)
+
+
+class PackageBulkResultsView(LoginRequiredMixin, TemplateView):
+    """The results of one of the user's last ``BULK_RUNS_KEPT`` bulk runs (kept in the
+    session): counts and one row per package; 404 once it is no longer kept."""
+
+    template_name = "packages/bulk_results.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        run = self.request.session.get(BULK_RUNS_SESSION_KEY, {}).get(kwargs["run"])
+        if run is None:
+            raise Http404("These bulk results are no longer kept")
+        counts = dict.fromkeys(BULK_RESULT_LABELS, 0)
+        for row in run["rows"]:
             counts[row["kind"]] += 1
-        return render(request, "packages/bulk_results.html", {
-            "action": action, "action_label": spec.label, "rows": rows, "all_matching": all_matching,
-            "counts": [{"kind": kind, "label": label, "count": counts[kind]}
-                       for kind, label in BULK_RESULT_LABELS.items()],
-            "list_url": list_url,
-        })
+        context.update(
+            action=run["action"], action_label=ACTIONS[run["action"]].label,
+            all_matching=run["all_matching"], list_url=run["list_url"],
+            rows=[{**row, "label": BULK_RESULT_LABELS[row["kind"]]} for row in run["rows"]],
+            counts=[{"kind": kind, "label": label, "count": counts[kind]}
+                    for kind, label in BULK_RESULT_LABELS.items()],
+        )
+        return context

@@ -104,5 +104,5 @@ def test_package_list_bulk_form(client, runs):
     client.force_login(user)
     response = client.post(reverse("packages:bulk_action"), {
         "action": "start_preparing", "selected": [f"1:{first.number}", f"1:{second.number}"]})
-    assert response.status_code == 200
+    assert response.status_code == 302
     assert runs == [("start_preparing", "user", first.pk), ("start_preparing", "user", second.pk)]

@@ -96,9 +96,12 @@ def test_fifty_selected_two_changed_meanwhile_48_done_2_refused(op_client, djang
     events_before = OutboxEvent.objects.count()
 
     response = op_client.post(
-        BULK_URL, {"action": "complete_packaging", "selected": selected, "status": "pending"}
+        BULK_URL,
+        {"action": "complete_packaging", "selected": selected, "status": "pending"},
+        follow=True,
     )
 
+    assert response.redirect_chain[-1][0].startswith("/packages/actions/results/")
     assert response.status_code == 200
     assert summary(response) == {"done": 48, "changed": 2}
     rows = results(response)
@@ -144,6 +147,7 @@ def test_all_matching_the_filter_is_read_again_on_the_server(op_client, here, el
     response = op_client.post(
         BULK_URL,
         {"action": "start_preparing", "all_matching": "1", "status": "pending", "selected": ["9:IGNORED"]},
+        follow=True,
     )
 
     assert summary(response) == {"done": 4}
@@ -183,7 +187,9 @@ def test_a_blocked_package_is_reported_as_blocked(op_client, operator, here):
     package = make_package(Status.PENDING, location=here)
     package = package_run("block", package_id=package.pk, actor=user_actor(operator), reason="fraud check")
     response = op_client.post(
-        BULK_URL, {"action": "complete_packaging", "selected": [f"{package.version}:{package.number}"]}
+        BULK_URL,
+        {"action": "complete_packaging", "selected": [f"{package.version}:{package.number}"]},
+        follow=True,
     )
     kind, state, reason = results(response)[package.number]
     assert (kind, state) == ("blocked", "Pending")
@@ -193,7 +199,9 @@ def test_a_blocked_package_is_reported_as_blocked(op_client, operator, here):
 
 def test_not_allowed_from_its_state_names_the_state(op_client, here):
     package = make_package(Status.PACKAGING_COMPLETED, location=here)
-    response = op_client.post(BULK_URL, {"action": "start_preparing", "selected": [f"1:{package.number}"]})
+    response = op_client.post(
+        BULK_URL, {"action": "start_preparing", "selected": [f"1:{package.number}"]}, follow=True
+    )
     kind, state, reason = results(response)[package.number]
     assert (kind, state) == ("not_allowed", "Packaging Completed")
     assert "not allowed while the package is Packaging Completed" in reason
@@ -202,7 +210,9 @@ def test_not_allowed_from_its_state_names_the_state(op_client, here):
 def test_an_action_switched_off_for_the_brand_is_not_allowed(op_client, here):
     brand = BrandFactory(slug="quiet", disabled_actions=["start_preparing"])
     package = make_package(Status.PENDING, location=here, brand=brand)
-    response = op_client.post(BULK_URL, {"action": "start_preparing", "selected": [f"1:{package.number}"]})
+    response = op_client.post(
+        BULK_URL, {"action": "start_preparing", "selected": [f"1:{package.number}"]}, follow=True
+    )
     kind, _, reason = results(response)[package.number]
     assert kind == "not_allowed" and "switched off for brand quiet" in reason
     assert Package.objects.get(pk=package.pk).status == Status.PENDING
@@ -212,7 +222,9 @@ def test_another_locations_package_is_not_found_and_untouched(op_client, here, e
     mine = make_package(Status.PENDING, location=here)
     other = make_package(Status.PENDING, location=elsewhere)
     response = op_client.post(
-        BULK_URL, {"action": "start_preparing", "selected": [f"1:{other.number}", f"1:{mine.number}"]}
+        BULK_URL,
+        {"action": "start_preparing", "selected": [f"1:{other.number}", f"1:{mine.number}"]},
+        follow=True,
     )
     assert summary(response) == {"done": 1, "not_found": 1}
     kind, state, reason = results(response)[other.number]
@@ -239,7 +251,9 @@ def test_an_action_with_input_asks_once_for_all_packages(op_client, here):
     assert empty.status_code == 400
 
     done = op_client.post(
-        BULK_URL, {"action": "block", "selected": selected, "apply": "1", "input-reason": "inventory count"}
+        BULK_URL,
+        {"action": "block", "selected": selected, "apply": "1", "input-reason": "inventory count"},
+        follow=True,
     )
     assert summary(done) == {"done": 2}
     assert set(Package.objects.values_list("block_reason", flat=True)) == {"inventory count"}
@@ -270,6 +284,40 @@ def test_bad_posts_do_nothing_and_say_so(op_client, here, post):
     assert response.redirect_chain[-1][0] == LIST_URL
     assert b"nothing was done" in response.content
     assert Package.objects.get(pk=package.pk).version == 1
+
+
+def test_reloading_the_results_shows_them_again_without_running_again(op_client, here):
+    packages = [make_package(Status.PENDING, location=here) for _ in range(2)]
+    response = op_client.post(
+        BULK_URL, {"action": "start_preparing", "all_matching": "1", "location": "HERE"}
+    )
+    assert response.status_code == 302
+    results_url = response["Location"]
+    make_package(Status.PENDING, location=here)  # matches the filter now; a re-run would start it
+    for _ in range(2):
+        again = op_client.get(results_url)
+        assert summary(again) == {"done": 2}
+    assert PackageTransition.objects.filter(action="start_preparing").count() == 2
+    assert set(results(again)) == {p.number for p in packages}
+
+
+def test_results_are_kept_per_session_for_the_last_few_runs(op_client, client, django_user_model, here):
+    package = make_package(Status.PENDING, location=here)
+    first = op_client.post(BULK_URL, {"action": "start_preparing", "selected": [f"1:{package.number}"]})
+    for _ in range(views.BULK_RUNS_KEPT):
+        op_client.post(BULK_URL, {"action": "start_preparing", "selected": [f"1:{package.number}"]})
+    assert op_client.get(first["Location"]).status_code == 404
+    stranger = make_user(django_user_model, "sam", here)
+    other = Client()
+    other.force_login(stranger)
+    assert (
+        other.get(
+            op_client.post(BULK_URL, {"action": "start_preparing", "selected": [f"1:{package.number}"]})[
+                "Location"
+            ]
+        ).status_code
+        == 404
+    )
 
 
 def test_the_bulk_form_is_csrf_protected(operator, here):
