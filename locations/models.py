@@ -9,6 +9,7 @@ refuses any negative quantity and any ``reserved > on_hand``.
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
 
 from oms.actions.row_guard import UpdateFieldsRequired
 from oms.timestamps import TimeStampedModel
@@ -18,8 +19,8 @@ class StockLocation(TimeStampedModel):
     """A warehouse or store holding stock. ``code`` is the external key (Olist seller id)."""
 
     class Kind(models.TextChoices):
-        WAREHOUSE = "warehouse", "Warehouse"
-        STORE = "store", "Store"
+        WAREHOUSE = "warehouse", _("Warehouse")
+        STORE = "store", _("Store")
 
     code = models.CharField(max_length=64, unique=True)
     name = models.CharField(max_length=200)

@@ -22,6 +22,7 @@ from django import forms
 from django.db.models import F, OuterRef, Prefetch, Subquery, Sum, prefetch_related_objects
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from locations import services as stock
@@ -743,24 +744,25 @@ def _transfer_lost(package, actor, *, reason: str = "") -> Step:
 
 
 ACTIONS: dict[str, Action] = actions_by_name(
-    Action("start_preparing", "Start Preparing", "OA",
+    Action("start_preparing", _("Start Preparing"), "OA",
            description="Start picking. No stock effect."),
-    Action("complete_packaging", "Packaging Completed", "OA", run=_complete_packaging, ledger=_stock_ledger,
+    Action("complete_packaging", _("Packaging Completed"), "OA", run=_complete_packaging,
+           ledger=_stock_ledger,
            stock="the reserved units are picked: they leave on_hand and reserved", primary=True,
            description="Finish packing."),
-    Action("report_missing", "Product Not Found", "OA", input=ReportItemsInput,
+    Action("report_missing", _("Product Not Found"), "OA", input=ReportItemsInput,
            run=_replace(stock.stock_write_off, "product_not_found"), writes=("cancellation_reason",),
            stock="reservations released; the missing units written off on_hand; a replacement "
                  "package reserves anew",
            description="Some units are not on the shelf: the package is canceled and a "
                        "replacement created for the same items (Pending if the location still "
                        "has them, else Product Out of Stock), linked both ways."),
-    Action("report_defective", "Defective Product", "OA", input=ReportItemsInput,
+    Action("report_defective", _("Defective Product"), "OA", input=ReportItemsInput,
            run=_replace(stock.stock_mark_damaged, "defective_product"), writes=("cancellation_reason",),
            stock="reservations released; the defective units move from on_hand to damaged; "
                  "a replacement package reserves anew",
            description="As Product Not Found, ending in Defective Product Found."),
-    Action("report_missing_items", "Product Not Found — Advanced", "OA", input=ReportItemsInput,
+    Action("report_missing_items", _("Product Not Found — Advanced"), "OA", input=ReportItemsInput,
            run=_report_missing_items, event=PACKAGE_MISSING_ITEMS_REPORTED,
            stock="the missing units' reservations released and the units written off on_hand; the "
                  "new package reserves where it is planned",
@@ -770,34 +772,34 @@ ACTIONS: dict[str, Action] = actions_by_name(
                        "location (Pending elsewhere, Pending Transfer, or Product Out of Stock), "
                        "linked to it (`split_from`). Reporting every unit is refused: that is "
                        "Product Not Found."),
-    Action("ship", "Ship", "OA", input=ShipInput, run=_ship, primary=True,
+    Action("ship", _("Ship"), "OA", input=ShipInput, run=_ship, primary=True,
            writes=("carrier", "tracking_number", "shipped_at"),
            description="Hand over to the carrier; stops at the first of the brand's gates "
                        "still open (a printed label, then an invoice), else Shipped."),
-    Action("confirm_label_printed", "Confirm Label Printed", "OA", run=_confirm_label_printed,
+    Action("confirm_label_printed", _("Confirm Label Printed"), "OA", run=_confirm_label_printed,
            primary=True, writes=("label_printed_at", "shipped_at"),
            description="The label is printed and stuck on."),
-    Action("attach_invoice", "Attach Invoice", "AS", input=AttachInvoiceInput, run=_attach_invoice,
+    Action("attach_invoice", _("Attach Invoice"), "AS", input=AttachInvoiceInput, run=_attach_invoice,
            writes=("invoice_number", "invoice_date", "invoice_url", "shipped_at"),
            description="Ships a package waiting for its invoice; a data update before that."),
-    Action("mark_ready_for_pickup", "Ready for Pickup", "OA", input=ReasonInput, run=_with_reason,
+    Action("mark_ready_for_pickup", _("Ready for Pickup"), "OA", input=ReasonInput, run=_with_reason,
            primary=True, form=False, description="Ready for the customer to collect."),
-    Action("hand_over", "Hand Over", "OA", input=ReasonInput, run=_with_reason, primary=True,
+    Action("hand_over", _("Hand Over"), "OA", input=ReasonInput, run=_with_reason, primary=True,
            form=False, writes=("delivered_at",), description="The customer collected it."),
-    Action("record_delivery_attempt", "Record Delivery Attempt", "AS", input=ReasonInput,
+    Action("record_delivery_attempt", _("Record Delivery Attempt"), "AS", input=ReasonInput,
            run=_with_reason, writes=("delivery_attempts",), form=False,
            description="Carrier event: delivery attempted (counted)."),
-    Action("mark_delivered", "Mark Delivered", "AS", input=ReasonInput, run=_with_reason,
+    Action("mark_delivered", _("Mark Delivered"), "AS", input=ReasonInput, run=_with_reason,
            writes=("delivered_at",), form=False, description="Carrier event: delivered."),
-    Action("mark_delivery_failed", "Mark Delivery Failed", "AS", input=DeliveryFailedInput,
+    Action("mark_delivery_failed", _("Mark Delivery Failed"), "AS", input=DeliveryFailedInput,
            run=_mark_delivery_failed, description="Carrier event: delivery failed, with a reason."),
-    Action("reschedule", "Reschedule", "OAS", run=_reschedule, ledger=_ReschedulingLedger, primary=True,
+    Action("reschedule", _("Reschedule"), "OAS", run=_reschedule, ledger=_ReschedulingLedger, primary=True,
            stock="reserves every item (refused with the shortages when the location lacks some, "
                  "or when it is full)",
            description="Back to work once stock returned and the location has room."),
-    Action("refuse", "Refuse", "OA", input=RefuseInput, run=_refuse, writes=("denial_reason",),
+    Action("refuse", _("Refuse"), "OA", input=RefuseInput, run=_refuse, writes=("denial_reason",),
            stock="reservations released", description="The location declines the package."),
-    Action("reassign_location", "Reassign Location", "OAS", input=ReassignLocationInput,
+    Action("reassign_location", _("Reassign Location"), "OAS", input=ReassignLocationInput,
            run=_reassign_location, primary=True,
            writes=("location", "placed_at", "stock_checked_at", "next_stock_check_at", "stock_shortage",
                    "planning"),
@@ -805,7 +807,7 @@ ACTIONS: dict[str, Action] = actions_by_name(
            description="Re-plan to another location: Pending where it has every item and room, "
                        "Pending Transfer where transfers can bring the rest, else Product Out of "
                        "Stock."),
-    Action("split", "Split Package", "OA", input=SplitInput, run=_split, writes=("cancellation_reason",),
+    Action("split", _("Split Package"), "OA", input=SplitInput, run=_split, writes=("cancellation_reason",),
            admin=False,
            stock="reservations released; each new package reserves at its location (or waits "
                  "there for transfers or stock)",
@@ -817,42 +819,42 @@ ACTIONS: dict[str, Action] = actions_by_name(
                        "planning decides. With `require_pending` a part that cannot start Pending "
                        "refuses the whole split (409 `insufficient_stock` or `location_full`). "
                        "Not an admin action: each package needs its own assignment."),
-    Action("cancel", "Cancel", "OA", input=ReasonInput, run=_cancel, form=True,
+    Action("cancel", _("Cancel"), "OA", input=ReasonInput, run=_cancel, form=True,
            writes=("cancellation_reason",), stock="reservations released",
            description="Cancel before any physical work."),
-    Action("request_cancellation", "Request Cancellation", "OA", input=ReasonInput,
+    Action("request_cancellation", _("Request Cancellation"), "OA", input=ReasonInput,
            run=_request_cancellation, form=True, writes=("cancellation_reason",),
            description="Ask to cancel work in progress. No stock effect."),
-    Action("confirm_cancellation", "Confirm Cancellation", "OA", input=ReasonInput,
+    Action("confirm_cancellation", _("Confirm Cancellation"), "OA", input=ReasonInput,
            run=_confirm_cancellation, primary=True, form=False,
            stock="by the state before the request: reservations released or picked units "
                  "returned; open transfers cancelled",
            description="Cancel after work started."),
-    Action("reject_cancellation", "Reject Cancellation", "OA", input=ReasonInput,
+    Action("reject_cancellation", _("Reject Cancellation"), "OA", input=ReasonInput,
            run=_reject_cancellation, form=False, writes=("cancellation_reason",),
            description="Too late to cancel: back to the state before the request."),
-    Action("transfers_arrived", "Transfers Arrived", "S", input=ReasonInput, run=_transfers_arrived,
+    Action("transfers_arrived", _("Transfers Arrived"), "S", input=ReasonInput, run=_transfers_arrived,
            switchable=False, description="Every transfer of the package is Transferred."),
-    Action("transfer_lost", "Transfer Lost", "S", input=ReasonInput, run=_transfer_lost,
+    Action("transfer_lost", _("Transfer Lost"), "S", input=ReasonInput, run=_transfer_lost,
            switchable=False, stock="reservations released; other open transfers cancelled",
            description="A transfer of the package was Cancelled."),
-    Action("block", "Block", "OA", input=BlockInput, run=_block,
+    Action("block", _("Block"), "OA", input=BlockInput, run=_block,
            writes=("blocked_at", "block_reason", "blocked_by"), event=PACKAGE_BLOCKED,
            description="Put the package on hold, with a reason. Its state and reservations stay; "
                        "every other action is refused (409 `blocked`) and the automatic re-check "
                        "passes it over until it is unblocked."),
-    Action("unblock", "Unblock", "OA", input=ReasonInput, run=_unblock, primary=True, form=False,
+    Action("unblock", _("Unblock"), "OA", input=ReasonInput, run=_unblock, primary=True, form=False,
            writes=("blocked_at", "block_reason", "blocked_by", "next_stock_check_at"),
            releases_hold=True, switchable=False, event=PACKAGE_UNBLOCKED,
            description="Release the hold: the package goes on from the state it was blocked in "
                        "(a Product Out of Stock package is due for the re-check at once; transfers "
                        "that arrived or were cancelled meanwhile are acted on). Cannot be switched "
                        "off per brand, so a blocked package can always be released."),
-    Action("update_shipment", "Update Shipment", "OA", input=ShipInput, run=_update_shipment,
+    Action("update_shipment", _("Update Shipment"), "OA", input=ShipInput, run=_update_shipment,
            writes=("carrier", "tracking_number"), event=PACKAGE_SHIPMENT_UPDATED,
            description="Correct the carrier and tracking number of a package with the carrier; "
                        "the shipping ticket shows the new ones. The state does not change."),
-    Action("update_invoice", "Update Invoice", "OA", input=AttachInvoiceInput, run=_update_invoice,
+    Action("update_invoice", _("Update Invoice"), "OA", input=AttachInvoiceInput, run=_update_invoice,
            writes=("invoice_number", "invoice_date", "invoice_url"), event=PACKAGE_INVOICE_UPDATED,
            description="Replace the invoice (number, date, document URL) once packaging is "
                        "completed, also after handover. The state does not change; in Pending "

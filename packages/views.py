@@ -22,6 +22,8 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 from django.views import View
 from django.views.generic import TemplateView
 
@@ -83,14 +85,14 @@ def _get_package_or_404(user, number: str) -> Package:
     try:
         return package_get_for_user(user=user, number=number)
     except Package.DoesNotExist:
-        raise Http404("No such package at your locations") from None
+        raise Http404(_("No such package at your locations")) from None
 
 
 def _get_location_or_404(user, code: str) -> StockLocation:
     try:
         return stock_location_get(user=user, code=code)
     except StockLocation.DoesNotExist:
-        raise Http404("No such stock location among yours") from None
+        raise Http404(_("No such stock location among yours")) from None
 
 
 def _status_from_slug(slug: str | None) -> Status | None:
@@ -159,7 +161,7 @@ class PackageMovementsView(LoginRequiredMixin, TemplateView):
         totals = package_movement_totals(user=user, q=q, include_empty=include_empty)
         context.update(
             page_obj=page, cards=cards, q=q, sort=sort, include_empty=include_empty,
-            sorts=[(key, label) for key, (label, _) in MOVEMENT_SORTS.items()],
+            sorts=[(key, label) for key, (label, _order) in MOVEMENT_SORTS.items()],
             totals=[{"label": DASHBOARD_LABELS[code], "slug": Status(code).slug,
                      "count": totals[name]} for code, name in MOVEMENT_STATES.items()],
             open_total=totals["open_total"],
@@ -212,7 +214,7 @@ class PackageListView(LoginRequiredMixin, TemplateView):
             blocked=blocked,
             blocked_count=package_blocked_count_for_user(
                 user=user, location_id=location.pk if location else None),
-            sorts=[(key, label) for key, (label, _) in PACKAGE_SORTS.items()],
+            sorts=[(key, label) for key, (label, _order) in PACKAGE_SORTS.items()],
         )
         return context
 
@@ -268,27 +270,31 @@ def _payload_text(payload: dict) -> str:
         parts.append(", ".join(f"{i.get('quantity')} × {i.get('sku')}" for i in payload["items"]
                                if isinstance(i, dict)))
     if payload.get("invoice_number"):
-        parts.append(f"invoice {payload['invoice_number']}")
+        parts.append(_("invoice %(number)s") % {"number": payload["invoice_number"]})
     if payload.get("to_location"):
         parts.append(f"{payload.get('from_location', '?')} → {payload['to_location']}")
     if payload.get("replaces"):
-        parts.append(f"replaces {payload['replaces']}")
+        parts.append(_("replaces %(number)s") % {"number": payload["replaces"]})
     if payload.get("block_reason"):
-        parts.append(f"was blocked: {payload['block_reason']}")
+        parts.append(_("was blocked: %(reason)s") % {"reason": payload["block_reason"]})
     if isinstance(payload.get("packages"), list):
-        parts.append("new packages: " + ", ".join(
-            f"{p.get('number')} at {p.get('location')}" for p in payload["packages"] if isinstance(p, dict)))
+        parts.append(_("new packages: %(packages)s") % {"packages": ", ".join(
+            _("%(number)s at %(location)s") % {"number": p.get("number"), "location": p.get("location")}
+            for p in payload["packages"] if isinstance(p, dict))})
     if payload.get("split_from"):
-        parts.append(f"split from {payload['split_from']}")
+        parts.append(_("split from %(number)s") % {"number": payload["split_from"]})
     return "; ".join(p for p in parts if p)
 
 
 PLANNING_VERDICT_LABELS = {
-    "chosen": "Chosen", "no_stock": "No stock", "full": "Full", "excluded": "Excluded",
-    "wrong_kind": "Other kind", "ranked_lower": "Ranked lower", "not_included": "Not included",
+    "chosen": gettext_lazy("Chosen"), "no_stock": gettext_lazy("No stock"),
+    "full": gettext_lazy("Full"), "excluded": gettext_lazy("Excluded"),
+    "wrong_kind": gettext_lazy("Other kind"), "ranked_lower": gettext_lazy("Ranked lower"),
+    "not_included": gettext_lazy("Not included"),
 }
-PLANNING_OUTCOME_LABELS = {"placed": "placed it", "placed_nothing": "placed nothing",
-                           "not_applicable": "does not apply"}
+PLANNING_OUTCOME_LABELS = {"placed": gettext_lazy("placed it"),
+                           "placed_nothing": gettext_lazy("placed nothing"),
+                           "not_applicable": gettext_lazy("does not apply")}
 
 
 def _planning_context(package: Package) -> dict | None:
@@ -337,7 +343,8 @@ def shipping_ticket_context(package: Package) -> dict:
             location.name, location.code,
             ", ".join(p for p in (location.city, location.region) if p), location.postcode,
         ) if line],
-        "to_lines": [f"Customer of order {package.order_number}", f"{package.brand.name} order"],
+        "to_lines": [_("Customer of order %(number)s") % {"number": package.order_number},
+                     _("%(brand)s order") % {"brand": package.brand.name}],
         "package_barcode": code128_svg(package.number),
         "tracking_barcode": code128_svg(package.tracking_number) if package.tracking_number else "",
     }
@@ -400,7 +407,7 @@ class PackageTicketView(LoginRequiredMixin, TemplateView):
     def get(self, request, *args, **kwargs):
         package = _get_package_or_404(request.user, kwargs["number"])
         if not package_has_shipping_ticket(package):
-            messages.info(request, "The shipping ticket exists once the package is shipped.")
+            messages.info(request, _("The shipping ticket exists once the package is shipped."))
             return redirect("packages:detail", number=package.number)
         return self.render_to_response({"package": package, "ticket": shipping_ticket_context(package),
                                         "printed_at": timezone.now()})
@@ -417,16 +424,18 @@ def _conflict_message(package: Package, user, action: str) -> str:
     if last is not None and last.actor_user_id == user.pk:
         done = _action_label(last.action)
         if last.action == action:
-            return f"You already ran {done}: it is now {state}. Nothing was done a second time."
-        return (f"This package changed since the page was loaded: you ran {done} (in another tab "
-                f"or window) and it is now {state}. {asked} was not run; check it and act again "
-                "if still needed.")
+            return _("You already ran %(done)s: it is now %(state)s. Nothing was done a second "
+                     "time.") % {"done": done, "state": state}
+        return _("This package changed since the page was loaded: you ran %(done)s (in another "
+                 "tab or window) and it is now %(state)s. %(asked)s was not run; check it and act "
+                 "again if still needed.") % {"done": done, "state": state, "asked": asked}
     who = f" ({last.actor}: {_action_label(last.action)})" if last is not None else ""
     if last is not None and last.action == action:
-        return (f"Someone else changed this package{who}: it is now {state}. "
-                "Nothing was done a second time.")
-    return (f"Someone else changed this package{who}: it is now {state}. "
-            f"{asked} was not run; check it and act again if still needed.")
+        return _("Someone else changed this package%(who)s: it is now %(state)s. Nothing was "
+                 "done a second time.") % {"who": who, "state": state}
+    return _("Someone else changed this package%(who)s: it is now %(state)s. %(asked)s was not "
+             "run; check it and act again if still needed.") % {"who": who, "state": state,
+                                                               "asked": asked}
 
 
 def _user_packages(user):
@@ -447,7 +456,7 @@ class PackageActionView(LoginRequiredMixin, View):
 
     def _setup(self, request, number: str, action: str) -> Package:
         if action not in OPERATOR_ACTIONS:
-            raise Http404("No such operator action")
+            raise Http404(_("No such operator action"))
         return _get_package_or_404(request.user, number)
 
     def _render(self, request, package: Package, action: str, form, *, version: int, status: int = 200):
@@ -460,10 +469,10 @@ class PackageActionView(LoginRequiredMixin, View):
     def get(self, request, number: str, action: str):
         package = self._setup(request, number, action)
         if action not in package_allowed_actions(package, actor_kind="user"):
-            state = (f"blocked ({package.block_reason})" if package.is_blocked and action != "unblock"
-                     else Status(package.status).label)
-            messages.warning(request, f"{ACTIONS[action].label} is not possible while the package is "
-                                      f"{state}.")
+            state = (_("blocked (%(reason)s)") % {"reason": package.block_reason}
+                     if package.is_blocked and action != "unblock" else Status(package.status).label)
+            messages.warning(request, _("%(action)s is not possible while the package is %(state)s.")
+                             % {"action": ACTIONS[action].label, "state": state})
             return redirect("packages:detail", number=package.number)
         return self._render(request, package, action, _form_for(action, package), version=package.version)
 
@@ -472,7 +481,7 @@ class PackageActionView(LoginRequiredMixin, View):
         detail_url = reverse("packages:detail", args=[package.number])
         version_form = VersionForm(request.POST)
         if not version_form.is_valid():
-            messages.error(request, "The form was incomplete (no package version): nothing was done.")
+            messages.error(request, _("The form was incomplete (no package version): nothing was done."))
             return HttpResponseRedirect(detail_url)
         form = _form_for(action, package, request.POST)
         if form is not None and not form.is_valid():
@@ -485,7 +494,7 @@ class PackageActionView(LoginRequiredMixin, View):
                                  actor=user_actor(request.user),
                                  versions={version_form.cleaned_data["version"]}, **inputs)
         except Package.DoesNotExist:
-            raise Http404("No such package at your locations") from None
+            raise Http404(_("No such package at your locations")) from None
         except StaleVersion:
             current = Package.objects.only("pk", "status", "version").get(pk=package.pk)
             messages.warning(request, _conflict_message(current, request.user, action))
@@ -498,21 +507,22 @@ class PackageActionView(LoginRequiredMixin, View):
     def _after_success(self, request, package: Package, action: str, result: Package):
         label = ACTIONS[action].label
         state = Status(result.status).label
-        messages.success(request, f"{label}: the package is blocked ({state})." if result.is_blocked
-                         else f"{label}: the package is now {state}.")
+        text = (_("%(action)s: the package is blocked (%(state)s).") if result.is_blocked
+                else _("%(action)s: the package is now %(state)s."))
+        messages.success(request, text % {"action": label, "state": state})
         replacement = getattr(result, "replacement", None) if action.startswith("report_") else None
         if replacement is not None:
-            messages.info(request, format_html("Replacement package {} created ({}).",
+            messages.info(request, format_html(_("Replacement package {} created ({})."),
                                                _package_link(replacement, request.user),
                                                Status(replacement.status).label))
         split_off = getattr(result, "split_packages", None) or []
         if split_off:
-            messages.info(request, format_html("New package(s): {}.", format_html_join(
-                ", ", "{} ({} at {})",
+            messages.info(request, format_html(_("New package(s): {}."), format_html_join(
+                ", ", _("{} ({} at {})"),
                 ((_package_link(new, request.user), Status(new.status).label, new.location.code)
                  for new in split_off))))
         if not location_is_visible(user=request.user, location_id=result.location_id):
-            messages.info(request, "The package now belongs to a location you do not work at.")
+            messages.info(request, _("The package now belongs to a location you do not work at."))
             return redirect(f"{reverse('packages:list')}?location={package.location.code}")
         anchor = "#shipping-ticket" if package_has_shipping_ticket(result) else ""
         return HttpResponseRedirect(reverse("packages:detail", args=[package.number]) + anchor)
@@ -528,7 +538,7 @@ def _package_link(package: Package, user) -> str:
 
 def _error_text(label: str, exc: OmsError) -> str:
     """The refusal as one sentence; a shortage's detail already names each SKU short."""
-    return f"{label} refused: {exc.detail}"
+    return _("%(action)s refused: %(detail)s") % {"action": label, "detail": exc.detail}
 
 
 class PackageWebhookReplayView(LoginRequiredMixin, View):
@@ -539,5 +549,7 @@ class PackageWebhookReplayView(LoginRequiredMixin, View):
         failed = [d.pk for d in webhook_deliveries_for(aggregate_type="package", aggregate_id=package.pk)
                   if d.status == "failed"]
         count = webhook_replay(delivery_ids=failed)
-        messages.success(request, f"{count} failed webhook delivery(ies) queued again.")
+        messages.success(request, ngettext("%(count)d failed webhook delivery queued again.",
+                                           "%(count)d failed webhook deliveries queued again.",
+                                           count) % {"count": count})
         return redirect("packages:detail", number=package.number)

@@ -38,6 +38,7 @@ from oms.actions.errors import ActionNotAllowed, InvalidInput, OmsError, OnHold
 from oms.bulk_sql import rows_update
 from oms.events.outbox import events_publish_many
 from oms.events.types import transitioned_event_type
+from oms.translation import untranslated
 
 
 class ActorNotPermitted(OmsError):
@@ -295,5 +296,5 @@ def not_allowed_error(obj, action: Action, *, status: dict, allowed: list[str],
     ``extra`` goes into its body."""
     return ActionNotAllowed(
         detail or f"'{action.name}' is not allowed while the {obj._meta.model_name} is "
-                  f"{obj.get_status_display()}",
+                  f"{untranslated(obj.get_status_display())}",
         code=code, action=action.name, current_status=status, allowed_actions=allowed, **extra)
