@@ -15,6 +15,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from locations.models import StockLocation
 from oms.actions.log import TransitionLog
@@ -177,7 +178,7 @@ class Package(UpdateFieldsRequired, fsm.FSMModelMixin, TimeStampedModel):
     Status = Status
 
     class DeliveryType(models.TextChoices):
-        SHIP = "ship", _("Ship")
+        SHIP = "ship", pgettext_lazy("delivery type", "Ship")
         CLICK_AND_COLLECT = "click_and_collect", _("Click and collect")
 
     # Unique keys and indexes are declared in Meta: a ``unique=True`` / ``db_index=True``

@@ -30,7 +30,7 @@ from typing import Any
 
 import django_fsm as fsm
 from django.db import models, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from oms.actions.actors import Actor, system_actor
 from oms.actions.declaration import Action, Step
@@ -38,7 +38,6 @@ from oms.actions.errors import ActionNotAllowed, InvalidInput, OmsError, OnHold
 from oms.bulk_sql import rows_update
 from oms.events.outbox import events_publish_many
 from oms.events.types import transitioned_event_type
-from oms.translation import untranslated
 
 
 class ActorNotPermitted(OmsError):
@@ -293,8 +292,9 @@ def not_allowed_error(obj, action: Action, *, status: dict, allowed: list[str],
                       detail: str | None = None, code: str | None = None,
                       **extra: object) -> ActionNotAllowed:
     """The 409 of an action the row's state (or a rule, or its hold) does not allow now;
-    ``extra`` goes into its body."""
+    ``extra`` goes into its body (in English whatever language is active: API text)."""
+    with translation.override(None):
+        state = obj.get_status_display()
     return ActionNotAllowed(
-        detail or f"'{action.name}' is not allowed while the {obj._meta.model_name} is "
-                  f"{untranslated(obj.get_status_display())}",
+        detail or f"'{action.name}' is not allowed while the {obj._meta.model_name} is {state}",
         code=code, action=action.name, current_status=status, allowed_actions=allowed, **extra)
