@@ -14,8 +14,9 @@ def _time_zone_choices() -> list[tuple[str, str]]:
 class OperatorPreferenceForm(forms.ModelForm):
     """Language (blank: the browser's) and an IANA time zone (blank: UTC), both from lists."""
 
-    language = forms.ChoiceField(label=_("Language"), required=False,
-                                 choices=[("", _("Browser language"))] + list(settings.LANGUAGES))
+    language = forms.ChoiceField(
+        label=_("Language"), required=False, choices=[("", _("Browser language"))] + list(settings.LANGUAGES)
+    )
     time_zone = forms.ChoiceField(label=_("Time zone"), required=False, choices=_time_zone_choices)
 
     class Meta:

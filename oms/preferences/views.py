@@ -23,7 +23,8 @@ def language_set(request):
     language = request.POST.get("language", "")
     if request.user.is_authenticated and language in dict(settings.LANGUAGES):
         preference, _created = OperatorPreference.objects.update_or_create(
-            user=request.user, defaults={"language": language})
+            user=request.user, defaults={"language": language}
+        )
         preferences_store(request.session, preference)
     return response
 
@@ -36,8 +37,9 @@ class PreferencesView(LoginRequiredMixin, FormView):
 
     def get_form_kwargs(self):
         kwargs = super().get_form_kwargs()
-        kwargs["instance"] = OperatorPreference.objects.filter(user=self.request.user).first() or \
-            OperatorPreference(user=self.request.user)
+        kwargs["instance"] = OperatorPreference.objects.filter(
+            user=self.request.user
+        ).first() or OperatorPreference(user=self.request.user)
         return kwargs
 
     def form_valid(self, form):

@@ -38,6 +38,7 @@ def _po():
 
 # --- the catalogue ----------------------------------------------------------------------------
 
+
 def test_catalogue_is_complete_and_keeps_every_placeholder():
     catalogue = _po()
     assert len(catalogue) > 300
@@ -47,8 +48,9 @@ def test_catalogue_is_complete_and_keeps_every_placeholder():
         assert all(strings), f"untranslated: {message.id!r}"
         assert "fuzzy" not in message.flags, f"fuzzy: {message.id!r}"
         for string in strings:
-            assert sorted(PLACEHOLDER.findall(string)) == sorted(PLACEHOLDER.findall(ids[-1])), \
+            assert sorted(PLACEHOLDER.findall(string)) == sorted(PLACEHOLDER.findall(ids[-1])), (
                 f"placeholders differ: {message.id!r} -> {string!r}"
+            )
 
 
 def test_committed_mo_is_the_compiled_po():
@@ -72,11 +74,15 @@ def test_committed_mo_is_the_compiled_po():
 
 # --- labels the API and the events publish stay English -----------------------------------------
 
+
 def test_status_labels_are_translated_on_screen_but_english_in_the_api_shapes():
     with translation.override("tr"):
         assert str(Status.PACKAGING_COMPLETED.label) == "Paketleme Tamamlandı"
         assert status_dict(Status.PACKAGING_COMPLETED) == {
-            "code": 500, "slug": "packaging_completed", "label": "Packaging Completed"}
+            "code": 500,
+            "slug": "packaging_completed",
+            "label": "Packaging Completed",
+        }
         assert str(TransferStatus.IN_TRANSIT.label) == "Yolda"
         assert transfer_status_dict("in_transit") == {"slug": "in_transit", "label": "In Transit"}
 
@@ -102,14 +108,19 @@ def test_api_answers_the_same_json_for_accept_language_tr_and_en():
         assert answers[0] == answers[1], url
     status, body = answers[0]
     assert status == 200
-    assert {"code": 500, "slug": "packaging_completed", "label": "Packaging Completed",
-            "is_final": False} in body["states"]
+    assert {
+        "code": 500,
+        "slug": "packaging_completed",
+        "label": "Packaging Completed",
+        "is_final": False,
+    } in body["states"]
     anonymous = [Client().get(detail, HTTP_ACCEPT_LANGUAGE=language) for language in ("en", "tr")]
     assert anonymous[0].status_code == anonymous[1].status_code == 401
     assert anonymous[0].json() == anonymous[1].json()
 
 
 # --- the operator's language ----------------------------------------------------------------------
+
 
 def _operator(username="olivia"):
     user = get_user_model().objects.create_user(username, password="pw")
@@ -185,8 +196,9 @@ def test_preferences_page_saves_language_and_a_valid_time_zone():
     assert bad.status_code == 200 and b"errors" in bad.content
     assert not OperatorPreference.objects.filter(user=user).exists()
 
-    response = client.post(reverse("preferences"), {"language": "tr", "time_zone": "Europe/Istanbul"},
-                           follow=True)
+    response = client.post(
+        reverse("preferences"), {"language": "tr", "time_zone": "Europe/Istanbul"}, follow=True
+    )
     assert "Tercihler kaydedildi." in response.content.decode()
     preference = OperatorPreference.objects.get(user=user)
     assert (preference.language, preference.time_zone) == ("tr", "Europe/Istanbul")

@@ -19,8 +19,13 @@ from django.utils import translation
 from locations.models import OperatorAssignment
 from locations.tests.factories import StockLocationFactory
 from packages.models import Package, Status
+from packages.tests import test_browser
 from packages.tests.helpers import make_package
-from packages.tests.test_browser import CHROMIUM, browser, screen  # noqa: F401 (fixtures)
+
+# The browser tests' fixtures: one headless Debian Chromium, screenshots in var/screenshots/.
+CHROMIUM = test_browser.CHROMIUM
+browser = test_browser.browser
+screen = test_browser.screen
 
 CATALOGUE = Path(settings.BASE_DIR) / "locale" / "tr" / "LC_MESSAGES" / "django.po"
 PIECES = re.compile(r"%\(\w+\)[sd]|\{\}|<[^>]+>|&\w+;")
@@ -118,12 +123,14 @@ def untranslated_texts(texts, data: list[str]) -> list[str]:
 def _scene(django_user_model):
     """An operator at a location with a Pending package (two items), another package in
     each dashboard state, one blocked; returns (user, package, data strings)."""
-    here = StockLocationFactory(code="IST-01", name="Tuzla Depo", city="İstanbul", region="TR34",
-                                postcode="34940")
+    here = StockLocationFactory(
+        code="IST-01", name="Tuzla Depo", city="İstanbul", region="TR34", postcode="34940"
+    )
     user = django_user_model.objects.create_user("ayse", password="pw")
     OperatorAssignment.objects.create(user=user, location=here)
-    package = make_package(Status.PENDING, location=here, number="PKG-TR-1", order_number="ORD-55",
-                           quantities=(2, 1))
+    package = make_package(
+        Status.PENDING, location=here, number="PKG-TR-1", order_number="ORD-55", quantities=(2, 1)
+    )
     for status in (Status.IN_PROGRESS, Status.PENDING_TRANSFER, Status.READY_TO_PACKAGING):
         make_package(status, location=here)
     blocked = make_package(Status.IN_PROGRESS, location=here)
@@ -157,7 +164,8 @@ def test_the_scan_finds_english_text(client, django_user_model):
     left = untranslated_texts(html_texts(html), data)
     assert any("Package Information" in line for line in left)
     assert untranslated_texts(["Paket Bilgileri", "Ready to ship soon"], data) == [
-        "'Ready to ship soon' in 'Ready to ship soon'"]
+        "'Ready to ship soon' in 'Ready to ship soon'"
+    ]
 
 
 # --- in a browser whose language is Turkish (Debian Chromium, Playwright) -----------------------
@@ -169,8 +177,9 @@ SHOWN_TEXTS_JS = """() => [document.title, ...document.body.innerText.split("\\n
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} not installed (apt-get install chromium)")
 @pytest.mark.django_db(transaction=True)
-def test_browser_in_turkish_switches_to_english_and_keeps_the_choice(browser, live_server, screen,
-                                                                     django_user_model):
+def test_browser_in_turkish_switches_to_english_and_keeps_the_choice(
+    browser, live_server, screen, django_user_model
+):
     user, package, data = _scene(django_user_model)
 
     def log_in(locale: str):
