@@ -63,6 +63,7 @@ from packages.selectors import (
     package_search,
     package_waiting_reason,
 )
+from transfers.models import Status as TransferStatus
 from transfers.selectors import transfer_list_for_package
 
 CARDS_PER_PAGE = 48
@@ -322,11 +323,15 @@ def _planning_context(package: Package) -> dict | None:
 
 
 def _waiting_context(package: Package) -> dict | None:
-    """``package_waiting_reason`` with its ISO timestamps turned into datetimes for display."""
+    """``package_waiting_reason`` with its ISO timestamps turned into datetimes and transfer
+    states into their labels, for display."""
     waiting = package_waiting_reason(package)
     if waiting is None:
         return None
     waiting = dict(waiting)
+    if waiting.get("open_transfers"):
+        waiting["open_transfers"] = [{**t, "status": TransferStatus(t["status"]).label}
+                                     for t in waiting["open_transfers"]]
     if waiting.get("reason"):
         waiting["reason"] = reason_label(waiting["reason"])
     for key in ("last_checked_at", "next_check_at"):

@@ -21,6 +21,8 @@ from locations.tests.factories import StockLocationFactory
 from packages.models import Package, Status
 from packages.tests import test_browser
 from packages.tests.helpers import make_package
+from transfers.models import Status as TransferStatus
+from transfers.tests.factories import make_transfer
 
 # The browser tests' fixtures: one headless Debian Chromium, screenshots in var/screenshots/.
 CHROMIUM = test_browser.CHROMIUM
@@ -54,10 +56,12 @@ def _any_of(fragments) -> re.Pattern:
 @functools.cache
 def _turkish() -> re.Pattern:
     """Every Turkish text that may be shown: our catalogue's and Django's own (time spans,
-    form errors)."""
+    form errors; where they differ from the English)."""
     with translation.override("tr"):
         catalog = translation.trans_real.translation("tr")._catalog
         texts = {value for key, value in catalog.items() if value and value != key}
+    for message in _catalogue():  # ours also where Turkish spells it alike ("Transfer", "SKU")
+        texts.update(message.string if isinstance(message.string, tuple) else (message.string,))
     return _any_of(f for text in texts for f in _fragments(str(text)))
 
 
@@ -135,7 +139,22 @@ def _scene(django_user_model):
         make_package(status, location=here)
     blocked = make_package(Status.IN_PROGRESS, location=here)
     Package.objects.filter(pk=blocked.pk).update(blocked_at=package.created_at, block_reason="audit")
-    data = ["audit", user.username, here.code, here.name, here.city, here.region, here.postcode]
+    waiting = make_transfer(
+        TransferStatus.WAITING,
+        package=make_package(Status.PENDING_TRANSFER, location=here, number="PKG-TR-2", quantities=()),
+    )
+    data = [
+        "audit",
+        waiting.number,
+        waiting.source.code,
+        waiting.source.name,
+        user.username,
+        here.code,
+        here.name,
+        here.city,
+        here.region,
+        here.postcode,
+    ]
     for p in Package.objects.select_related("brand"):
         data += [p.number, p.order_number, p.brand.name, p.brand.slug]
         for item in p.items.select_related("sku"):
@@ -147,7 +166,7 @@ def _scene(django_user_model):
 def test_turkish_browser_sees_no_english_on_the_dashboard_and_a_package_page(client, django_user_model):
     user, package, data = _scene(django_user_model)
     client.force_login(user)
-    for url in ("/packages/movements/", f"/packages/{package.number}/", "/packages/"):
+    for url in ("/packages/movements/", f"/packages/{package.number}/", "/packages/PKG-TR-2/", "/packages/"):
         response = client.get(url, HTTP_ACCEPT_LANGUAGE="tr-TR,tr;q=0.9,en;q=0.5")
         assert response.status_code == 200
         html = response.content.decode()
