@@ -22,6 +22,7 @@ from django import forms
 from django.db.models import F, OuterRef, Prefetch, Subquery, Sum, prefetch_related_objects
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
@@ -87,7 +88,8 @@ class ReportedItems(serializers.ListSerializer):
         return {f"qty_{item.pk}": forms.IntegerField(
             min_value=0, max_value=item.quantity, initial=0, required=False,
             label=item.sku.code + (f" — {item.sku.name}" if item.sku.name else ""),
-            help_text=f"of {item.quantity}") for item in package.items.all()}
+            help_text=gettext("of %(quantity)s") % {"quantity": item.quantity})
+            for item in package.items.all()}
 
     def form_value(self, cleaned: dict) -> dict[str, int]:
         """``{"SKU": quantity}`` from the form. Raises ``forms.ValidationError``."""
@@ -97,7 +99,7 @@ class ReportedItems(serializers.ListSerializer):
         chosen = {codes[name]: quantity for name, quantity in cleaned.items()
                   if name in codes and quantity}
         if not chosen:
-            raise forms.ValidationError("Choose at least one item and how many units.")
+            raise forms.ValidationError(gettext("Choose at least one item and how many units."))
         return chosen
 
 
@@ -159,9 +161,10 @@ def _split_location_suggestions(package) -> list[tuple[str, str]]:
             .exclude(location_id=package.location_id)
             .values("location__code").annotate(free=Sum(F("on_hand") - F("reserved")))
             .order_by("-free", "location__code")[:MAX_LOCATION_SUGGESTIONS])
-    return [(package.location.code, f"{package.location.code} — this package's location"),
-            *((row["location__code"], f"{row['location__code']} — {row['free']} free units of these SKUs")
-              for row in rows)]
+    here = package.location.code
+    return [(here, gettext("%(code)s — this package's location") % {"code": here}),
+            *((row["location__code"], gettext("%(code)s — %(free)s free units of these SKUs")
+               % {"code": row["location__code"], "free": row["free"]}) for row in rows)]
 
 
 class SplitParts(serializers.ListSerializer):
@@ -179,11 +182,13 @@ class SplitParts(serializers.ListSerializer):
         fields: dict[str, forms.Field] = {}
         for part in range(1, min(max(units, 2), MAX_FORM_PARTS) + 1):
             fields[f"part{part}_location"] = forms.CharField(
-                max_length=64, required=False, label=f"Part {part}: location",
+                max_length=64, required=False,
+                label=gettext("Part %(part)s: location") % {"part": part},
                 initial=package.location.code if part == 1 else "",
                 widget=LocationCodeInput(suggestions, list_id=f"split-locations-{part}"))
             for item in items:
-                label = f"Part {part}: {item.sku.code} (of {item.quantity})"
+                label = gettext("Part %(part)s: %(sku)s (of %(quantity)s)") % {
+                    "part": part, "sku": item.sku.code, "quantity": item.quantity}
                 fields[f"part{part}_qty_{item.pk}"] = forms.IntegerField(
                     min_value=0, max_value=item.quantity, required=False,
                     initial=item.quantity if part == 1 else 0, label=label,
@@ -201,7 +206,8 @@ class SplitParts(serializers.ListSerializer):
             lines = [(item, cleaned.get(f"part{part}_qty_{item.pk}") or 0) for item in items]
             chosen = [{"sku": item.sku.code, "quantity": quantity} for item, quantity in lines if quantity]
             if chosen and not code:
-                raise forms.ValidationError(f"Part {part}: name the location of its units.")
+                raise forms.ValidationError(
+                    gettext("Part %(part)s: name the location of its units.") % {"part": part})
             if chosen:
                 parts.append({"location": code, "items": chosen})
                 for item, quantity in lines:
@@ -210,8 +216,9 @@ class SplitParts(serializers.ListSerializer):
         for item in items:
             if assigned[item.pk] != item.quantity:
                 raise forms.ValidationError(
-                    f"SKU {item.sku.code}: {assigned[item.pk]} of {item.quantity} units assigned; "
-                    "assign every unit exactly once.")
+                    gettext("SKU %(sku)s: %(assigned)s of %(quantity)s units assigned; assign every "
+                            "unit exactly once.") % {"sku": item.sku.code, "assigned": assigned[item.pk],
+                                                     "quantity": item.quantity})
         return parts
 
 
@@ -742,6 +749,16 @@ def _transfer_lost(package, actor, *, reason: str = "") -> Step:
     _release_held_stock(package, package.status)
     return Step(reason=reason, after=_cancel_open_transfers(actor))
 
+
+# Texts of the operator forms derived from the inputs above: labels made from the field names
+# and help texts. The API schema shows them in English; oms.actions.forms translates them.
+FORM_TEXTS = (
+    gettext_noop("Carrier"), gettext_noop("Tracking number"), gettext_noop("Printable ASCII without spaces."),
+    gettext_noop("Reason"), gettext_noop("Location"), gettext_noop("Denial reason id"),
+    gettext_noop("Invoice number"), gettext_noop("Invoice date"), gettext_noop("Invoice url"),
+    gettext_noop("Only if every part can start Pending"),
+    gettext_noop("Refuse the whole split when a location lacks units of its part or is full."),
+)
 
 ACTIONS: dict[str, Action] = actions_by_name(
     Action("start_preparing", _("Start Preparing"), "OA",

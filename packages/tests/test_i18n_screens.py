@@ -166,12 +166,20 @@ def _scene(django_user_model):
 def test_turkish_browser_sees_no_english_on_the_dashboard_and_a_package_page(client, django_user_model):
     user, package, data = _scene(django_user_model)
     client.force_login(user)
-    for url in ("/packages/movements/", f"/packages/{package.number}/", "/packages/PKG-TR-2/", "/packages/"):
+    forms = [f"/packages/{package.number}/actions/{name}/" for name in ("split", "report_missing", "block")]
+    for url in (
+        "/packages/movements/",
+        f"/packages/{package.number}/",
+        "/packages/PKG-TR-2/",
+        "/packages/",
+        *forms,
+    ):
         response = client.get(url, HTTP_ACCEPT_LANGUAGE="tr-TR,tr;q=0.9,en;q=0.5")
         assert response.status_code == 200
         html = response.content.decode()
         assert '<html lang="tr">' in html
-        assert untranslated_texts(html_texts(html), data) == [], url
+        left = untranslated_texts(html_texts(html), data)
+        assert left == [], f"{url}: {left}"
 
 
 @pytest.mark.django_db
