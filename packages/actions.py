@@ -757,7 +757,7 @@ def _transfer_lost(package, actor, *, reason: str = "") -> Step:
 FORM_TEXTS = (
     gettext_noop("Carrier"), gettext_noop("Tracking number"), gettext_noop("Printable ASCII without spaces."),
     gettext_noop("Reason"), gettext_noop("Location"), gettext_noop("Denial reason id"),
-    gettext_noop("Invoice number"), gettext_noop("Invoice date"), gettext_noop("Invoice url"),
+    gettext_noop("Invoice number"), gettext_noop("Invoice date"), gettext_noop("Invoice document URL"),
     gettext_noop("Only if every part can start Pending"),
     gettext_noop("Refuse the whole split when a location lacks units of its part or is full."),
 )

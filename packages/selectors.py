@@ -165,12 +165,13 @@ assert AGEING_STATES == OPEN_PACKAGE_STATES | BEFORE_HANDOVER_STATES
 
 HOUR = dt.timedelta(hours=1)
 # Time an open package has been in its current state: key -> (label, from, to), from included,
-# to excluded (None: unbounded). 59 min is "lt1h", 60 min "1-4h", 24 h "gt24h".
+# to excluded (None: unbounded). 59 min is "lt1h", 60 min "1-4h", 24 h "gt24h". The labels
+# hold no-break spaces.
 AGE_BUCKETS: dict[str, tuple[str, dt.timedelta | None, dt.timedelta | None]] = {
-    "lt1h": (_("<\u00a01\u00a0h"), None, HOUR),
-    "1-4h": (_("1–4\u00a0h"), HOUR, 4 * HOUR),
-    "4-24h": (_("4–24\u00a0h"), 4 * HOUR, 24 * HOUR),
-    "gt24h": (_("≥\u00a024\u00a0h"), 24 * HOUR, None),
+    "lt1h": (_("< 1 h"), None, HOUR),
+    "1-4h": (_("1–4 h"), HOUR, 4 * HOUR),
+    "4-24h": (_("4–24 h"), 4 * HOUR, 24 * HOUR),
+    "gt24h": (_("≥ 24 h"), 24 * HOUR, None),
 }
 
 

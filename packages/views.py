@@ -828,7 +828,7 @@ class PackageBulkResultsView(LoginRequiredMixin, TemplateView):
         context = super().get_context_data(**kwargs)
         run = self.request.session.get(BULK_RUNS_SESSION_KEY, {}).get(kwargs["run"])
         if run is None:
-            raise Http404("These bulk results are no longer kept")
+            raise Http404(_("These bulk results are no longer kept"))
         counts = dict.fromkeys(BULK_RESULT_LABELS, 0)
         for row in run["rows"]:
             counts[row["kind"]] += 1

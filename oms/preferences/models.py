@@ -1,28 +1,21 @@
 """Per-user screen preferences."""
 
-import functools
-import zoneinfo
-
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from oms import local_time
+
 
 def validate_time_zone(value: str) -> None:
-    """Refuse a name that is not an IANA time zone known to this machine (``zoneinfo``)."""
-    if value and value not in available_time_zones():
-        raise ValidationError(
-            _("“%(value)s” is not a known time zone (e.g. Europe/Istanbul)."),
-            code="invalid_time_zone",
-            params={"value": value},
-        )
+    """Blank, or an IANA zone name (``oms.local_time.validate_time_zone``)."""
+    if value:
+        local_time.validate_time_zone(value)
 
 
-@functools.cache
 def available_time_zones() -> frozenset[str]:
-    """The IANA names ``zoneinfo`` can load (read once per process)."""
-    return frozenset(zoneinfo.available_timezones())
+    """The IANA names this machine knows (``oms.local_time.time_zone_names``)."""
+    return local_time.time_zone_names()
 
 
 class OperatorPreference(models.Model):

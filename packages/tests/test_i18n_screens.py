@@ -18,27 +18,26 @@ from django.utils import translation
 
 from locations.models import OperatorAssignment
 from locations.tests.factories import StockLocationFactory
+from oms.local_time import time_zone_names
 from packages.models import Package, Status
-from packages.tests import test_browser
+from packages.tests.conftest import CHROMIUM
+from packages.tests.factories import BrandFactory
 from packages.tests.helpers import make_package
 from transfers.models import Status as TransferStatus
+from transfers.models import Transfer
 from transfers.tests.factories import make_transfer
-
-# The browser tests' fixtures: one headless Debian Chromium, screenshots in var/screenshots/.
-CHROMIUM = test_browser.CHROMIUM
-browser = test_browser.browser
-screen = test_browser.screen
 
 CATALOGUE = Path(settings.BASE_DIR) / "locale" / "tr" / "LC_MESSAGES" / "django.po"
 PIECES = re.compile(r"%\(\w+\)[sd]|\{\}|<[^>]+>|&\w+;")
 # Neither English nor Turkish: names of the product and the languages, codes.
 NEUTRAL = {"OMS", "UTC", "EN", "TR", "English", "Türkçe", "SKU"}
-ATTRIBUTES = ("title", "placeholder", "aria-label")
+ATTRIBUTES = ("title", "placeholder", "aria-label", "data-label")
 
 
 def _fragments(text: str) -> list[str]:
-    """The literal parts of a catalogue text (placeholders and tags removed) with a letter."""
-    parts = (re.sub(r"^\W+|\W+$", "", part) for part in PIECES.split(text))
+    """The literal parts of a catalogue text (placeholders and tags removed) with a letter,
+    white space normalised as the page texts are (a no-break space is a space)."""
+    parts = (re.sub(r"^\W+|\W+$", "", " ".join(part.split())) for part in PIECES.split(text))
     return [part for part in parts if re.search(r"[^\W\d_]", part)]
 
 
@@ -128,7 +127,12 @@ def _scene(django_user_model):
     """An operator at a location with a Pending package (two items), another package in
     each dashboard state, one blocked; returns (user, package, data strings)."""
     here = StockLocationFactory(
-        code="IST-01", name="Tuzla Depo", city="İstanbul", region="TR34", postcode="34940"
+        code="IST-01",
+        name="Tuzla Depo",
+        city="İstanbul",
+        region="TR34",
+        postcode="34940",
+        time_zone="Europe/Istanbul",
     )
     user = django_user_model.objects.create_user("ayse", password="pw")
     OperatorAssignment.objects.create(user=user, location=here)
@@ -145,6 +149,7 @@ def _scene(django_user_model):
     )
     data = [
         "audit",
+        here.time_zone,
         waiting.number,
         waiting.source.code,
         waiting.source.name,
@@ -180,6 +185,98 @@ def test_turkish_browser_sees_no_english_on_the_dashboard_and_a_package_page(cli
         assert '<html lang="tr">' in html
         left = untranslated_texts(html_texts(html), data)
         assert left == [], f"{url}: {left}"
+
+
+def _scan(client, urls, data):
+    for url in urls:
+        response = client.get(url, HTTP_ACCEPT_LANGUAGE="tr-TR,tr;q=0.9,en;q=0.5", follow=True)
+        assert response.status_code == 200, url
+        html = response.content.decode()
+        assert '<html lang="tr">' in html
+        left = untranslated_texts(html_texts(html), data)
+        assert left == [], f"{url}: {left}"
+
+
+@pytest.mark.django_db
+def test_turkish_staff_sees_no_english_on_lists_waits_ageing_bulk_transfers_and_preferences(
+    client, django_user_model
+):
+    """A staff operator (Attach Invoice in place on a Pending Invoice package): the package
+    list with its bulk bar and age filter, the waiting panel, the location page with its
+    ageing figures, a bulk action's input form and its results (done, changed meanwhile, not
+    found), the scan field's fallback, the transfers and the preferences page."""
+    user, package, data = _scene(django_user_model)
+    staff = django_user_model.objects.create_user("stella", password="pw", is_staff=True)
+    OperatorAssignment.objects.create(user=staff, location=package.location)
+    invoiced = make_package(
+        Status.PENDING_INVOICE,
+        location=package.location,
+        number="PKG-TR-3",
+        order_number="ORD-56",
+        brand=BrandFactory(slug="faturali", name="Faturalı", requires_invoice=True),
+        carrier="Aras",
+        tracking_number="TRK-77",
+    )
+    transfer = Transfer.objects.select_related("source", "destination").first()
+    data += [
+        staff.username,
+        "Faturalı",
+        "faturali",
+        "Aras",
+        "TRK-77",
+        "NOPE-1",
+        "zzz-yok",
+        transfer.destination.code,
+        transfer.destination.name,
+    ]
+    data += [invoiced.number, invoiced.order_number]
+    data += [v for item in invoiced.items.select_related("sku") for v in (item.sku.code, item.sku.name)]
+    client.force_login(staff)
+    lang = {"HTTP_ACCEPT_LANGUAGE": "tr-TR,tr;q=0.9,en;q=0.5"}
+    other = Package.objects.get(number="PKG-TR-2")
+    results = client.post(
+        "/packages/actions/",
+        {
+            "action": "start_preparing",
+            "selected": [
+                f"{package.version}:{package.number}",
+                f"{other.version + 5}:{other.number}",
+                "1:NOPE-1",
+            ],
+        },
+        **lang,
+    )
+    assert results.status_code == 302
+    bulk_form = client.post(
+        "/packages/actions/", {"action": "block", "selected": [f"1:{invoiced.number}"]}, **lang
+    )
+    assert bulk_form.status_code == 200 and 'data-testid="bulk-input-form"' in bulk_form.content.decode()
+    left = untranslated_texts(html_texts(bulk_form.content.decode()), data)
+    assert left == [], f"bulk form: {left}"
+    _scan(
+        client,
+        (
+            "/packages/",
+            "/packages/?open=true&age=lt1h&late=false",
+            f"/packages/{invoiced.number}/",
+            f"/locations/{package.location.code}/",
+            results.url,
+            "/find/?q=zzz-yok",
+            "/transfers/",
+            f"/transfers/{transfer.number}/",
+        ),
+        data,
+    )
+    zones = [name for name in time_zone_names() if name not in NEUTRAL]  # data, "UTC" aside
+    _scan(client, ("/preferences/",), [*data, *zones])
+    shown = client.get(results.url, **lang).content.decode()
+    assert all(f'data-result="{kind}"' in shown for kind in ("done", "changed", "not_found")), shown
+    html = client.get(f"/packages/{invoiced.number}/", **lang).content.decode()
+    assert (
+        'data-testid="waiting-form"' in html
+        and 'data-testid="ageing"'
+        in client.get(f"/locations/{package.location.code}/", **lang).content.decode()
+    )
 
 
 @pytest.mark.django_db
