@@ -9,6 +9,7 @@ refuses any negative quantity and any ``reserved > on_hand``.
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
 
 from oms.actions.row_guard import UpdateFieldsRequired
 from oms.local_time import default_location_time_zone, validate_time_zone
@@ -19,8 +20,8 @@ class StockLocation(TimeStampedModel):
     """A warehouse or store holding stock. ``code`` is the external key (Olist seller id)."""
 
     class Kind(models.TextChoices):
-        WAREHOUSE = "warehouse", "Warehouse"
-        STORE = "store", "Store"
+        WAREHOUSE = "warehouse", _("Warehouse")
+        STORE = "store", _("Store")
 
     code = models.CharField(max_length=64, unique=True)
     name = models.CharField(max_length=200)

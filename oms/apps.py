@@ -11,4 +11,7 @@ class OmsConfig(AppConfig):
         from oms.observability import heartbeat  # noqa: F401
         from oms.observability.metrics import OmsCollector, metrics_collector_register
 
+        # Copies the operator's preferences into the session at login.
+        from oms.preferences import session  # noqa: F401
+
         metrics_collector_register("oms", OmsCollector())

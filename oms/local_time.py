@@ -15,6 +15,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 
 DISPLAY_FORMAT = "%Y-%m-%d %H:%M"
 
@@ -30,7 +31,7 @@ def validate_time_zone(value: str) -> None:
     zone name such as ``"America/Sao_Paulo"``."""
     if value not in time_zone_names():
         raise ValidationError(
-            "%(value)s is not an IANA time zone name (e.g. America/Sao_Paulo, UTC).",
+            _("%(value)s is not an IANA time zone name (e.g. America/Sao_Paulo, UTC)."),
             code="invalid_time_zone",
             params={"value": value},
         )

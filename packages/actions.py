@@ -23,6 +23,8 @@ from django import forms
 from django.db.models import F, OuterRef, Prefetch, Subquery, Sum, prefetch_related_objects
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext, gettext_noop
+from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from locations import services as stock
@@ -87,7 +89,8 @@ class ReportedItems(serializers.ListSerializer):
         return {f"qty_{item.pk}": forms.IntegerField(
             min_value=0, max_value=item.quantity, initial=0, required=False,
             label=item.sku.code + (f" — {item.sku.name}" if item.sku.name else ""),
-            help_text=f"of {item.quantity}") for item in package.items.all()}
+            help_text=gettext("of %(quantity)s") % {"quantity": item.quantity})
+            for item in package.items.all()}
 
     def form_value(self, cleaned: dict) -> dict[str, int]:
         """``{"SKU": quantity}`` from the form. Raises ``forms.ValidationError``."""
@@ -97,7 +100,7 @@ class ReportedItems(serializers.ListSerializer):
         chosen = {codes[name]: quantity for name, quantity in cleaned.items()
                   if name in codes and quantity}
         if not chosen:
-            raise forms.ValidationError("Choose at least one item and how many units.")
+            raise forms.ValidationError(gettext("Choose at least one item and how many units."))
         return chosen
 
 
@@ -159,9 +162,10 @@ def _split_location_suggestions(package) -> list[tuple[str, str]]:
             .exclude(location_id=package.location_id)
             .values("location__code").annotate(free=Sum(F("on_hand") - F("reserved")))
             .order_by("-free", "location__code")[:MAX_LOCATION_SUGGESTIONS])
-    return [(package.location.code, f"{package.location.code} — this package's location"),
-            *((row["location__code"], f"{row['location__code']} — {row['free']} free units of these SKUs")
-              for row in rows)]
+    here = package.location.code
+    return [(here, gettext("%(code)s — this package's location") % {"code": here}),
+            *((row["location__code"], gettext("%(code)s — %(free)s free units of these SKUs")
+               % {"code": row["location__code"], "free": row["free"]}) for row in rows)]
 
 
 class SplitParts(serializers.ListSerializer):
@@ -179,11 +183,13 @@ class SplitParts(serializers.ListSerializer):
         fields: dict[str, forms.Field] = {}
         for part in range(1, min(max(units, 2), MAX_FORM_PARTS) + 1):
             fields[f"part{part}_location"] = forms.CharField(
-                max_length=64, required=False, label=f"Part {part}: location",
+                max_length=64, required=False,
+                label=gettext("Part %(part)s: location") % {"part": part},
                 initial=package.location.code if part == 1 else "",
                 widget=LocationCodeInput(suggestions, list_id=f"split-locations-{part}"))
             for item in items:
-                label = f"Part {part}: {item.sku.code} (of {item.quantity})"
+                label = gettext("Part %(part)s: %(sku)s (of %(quantity)s)") % {
+                    "part": part, "sku": item.sku.code, "quantity": item.quantity}
                 fields[f"part{part}_qty_{item.pk}"] = forms.IntegerField(
                     min_value=0, max_value=item.quantity, required=False,
                     initial=item.quantity if part == 1 else 0, label=label,
@@ -201,7 +207,8 @@ class SplitParts(serializers.ListSerializer):
             lines = [(item, cleaned.get(f"part{part}_qty_{item.pk}") or 0) for item in items]
             chosen = [{"sku": item.sku.code, "quantity": quantity} for item, quantity in lines if quantity]
             if chosen and not code:
-                raise forms.ValidationError(f"Part {part}: name the location of its units.")
+                raise forms.ValidationError(
+                    gettext("Part %(part)s: name the location of its units.") % {"part": part})
             if chosen:
                 parts.append({"location": code, "items": chosen})
                 for item, quantity in lines:
@@ -210,8 +217,9 @@ class SplitParts(serializers.ListSerializer):
         for item in items:
             if assigned[item.pk] != item.quantity:
                 raise forms.ValidationError(
-                    f"SKU {item.sku.code}: {assigned[item.pk]} of {item.quantity} units assigned; "
-                    "assign every unit exactly once.")
+                    gettext("SKU %(sku)s: %(assigned)s of %(quantity)s units assigned; assign every "
+                            "unit exactly once.") % {"sku": item.sku.code, "assigned": assigned[item.pk],
+                                                     "quantity": item.quantity})
         return parts
 
 
@@ -744,13 +752,24 @@ def _transfer_lost(package, actor, *, reason: str = "") -> Step:
     return Step(reason=reason, after=_cancel_open_transfers(actor))
 
 
+# Texts of the operator forms derived from the inputs above: labels made from the field names
+# and help texts. The API schema shows them in English; oms.actions.forms translates them.
+FORM_TEXTS = (
+    gettext_noop("Carrier"), gettext_noop("Tracking number"), gettext_noop("Printable ASCII without spaces."),
+    gettext_noop("Reason"), gettext_noop("Location"), gettext_noop("Denial reason id"),
+    gettext_noop("Invoice number"), gettext_noop("Invoice date"), gettext_noop("Invoice document URL"),
+    gettext_noop("Only if every part can start Pending"),
+    gettext_noop("Refuse the whole split when a location lacks units of its part or is full."),
+)
+
 ACTIONS: dict[str, Action] = actions_by_name(
-    Action("start_preparing", "Start Preparing", "OA",
+    Action("start_preparing", _("Start Preparing"), "OA",
            description="Start picking. No stock effect."),
-    Action("complete_packaging", "Packaging Completed", "OA", run=_complete_packaging, ledger=_stock_ledger,
+    Action("complete_packaging", _("Packaging Completed"), "OA", run=_complete_packaging,
+           ledger=_stock_ledger,
            stock="the reserved units are picked: they leave on_hand and reserved", primary=True,
            description="Finish packing."),
-    Action("report_missing", "Product Not Found", "OA", input=ReportItemsInput,
+    Action("report_missing", _("Product Not Found"), "OA", input=ReportItemsInput,
            bulk=False,
            run=_replace(stock.stock_write_off, "product_not_found"), writes=("cancellation_reason",),
            stock="reservations released; the missing units written off on_hand; a replacement "
@@ -758,13 +777,13 @@ ACTIONS: dict[str, Action] = actions_by_name(
            description="Some units are not on the shelf: the package is canceled and a "
                        "replacement created for the same items (Pending if the location still "
                        "has them, else Product Out of Stock), linked both ways."),
-    Action("report_defective", "Defective Product", "OA", input=ReportItemsInput,
+    Action("report_defective", _("Defective Product"), "OA", input=ReportItemsInput,
            bulk=False,
            run=_replace(stock.stock_mark_damaged, "defective_product"), writes=("cancellation_reason",),
            stock="reservations released; the defective units move from on_hand to damaged; "
                  "a replacement package reserves anew",
            description="As Product Not Found, ending in Defective Product Found."),
-    Action("report_missing_items", "Product Not Found — Advanced", "OA", input=ReportItemsInput,
+    Action("report_missing_items", _("Product Not Found — Advanced"), "OA", input=ReportItemsInput,
            bulk=False,
            run=_report_missing_items, event=PACKAGE_MISSING_ITEMS_REPORTED,
            stock="the missing units' reservations released and the units written off on_hand; the "
@@ -775,37 +794,37 @@ ACTIONS: dict[str, Action] = actions_by_name(
                        "location (Pending elsewhere, Pending Transfer, or Product Out of Stock), "
                        "linked to it (`split_from`). Reporting every unit is refused: that is "
                        "Product Not Found."),
-    Action("ship", "Ship", "OA", input=ShipInput, run=_ship, primary=True,
+    Action("ship", _("Ship"), "OA", input=ShipInput, run=_ship, primary=True,
            bulk=False,
            writes=("carrier", "tracking_number", "shipped_at"),
            description="Hand over to the carrier; stops at the first of the brand's gates "
                        "still open (a printed label, then an invoice), else Shipped."),
-    Action("confirm_label_printed", "Confirm Label Printed", "OA", run=_confirm_label_printed,
+    Action("confirm_label_printed", _("Confirm Label Printed"), "OA", run=_confirm_label_printed,
            primary=True, writes=("label_printed_at", "shipped_at"),
            description="The label is printed and stuck on."),
-    Action("attach_invoice", "Attach Invoice", "TAS", input=AttachInvoiceInput, run=_attach_invoice,
+    Action("attach_invoice", _("Attach Invoice"), "TAS", input=AttachInvoiceInput, run=_attach_invoice,
            writes=("invoice_number", "invoice_date", "invoice_url", "shipped_at"),
            description="Ships a package waiting for its invoice; a data update before that. The "
                        "brand's invoice integration sends it; an operator attaches it by hand when "
                        "the integration does not."),
-    Action("mark_ready_for_pickup", "Ready for Pickup", "OA", input=ReasonInput, run=_with_reason,
+    Action("mark_ready_for_pickup", _("Ready for Pickup"), "OA", input=ReasonInput, run=_with_reason,
            primary=True, form=False, description="Ready for the customer to collect."),
-    Action("hand_over", "Hand Over", "OA", input=ReasonInput, run=_with_reason, primary=True,
+    Action("hand_over", _("Hand Over"), "OA", input=ReasonInput, run=_with_reason, primary=True,
            form=False, writes=("delivered_at",), description="The customer collected it."),
-    Action("record_delivery_attempt", "Record Delivery Attempt", "AS", input=ReasonInput,
+    Action("record_delivery_attempt", _("Record Delivery Attempt"), "AS", input=ReasonInput,
            run=_with_reason, writes=("delivery_attempts",), form=False,
            description="Carrier event: delivery attempted (counted)."),
-    Action("mark_delivered", "Mark Delivered", "AS", input=ReasonInput, run=_with_reason,
+    Action("mark_delivered", _("Mark Delivered"), "AS", input=ReasonInput, run=_with_reason,
            writes=("delivered_at",), form=False, description="Carrier event: delivered."),
-    Action("mark_delivery_failed", "Mark Delivery Failed", "AS", input=DeliveryFailedInput,
+    Action("mark_delivery_failed", _("Mark Delivery Failed"), "AS", input=DeliveryFailedInput,
            run=_mark_delivery_failed, description="Carrier event: delivery failed, with a reason."),
-    Action("reschedule", "Reschedule", "OAS", run=_reschedule, ledger=_ReschedulingLedger, primary=True,
+    Action("reschedule", _("Reschedule"), "OAS", run=_reschedule, ledger=_ReschedulingLedger, primary=True,
            stock="reserves every item (refused with the shortages when the location lacks some, "
                  "or when it is full)",
            description="Back to work once stock returned and the location has room."),
-    Action("refuse", "Refuse", "OA", input=RefuseInput, run=_refuse, writes=("denial_reason",),
+    Action("refuse", _("Refuse"), "OA", input=RefuseInput, run=_refuse, writes=("denial_reason",),
            stock="reservations released", description="The location declines the package."),
-    Action("reassign_location", "Reassign Location", "OAS", input=ReassignLocationInput,
+    Action("reassign_location", _("Reassign Location"), "OAS", input=ReassignLocationInput,
            run=_reassign_location, primary=True,
            writes=("location", "placed_at", "stock_checked_at", "next_stock_check_at", "stock_shortage",
                    "planning"),
@@ -813,7 +832,7 @@ ACTIONS: dict[str, Action] = actions_by_name(
            description="Re-plan to another location: Pending where it has every item and room, "
                        "Pending Transfer where transfers can bring the rest, else Product Out of "
                        "Stock."),
-    Action("split", "Split Package", "OA", input=SplitInput, run=_split, writes=("cancellation_reason",),
+    Action("split", _("Split Package"), "OA", input=SplitInput, run=_split, writes=("cancellation_reason",),
            admin=False,
            stock="reservations released; each new package reserves at its location (or waits "
                  "there for transfers or stock)",
@@ -825,43 +844,43 @@ ACTIONS: dict[str, Action] = actions_by_name(
                        "planning decides. With `require_pending` a part that cannot start Pending "
                        "refuses the whole split (409 `insufficient_stock` or `location_full`). "
                        "Not an admin action: each package needs its own assignment."),
-    Action("cancel", "Cancel", "OA", input=ReasonInput, run=_cancel, form=True,
+    Action("cancel", _("Cancel"), "OA", input=ReasonInput, run=_cancel, form=True,
            writes=("cancellation_reason",), stock="reservations released",
            description="Cancel before any physical work."),
-    Action("request_cancellation", "Request Cancellation", "OA", input=ReasonInput,
+    Action("request_cancellation", _("Request Cancellation"), "OA", input=ReasonInput,
            run=_request_cancellation, form=True, writes=("cancellation_reason",),
            description="Ask to cancel work in progress. No stock effect."),
-    Action("confirm_cancellation", "Confirm Cancellation", "OA", input=ReasonInput,
+    Action("confirm_cancellation", _("Confirm Cancellation"), "OA", input=ReasonInput,
            run=_confirm_cancellation, primary=True, form=False,
            stock="by the state before the request: reservations released or picked units "
                  "returned; open transfers cancelled",
            description="Cancel after work started."),
-    Action("reject_cancellation", "Reject Cancellation", "OA", input=ReasonInput,
+    Action("reject_cancellation", _("Reject Cancellation"), "OA", input=ReasonInput,
            run=_reject_cancellation, form=False, writes=("cancellation_reason",),
            description="Too late to cancel: back to the state before the request."),
-    Action("transfers_arrived", "Transfers Arrived", "S", input=ReasonInput, run=_transfers_arrived,
+    Action("transfers_arrived", _("Transfers Arrived"), "S", input=ReasonInput, run=_transfers_arrived,
            switchable=False, description="Every transfer of the package is Transferred."),
-    Action("transfer_lost", "Transfer Lost", "S", input=ReasonInput, run=_transfer_lost,
+    Action("transfer_lost", _("Transfer Lost"), "S", input=ReasonInput, run=_transfer_lost,
            switchable=False, stock="reservations released; other open transfers cancelled",
            description="A transfer of the package was Cancelled."),
-    Action("block", "Block", "OA", input=BlockInput, run=_block,
+    Action("block", _("Block"), "OA", input=BlockInput, run=_block,
            writes=("blocked_at", "block_reason", "blocked_by"), event=PACKAGE_BLOCKED,
            description="Put the package on hold, with a reason. Its state and reservations stay; "
                        "every other action is refused (409 `blocked`) and the automatic re-check "
                        "passes it over until it is unblocked."),
-    Action("unblock", "Unblock", "OA", input=ReasonInput, run=_unblock, primary=True, form=False,
+    Action("unblock", _("Unblock"), "OA", input=ReasonInput, run=_unblock, primary=True, form=False,
            writes=("blocked_at", "block_reason", "blocked_by", "next_stock_check_at"),
            releases_hold=True, switchable=False, event=PACKAGE_UNBLOCKED,
            description="Release the hold: the package goes on from the state it was blocked in "
                        "(a Product Out of Stock package is due for the re-check at once; transfers "
                        "that arrived or were cancelled meanwhile are acted on). Cannot be switched "
                        "off per brand, so a blocked package can always be released."),
-    Action("update_shipment", "Update Shipment", "OA", input=ShipInput, run=_update_shipment,
+    Action("update_shipment", _("Update Shipment"), "OA", input=ShipInput, run=_update_shipment,
            bulk=False,
            writes=("carrier", "tracking_number"), event=PACKAGE_SHIPMENT_UPDATED,
            description="Correct the carrier and tracking number of a package with the carrier; "
                        "the shipping ticket shows the new ones. The state does not change."),
-    Action("update_invoice", "Update Invoice", "OA", input=AttachInvoiceInput, run=_update_invoice,
+    Action("update_invoice", _("Update Invoice"), "OA", input=AttachInvoiceInput, run=_update_invoice,
            bulk=False,
            writes=("invoice_number", "invoice_date", "invoice_url"), event=PACKAGE_INVOICE_UPDATED,
            description="Replace the invoice (number, date, document URL) once packaging is "
@@ -906,63 +925,63 @@ class Wait:
 
 WAITS: dict[int, Wait] = {
     Status.PENDING_TRANSFER: Wait(
-        who="Other stock locations (transfers)",
-        what="The transfers bringing the missing units to this location.",
-        then="When every one is Transferred the package moves to Ready to Packaging by itself; "
-             "if one is cancelled it goes to To Be Rescheduled."),
+        who=_("Other stock locations (transfers)"),
+        what=_("The transfers bringing the missing units to this location."),
+        then=_("When every one is Transferred the package moves to Ready to Packaging by itself; "
+               "if one is cancelled it goes to To Be Rescheduled.")),
     Status.PENDING_SHIPPING_LABEL: Wait(
-        who="The carrier integration, then this location",
-        what="The carrier's shipping label, printed and stuck on the package.",
-        then="Print the label the carrier issued and confirm it with Confirm Label Printed (the "
-             "integration may confirm it too). The ship goes on: to Pending Invoice if the brand "
-             "needs an invoice, else to Shipped.",
+        who=_("The carrier integration, then this location"),
+        what=_("The carrier's shipping label, printed and stuck on the package."),
+        then=_("Print the label the carrier issued and confirm it with Confirm Label Printed (the "
+               "integration may confirm it too). The ship goes on: to Pending Invoice if the brand "
+               "needs an invoice, else to Shipped."),
         acts=("confirm_label_printed",)),
     Status.PENDING_INVOICE: Wait(
-        who="The brand's invoice integration (integrator)",
-        what="The invoice of the package: number, date and document.",
-        then="The package ships as soon as the invoice is attached. If the integration does not "
-             "send it, attach it here.",
+        who=_("The brand's invoice integration (integrator)"),
+        what=_("The invoice of the package: number, date and document."),
+        then=_("The package ships as soon as the invoice is attached. If the integration does not "
+               "send it, attach it here."),
         acts=("attach_invoice",), form="attach_invoice"),
     Status.READY_FOR_PICKUP: Wait(
-        who="The customer",
-        what="The customer collecting the package at this location.",
-        then="Hand it over and confirm with Hand Over: the package is Delivered.",
+        who=_("The customer"),
+        what=_("The customer collecting the package at this location."),
+        then=_("Hand it over and confirm with Hand Over: the package is Delivered."),
         acts=("hand_over",)),
     Status.SHIPPED: Wait(
-        who="The carrier",
-        what="Delivery to the customer.",
-        then="The carrier's events come through the integration: Delivered, Delivery Attempted "
-             "or Delivery Failed. Correct a wrong carrier or tracking number with Update Shipment.",
+        who=_("The carrier"),
+        what=_("Delivery to the customer."),
+        then=_("The carrier's events come through the integration: Delivered, Delivery Attempted "
+               "or Delivery Failed. Correct a wrong carrier or tracking number with Update Shipment."),
         acts=("update_shipment",)),
     Status.DELIVERY_ATTEMPTED: Wait(
-        who="The carrier and the customer",
-        what="The carrier's next delivery attempt, with the customer there to receive it.",
-        then="The carrier reports the outcome through the integration: another attempt, "
-             "Delivered or Delivery Failed.",
+        who=_("The carrier and the customer"),
+        what=_("The carrier's next delivery attempt, with the customer there to receive it."),
+        then=_("The carrier reports the outcome through the integration: another attempt, "
+               "Delivered or Delivery Failed."),
         acts=("update_shipment",)),
     Status.DELIVERY_FAILED: Wait(
-        who="The carrier",
-        what="The carrier's follow-up: a delivery after all, reported through the integration.",
-        then="Only the carrier integration can still report it Delivered; follow it up with the "
-             "carrier.",
+        who=_("The carrier"),
+        what=_("The carrier's follow-up: a delivery after all, reported through the integration."),
+        then=_("Only the carrier integration can still report it Delivered; follow it up with the "
+               "carrier."),
         acts=("update_shipment",)),
     Status.PENDING_CANCELLATION: Wait(
-        who="This location's operator (or the integrator)",
-        what="A decision on the cancellation request.",
-        then="Confirm Cancellation while the package can still be stopped: it is canceled and "
-             "its units go back to stock. Reject Cancellation when it is too late: it goes back "
-             "to the state it was in.",
+        who=_("This location's operator (or the integrator)"),
+        what=_("A decision on the cancellation request."),
+        then=_("Confirm Cancellation while the package can still be stopped: it is canceled and "
+               "its units go back to stock. Reject Cancellation when it is too late: it goes back "
+               "to the state it was in."),
         acts=("confirm_cancellation", "reject_cancellation")),
     Status.PRODUCT_OUT_OF_STOCK: Wait(
-        who="Stock at this location (the automatic re-check)",
-        what="Stock for every item at this location, and room for one more open package.",
-        then="The re-check runs Reschedule by itself once stock is back. Reschedule by hand after "
-             "a stock count, or move the package with Reassign Location or Split Package.",
+        who=_("Stock at this location (the automatic re-check)"),
+        what=_("Stock for every item at this location, and room for one more open package."),
+        then=_("The re-check runs Reschedule by itself once stock is back. Reschedule by hand after "
+               "a stock count, or move the package with Reassign Location or Split Package."),
         acts=("reschedule", "reassign_location", "split")),
     Status.TO_BE_RESCHEDULED: Wait(
-        who="Planning: an operator or the integrator",
-        what="A new stock location for the package.",
-        then="Reassign Location re-plans it at another location, Split Package spreads it over "
-             "several, Cancel ends it.",
+        who=_("Planning: an operator or the integrator"),
+        what=_("A new stock location for the package."),
+        then=_("Reassign Location re-plans it at another location, Split Package spreads it over "
+               "several, Cancel ends it."),
         acts=("reassign_location", "split", "cancel")),
 }

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext
 
 # Bar/space widths of symbol values 0..105, then the stop pattern (106).
 PATTERNS = (
@@ -68,8 +69,8 @@ def code128_svg(value: str, *, height_modules: int = 40, css_class: str = "barco
     try:
         widths = code128_widths(value)
     except ValueError:  # not printable ASCII: print the text only, never fail the page
-        return format_html('<span class="{} barcode-unavailable">{} (no barcode: not ASCII)</span>',
-                           css_class, value)
+        return format_html('<span class="{} barcode-unavailable">{} ({})</span>',
+                           css_class, value, gettext("no barcode: not ASCII"))
     total = sum(widths) + 2 * QUIET_ZONE_MODULES
     bars = []
     x = QUIET_ZONE_MODULES
@@ -78,10 +79,11 @@ def code128_svg(value: str, *, height_modules: int = 40, css_class: str = "barco
             bars.append(f'<rect x="{x}" y="0" width="{width}" height="{height_modules}"/>')
         x += width
     label = escape(value)
+    name = escape(gettext("Code 128 barcode %(value)s") % {"value": value})
     return mark_safe(  # built from integers and the escaped value only
         f'<svg class="{escape(css_class)}" xmlns="http://www.w3.org/2000/svg" '
         f'viewBox="0 0 {total} {height_modules}" preserveAspectRatio="none" '
-        f'shape-rendering="crispEdges" role="img" aria-label="Code 128 barcode {label}" '
+        f'shape-rendering="crispEdges" role="img" aria-label="{name}" '
         f'data-value="{label}" data-modules="{total}">'
         f'<rect x="0" y="0" width="{total}" height="{height_modules}" fill="#fff"/>'
         f'<g fill="#000">{"".join(bars)}</g></svg>'

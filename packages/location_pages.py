@@ -10,6 +10,7 @@ from urllib.parse import quote
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.http import Http404
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.generic import TemplateView
 
 from locations.models import StockLocation
@@ -34,7 +35,7 @@ class LocationDetailView(LoginRequiredMixin, TemplateView):
         try:
             location = stock_location_get(user=self.request.user, code=kwargs["code"])
         except StockLocation.DoesNotExist:
-            raise Http404("No such stock location among yours") from None
+            raise Http404(_("No such stock location among yours")) from None
         counts = package_counts_by_status(location_id=location.pk)
         transfers = transfer_counts_by_direction(location_id=location.pk)
         context.update(

@@ -14,33 +14,36 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from locations.models import StockLocation
 from oms.actions.log import TransitionLog
 from oms.actions.row_guard import UpdateFieldsRequired
 from oms.timestamps import TimeStampedModel
+from oms.translation import untranslated
 
 
 class Status(models.IntegerChoices):
     """The 17 package states; codes are stable and stored in the database."""
 
-    PENDING = 100, "Pending"
-    IN_PROGRESS = 200, "In Progress"
-    PENDING_TRANSFER = 300, "Pending Transfer"
-    READY_TO_PACKAGING = 400, "Ready to Packaging"
-    PACKAGING_COMPLETED = 500, "Packaging Completed"
-    PENDING_SHIPPING_LABEL = 550, "Pending Shipping Label for Printing"
-    PENDING_INVOICE = 560, "Pending Invoice"
-    READY_FOR_PICKUP = 600, "Ready for Pickup"
-    SHIPPED = 700, "Shipped"
-    DELIVERY_FAILED = 710, "Delivery Failed"
-    DELIVERY_ATTEMPTED = 720, "Delivery Attempted"
-    DELIVERED = 800, "Delivered"
-    PENDING_CANCELLATION = 850, "Pending Cancellation"
-    CANCELED = 900, "Canceled"
-    DEFECTIVE_PRODUCT_FOUND = 910, "Defective Product Found"
-    PRODUCT_OUT_OF_STOCK = 920, "Product Out of Stock"
-    TO_BE_RESCHEDULED = 930, "To Be Rescheduled"
+    PENDING = 100, _("Pending")
+    IN_PROGRESS = 200, _("In Progress")
+    PENDING_TRANSFER = 300, _("Pending Transfer")
+    READY_TO_PACKAGING = 400, _("Ready to Packaging")
+    PACKAGING_COMPLETED = 500, _("Packaging Completed")
+    PENDING_SHIPPING_LABEL = 550, _("Pending Shipping Label for Printing")
+    PENDING_INVOICE = 560, _("Pending Invoice")
+    READY_FOR_PICKUP = 600, _("Ready for Pickup")
+    SHIPPED = 700, _("Shipped")
+    DELIVERY_FAILED = 710, _("Delivery Failed")
+    DELIVERY_ATTEMPTED = 720, _("Delivery Attempted")
+    DELIVERED = 800, _("Delivered")
+    PENDING_CANCELLATION = 850, _("Pending Cancellation")
+    CANCELED = 900, _("Canceled")
+    DEFECTIVE_PRODUCT_FOUND = 910, _("Defective Product Found")
+    PRODUCT_OUT_OF_STOCK = 920, _("Product Out of Stock")
+    TO_BE_RESCHEDULED = 930, _("To Be Rescheduled")
 
     @property
     def slug(self) -> str:
@@ -98,17 +101,18 @@ SPLIT_STATES = frozenset({
 # States in which missing units may be reported while the package goes on (report_missing_items).
 MISSING_ITEMS_STATES = frozenset({S.PENDING, S.IN_PROGRESS, S.READY_TO_PACKAGING})
 DASHBOARD_LABELS = {
-    S.PENDING: "Waiting",
-    S.IN_PROGRESS: "Preparing",
-    S.PENDING_TRANSFER: "Waiting Transfer Operations",
-    S.READY_TO_PACKAGING: "Ready to Package",
+    S.PENDING: _("Waiting"),
+    S.IN_PROGRESS: _("Preparing"),
+    S.PENDING_TRANSFER: _("Waiting Transfer Operations"),
+    S.READY_TO_PACKAGING: _("Ready to Package"),
 }
 
 
 def status_dict(code: int) -> dict:
-    """Return ``{"code": 100, "slug": "pending", "label": "Pending"}`` for a status code."""
+    """Return ``{"code": 100, "slug": "pending", "label": "Pending"}`` for a status code; the
+    label in English whatever language is active (API, events, webhooks)."""
     status = Status(code)
-    return {"code": status.value, "slug": status.slug, "label": status.label}
+    return {"code": status.value, "slug": status.slug, "label": untranslated(status.label)}
 
 
 class Brand(TimeStampedModel):
@@ -181,8 +185,8 @@ class Package(UpdateFieldsRequired, fsm.FSMModelMixin, TimeStampedModel):
     Status = Status
 
     class DeliveryType(models.TextChoices):
-        SHIP = "ship", "Ship"
-        CLICK_AND_COLLECT = "click_and_collect", "Click and collect"
+        SHIP = "ship", pgettext_lazy("delivery type", "Ship")
+        CLICK_AND_COLLECT = "click_and_collect", _("Click and collect")
 
     # Unique keys and indexes are declared in Meta: a ``unique=True`` / ``db_index=True``
     # CharField also gets a ``varchar_pattern_ops`` twin on PostgreSQL, which serves only
@@ -496,10 +500,10 @@ class PlanningRule(TimeStampedModel):
     first that applies and places the package wins."""
 
     class Ranking(models.TextChoices):
-        SAME_REGION = "same_region", "Same region as the delivery first"
-        STOCK = "stock", "Most of the package in stock first"
-        FEWEST_OPEN = "fewest_open", "Fewest open packages first"
-        PRIORITY = "priority", "Highest location priority first"
+        SAME_REGION = "same_region", _("Same region as the delivery first")
+        STOCK = "stock", _("Most of the package in stock first")
+        FEWEST_OPEN = "fewest_open", _("Fewest open packages first")
+        PRIORITY = "priority", _("Highest location priority first")
 
     brand = models.ForeignKey(Brand, on_delete=models.CASCADE, related_name="planning_rules")
     position = models.PositiveIntegerField(default=0, help_text="Rules are tried lowest first.")

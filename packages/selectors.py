@@ -23,6 +23,7 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from locations.models import StockLocation
 from locations.selectors import locations_restrict, stock_levels_for_skus, stock_location_list
@@ -144,11 +145,11 @@ assert set(MOVEMENT_STATES) == set(DASHBOARD_LABELS)
 
 # Card orders offered on the dashboard; ties are broken by code so pages never overlap.
 MOVEMENT_SORTS: dict[str, tuple[str, tuple]] = {
-    "waiting": ("Most waiting first", ("-waiting", "-open_total", "code")),
-    "open": ("Most open work first", ("-open_total", "-waiting", "code")),
-    "code": ("Location code", ("code",)),
-    "name": ("Location name", ("name", "code")),
-    "city": ("City", ("city", "code")),
+    "waiting": (_("Most waiting first"), ("-waiting", "-open_total", "code")),
+    "open": (_("Most open work first"), ("-open_total", "-waiting", "code")),
+    "code": (_("Location code"), ("code",)),
+    "name": (_("Location name"), ("name", "code")),
+    "city": (_("City"), ("city", "code")),
 }
 
 # States in which the package has not left the location yet: ship-by still matters.
@@ -164,12 +165,13 @@ assert AGEING_STATES == OPEN_PACKAGE_STATES | BEFORE_HANDOVER_STATES
 
 HOUR = dt.timedelta(hours=1)
 # Time an open package has been in its current state: key -> (label, from, to), from included,
-# to excluded (None: unbounded). 59 min is "lt1h", 60 min "1-4h", 24 h "gt24h".
+# to excluded (None: unbounded). 59 min is "lt1h", 60 min "1-4h", 24 h "gt24h". The labels
+# hold no-break spaces.
 AGE_BUCKETS: dict[str, tuple[str, dt.timedelta | None, dt.timedelta | None]] = {
-    "lt1h": ("<\u00a01\u00a0h", None, HOUR),
-    "1-4h": ("1–4\u00a0h", HOUR, 4 * HOUR),
-    "4-24h": ("4–24\u00a0h", 4 * HOUR, 24 * HOUR),
-    "gt24h": ("≥\u00a024\u00a0h", 24 * HOUR, None),
+    "lt1h": (_("< 1 h"), None, HOUR),
+    "1-4h": (_("1–4 h"), HOUR, 4 * HOUR),
+    "4-24h": (_("4–24 h"), 4 * HOUR, 24 * HOUR),
+    "gt24h": (_("≥ 24 h"), 24 * HOUR, None),
 }
 
 
@@ -214,11 +216,11 @@ def package_ageing_by_location(*, location_ids: list[int], now: dt.datetime | No
 
 # Package list orders: label and order_by.
 PACKAGE_SORTS: dict[str, tuple[str, tuple]] = {
-    "in_state": ("Longest in state first", ("status_changed_at", "pk")),
-    "recent": ("Most recently changed first", ("-status_changed_at", "-pk")),
-    "ship_by": ("Earliest ship-by first", (F("ship_by").asc(nulls_last=True), "pk")),
-    "number": ("Package number", ("number",)),
-    "newest": ("Newest package first", ("-pk",)),
+    "in_state": (_("Longest in state first"), ("status_changed_at", "pk")),
+    "recent": (_("Most recently changed first"), ("-status_changed_at", "-pk")),
+    "ship_by": (_("Earliest ship-by first"), (F("ship_by").asc(nulls_last=True), "pk")),
+    "number": (_("Package number"), ("number",)),
+    "newest": (_("Newest package first"), ("-pk",)),
 }
 
 # States after ship in which the shipping ticket is shown.

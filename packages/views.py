@@ -23,7 +23,10 @@ from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import number_format
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 from django.views import View
 from django.views.generic import TemplateView
 
@@ -35,7 +38,7 @@ from locations.selectors import (
     visible_location_ids,
 )
 from oms.actions.actors import user_actor, user_role
-from oms.actions.engine import StaleVersion
+from oms.actions.engine import ActorNotPermitted, StaleVersion
 from oms.actions.errors import OmsError
 from oms.actions.forms import action_form_class
 from oms.webhooks.delivery import webhook_deliveries_for, webhook_replay
@@ -68,6 +71,7 @@ from packages.selectors import (
     package_search,
     package_waiting_reason,
 )
+from transfers.models import Status as TransferStatus
 from transfers.selectors import transfer_list_for_package
 
 CARDS_PER_PAGE = 48
@@ -93,14 +97,14 @@ def _get_package_or_404(user, number: str) -> Package:
     try:
         return package_get_for_user(user=user, number=number)
     except Package.DoesNotExist:
-        raise Http404("No such package at your locations") from None
+        raise Http404(_("No such package at your locations")) from None
 
 
 def _get_location_or_404(user, code: str) -> StockLocation:
     try:
         return stock_location_get(user=user, code=code)
     except StockLocation.DoesNotExist:
-        raise Http404("No such stock location among yours") from None
+        raise Http404(_("No such stock location among yours")) from None
 
 
 def _status_from_slug(slug: str | None) -> Status | None:
@@ -127,7 +131,7 @@ def ageing_figures(counts: dict[str, int], *, at_location: str) -> dict:
     return {
         "ages": [{"key": key, "label": label, "count": counts[key],
                   "url": f"{at_location}&open=true&age={key}"}
-                 for key, (label, _, _) in AGE_BUCKETS.items()],
+                 for key, (label, _lower, _upper) in AGE_BUCKETS.items()],
         "late": counts["late"],
         "late_url": f"{at_location}&late=true",
     }
@@ -186,7 +190,7 @@ class PackageMovementsView(LoginRequiredMixin, TemplateView):
         totals = package_movement_totals(user=user, q=q, include_empty=include_empty)
         context.update(
             page_obj=page, cards=cards, q=q, sort=sort, include_empty=include_empty,
-            sorts=[(key, label) for key, (label, _) in MOVEMENT_SORTS.items()],
+            sorts=[(key, label) for key, (label, _order) in MOVEMENT_SORTS.items()],
             totals=[{"label": DASHBOARD_LABELS[code], "slug": Status(code).slug,
                      "count": totals[name]} for code, name in MOVEMENT_STATES.items()],
             open_total=totals["open_total"],
@@ -239,7 +243,7 @@ class PackageListView(LoginRequiredMixin, TemplateView):
             blocked=blocked,
             blocked_count=package_blocked_count_for_user(
                 user=user, location_id=location.pk if location else None),
-            sorts=[(key, label) for key, (label, _) in PACKAGE_SORTS.items()],
+            sorts=[(key, label) for key, (label, _order) in PACKAGE_SORTS.items()],
             open_only=filters["open_only"], age=filters["age"],
             age_label=AGE_BUCKETS[filters["age"]][0] if filters["age"] else "", late=filters["late"],
         )
@@ -332,27 +336,31 @@ def _payload_text(payload: dict) -> str:
         parts.append(", ".join(f"{i.get('quantity')} × {i.get('sku')}" for i in payload["items"]
                                if isinstance(i, dict)))
     if payload.get("invoice_number"):
-        parts.append(f"invoice {payload['invoice_number']}")
+        parts.append(_("invoice %(number)s") % {"number": payload["invoice_number"]})
     if payload.get("to_location"):
         parts.append(f"{payload.get('from_location', '?')} → {payload['to_location']}")
     if payload.get("replaces"):
-        parts.append(f"replaces {payload['replaces']}")
+        parts.append(_("replaces %(number)s") % {"number": payload["replaces"]})
     if payload.get("block_reason"):
-        parts.append(f"was blocked: {payload['block_reason']}")
+        parts.append(_("was blocked: %(reason)s") % {"reason": payload["block_reason"]})
     if isinstance(payload.get("packages"), list):
-        parts.append("new packages: " + ", ".join(
-            f"{p.get('number')} at {p.get('location')}" for p in payload["packages"] if isinstance(p, dict)))
+        parts.append(_("new packages: %(packages)s") % {"packages": ", ".join(
+            _("%(number)s at %(location)s") % {"number": p.get("number"), "location": p.get("location")}
+            for p in payload["packages"] if isinstance(p, dict))})
     if payload.get("split_from"):
-        parts.append(f"split from {payload['split_from']}")
+        parts.append(_("split from %(number)s") % {"number": payload["split_from"]})
     return "; ".join(p for p in parts if p)
 
 
 PLANNING_VERDICT_LABELS = {
-    "chosen": "Chosen", "no_stock": "No stock", "full": "Full", "excluded": "Excluded",
-    "wrong_kind": "Other kind", "ranked_lower": "Ranked lower", "not_included": "Not included",
+    "chosen": gettext_lazy("Chosen"), "no_stock": gettext_lazy("No stock"),
+    "full": gettext_lazy("Full"), "excluded": gettext_lazy("Excluded"),
+    "wrong_kind": gettext_lazy("Other kind"), "ranked_lower": gettext_lazy("Ranked lower"),
+    "not_included": gettext_lazy("Not included"),
 }
-PLANNING_OUTCOME_LABELS = {"placed": "placed it", "placed_nothing": "placed nothing",
-                           "not_applicable": "does not apply"}
+PLANNING_OUTCOME_LABELS = {"placed": gettext_lazy("placed it"),
+                           "placed_nothing": gettext_lazy("placed nothing"),
+                           "not_applicable": gettext_lazy("does not apply")}
 
 
 def _planning_context(package: Package) -> dict | None:
@@ -381,7 +389,8 @@ def _planning_context(package: Package) -> dict | None:
 
 def _waiting_context(package: Package, *, allowed: list[str], primary: str | None) -> dict | None:
     """What ``package`` waits for (``WAITS``: who, what, then), the details of
-    ``package_waiting_reason`` (ISO timestamps turned into datetimes), and the actions that
+    ``package_waiting_reason`` (ISO timestamps turned into datetimes, transfer states into
+    their labels), and the actions that
     answer the wait and are ``allowed`` now (the main button, ``primary``, aside), with the
     in-place form of ``Wait.form``; None in a state that waits on no one else."""
     wait = WAITS.get(package.status)
@@ -389,6 +398,9 @@ def _waiting_context(package: Package, *, allowed: list[str], primary: str | Non
     if wait is None and details is None:
         return None
     waiting = dict(details or {})
+    if waiting.get("open_transfers"):
+        waiting["open_transfers"] = [{**t, "status": TransferStatus(t["status"]).label}
+                                     for t in waiting["open_transfers"]]
     if waiting.get("reason"):
         waiting["reason"] = reason_label(waiting["reason"])
     for key in ("last_checked_at", "next_check_at"):
@@ -413,7 +425,8 @@ def shipping_ticket_context(package: Package) -> dict:
             location.name, location.code,
             ", ".join(p for p in (location.city, location.region) if p), location.postcode,
         ) if line],
-        "to_lines": [f"Customer of order {package.order_number}", f"{package.brand.name} order"],
+        "to_lines": [_("Customer of order %(number)s") % {"number": package.order_number},
+                     _("%(brand)s order") % {"brand": package.brand.name}],
         "package_barcode": code128_svg(package.number),
         "tracking_barcode": code128_svg(package.tracking_number) if package.tracking_number else "",
     }
@@ -476,7 +489,7 @@ class PackageTicketView(LoginRequiredMixin, TemplateView):
     def get(self, request, *args, **kwargs):
         package = _get_package_or_404(request.user, kwargs["number"])
         if not package_has_shipping_ticket(package):
-            messages.info(request, "The shipping ticket exists once the package is shipped.")
+            messages.info(request, _("The shipping ticket exists once the package is shipped."))
             return redirect("packages:detail", number=package.number)
         return self.render_to_response({"package": package, "ticket": shipping_ticket_context(package),
                                         "printed_at": timezone.now()})
@@ -493,16 +506,18 @@ def _conflict_message(package: Package, user, action: str) -> str:
     if last is not None and last.actor_user_id == user.pk:
         done = _action_label(last.action)
         if last.action == action:
-            return f"You already ran {done}: it is now {state}. Nothing was done a second time."
-        return (f"This package changed since the page was loaded: you ran {done} (in another tab "
-                f"or window) and it is now {state}. {asked} was not run; check it and act again "
-                "if still needed.")
+            return _("You already ran %(done)s: it is now %(state)s. Nothing was done a second "
+                     "time.") % {"done": done, "state": state}
+        return _("This package changed since the page was loaded: you ran %(done)s (in another "
+                 "tab or window) and it is now %(state)s. %(asked)s was not run; check it and act "
+                 "again if still needed.") % {"done": done, "state": state, "asked": asked}
     who = f" ({last.actor}: {_action_label(last.action)})" if last is not None else ""
     if last is not None and last.action == action:
-        return (f"Someone else changed this package{who}: it is now {state}. "
-                "Nothing was done a second time.")
-    return (f"Someone else changed this package{who}: it is now {state}. "
-            f"{asked} was not run; check it and act again if still needed.")
+        return _("Someone else changed this package%(who)s: it is now %(state)s. Nothing was "
+                 "done a second time.") % {"who": who, "state": state}
+    return _("Someone else changed this package%(who)s: it is now %(state)s. %(asked)s was not "
+             "run; check it and act again if still needed.") % {"who": who, "state": state,
+                                                               "asked": asked}
 
 
 def _user_packages(user):
@@ -523,7 +538,7 @@ class PackageActionView(LoginRequiredMixin, View):
 
     def _setup(self, request, number: str, action: str) -> Package:
         if action not in OPERATOR_ACTIONS:
-            raise Http404("No such operator action")
+            raise Http404(_("No such operator action"))
         return _get_package_or_404(request.user, number)
 
     def _render(self, request, package: Package, action: str, form, *, version: int, status: int = 200):
@@ -536,10 +551,10 @@ class PackageActionView(LoginRequiredMixin, View):
     def get(self, request, number: str, action: str):
         package = self._setup(request, number, action)
         if action not in package_allowed_actions(package, actor_kind=user_role(request.user)):
-            state = (f"blocked ({package.block_reason})" if package.is_blocked and action != "unblock"
-                     else Status(package.status).label)
-            messages.warning(request, f"{ACTIONS[action].label} is not possible while the package is "
-                                      f"{state}.")
+            state = (_("blocked (%(reason)s)") % {"reason": package.block_reason}
+                     if package.is_blocked and action != "unblock" else Status(package.status).label)
+            messages.warning(request, _("%(action)s is not possible while the package is %(state)s.")
+                             % {"action": ACTIONS[action].label, "state": state})
             return redirect("packages:detail", number=package.number)
         return self._render(request, package, action, _form_for(action, package), version=package.version)
 
@@ -548,7 +563,7 @@ class PackageActionView(LoginRequiredMixin, View):
         detail_url = reverse("packages:detail", args=[package.number])
         version_form = VersionForm(request.POST)
         if not version_form.is_valid():
-            messages.error(request, "The form was incomplete (no package version): nothing was done.")
+            messages.error(request, _("The form was incomplete (no package version): nothing was done."))
             return HttpResponseRedirect(detail_url)
         form = _form_for(action, package, request.POST)
         if form is not None and not form.is_valid():
@@ -561,7 +576,7 @@ class PackageActionView(LoginRequiredMixin, View):
                                  actor=user_actor(request.user),
                                  versions={version_form.cleaned_data["version"]}, **inputs)
         except Package.DoesNotExist:
-            raise Http404("No such package at your locations") from None
+            raise Http404(_("No such package at your locations")) from None
         except StaleVersion:
             current = Package.objects.only("pk", "status", "version").get(pk=package.pk)
             messages.warning(request, _conflict_message(current, request.user, action))
@@ -574,21 +589,22 @@ class PackageActionView(LoginRequiredMixin, View):
     def _after_success(self, request, package: Package, action: str, result: Package):
         label = ACTIONS[action].label
         state = Status(result.status).label
-        messages.success(request, f"{label}: the package is blocked ({state})." if result.is_blocked
-                         else f"{label}: the package is now {state}.")
+        text = (_("%(action)s: the package is blocked (%(state)s).") if result.is_blocked
+                else _("%(action)s: the package is now %(state)s."))
+        messages.success(request, text % {"action": label, "state": state})
         replacement = getattr(result, "replacement", None) if action.startswith("report_") else None
         if replacement is not None:
-            messages.info(request, format_html("Replacement package {} created ({}).",
+            messages.info(request, format_html(_("Replacement package {} created ({})."),
                                                _package_link(replacement, request.user),
                                                Status(replacement.status).label))
         split_off = getattr(result, "split_packages", None) or []
         if split_off:
-            messages.info(request, format_html("New package(s): {}.", format_html_join(
-                ", ", "{} ({} at {})",
+            messages.info(request, format_html(_("New package(s): {}."), format_html_join(
+                ", ", _("{} ({} at {})"),
                 ((_package_link(new, request.user), Status(new.status).label, new.location.code)
                  for new in split_off))))
         if not location_is_visible(user=request.user, location_id=result.location_id):
-            messages.info(request, "The package now belongs to a location you do not work at.")
+            messages.info(request, _("The package now belongs to a location you do not work at."))
             return redirect(f"{reverse('packages:list')}?location={package.location.code}")
         anchor = "#shipping-ticket" if package_has_shipping_ticket(result) else ""
         return HttpResponseRedirect(reverse("packages:detail", args=[package.number]) + anchor)
@@ -603,8 +619,12 @@ def _package_link(package: Package, user) -> str:
 
 
 def _error_text(label: str, exc: OmsError) -> str:
-    """The refusal as one sentence; a shortage's detail already names each SKU short."""
-    return f"{label} refused: {exc.detail}"
+    """The refusal as one sentence; a shortage's detail already names each SKU short. An
+    actor refused by the declaration's "who" reads who may run it in their language."""
+    if isinstance(exc, ActorNotPermitted) and exc.extra.get("action") in ACTIONS:
+        who = ", ".join(_(name) for name in ACTIONS[exc.extra["action"]].who_names)
+        return _("%(action)s refused: it may be run only by: %(who)s.") % {"action": label, "who": who}
+    return _("%(action)s refused: %(detail)s") % {"action": label, "detail": exc.detail}
 
 
 class PackageWebhookReplayView(LoginRequiredMixin, View):
@@ -615,7 +635,9 @@ class PackageWebhookReplayView(LoginRequiredMixin, View):
         failed = [d.pk for d in webhook_deliveries_for(aggregate_type="package", aggregate_id=package.pk)
                   if d.status == "failed"]
         count = webhook_replay(delivery_ids=failed)
-        messages.success(request, f"{count} failed webhook delivery(ies) queued again.")
+        messages.success(request, ngettext("%(count)d failed webhook delivery queued again.",
+                                           "%(count)d failed webhook deliveries queued again.",
+                                           count) % {"count": count})
         return redirect("packages:detail", number=package.number)
 
 
@@ -643,8 +665,8 @@ class PackageFindView(LoginRequiredMixin, View):
             return redirect("packages:detail", number=numbers[0])
         if kind == "order":
             return redirect(f"{list_url}?{urlencode({'order': code})}")
-        messages.info(request, f"No package, order or tracking number is exactly “{code}”: "
-                               "the packages containing it are listed.")
+        messages.info(request, _("No package, order or tracking number is exactly “%(code)s”: "
+                                 "the packages containing it are listed.") % {"code": code})
         return redirect(f"{list_url}?{urlencode({'q': code})}")
 
 
@@ -652,12 +674,12 @@ class PackageFindView(LoginRequiredMixin, View):
 
 # How a package of a bulk run ended, as the results page groups them (in this order).
 BULK_RESULT_LABELS = {
-    "done": "Done",
-    "not_allowed": "Not allowed from its state",
-    "changed": "Changed meanwhile",
-    "blocked": "Blocked (on hold)",
-    "not_found": "Not found",
-    "failed": "Refused",
+    "done": gettext_lazy("Done"),
+    "not_allowed": gettext_lazy("Not allowed from its state"),
+    "changed": gettext_lazy("Changed meanwhile"),
+    "blocked": gettext_lazy("Blocked (on hold)"),
+    "not_found": gettext_lazy("Not found"),
+    "failed": gettext_lazy("Refused"),
 }
 # The session keeps the results of the user's last few bulk runs for the results page.
 BULK_RUNS_SESSION_KEY = "package_bulk_runs"
@@ -680,7 +702,7 @@ def _selected_entries(values: list[str]) -> list[dict] | None:
     package once; None when one is malformed."""
     entries, seen = [], set()
     for value in values:
-        version, _, number = value.partition(":")
+        version, _sep, number = value.partition(":")
         if not version.isdigit() or int(version) < 1 or not number:
             return None
         if number not in seen:
@@ -690,33 +712,49 @@ def _selected_entries(values: list[str]) -> list[dict] | None:
 
 
 def _bulk_rows(results: list[dict], user) -> list[dict]:
-    """The results page's rows: ``{"number", "kind", "state", "reason", "link"}`` per package,
-    in the order run. A package changed meanwhile names its last change (1 query)."""
+    """The results of a run as the session keeps them (no text in the operator's language,
+    so the page shows them in the language it is read in): ``{"number", "kind", "status"
+    (code or None), "detail" (the engine's English text, as the API gives it), "changed" (the
+    last change of a package changed meanwhile: ``{"by_you", "actor", "action"}``, or None),
+    "link"}`` per package, in the order run (1 query for the packages changed meanwhile)."""
     changed = [r["number"] for r in results
                if r["result"] == "failed" and (r["error"] or {}).get("code") == "version_mismatch"]
     last = package_last_transitions(numbers=changed) if changed else {}
     rows = []
     for result in results:
         error = result["error"] or {}
-        kind, state = result["result"], (result["status"] or {}).get("label", "")
-        reason = error.get("detail", "")
+        kind, status = result["result"], (result["status"] or {}).get("code")
+        change = None
         if kind == "not_allowed" and error.get("code") == "blocked":
             kind = "blocked"
         elif kind == "failed" and error.get("code") == "version_mismatch":
             kind = "changed"
             row = last.get(result["number"])
             if row is not None:
-                state = Status(row.package.status).label
-                who = "you" if row.actor_user_id == user.pk else row.actor
-                reason = (f"Changed meanwhile by {who} ({_action_label(row.action)}): it is now "
-                          f"{state}. Nothing was done; check it and act again if still needed.")
-            else:
-                reason = "Changed meanwhile. Nothing was done; check it and act again if still needed."
-        elif kind == "not_found":
-            reason = "No such package at your locations."
-        rows.append({"number": result["number"], "kind": kind, "state": state, "reason": reason,
-                     "link": kind != "not_found"})
+                status = row.package.status
+                change = {"by_you": row.actor_user_id == user.pk, "actor": row.actor, "action": row.action}
+        rows.append({"number": result["number"], "kind": kind, "status": status,
+                     "detail": error.get("detail", ""), "changed": change, "link": kind != "not_found"})
     return rows
+
+
+def _bulk_row_text(row: dict) -> dict:
+    """A kept row (``_bulk_rows``) for the results page: its result ``label``, ``state`` (the
+    label of its status) and ``reason``, in the current language."""
+    state = Status(row["status"]).label if row["status"] else ""
+    reason = row["detail"]
+    if row["kind"] == "changed":
+        change = row["changed"]
+        if change is not None:
+            reason = _("Changed meanwhile by %(who)s (%(action)s): it is now %(state)s. Nothing was "
+                       "done; check it and act again if still needed.") % {
+                "who": _("you") if change["by_you"] else change["actor"],
+                "action": _action_label(change["action"]), "state": state}
+        else:
+            reason = _("Changed meanwhile. Nothing was done; check it and act again if still needed.")
+    elif row["kind"] == "not_found":
+        reason = _("No such package at your locations.")
+    return {**row, "label": BULK_RESULT_LABELS[row["kind"]], "state": state, "reason": reason}
 
 
 class PackageBulkActionView(LoginRequiredMixin, View):
@@ -732,7 +770,7 @@ class PackageBulkActionView(LoginRequiredMixin, View):
         list_url = _list_url(filters)
         action = request.POST.get("action", "")
         if action not in BULK_ACTIONS:
-            messages.error(request, "Choose an action to run on the selected packages: nothing was done.")
+            messages.error(request, _("Choose an action to run on the selected packages: nothing was done."))
             return HttpResponseRedirect(list_url)
         all_matching = request.POST.get("all_matching") == "1"
         if all_matching:
@@ -742,15 +780,16 @@ class PackageBulkActionView(LoginRequiredMixin, View):
         else:
             entries = _selected_entries(request.POST.getlist("selected"))
             if entries is None:
-                messages.error(request, "The selection was malformed: nothing was done.")
+                messages.error(request, _("The selection was malformed: nothing was done."))
                 return HttpResponseRedirect(list_url)
         if not entries:
-            messages.warning(request, "No package selected: nothing was done.")
+            messages.warning(request, _("No package selected: nothing was done."))
             return HttpResponseRedirect(list_url)
         if len(entries) > BULK_MAX:
-            messages.error(request, f"More than {BULK_MAX:,} packages match this filter; at most "
-                                    f"{BULK_MAX:,} can be acted on at once. Narrow the filter "
-                                    "(state, location, hold, search) and run it again: nothing was done.")
+            messages.error(request, _("More than %(max)s packages match this filter; at most %(max)s "
+                                      "can be acted on at once. Narrow the filter (state, location, "
+                                      "hold, search) and run it again: nothing was done.")
+                           % {"max": number_format(BULK_MAX, force_grouping=True)})
             return HttpResponseRedirect(list_url)
         spec = ACTIONS[action]
         inputs = {}
@@ -789,14 +828,14 @@ class PackageBulkResultsView(LoginRequiredMixin, TemplateView):
         context = super().get_context_data(**kwargs)
         run = self.request.session.get(BULK_RUNS_SESSION_KEY, {}).get(kwargs["run"])
         if run is None:
-            raise Http404("These bulk results are no longer kept")
+            raise Http404(_("These bulk results are no longer kept"))
         counts = dict.fromkeys(BULK_RESULT_LABELS, 0)
         for row in run["rows"]:
             counts[row["kind"]] += 1
         context.update(
             action=run["action"], action_label=ACTIONS[run["action"]].label,
             all_matching=run["all_matching"], list_url=run["list_url"],
-            rows=[{**row, "label": BULK_RESULT_LABELS[row["kind"]]} for row in run["rows"]],
+            rows=[_bulk_row_text(row) for row in run["rows"]],
             counts=[{"kind": kind, "label": label, "count": counts[kind]}
                     for kind, label in BULK_RESULT_LABELS.items()],
         )

@@ -21,6 +21,8 @@ once means two packages planned one after the other cannot be promised the same 
 
 from __future__ import annotations
 
+from django.utils.translation import gettext_lazy as _
+
 from locations import services as stock
 from oms.actions.actors import Actor
 from oms.actions.declaration import Action, NoInput, Step, actions_by_name
@@ -70,7 +72,7 @@ def _status_before_cancellation_request(transfer: Transfer) -> str:
 def _package_awaits(transfer: Transfer) -> bool:
     """Whether the package still waits for the transfer's units at its destination, as the
     receivers of ``transfer_arriving`` (the packages app) answer."""
-    return any(answer for _, answer in transfer_arriving.send(sender=Transfer, transfer=transfer))
+    return any(answer for _receiver, answer in transfer_arriving.send(sender=Transfer, transfer=transfer))
 
 
 def _tell_received(transfer: Transfer) -> None:
@@ -128,33 +130,33 @@ def _reject_cancellation(transfer: Transfer, actor: Actor, *, reason: str = "") 
 
 
 ACTIONS: dict[str, Action] = actions_by_name(
-    Action("ready_for_dispatch", "Ready for Dispatch", "OA", input=NoInput, side=SOURCE,
+    Action("ready_for_dispatch", _("Ready for Dispatch"), "OA", input=NoInput, side=SOURCE,
            description="The units are prepared at the source. No stock effect: they were "
                        "reserved there when the transfer was created."),
-    Action("dispatch", "Dispatch", "OA", input=DispatchInput, run=_dispatch, side=SOURCE,
+    Action("dispatch", _("Dispatch"), "OA", input=DispatchInput, run=_dispatch, side=SOURCE,
            writes=("carrier", "tracking_number"),
            stock="the units leave the source: reserved and on_hand both drop",
            description="Hand the units to the carrier; carrier and tracking number are "
                        "optional and stored as given (trimmed)."),
-    Action("receive", "Receive", "OA", input=NoInput, run=_receive, side=DESTINATION,
+    Action("receive", _("Receive"), "OA", input=NoInput, run=_receive, side=DESTINATION,
            stock="the units enter the destination's on_hand, reserved for the package while "
                  "it still waits for them there; else unreserved",
            description="Take the units in at the destination. The package moves on when its "
                        "last transfer arrived (transfers_arrived)."),
-    Action("cancel", "Cancel", "OAS", input=ReasonInput, run=_cancel, side=SOURCE,
+    Action("cancel", _("Cancel"), "OAS", input=ReasonInput, run=_cancel, side=SOURCE,
            stock="the source reservation is released",
            description="Cancel before anything left the source. A package in Pending "
                        "Transfer loses it (transfer_lost)."),
-    Action("request_cancellation", "Request Cancellation", "OAS", input=ReasonInput,
+    Action("request_cancellation", _("Request Cancellation"), "OAS", input=ReasonInput,
            run=_with_reason, side=SOURCE,
            description="Ask to stop a prepared or travelling transfer. No stock effect."),
-    Action("confirm_cancellation", "Confirm Cancellation", "OA", input=ReasonInput,
+    Action("confirm_cancellation", _("Confirm Cancellation"), "OA", input=ReasonInput,
            run=_confirm_cancellation, side=SOURCE,
            stock="by the state before the request: from in_transit the units come back to "
                  "the source's on_hand; from ready_to_shipment the source reservation is released",
            description="Cancel after the request. A package in Pending Transfer loses it "
                        "(transfer_lost)."),
-    Action("reject_cancellation", "Reject Cancellation", "OA", input=ReasonInput,
+    Action("reject_cancellation", _("Reject Cancellation"), "OA", input=ReasonInput,
            run=_reject_cancellation, side=SOURCE,
            description="Too late to cancel: back to the state before the request (read from "
                        "the log). No stock effect."),

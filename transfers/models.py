@@ -13,21 +13,23 @@ import django_fsm as fsm
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from oms.actions.log import TransitionLog
 from oms.actions.row_guard import UpdateFieldsRequired
 from oms.timestamps import TimeStampedModel
+from oms.translation import untranslated
 
 
 class Status(models.TextChoices):
     """The 6 transfer states; the slug is what the database stores."""
 
-    WAITING = "waiting", "Waiting"
-    READY_TO_SHIPMENT = "ready_to_shipment", "Ready To Shipment"
-    IN_TRANSIT = "in_transit", "In Transit"
-    TRANSFERRED = "transferred", "Transferred"
-    CANCELLATION_WAITING = "cancellation_waiting", "Cancellation Waiting"
-    CANCELLED = "cancelled", "Cancelled"
+    WAITING = "waiting", _("Waiting")
+    READY_TO_SHIPMENT = "ready_to_shipment", _("Ready To Shipment")
+    IN_TRANSIT = "in_transit", _("In Transit")
+    TRANSFERRED = "transferred", _("Transferred")
+    CANCELLATION_WAITING = "cancellation_waiting", _("Cancellation Waiting")
+    CANCELLED = "cancelled", _("Cancelled")
 
 
 S = Status
@@ -37,8 +39,9 @@ OPEN_STATES = frozenset({S.WAITING, S.READY_TO_SHIPMENT, S.IN_TRANSIT, S.CANCELL
 
 
 def transfer_status_dict(slug: str) -> dict:
-    """Return ``{"slug": "in_transit", "label": "In Transit"}`` for a status slug."""
-    return {"slug": str(slug), "label": Status(slug).label}
+    """Return ``{"slug": "in_transit", "label": "In Transit"}`` for a status slug; the label
+    in English whatever language is active (API, events, webhooks)."""
+    return {"slug": str(slug), "label": untranslated(Status(slug).label)}
 
 
 class Transfer(UpdateFieldsRequired, fsm.FSMModelMixin, TimeStampedModel):

@@ -9,27 +9,28 @@ from __future__ import annotations
 
 from django.db.models import Case, Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.db.models.functions import Coalesce
+from django.utils.translation import gettext_lazy as _
 
 from locations.models import StockLocation
 from locations.selectors import locations_restrict, stock_location_list
 from transfers.models import OPEN_STATES, Status, Transfer, TransferItem, TransferTransition
 
 DIRECTIONS: dict[str, str] = {"incoming": "destination", "outgoing": "source"}
-DIRECTION_LABELS = {"incoming": "Incoming", "outgoing": "Outgoing"}
+DIRECTION_LABELS = {"incoming": _("Incoming"), "outgoing": _("Outgoing")}
 
 # Card orders of the Transfer Location Movements dashboard (ties broken by code).
 TRANSFER_MOVEMENT_SORTS: dict[str, tuple[str, tuple]] = {
-    "open": ("Most open transfers first", ("-open_total", "code")),
-    "incoming": ("Most incoming open first", ("-incoming_open", "-open_total", "code")),
-    "outgoing": ("Most outgoing open first", ("-outgoing_open", "-open_total", "code")),
-    "code": ("Location code", ("code",)),
-    "name": ("Location name", ("name", "code")),
+    "open": (_("Most open transfers first"), ("-open_total", "code")),
+    "incoming": (_("Most incoming open first"), ("-incoming_open", "-open_total", "code")),
+    "outgoing": (_("Most outgoing open first"), ("-outgoing_open", "-open_total", "code")),
+    "code": (_("Location code"), ("code",)),
+    "name": (_("Location name"), ("name", "code")),
 }
 
 TRANSFER_SORTS: dict[str, tuple[str, tuple]] = {
-    "in_state": ("Longest in state first", ("status_changed_at", "pk")),
-    "recent": ("Most recently changed first", ("-status_changed_at", "-pk")),
-    "number": ("Transfer number", ("number",)),
+    "in_state": (_("Longest in state first"), ("status_changed_at", "pk")),
+    "recent": (_("Most recently changed first"), ("-status_changed_at", "-pk")),
+    "number": (_("Transfer number"), ("number",)),
 }
 
 

@@ -17,6 +17,7 @@ from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponseRedirect
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views import View
 from django.views.generic import TemplateView
 
@@ -82,14 +83,14 @@ def _get_location_or_404(user, code: str) -> StockLocation:
     try:
         return stock_location_get(user=user, code=code)
     except StockLocation.DoesNotExist:
-        raise Http404("No such stock location among yours") from None
+        raise Http404(_("No such stock location among yours")) from None
 
 
 def _get_transfer_or_404(user, number: str) -> Transfer:
     try:
         return transfer_get_for_user(user=user, number=number)
     except Transfer.DoesNotExist:
-        raise Http404("No such transfer at your locations") from None
+        raise Http404(_("No such transfer at your locations")) from None
 
 
 def _is_partial(request, target: str) -> bool:
@@ -134,7 +135,7 @@ class TransferMovementsView(LoginRequiredMixin, TemplateView):
         ]
         context.update(
             page_obj=page, cards=cards, q=q, sort=sort, include_empty=include_empty,
-            sorts=[(key, label) for key, (label, _) in TRANSFER_MOVEMENT_SORTS.items()],
+            sorts=[(key, label) for key, (label, _order) in TRANSFER_MOVEMENT_SORTS.items()],
             sees_all=user_sees_all_locations(user),
         )
         return context
@@ -166,7 +167,7 @@ class TransferListView(LoginRequiredMixin, TemplateView):
             location=location, direction=direction, direction_label=DIRECTION_LABELS.get(direction, ""),
             status=status, status_label=Status(status).label if status else "", q=q, sort=sort,
             page_obj=page, slider=slider,
-            sorts=[(key, label) for key, (label, _) in TRANSFER_SORTS.items()],
+            sorts=[(key, label) for key, (label, _order) in TRANSFER_SORTS.items()],
         )
         return context
 
@@ -208,13 +209,13 @@ class TransferActionView(LoginRequiredMixin, View):
 
     def post(self, request, number: str, action: str):
         if action not in OPERATOR_ACTIONS:
-            raise Http404("No such transfer action")
+            raise Http404(_("No such transfer action"))
         transfer = _get_transfer_or_404(request.user, number)
         detail_url = reverse("transfers:detail", args=[transfer.number])
         version_form = VersionForm(request.POST)
         form = _form_for(action, transfer, request.POST)
         if not version_form.is_valid() or (form is not None and not form.is_valid()):
-            messages.error(request, "The form was incomplete or invalid: nothing was done.")
+            messages.error(request, _("The form was incomplete or invalid: nothing was done."))
             return HttpResponseRedirect(detail_url)
         label = ACTIONS[action].label
         try:
@@ -223,16 +224,18 @@ class TransferActionView(LoginRequiredMixin, View):
                                   versions={version_form.cleaned_data["version"]},
                                   **(form.inputs() if form is not None else {}))
         except Transfer.DoesNotExist:
-            raise Http404("You do not work at the location that runs this action") from None
+            raise Http404(_("You do not work at the location that runs this action")) from None
         except StaleVersion:
             current = Transfer.objects.only("pk", "status").get(pk=transfer.pk)
-            messages.warning(request, f"Someone else changed this transfer: it is now "
-                                      f"{Status(current.status).label}. Nothing was done.")
+            messages.warning(request, _("Someone else changed this transfer: it is now %(state)s. "
+                                        "Nothing was done.") % {"state": Status(current.status).label})
             return HttpResponseRedirect(detail_url)
         except OmsError as exc:
-            messages.error(request, f"{label} refused: {exc.detail}")
+            messages.error(request, _("%(action)s refused: %(detail)s") % {"action": label,
+                                                                           "detail": exc.detail})
             return HttpResponseRedirect(detail_url)
-        messages.success(request, f"{label}: the transfer is now {Status(result.status).label}.")
+        messages.success(request, _("%(action)s: the transfer is now %(state)s.")
+                         % {"action": label, "state": Status(result.status).label})
         return HttpResponseRedirect(detail_url)
 
     def get(self, request, number: str, action: str):

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.utils.translation import gettext_noop
 from rest_framework import serializers
 
 from oms.actions.inputs import StrictInputSerializer
@@ -18,7 +19,9 @@ from oms.actions.inputs import StrictInputSerializer
 # Actor.role -> the letters of the "who" column of docs/state-machine.md it satisfies: a
 # staff user is an operator too.
 ROLE_LETTERS = {"user": "O", "staff": "OT", "api": "A", "system": "S"}
-WHO_NAMES = {"O": "operator", "T": "staff", "A": "integrator", "S": "system"}
+# Who may run an action, by its letters; marked for the screens (the API shows them in English).
+WHO_NAMES = {"O": gettext_noop("operator"), "T": gettext_noop("staff"), "A": gettext_noop("integrator"),
+             "S": gettext_noop("system")}
 
 
 class NoInput(StrictInputSerializer):

@@ -30,7 +30,7 @@ from typing import Any
 
 import django_fsm as fsm
 from django.db import models, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from oms.actions.actors import Actor, system_actor
 from oms.actions.declaration import Action, Step
@@ -38,6 +38,7 @@ from oms.actions.errors import ActionNotAllowed, InvalidInput, OmsError, OnHold
 from oms.bulk_sql import rows_update
 from oms.events.outbox import events_publish_many
 from oms.events.types import transitioned_event_type
+from oms.translation import untranslated
 
 
 class ActorNotPermitted(OmsError):
@@ -182,7 +183,7 @@ def _run(machine: Machine, action: Action, obj, entry: Entry, actor: Actor, batc
         raise StaleVersion(f"The {machine.event_prefix} is at version {obj.version}",
                            current_version=obj.version)
     if not action.may_run(actor.role):
-        raise ActorNotPermitted(f"'{action.name}' ({action.label}) may be run only by: "
+        raise ActorNotPermitted(f"'{action.name}' ({untranslated(action.label)}) may be run only by: "
                                 f"{', '.join(action.who_names)}", action=action.name)
     _check_hold(machine, action, obj, actor)
     machine.check(obj, action, actor)
@@ -293,8 +294,9 @@ def not_allowed_error(obj, action: Action, *, status: dict, allowed: list[str],
                       detail: str | None = None, code: str | None = None,
                       **extra: object) -> ActionNotAllowed:
     """The 409 of an action the row's state (or a rule, or its hold) does not allow now;
-    ``extra`` goes into its body."""
+    ``extra`` goes into its body (in English whatever language is active: API text)."""
+    with translation.override(None):
+        state = obj.get_status_display()
     return ActionNotAllowed(
-        detail or f"'{action.name}' is not allowed while the {obj._meta.model_name} is "
-                  f"{obj.get_status_display()}",
+        detail or f"'{action.name}' is not allowed while the {obj._meta.model_name} is {state}",
         code=code, action=action.name, current_status=status, allowed_actions=allowed, **extra)

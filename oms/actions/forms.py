@@ -10,9 +10,14 @@ its own (e.g. a quantity per item of a package).
 from __future__ import annotations
 
 from django import forms
+from django.utils.functional import lazy
+from django.utils.translation import gettext
 from rest_framework import serializers
 
 from oms.actions.declaration import Action
+
+# gettext of a text known only at run time (the catalogue lists it: e.g. packages.actions.FORM_TEXTS).
+gettext_lazy_text = lazy(gettext, str)
 
 
 class ActionForm(forms.Form):
@@ -40,8 +45,10 @@ class ActionForm(forms.Form):
 
 
 def _form_field(field: serializers.Field) -> forms.Field:
-    common = {"required": field.required, "label": field.label or None,
-              "help_text": field.help_text or None}
+    # The serializer's texts are the API's (English); the form shows them translated.
+    common = {"required": field.required,
+              "label": gettext_lazy_text(field.label) if field.label else None,
+              "help_text": gettext_lazy_text(field.help_text) if field.help_text else None}
     if hasattr(field, "form_choices"):
         return forms.ModelChoiceField(queryset=field.form_choices(), **common)
     if isinstance(field, serializers.URLField):

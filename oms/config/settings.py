@@ -77,9 +77,13 @@ MIDDLEWARE = [
     # Serves static files (admin, operator CSS, htmx) from gunicorn too, without a web server.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # Language from the session's or cookie's choice, else Accept-Language (needs the session).
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # After the user is known: the operator's stored language and time zone; English for /api/.
+    "oms.preferences.middleware.OperatorPreferenceMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -158,7 +162,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
-LANGUAGE_CODE = "en-us"
+# Operator screens in English and Turkish (locale/, see README "Translations"); the API
+# always answers in English (oms.preferences.middleware).
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("tr", "Türkçe")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "UTC"
 # IANA zone of a new stock location (operator screens show its times in its zone).
 OMS_DEFAULT_LOCATION_TIME_ZONE = env.str("OMS_DEFAULT_LOCATION_TIME_ZONE", default="UTC")

@@ -8,6 +8,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from oms.preferences.views import PreferencesView, language_set
 from packages.location_pages import LocationDetailView
 from packages.views import PackageFindView
 from transfers import views as transfer_views
@@ -33,6 +34,9 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("find/", PackageFindView.as_view(), name="find"),
+    # The top bar's language switcher (Django's set_language, plus the user's stored choice).
+    path("i18n/setlang/", language_set, name="set_language"),
+    path("preferences/", PreferencesView.as_view(), name="preferences"),
     path("packages/", include("packages.urls")),
     path("transfers/", include(transfer_patterns)),
     path("locations/", include(location_patterns)),

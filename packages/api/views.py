@@ -33,6 +33,7 @@ from oms.api.schema import (
     if_match_parameter,
 )
 from oms.api.tokens import api_token_location_ids, api_token_scope
+from oms.translation import untranslated
 from packages.actions import ACTIONS
 from packages.api.filters import PackageFilter
 from packages.api.serializers import (
@@ -221,7 +222,8 @@ class PackageBulkActionView(StrictQueryParamsMixin, APIView):
 def _action_doc(name: str) -> str:
     action = ACTIONS[name]
     effect = f" Stock: {action.stock}." if action.stock else ""
-    return f"{action.label}. Who: {', '.join(action.who_names)}.\n\n{action.description}{effect}"
+    label = untranslated(action.label)
+    return f"{label}. Who: {', '.join(action.who_names)}.\n\n{action.description}{effect}"
 
 
 def _make_action_view(name: str) -> type[PackageActionView]:
@@ -235,7 +237,7 @@ def _make_action_view(name: str) -> type[PackageActionView]:
     })
     view.post = extend_schema(
         operation_id=f"packages_action_{name}", tags=["package actions"],
-        summary=f"{ACTIONS[name].label} ({name})", description=_action_doc(name),
+        summary=f"{untranslated(ACTIONS[name].label)} ({name})", description=_action_doc(name),
         request=ACTION_INPUT_SERIALIZERS[name],
         parameters=[NUMBER_PARAMETER, IDEMPOTENCY_KEY_PARAMETER, IF_MATCH_PARAMETER, ETAG_HEADER],
         responses={200: PackageDetailOutputSerializer, 409: PackageConflictErrorSerializer},
@@ -254,7 +256,7 @@ def _make_bulk_view(name: str) -> type[PackageBulkActionView]:
     })
     view.post = extend_schema(
         operation_id=f"packages_bulk_{name}", tags=["bulk actions"],
-        summary=f"{ACTIONS[name].label} on many packages ({name})",
+        summary=f"{untranslated(ACTIONS[name].label)} on many packages ({name})",
         description=f"Up to {BULK_CHUNK_SIZE} packages at a time in one transaction; a refused "
                     "package changes nothing. Answers 200 with `done`, `not_allowed` (with the current "
                     "status), `not_found` or `failed` per package, in request order. An entry's "
@@ -366,10 +368,10 @@ def package_state_machine() -> dict:
     actions = fsm_actions(Package, states=Status.values, order=list(ACTIONS))
     return {
         "entity": "package",
-        "states": [{"code": s.value, "slug": s.slug, "label": s.label, "is_final": s in FINAL_STATES}
-                   for s in Status],
+        "states": [{"code": s.value, "slug": s.slug, "label": untranslated(s.label),
+                    "is_final": s in FINAL_STATES} for s in Status],
         "actions": [
-            {"name": a.name, "label": ACTIONS[a.name].label if a.name in ACTIONS else a.name,
+            {"name": a.name, "label": untranslated(ACTIONS[a.name].label) if a.name in ACTIONS else a.name,
              "who": ACTIONS[a.name].who_names if a.name in ACTIONS else [],
              "switchable": ACTIONS[a.name].switchable if a.name in ACTIONS else False,
              "sources": [int(s) for s in a.sources], "targets": [int(t) for t in a.targets],

@@ -39,7 +39,7 @@ pytestmark = pytest.mark.django_db
 
 OPERATOR = Actor("user", "operator")
 INTEGRATOR = Actor("api", "integrator")
-ACTOR_FOR = {"O": OPERATOR, "A": INTEGRATOR, "S": system_actor()}
+ACTOR_FOR = {"O": OPERATOR, "T": Actor("user", "staff", staff=True), "A": INTEGRATOR, "S": system_actor()}
 
 
 def _written():

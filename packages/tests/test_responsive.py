@@ -34,6 +34,7 @@ TOUCH_TARGETS = (
     ".navmenu > summary",
     ".mainnav a",
     ".who a",
+    ".language-switch button",
     ".menu > summary",
     ".menu-list a",
     ".menu-list button",
@@ -72,6 +73,14 @@ SKU_LINES_JS = """() => [...document.querySelectorAll('tr[data-sku] td.mono')].m
     range.selectNodeContents(td);
     const lines = new Set([...range.getClientRects()].map(r => Math.round(r.top))).size;
     return {sku: td.textContent.trim(), lines};
+})"""
+
+
+SWITCH_JS = """() => [...document.querySelectorAll('[data-testid="language-switch"] button')].map(b => {
+    const box = b.getBoundingClientRect();
+    return {lang: b.value, top: Math.round(box.top), left: Math.round(box.left),
+            right: Math.round(box.right), current: b.getAttribute('aria-current') === 'true',
+            background: getComputedStyle(b).backgroundColor};
 })"""
 
 
@@ -186,6 +195,7 @@ def test_every_operator_page_fits_the_width(browser, live_server, world, width):
             f"/transfers/?location={warehouse.code}&direction=incoming&status=in_transit",
         ),
         ("transfer", f"/transfers/{transfer.number}/"),
+        ("preferences", "/preferences/"),
     ]
     for name, path in pages:
         response = page.goto(base + path)
@@ -196,6 +206,15 @@ def test_every_operator_page_fits_the_width(browser, live_server, world, width):
             assert lines, name
             for cell in lines:  # a long SKU code wraps by line width, never a few characters a line
                 assert len(cell["sku"]) / cell["lines"] >= 10, (name, width, cell)
+
+    # The language switcher: its buttons side by side, the current language filled.
+    page.goto(base + "/preferences/")
+    switch = page.evaluate(SWITCH_JS)
+    assert [b["lang"] for b in switch] == ["en", "tr"], switch
+    side_by_side = switch[0]["top"] == switch[1]["top"] and switch[0]["right"] <= switch[1]["left"] + 1
+    assert side_by_side, (width, switch)
+    assert switch[0]["current"] and not switch[1]["current"], switch
+    assert switch[0]["background"] != switch[1]["background"], (width, switch)
 
     # The status slider shows every label whole, "To Be Rescheduled" the longest.
     page.goto(f"{base}/packages/?location={warehouse.code}")

@@ -365,3 +365,21 @@ def test_api_bulk_entry_version_must_be_a_positive_integer(version):
     )
     assert response.status_code == 400
     assert Package.objects.get(pk=package.pk).version == 1
+
+
+def test_results_are_worded_in_the_language_they_are_read_in(op_client, here):
+    """The session keeps codes, not sentences: a run made in English reads in Turkish after
+    switching, labels, states and reasons alike."""
+    package = make_package(Status.PENDING, location=here, number="BULK-TR-1")
+    response = op_client.post(
+        BULK_URL,
+        {"action": "start_preparing", "selected": [f"{package.version}:{package.number}", "1:NO-SUCH"]},
+        HTTP_ACCEPT_LANGUAGE="en",
+    )
+    english = op_client.get(response.url, HTTP_ACCEPT_LANGUAGE="en")
+    assert results(english)[package.number][:2] == ("done", "In Progress")
+    assert results(english)["NO-SUCH"][2] == "No such package at your locations."
+    turkish = op_client.get(response.url, HTTP_ACCEPT_LANGUAGE="tr")
+    assert results(turkish)[package.number][:2] == ("done", "Hazırlanıyor")
+    assert results(turkish)["NO-SUCH"][2] == "Lokasyonlarınızda böyle bir paket yok."
+    assert "<dt>Yapıldı</dt>" in turkish.content.decode()

@@ -135,6 +135,15 @@ def test_an_operator_without_staff_status_gets_no_invoice_form_and_cannot_attach
     assert any("only by: staff, integrator, system" in str(m) for m in response.context["messages"])
 
 
+def test_the_staff_refusal_reads_in_the_operators_language(op_client, here):
+    package = make_package(Status.PENDING_INVOICE, location=here, brand=invoice_brand(),
+                           carrier="Loggi", tracking_number="TRK1")
+    response = op_client.post(attach_url(package), {**INVOICE, "version": package.version}, follow=True,
+                              HTTP_ACCEPT_LANGUAGE="tr")
+    assert [str(m) for m in response.context["messages"]] == [
+        "Fatura Ekle reddedildi: bu işlemi yalnızca şunlar çalıştırabilir: yetkili, entegratör, sistem."]
+
+
 def test_pending_invoice_shows_the_attach_invoice_form_derived_from_its_input(staff_client, here):
     package = make_package(Status.PENDING_INVOICE, location=here, brand=invoice_brand(),
                            carrier="Loggi", tracking_number="TRK1")

@@ -26,6 +26,7 @@ from oms.api.idempotency import idempotent_call
 from oms.api.permissions import api_actor
 from oms.api.schema import IDEMPOTENCY_KEY_PARAMETER, NUMBER_PATTERN, etag_header, if_match_parameter
 from oms.api.tokens import api_token_location_ids, api_token_scope
+from oms.translation import untranslated
 from transfers.actions import ACTIONS
 from transfers.api.serializers import (
     TRANSFER_ACTION_INPUT_SERIALIZERS,
@@ -148,7 +149,7 @@ class TransferActionView(StrictQueryParamsMixin, APIView):
 def _action_doc(name: str) -> str:
     action = ACTIONS[name]
     effect = f" Stock: {action.stock}." if action.stock else ""
-    return (f"{action.label}. Who: {', '.join(action.who_names)}. Needs the transfer's "
+    return (f"{untranslated(action.label)}. Who: {', '.join(action.who_names)}. Needs the transfer's "
             f"{action.side} in the token's scope (else 404).\n\n{action.description}{effect}")
 
 
@@ -163,7 +164,7 @@ def _make_action_view(name: str) -> type[TransferActionView]:
     })
     view.post = extend_schema(
         operation_id=f"transfers_action_{name}", tags=["transfer actions"],
-        summary=f"{ACTIONS[name].label} ({name})", description=_action_doc(name),
+        summary=f"{untranslated(ACTIONS[name].label)} ({name})", description=_action_doc(name),
         request=TRANSFER_ACTION_INPUT_SERIALIZERS[name],
         parameters=[NUMBER_PARAMETER, IDEMPOTENCY_KEY_PARAMETER, IF_MATCH_PARAMETER, ETAG_HEADER],
         responses={200: TransferDetailOutputSerializer, 409: TransferConflictErrorSerializer},
@@ -227,8 +228,9 @@ def transfer_state_machine() -> dict:
                if a.name in ACTIONS]
     return {
         "entity": "transfer",
-        "states": [{"slug": s.value, "label": s.label} for s in Status],
-        "actions": [{"name": a.name, "label": ACTIONS[a.name].label, "who": ACTIONS[a.name].who_names,
+        "states": [{"slug": s.value, "label": untranslated(s.label)} for s in Status],
+        "actions": [{"name": a.name, "label": untranslated(ACTIONS[a.name].label),
+                     "who": ACTIONS[a.name].who_names,
                      "side": ACTIONS[a.name].side, "sources": [str(s) for s in a.sources],
                      "targets": [str(t) for t in a.targets],
                      "path": f"/api/v1/transfers/{{number}}/actions/{a.name}/"
