@@ -9,6 +9,7 @@ app_name = "packages"
 urlpatterns = [
     path("", views.PackageListView.as_view(), name="list"),
     path("movements/", views.PackageMovementsView.as_view(), name="movements"),
+    path("export.csv", views.PackageExportView.as_view(), name="export"),
     path("<str:number>/", views.PackageDetailView.as_view(), name="detail"),
     path("<str:number>/ticket/", views.PackageTicketView.as_view(), name="ticket"),
     path("<str:number>/actions/<slug:action>/", views.PackageActionView.as_view(), name="action"),

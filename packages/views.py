@@ -17,6 +17,7 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.paginator import Paginator
+from django.db.models import QuerySet
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -36,10 +37,12 @@ from oms.actions.actors import user_actor
 from oms.actions.engine import StaleVersion
 from oms.actions.errors import OmsError
 from oms.actions.forms import action_form_class
+from oms.csv_export import csv_response
 from oms.webhooks.delivery import webhook_deliveries_for, webhook_replay
 from packages.actions import ACTIONS, reason_label, split_form_grid
 from packages.barcode import code128_svg
 from packages.engine import package_allowed_actions, package_run
+from packages.export import PACKAGE_CSV_HEADER, package_csv_rows
 from packages.models import DASHBOARD_LABELS, Package, Status
 from packages.selectors import (
     MOVEMENT_SORTS,
@@ -171,6 +174,29 @@ class PackageMovementsView(LoginRequiredMixin, TemplateView):
 
 # --- package list ---------------------------------------------------------------------------
 
+def _package_list(request, *, now: dt.datetime) -> tuple[dict, QuerySet[Package]]:
+    """Read the package list's filters from the query string (``location`` code, ``status``
+    slug, ``blocked`` ``true``/``false``, ``q``, ``sort``) and return them with the list's
+    packages (``package_search``). The list page and its CSV export both read it here.
+    Raises Http404 for a location the user does not work at."""
+    user, params = request.user, request.GET
+    location = None
+    if params.get("location"):
+        location = _get_location_or_404(user, params["location"])
+    filters = {
+        "location": location,
+        "status": _status_from_slug(params.get("status")),
+        "blocked": {"true": True, "false": False}.get(params.get("blocked", "")),
+        "q": params.get("q", "").strip(),
+        "sort": params.get("sort") if params.get("sort") in PACKAGE_SORTS else "in_state",
+        "now": now,
+    }
+    packages = package_search(user=user, location_id=location.pk if location else None,
+                              status=filters["status"], blocked=filters["blocked"], q=filters["q"],
+                              sort=filters["sort"], now=now)
+    return filters, packages
+
+
 class PackageListView(LoginRequiredMixin, TemplateView):
     """The package list: a status slider (the 17 states with counts), search by package
     number, order number, SKU and tracking number, sorting, pagination, time in state and
@@ -187,34 +213,36 @@ class PackageListView(LoginRequiredMixin, TemplateView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         user, params = self.request.user, self.request.GET
-        location = None
-        if params.get("location"):
-            location = _get_location_or_404(user, params["location"])
-        status = _status_from_slug(params.get("status"))
-        blocked = {"true": True, "false": False}.get(params.get("blocked", ""))
-        q = params.get("q", "").strip()
-        sort = params.get("sort") if params.get("sort") in PACKAGE_SORTS else "in_state"
+        filters, packages = _package_list(self.request, now=timezone.now())
+        location, status = filters["location"], filters["status"]
         if location is not None:
             counts = package_counts_by_status(location_id=location.pk)
         else:
             counts = package_counts_by_status_for_user(user=user)
-        now = timezone.now()
-        packages = package_search(user=user, location_id=location.pk if location else None,
-                                  status=status, blocked=blocked, q=q, sort=sort, now=now)
         page = Paginator(packages, PACKAGES_PER_PAGE).get_page(params.get("page"))
         context.update(
-            location=location, status=status, q=q, sort=sort, page_obj=page, now=now,
+            **filters, page_obj=page,
             slider=[{"code": code, "slug": Status(code).slug, "label": Status(code).label,
                      "dashboard_label": DASHBOARD_LABELS.get(code, ""), "count": counts[code],
                      "active": status == code}
                     for code in Status.values],
             total_count=sum(counts.values()),
-            blocked=blocked,
             blocked_count=package_blocked_count_for_user(
                 user=user, location_id=location.pk if location else None),
             sorts=[(key, label) for key, (label, _) in PACKAGE_SORTS.items()],
         )
         return context
+
+
+class PackageExportView(LoginRequiredMixin, View):
+    """``GET``: the package list with the same filters as a streamed CSV attachment
+    (``packages.export``), every row of the list rather than a page of it."""
+
+    def get(self, request):
+        now = timezone.now()
+        _, packages = _package_list(request, now=now)
+        return csv_response(filename=f"packages-{timezone.localdate(now).isoformat()}.csv",
+                            header=PACKAGE_CSV_HEADER, rows=package_csv_rows(packages))
 
 
 # --- package detail -------------------------------------------------------------------------
