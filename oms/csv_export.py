@@ -37,7 +37,8 @@ BOM = "\ufeff"  # Excel reads a UTF-8 file as the local code page unless it star
 def export_time(value: dt.datetime | None, zone: dt.tzinfo | None = None) -> str:
     """Return ``value`` as ISO 8601 with its offset in ``zone`` (default: the active time
     zone), e.g. ``"2026-12-06T10:15:00-03:00"``; ``""`` for None. The one place export
-    times are formatted."""
+    times are formatted. Pass ``zone`` when formatting many values: looking the active zone
+    up costs more than the formatting."""
     if value is None:
         return ""
     return timezone.localtime(value, zone).isoformat()

@@ -242,7 +242,8 @@ class PackageExportView(LoginRequiredMixin, View):
         now = timezone.now()
         _, packages = _package_list(request, now=now)
         return csv_response(filename=f"packages-{timezone.localdate(now).isoformat()}.csv",
-                            header=PACKAGE_CSV_HEADER, rows=package_csv_rows(packages))
+                            header=PACKAGE_CSV_HEADER,
+                            rows=package_csv_rows(packages, zone=timezone.get_current_timezone()))
 
 
 # --- package detail -------------------------------------------------------------------------

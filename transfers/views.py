@@ -197,7 +197,8 @@ class TransferExportView(LoginRequiredMixin, View):
     def get(self, request):
         _, transfers = _transfer_list(request)
         return csv_response(filename=f"transfers-{timezone.localdate().isoformat()}.csv",
-                            header=TRANSFER_CSV_HEADER, rows=transfer_csv_rows(transfers))
+                            header=TRANSFER_CSV_HEADER,
+                            rows=transfer_csv_rows(transfers, zone=timezone.get_current_timezone()))
 
 
 class TransferDetailView(LoginRequiredMixin, TemplateView):

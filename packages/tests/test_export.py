@@ -177,3 +177,11 @@ def test_list_links_to_the_export_with_its_filters(op_client, here):
     fragment = op_client.get(reverse("packages:list"), {"q": "P-1"},
                              headers={"HX-Request": "true", "HX-Target": "package-results"})
     assert f'href="{EXPORT}?q=P-1"' in fragment.content.decode()
+
+
+def test_export_times_use_the_zone_active_in_the_view_not_while_streaming(op_client, here):
+    make_package(Status.PENDING, location=here)
+    with timezone.override("America/Sao_Paulo"):  # e.g. set by a middleware for the request
+        response = op_client.get(EXPORT)
+    [row] = read_csv(response)  # read after the request's zone is gone
+    assert dt.datetime.fromisoformat(row["created_at"]).utcoffset() == dt.timedelta(hours=-3)

@@ -131,3 +131,12 @@ def test_list_links_to_the_export_with_its_filters(op_client, mix):
     html = op_client.get(reverse("transfers:list"), {"location": "DST", "direction": "incoming",
                                                      "page": "1"}).content.decode()
     assert f'href="{EXPORT}?location=DST&amp;direction=incoming"' in html
+
+
+def test_export_times_use_the_zone_active_in_the_view(op_client, places):
+    src, dst, _ = places
+    transfer_to(dst, src)
+    with timezone.override("Asia/Kolkata"):
+        response = op_client.get(EXPORT)
+    [row] = read_csv(response)
+    assert row["created_at"].endswith("+05:30")
