@@ -8,6 +8,8 @@ server-side cursor is a plain one (no ``WITH HOLD``, which would make PostgreSQL
 the whole result at the ``DECLARE``), and it stays on one server connection behind pgbouncer
 in transaction pooling mode. With ``DISABLE_SERVER_SIDE_CURSORS`` set, psycopg would fetch
 the whole result into the process instead: leave it off (it is, in ``oms.config.settings``).
+An export holds its database connection and transaction until the last row is sent. Served
+by WSGI (gunicorn); under ASGI Django would read a synchronous iterator whole before sending.
 """
 
 from __future__ import annotations
