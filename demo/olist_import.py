@@ -541,11 +541,13 @@ def _import_sellers(path: Path, report: OlistImportReport) -> None:
         sellers[code] = StockLocation(
             code=code, name=f"{place} · {code[:8]}"[:200], city=city, region=state,
             postcode=postcode[:20], kind=StockLocation.Kind.WAREHOUSE,
+            time_zone=SOURCE_TIME_ZONE.key,
         )
         first_line[code] = line
     present = {code for (code,) in _existing(StockLocation, "code", sellers, columns=["code"])}
     new = [location for code, location in sellers.items() if code not in present]
-    _insert_catalogue(StockLocation, new, ("code", "name", "city", "region", "postcode", "kind"))
+    _insert_catalogue(StockLocation, new, ("code", "name", "city", "region", "postcode", "kind",
+                                           "time_zone"))
     stock_locations_created(new)
     report.locations_created += len(new)
     report.locations_present += len(present)
@@ -890,13 +892,27 @@ def olist_import(*, directory: str | Path, brand_slug: str = "olist", shift_date
 
 
 def _shift_ship_by(groups: Sequence[_Group], *, now: dt.datetime, report: OlistImportReport) -> None:
-    """Move every group's ship-by by the whole weeks that put the newest in ``[now, now + 1 week)``."""
+    """Move every group's ship-by by the whole weeks that put the newest in ``[now, now + 1 week)``.
+
+    The weeks are added to the São Paulo wall clock, so weekday and time of day stay as in
+    the file even when the old date had summer time (Brazil's ended in 2019) and the new
+    one has not."""
     newest = max(group.ship_by for group in groups)
-    weeks = -((newest - now) // SHIFT_STEP)  # ceil((now - newest) / 1 week)
+    weeks = -((_wall_clock(newest) - _wall_clock(now)) // SHIFT_STEP)  # ceil((now - newest) / 1 week)
     shift = weeks * SHIFT_STEP
     for group in groups:
-        group.ship_by += shift
-    report.ship_by_shift, report.newest_ship_by = shift, newest + shift
+        group.ship_by = _from_wall_clock(_wall_clock(group.ship_by) + shift)
+    report.ship_by_shift, report.newest_ship_by = shift, _from_wall_clock(_wall_clock(newest) + shift)
+
+
+def _wall_clock(moment: dt.datetime) -> dt.datetime:
+    """The naive São Paulo wall-clock time of the aware ``moment``."""
+    return moment.astimezone(SOURCE_TIME_ZONE).replace(tzinfo=None)
+
+
+def _from_wall_clock(wall: dt.datetime) -> dt.datetime:
+    """The aware UTC moment of the naive São Paulo wall-clock time ``wall``."""
+    return wall.replace(tzinfo=SOURCE_TIME_ZONE).astimezone(dt.UTC)
 
 
 def _report_refused(held: dict[str, list[_Group]], refused: dict[str, list[str]],

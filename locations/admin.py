@@ -4,6 +4,7 @@ from django.contrib import admin, messages
 from locations.models import OperatorAssignment, Sku, StockLevel, StockLocation
 from locations.services import stock_level_set, stock_location_save
 from oms.actions.errors import OmsError
+from oms.local_time import default_location_time_zone
 
 
 class StockLocationForm(forms.ModelForm):
@@ -13,20 +14,28 @@ class StockLocationForm(forms.ModelForm):
     priority = forms.IntegerField(required=False, initial=0,
                                   help_text=StockLocation._meta.get_field("priority").help_text)
 
+    time_zone = forms.CharField(required=False, max_length=64, initial=default_location_time_zone,
+                                help_text=StockLocation._meta.get_field("time_zone").help_text
+                                + " Blank: the default zone.")
+
     class Meta:
         model = StockLocation
-        fields = ["code", "name", "city", "region", "postcode", "kind", "is_active", "can_package",
-                  "is_pickup_point", "priority", "max_open_packages"]
+        fields = ["code", "name", "city", "region", "postcode", "time_zone", "kind", "is_active",
+                  "can_package", "is_pickup_point", "priority", "max_open_packages"]
 
     def clean_priority(self):
         return self.cleaned_data.get("priority") or 0
+
+    def clean_time_zone(self):
+        """A blank zone is the default (``OMS_DEFAULT_LOCATION_TIME_ZONE``); the model checks the name."""
+        return self.cleaned_data.get("time_zone", "").strip() or default_location_time_zone()
 
 
 @admin.register(StockLocation)
 class StockLocationAdmin(admin.ModelAdmin):
     form = StockLocationForm
-    list_display = ("code", "name", "city", "region", "kind", "is_active", "can_package", "is_pickup_point",
-                    "priority", "capacity")
+    list_display = ("code", "name", "city", "region", "time_zone", "kind", "is_active", "can_package",
+                    "is_pickup_point", "priority", "capacity")
     list_filter = ("kind", "is_active", "can_package", "is_pickup_point", "region")
     search_fields = ("code", "name", "city")
     readonly_fields = ("open_packages",)

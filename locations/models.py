@@ -11,6 +11,7 @@ from django.db import models
 from django.db.models import F, Q
 
 from oms.actions.row_guard import UpdateFieldsRequired
+from oms.local_time import default_location_time_zone, validate_time_zone
 from oms.timestamps import TimeStampedModel
 
 
@@ -26,6 +27,10 @@ class StockLocation(TimeStampedModel):
     city = models.CharField(max_length=100, blank=True)
     region = models.CharField(max_length=100, blank=True, db_index=True)
     postcode = models.CharField(max_length=20, blank=True)
+    time_zone = models.CharField(
+        max_length=64, default=default_location_time_zone, validators=[validate_time_zone],
+        help_text="IANA time zone name (e.g. America/Sao_Paulo): operator screens show the "
+                  "location's times in it.")
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.WAREHOUSE)
     is_active = models.BooleanField(default=True)
     can_package = models.BooleanField(default=True)

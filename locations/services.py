@@ -396,8 +396,8 @@ STOCK_LOCATION_UPDATED = "stock_location.updated"
 # The public event types of stock locations (registered in LocationsConfig.ready).
 STOCK_LOCATION_EVENT_TYPES = (STOCK_LOCATION_CREATED, STOCK_LOCATION_UPDATED)
 
-LOCATION_EVENT_FIELDS = ("code", "name", "city", "region", "postcode", "kind", "is_active",
-                         "can_package", "is_pickup_point")
+LOCATION_EVENT_FIELDS = ("code", "name", "city", "region", "postcode", "time_zone", "kind",
+                         "is_active", "can_package", "is_pickup_point")
 
 
 STOCK_LOCATION_EVENT_TYPES = ["stock_location.created", "stock_location.updated"]
@@ -412,6 +412,7 @@ class StockLocationEventLocationSerializer(serializers.Serializer):
     city = serializers.CharField(allow_blank=True)
     region = serializers.CharField(allow_blank=True)
     postcode = serializers.CharField(allow_blank=True)
+    time_zone = serializers.CharField(help_text="IANA time zone name, e.g. America/Sao_Paulo.")
     kind = serializers.ChoiceField(choices=StockLocation.Kind.choices)
     is_active = serializers.BooleanField()
     can_package = serializers.BooleanField()

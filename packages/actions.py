@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from django import forms
 from django.db.models import F, OuterRef, Prefetch, Subquery, Sum, prefetch_related_objects
@@ -282,7 +283,8 @@ class AttachInvoiceInput(StrictInputSerializer):
 
     invoice_number = StrictCharField(max_length=64)
     invoice_date = serializers.DateField()
-    invoice_url = StrictURLField(max_length=500, required=False, allow_blank=True)
+    invoice_url = StrictURLField(max_length=500, required=False, allow_blank=True,
+                                 label="Invoice document URL")
 
 
 class BlockInput(StrictInputSerializer):
@@ -749,6 +751,7 @@ ACTIONS: dict[str, Action] = actions_by_name(
            stock="the reserved units are picked: they leave on_hand and reserved", primary=True,
            description="Finish packing."),
     Action("report_missing", "Product Not Found", "OA", input=ReportItemsInput,
+           bulk=False,
            run=_replace(stock.stock_write_off, "product_not_found"), writes=("cancellation_reason",),
            stock="reservations released; the missing units written off on_hand; a replacement "
                  "package reserves anew",
@@ -756,11 +759,13 @@ ACTIONS: dict[str, Action] = actions_by_name(
                        "replacement created for the same items (Pending if the location still "
                        "has them, else Product Out of Stock), linked both ways."),
     Action("report_defective", "Defective Product", "OA", input=ReportItemsInput,
+           bulk=False,
            run=_replace(stock.stock_mark_damaged, "defective_product"), writes=("cancellation_reason",),
            stock="reservations released; the defective units move from on_hand to damaged; "
                  "a replacement package reserves anew",
            description="As Product Not Found, ending in Defective Product Found."),
     Action("report_missing_items", "Product Not Found — Advanced", "OA", input=ReportItemsInput,
+           bulk=False,
            run=_report_missing_items, event=PACKAGE_MISSING_ITEMS_REPORTED,
            stock="the missing units' reservations released and the units written off on_hand; the "
                  "new package reserves where it is planned",
@@ -771,15 +776,18 @@ ACTIONS: dict[str, Action] = actions_by_name(
                        "linked to it (`split_from`). Reporting every unit is refused: that is "
                        "Product Not Found."),
     Action("ship", "Ship", "OA", input=ShipInput, run=_ship, primary=True,
+           bulk=False,
            writes=("carrier", "tracking_number", "shipped_at"),
            description="Hand over to the carrier; stops at the first of the brand's gates "
                        "still open (a printed label, then an invoice), else Shipped."),
     Action("confirm_label_printed", "Confirm Label Printed", "OA", run=_confirm_label_printed,
            primary=True, writes=("label_printed_at", "shipped_at"),
            description="The label is printed and stuck on."),
-    Action("attach_invoice", "Attach Invoice", "AS", input=AttachInvoiceInput, run=_attach_invoice,
+    Action("attach_invoice", "Attach Invoice", "TAS", input=AttachInvoiceInput, run=_attach_invoice,
            writes=("invoice_number", "invoice_date", "invoice_url", "shipped_at"),
-           description="Ships a package waiting for its invoice; a data update before that."),
+           description="Ships a package waiting for its invoice; a data update before that. The "
+                       "brand's invoice integration sends it; an operator attaches it by hand when "
+                       "the integration does not."),
     Action("mark_ready_for_pickup", "Ready for Pickup", "OA", input=ReasonInput, run=_with_reason,
            primary=True, form=False, description="Ready for the customer to collect."),
     Action("hand_over", "Hand Over", "OA", input=ReasonInput, run=_with_reason, primary=True,
@@ -849,10 +857,12 @@ ACTIONS: dict[str, Action] = actions_by_name(
                        "that arrived or were cancelled meanwhile are acted on). Cannot be switched "
                        "off per brand, so a blocked package can always be released."),
     Action("update_shipment", "Update Shipment", "OA", input=ShipInput, run=_update_shipment,
+           bulk=False,
            writes=("carrier", "tracking_number"), event=PACKAGE_SHIPMENT_UPDATED,
            description="Correct the carrier and tracking number of a package with the carrier; "
                        "the shipping ticket shows the new ones. The state does not change."),
     Action("update_invoice", "Update Invoice", "OA", input=AttachInvoiceInput, run=_update_invoice,
+           bulk=False,
            writes=("invoice_number", "invoice_date", "invoice_url"), event=PACKAGE_INVOICE_UPDATED,
            description="Replace the invoice (number, date, document URL) once packaging is "
                        "completed, also after handover. The state does not change; in Pending "
@@ -871,3 +881,88 @@ REASON_LABELS: dict[str, str] = {
 def reason_label(reason: str) -> str:
     """The operator-facing text of a logged reason: the label of a slug, else the reason."""
     return REASON_LABELS.get(reason, reason)
+
+
+# --- what a waiting package waits for -------------------------------------------------------
+
+@dataclass(frozen=True)
+class Wait:
+    """What a package waits for in a state where the next move is someone else's
+    (``docs/state-machine.md``, "What a package waits for"; the tests compare the two).
+
+    ``who``: whose move it is; ``what``: what the package waits for; ``then``: what happens
+    once it comes and what the location can do meanwhile (whole sentences, ready for
+    translation). ``acts``: the actions that answer the wait, offered beside it when the
+    package allows them (the page's main button aside); ``form``: one of them whose form is
+    shown in place.
+    """
+
+    who: str
+    what: str
+    then: str
+    acts: tuple[str, ...] = ()
+    form: str | None = None
+
+
+WAITS: dict[int, Wait] = {
+    Status.PENDING_TRANSFER: Wait(
+        who="Other stock locations (transfers)",
+        what="The transfers bringing the missing units to this location.",
+        then="When every one is Transferred the package moves to Ready to Packaging by itself; "
+             "if one is cancelled it goes to To Be Rescheduled."),
+    Status.PENDING_SHIPPING_LABEL: Wait(
+        who="The carrier integration, then this location",
+        what="The carrier's shipping label, printed and stuck on the package.",
+        then="Print the label the carrier issued and confirm it with Confirm Label Printed (the "
+             "integration may confirm it too). The ship goes on: to Pending Invoice if the brand "
+             "needs an invoice, else to Shipped.",
+        acts=("confirm_label_printed",)),
+    Status.PENDING_INVOICE: Wait(
+        who="The brand's invoice integration (integrator)",
+        what="The invoice of the package: number, date and document.",
+        then="The package ships as soon as the invoice is attached. If the integration does not "
+             "send it, attach it here.",
+        acts=("attach_invoice",), form="attach_invoice"),
+    Status.READY_FOR_PICKUP: Wait(
+        who="The customer",
+        what="The customer collecting the package at this location.",
+        then="Hand it over and confirm with Hand Over: the package is Delivered.",
+        acts=("hand_over",)),
+    Status.SHIPPED: Wait(
+        who="The carrier",
+        what="Delivery to the customer.",
+        then="The carrier's events come through the integration: Delivered, Delivery Attempted "
+             "or Delivery Failed. Correct a wrong carrier or tracking number with Update Shipment.",
+        acts=("update_shipment",)),
+    Status.DELIVERY_ATTEMPTED: Wait(
+        who="The carrier and the customer",
+        what="The carrier's next delivery attempt, with the customer there to receive it.",
+        then="The carrier reports the outcome through the integration: another attempt, "
+             "Delivered or Delivery Failed.",
+        acts=("update_shipment",)),
+    Status.DELIVERY_FAILED: Wait(
+        who="The carrier",
+        what="The carrier's follow-up: a delivery after all, reported through the integration.",
+        then="Only the carrier integration can still report it Delivered; follow it up with the "
+             "carrier.",
+        acts=("update_shipment",)),
+    Status.PENDING_CANCELLATION: Wait(
+        who="This location's operator (or the integrator)",
+        what="A decision on the cancellation request.",
+        then="Confirm Cancellation while the package can still be stopped: it is canceled and "
+             "its units go back to stock. Reject Cancellation when it is too late: it goes back "
+             "to the state it was in.",
+        acts=("confirm_cancellation", "reject_cancellation")),
+    Status.PRODUCT_OUT_OF_STOCK: Wait(
+        who="Stock at this location (the automatic re-check)",
+        what="Stock for every item at this location, and room for one more open package.",
+        then="The re-check runs Reschedule by itself once stock is back. Reschedule by hand after "
+             "a stock count, or move the package with Reassign Location or Split Package.",
+        acts=("reschedule", "reassign_location", "split")),
+    Status.TO_BE_RESCHEDULED: Wait(
+        who="Planning: an operator or the integrator",
+        what="A new stock location for the package.",
+        then="Reassign Location re-plans it at another location, Split Package spreads it over "
+             "several, Cancel ends it.",
+        acts=("reassign_location", "split", "cancel")),
+}

@@ -1,4 +1,6 @@
-"""The per-package answers of a bulk action (``POST /api/v1/packages/actions/{action}/``).
+"""A bulk action on packages: the API's (``POST /api/v1/packages/actions/{action}/``) and the
+package list's. Both run a chunk with ``package_bulk_chunk`` and answer per package with
+``package_bulk_outcome``.
 
 The packages run through the package engine a chunk at a time (``BULK_CHUNK_SIZE``, one
 transaction per chunk); nothing here decides whether an action is allowed.
@@ -6,13 +8,50 @@ transaction per chunk); nothing here decides whether an action is allowed.
 
 from __future__ import annotations
 
-from oms.actions.engine import Outcome
+from collections.abc import Sequence
+
+from django.db import transaction
+from django.db.models import QuerySet
+
+from oms.actions.actors import Actor
+from oms.actions.engine import Entry, Outcome
 from oms.actions.errors import ActionNotAllowed
-from packages.models import status_dict
+from packages.engine import package_act
+from packages.models import Package, status_dict
 
 # Packages per transaction: their row locks are held until the chunk commits, and a chunk
 # is written or not as a whole.
 BULK_CHUNK_SIZE = 250
+# Packages per bulk request (the API's body, the package list's selection).
+BULK_MAX = 1000
+
+
+def package_bulk_chunk(action: str, entries: Sequence[dict], *, actor: Actor,
+                       packages: QuerySet[Package]) -> list[dict]:
+    """Run ``action`` through the package engine on ``entries``, in the caller's transaction;
+    return one ``package_bulk_outcome`` per entry, in order.
+
+    Each entry: ``{"number": str, "version": int (optional: act only if the package is still
+    at that version, else ``failed`` with code ``version_mismatch``), **the action's inputs}``.
+    ``packages``: the packages the caller may act on (others are ``not_found``).
+    """
+    outcomes = package_act(action, [
+        Entry(entry["number"], {k: v for k, v in entry.items() if k not in ("number", "version")},
+              None if entry.get("version") is None else {entry["version"]})
+        for entry in entries], actor=actor, packages=packages, key="number")
+    return [package_bulk_outcome(outcome) for outcome in outcomes]
+
+
+def package_bulk_run(action: str, entries: Sequence[dict], *, actor: Actor,
+                     packages: QuerySet[Package]) -> list[dict]:
+    """``package_bulk_chunk`` over ``entries``, ``BULK_CHUNK_SIZE`` at a time, one transaction
+    per chunk (chunks before a failing one stay committed); the outcomes in entry order."""
+    results: list[dict] = []
+    for start in range(0, len(entries), BULK_CHUNK_SIZE):
+        with transaction.atomic():
+            results.extend(package_bulk_chunk(action, entries[start:start + BULK_CHUNK_SIZE],
+                                              actor=actor, packages=packages))
+    return results
 
 
 def package_bulk_outcome(outcome: Outcome) -> dict:

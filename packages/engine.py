@@ -60,7 +60,7 @@ def _not_allowed(package: Package, action: Action, actor: Actor, detail: str | N
         detail = f"'{action.name}' needs {needed} package; this one is {package.delivery_type}"
         code = "delivery_type_mismatch"
     return engine.not_allowed_error(package, action, status=status_dict(package.status),
-                                    allowed=package_allowed_actions(package, actor_kind=actor.kind),
+                                    allowed=package_allowed_actions(package, actor_kind=actor.role),
                                     detail=detail, code=code, **extra)
 
 

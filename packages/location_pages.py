@@ -5,22 +5,27 @@ three."""
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.http import Http404
+from django.urls import reverse
 from django.views.generic import TemplateView
 
 from locations.models import StockLocation
 from locations.selectors import stock_location_get
 from packages.models import DASHBOARD_LABELS, Status
-from packages.selectors import package_blocked_counts, package_counts_by_status
+from packages.selectors import package_ageing_by_location, package_blocked_counts, package_counts_by_status
+from packages.views import ageing_figures
 from transfers.models import Status as TransferStatus
 from transfers.selectors import DIRECTION_LABELS, transfer_counts_by_direction
 
 
 class LocationDetailView(LoginRequiredMixin, TemplateView):
-    """A location's counts in every package state and transfer state, and its blocked
-    packages (4 queries: the location, the package counts, the blocked count, the transfer
-    counts). 404 for a location the user does not work at."""
+    """A location's counts in every package state and transfer state, its blocked packages,
+    and its open packages by time in their state and those past ship-by (5 queries: the
+    location, the package counts, the blocked count, the ageing, the transfer counts). 404
+    for a location the user does not work at."""
 
     template_name = "locations/detail.html"
 
@@ -41,6 +46,9 @@ class LocationDetailView(LoginRequiredMixin, TemplateView):
             ],
             package_total=sum(counts.values()),
             blocked_count=package_blocked_counts(location_ids=[location.pk])[location.pk],
+            ageing=ageing_figures(
+                package_ageing_by_location(location_ids=[location.pk])[location.pk],
+                at_location=f"{reverse('packages:list')}?location={quote(location.code, safe='/')}"),
             transfer_counts=[
                 {"key": direction, "label": DIRECTION_LABELS[direction],
                  "counts": [{"slug": value, "label": label, "count": transfers[direction][value]}

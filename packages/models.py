@@ -67,6 +67,13 @@ FINAL_STATES = frozenset({S.DELIVERED, S.CANCELED, S.DEFECTIVE_PRODUCT_FOUND})
 CAPACITY_STATES = frozenset(
     {S.PENDING, S.IN_PROGRESS, S.PENDING_TRANSFER, S.READY_TO_PACKAGING, S.PENDING_CANCELLATION}
 )
+# What the location dashboards age: the open packages (by time in their current state) and
+# those not handed over yet (by ship-by); package_ageing_idx holds exactly these.
+AGEING_STATES = frozenset({
+    S.PENDING, S.IN_PROGRESS, S.PENDING_TRANSFER, S.READY_TO_PACKAGING, S.PACKAGING_COMPLETED,
+    S.PENDING_SHIPPING_LABEL, S.PENDING_INVOICE, S.PENDING_CANCELLATION, S.PRODUCT_OUT_OF_STOCK,
+    S.TO_BE_RESCHEDULED,
+})
 # States in which a package may be blocked (state table, block): every state before the
 # carrier has it, the waiting ones and Pending Cancellation; not with the carrier, not final.
 HOLDABLE_STATES = frozenset({
@@ -266,12 +273,19 @@ class Package(UpdateFieldsRequired, fsm.FSMModelMixin, TimeStampedModel):
             models.Index(fields=["brand", "next_stock_check_at", "status_changed_at"],
                          name="package_recheck_due_idx",
                          condition=Q(status=920)),
+            # the ageing of the location dashboards: time in state and ship-by of the packages
+            # still at their location, per location, without reading the table
+            models.Index(fields=["location", "status", "status_changed_at", "ship_by"],
+                         name="package_ageing_idx", condition=Q(status__in=sorted(AGEING_STATES))),
             # the blocked packages per location (dashboards, the list's filter): a few rows
             models.Index(fields=["location"], name="package_blocked_idx",
                          condition=Q(blocked_at__isnull=False)),
             # the packages split off a package (its page, the split_from foreign key's checks)
             models.Index(fields=["split_from"], name="package_split_from_idx",
                          condition=Q(split_from__isnull=False)),
+            # scan-to-open's exact tracking number look-up: shipped packages only carry one
+            models.Index(fields=["tracking_number"], name="package_tracking_number_idx",
+                         condition=~Q(tracking_number="")),
         ]
 
     def __str__(self) -> str:

@@ -11,6 +11,7 @@ from django.db.models import (
     Exists,
     F,
     FilteredRelation,
+    Max,
     OuterRef,
     Prefetch,
     Q,
@@ -26,6 +27,8 @@ from django.utils import timezone
 from locations.models import StockLocation
 from locations.selectors import locations_restrict, stock_levels_for_skus, stock_location_list
 from packages.models import (
+    AGEING_STATES,
+    CAPACITY_STATES,
     DASHBOARD_LABELS,
     Brand,
     Package,
@@ -155,6 +158,60 @@ BEFORE_HANDOVER_STATES = frozenset({
     Status.PRODUCT_OUT_OF_STOCK, Status.TO_BE_RESCHEDULED,
 })
 
+# Open packages (state-machine.md, "Planning and capacity"): the ones the ageing counts.
+OPEN_PACKAGE_STATES = CAPACITY_STATES
+assert AGEING_STATES == OPEN_PACKAGE_STATES | BEFORE_HANDOVER_STATES
+
+HOUR = dt.timedelta(hours=1)
+# Time an open package has been in its current state: key -> (label, from, to), from included,
+# to excluded (None: unbounded). 59 min is "lt1h", 60 min "1-4h", 24 h "gt24h".
+AGE_BUCKETS: dict[str, tuple[str, dt.timedelta | None, dt.timedelta | None]] = {
+    "lt1h": ("<\u00a01\u00a0h", None, HOUR),
+    "1-4h": ("1–4\u00a0h", HOUR, 4 * HOUR),
+    "4-24h": ("4–24\u00a0h", 4 * HOUR, 24 * HOUR),
+    "gt24h": ("≥\u00a024\u00a0h", 24 * HOUR, None),
+}
+
+
+def package_age_q(age: str, *, now: dt.datetime) -> Q:
+    """The packages in their current state for a time of bucket ``age`` (a key of
+    ``AGE_BUCKETS``) at ``now``, as a condition on ``status_changed_at``. Raises KeyError
+    for an unknown key."""
+    _, at_least, under = AGE_BUCKETS[age]
+    condition = Q()
+    if at_least is not None:
+        condition &= Q(status_changed_at__lte=now - at_least)
+    if under is not None:
+        condition &= Q(status_changed_at__gt=now - under)
+    return condition
+
+
+def package_late_q(*, now: dt.datetime) -> Q:
+    """The packages past their ship-by at ``now`` that have not left the location (the
+    list's LATE flag)."""
+    return Q(ship_by__lt=now, status__in=list(BEFORE_HANDOVER_STATES))
+
+
+def package_ageing_by_location(*, location_ids: list[int], now: dt.datetime | None = None
+                               ) -> dict[int, dict[str, int]]:
+    """Return ``{location_id: {"lt1h": n, "1-4h": n, "4-24h": n, "gt24h": n, "late": n}}``
+    for ``location_ids`` (zeros included): the open packages by time in their current state
+    (``AGE_BUCKETS``) and the packages past ship-by (``package_late_q``) at ``now``.
+    1 query, grouped by location, read from the ``package_ageing_idx`` partial index alone."""
+    now = now or timezone.now()
+    open_q = Q(status__in=sorted(OPEN_PACKAGE_STATES))
+    # counted on "status", a column of the index (a count of "pk" would read the table)
+    counts = {age: Count("status", filter=open_q & package_age_q(age, now=now)) for age in AGE_BUCKETS}
+    rows = (Package.objects.filter(location_id__in=location_ids, status__in=sorted(AGEING_STATES))
+            .values("location_id").annotate(**counts, late=Count("status", filter=package_late_q(now=now)))
+            .order_by())
+    empty = dict.fromkeys([*AGE_BUCKETS, "late"], 0)
+    result = {location_id: dict(empty) for location_id in location_ids}
+    for row in rows:
+        result[row.pop("location_id")] = row
+    return result
+
+
 # Package list orders: label and order_by.
 PACKAGE_SORTS: dict[str, tuple[str, tuple]] = {
     "in_state": ("Longest in state first", ("status_changed_at", "pk")),
@@ -267,10 +324,15 @@ def package_counts_by_status_for_user(*, user, location_id: int | None = None) -
 
 def package_search(*, user, location_id: int | None = None, status: int | None = None,
                    q: str = "", sort: str = "in_state", blocked: bool | None = None,
-                   now: dt.datetime | None = None) -> QuerySet[Package]:
+                   order_number: str = "", now: dt.datetime | None = None, open_only: bool = False,
+                   age: str | None = None, late: bool | None = None) -> QuerySet[Package]:
     """Return the packages of the package list: visible to ``user``, optionally at one
-    location, in one state and blocked or not (``blocked``; None: either), matching ``q``,
-    ordered by ``sort`` (a key of ``PACKAGE_SORTS``; default longest in its state first).
+    location, in one state, blocked or not (``blocked``; None: either) and of one order
+    (``order_number``, exact), matching ``q``, ordered by ``sort`` (a key of
+    ``PACKAGE_SORTS``; default longest in its state first). ``open_only``: only open packages
+    (``OPEN_PACKAGE_STATES``); ``age``: only those in their state for a time of that
+    ``AGE_BUCKETS`` key at ``now``; ``late``: only those past ship-by (``package_late_q``), or
+    only those not (False). The dashboards' ageing figures are these filters.
 
     ``q`` matches the package number, order number and tracking number (contains, any case)
     and the SKU code of any item (contains). Rows carry ``brand`` and ``location`` and the
@@ -285,6 +347,14 @@ def package_search(*, user, location_id: int | None = None, status: int | None =
         qs = qs.filter(status=status)
     if blocked is not None:
         qs = qs.filter(blocked_at__isnull=not blocked)
+    if open_only:
+        qs = qs.filter(status__in=sorted(OPEN_PACKAGE_STATES))
+    if age is not None:
+        qs = qs.filter(package_age_q(age, now=now))
+    if late is not None:
+        qs = qs.filter(package_late_q(now=now)) if late else qs.exclude(package_late_q(now=now))
+    if order_number:
+        qs = qs.filter(order_number=order_number)
     q = (q or "").strip()
     if q:
         sku_match = PackageItem.objects.filter(package=OuterRef("pk"), sku__code__icontains=q)
@@ -359,3 +429,38 @@ def package_has_shipping_ticket(package: Package) -> bool:
 def package_last_transition(*, package_id: int) -> PackageTransition | None:
     """Return the newest transition-log row of a package, or None. 1 query."""
     return PackageTransition.objects.filter(package_id=package_id).order_by("-id").first()
+
+
+def package_last_transitions(*, numbers: list[str]) -> dict[str, PackageTransition]:
+    """Return ``{package number: its newest transition-log row}`` for the packages numbered
+    ``numbers`` that have one (with ``package`` joined). 1 query."""
+    newest = (PackageTransition.objects.filter(package__number__in=numbers).order_by()
+              .values("package_id").annotate(newest=Max("id")).values("newest"))
+    rows = PackageTransition.objects.filter(id__in=Subquery(newest)).select_related("package")
+    return {row.package.number: row for row in rows}
+
+
+def package_find_for_user(*, user, code: str) -> tuple[str, list[str]]:
+    """Resolve a scanned or typed ``code`` among the packages ``user`` may see, exactly:
+    ``("package", [number])`` for a package number, a tracking number or the content of a
+    shipping ticket's barcode (which encodes those two); ``("order", [number, …])`` for an
+    order number (up to 2: one, or "several"); ``("", [])`` when nothing matches exactly.
+
+    Indexed look-ups only (number, tracking number, order number): at most 3 queries.
+    """
+    visible = locations_restrict(Package.objects.all(), user=user)
+    if not code:
+        return "", []
+    numbers = list(visible.filter(number=code).values_list("number", flat=True)[:1])
+    if numbers:
+        return "package", numbers
+    # the index holds the packages with a tracking number only: said explicitly so that a
+    # prepared (generic) plan, which cannot see the value, may use it too
+    numbers = list(visible.filter(tracking_number=code).exclude(tracking_number="")
+                   .order_by("-id").values_list("number", flat=True)[:1])
+    if numbers:
+        return "package", numbers
+    numbers = list(visible.filter(order_number=code).order_by().values_list("number", flat=True)[:2])
+    if numbers:
+        return "order", numbers
+    return "", []

@@ -11,13 +11,14 @@ stale or double-submitted form never acts twice.
 from __future__ import annotations
 
 import datetime as dt
-from urllib.parse import quote
+import unicodedata
+import uuid
+from urllib.parse import quote, urlencode
 
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.paginator import Paginator
-from django.db.models import QuerySet
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -33,30 +34,35 @@ from locations.selectors import (
     user_sees_all_locations,
     visible_location_ids,
 )
-from oms.actions.actors import user_actor
+from oms.actions.actors import user_actor, user_role
 from oms.actions.engine import StaleVersion
 from oms.actions.errors import OmsError
 from oms.actions.forms import action_form_class
 from oms.csv_export import csv_response
 from oms.webhooks.delivery import webhook_deliveries_for, webhook_replay
-from packages.actions import ACTIONS, reason_label, split_form_grid
+from packages.actions import ACTIONS, WAITS, reason_label, split_form_grid
 from packages.barcode import code128_svg
+from packages.bulk import BULK_MAX, package_bulk_run
 from packages.engine import package_allowed_actions, package_run
 from packages.export import PACKAGE_CSV_HEADER, package_csv_rows
 from packages.models import DASHBOARD_LABELS, Package, Status
 from packages.selectors import (
+    AGE_BUCKETS,
     MOVEMENT_SORTS,
     MOVEMENT_STATES,
     PACKAGE_SORTS,
+    package_ageing_by_location,
     package_blocked_count_for_user,
     package_blocked_counts,
     package_counts_by_status,
     package_counts_by_status_for_user,
+    package_find_for_user,
     package_get_for_user,
     package_has_shipping_ticket,
     package_is_late,
     package_item_rows,
     package_last_transition,
+    package_last_transitions,
     package_location_movements,
     package_movement_location_count,
     package_movement_totals,
@@ -72,8 +78,11 @@ PACKAGES_PER_PAGE = 50
 # The top-right button: the first primary action the package allows (state-machine.md /
 # the reference's detail screen); every other allowed action goes in the Select Action menu.
 PRIMARY_ACTIONS = tuple(name for name, action in ACTIONS.items() if action.primary)
-# Actions an operator can run from the browser at all (state table "who" column: O).
-OPERATOR_ACTIONS = tuple(name for name, action in ACTIONS.items() if action.may_run("user"))
+# Actions some browser user can run at all (state table "who" column: O, or T for staff).
+OPERATOR_ACTIONS = tuple(name for name, action in ACTIONS.items() if action.may_run("staff"))
+# Actions the package list runs on many selected packages: an operator's, offered for many
+# rows (``Action.admin``) with one input for all of them (``Action.bulk``).
+BULK_ACTIONS = tuple(name for name in OPERATOR_ACTIONS if ACTIONS[name].admin and ACTIONS[name].bulk)
 
 
 class VersionForm(forms.Form):
@@ -113,11 +122,25 @@ def _is_partial(request, target: str) -> bool:
 
 # --- Package Location Movements -----------------------------------------------------------
 
+def ageing_figures(counts: dict[str, int], *, at_location: str) -> dict:
+    """A location's ageing (``package_ageing_by_location``) as figures linking to the list
+    filtered the same way: ``{"ages": [{"key", "label", "count", "url"}], "late": n,
+    "late_url": url}``. ``at_location``: the list's URL for the location (with a query)."""
+    return {
+        "ages": [{"key": key, "label": label, "count": counts[key],
+                  "url": f"{at_location}&open=true&age={key}"}
+                 for key, (label, _, _) in AGE_BUCKETS.items()],
+        "late": counts["late"],
+        "late_url": f"{at_location}&late=true",
+    }
+
+
 class PackageMovementsView(LoginRequiredMixin, TemplateView):
     """Package Location Movements: a card per visible stock location with its Waiting,
     Preparing, Waiting Transfer Operations and Ready to Package counts and its blocked
-    packages; search, sort and pagination. One aggregate query for the cards, one for their
-    blocked counts, two for the totals, one page count."""
+    packages, its open packages by time in their state and those past ship-by; search, sort
+    and pagination. One aggregate query for the cards, one for their blocked counts, one for
+    their ageing, two for the totals, one page count."""
 
     template_name = "packages/movements.html"
 
@@ -142,7 +165,9 @@ class PackageMovementsView(LoginRequiredMixin, TemplateView):
         # links built here, not by {% url %} per count: 6 reverse() per card were a third
         # of the page's rendering
         list_url = reverse("packages:list")
-        blocked = package_blocked_counts(location_ids=[location.pk for location in page.object_list])
+        page_ids = [location.pk for location in page.object_list]
+        blocked = package_blocked_counts(location_ids=page_ids)
+        ageing = package_ageing_by_location(location_ids=page_ids)
         cards = []
         for location in page.object_list:
             at_location = f"{list_url}?location={quote(location.code, safe='/')}"
@@ -153,6 +178,7 @@ class PackageMovementsView(LoginRequiredMixin, TemplateView):
                 "open_total": location.open_total,
                 "blocked": blocked[location.pk],
                 "blocked_url": f"{at_location}&blocked=true",
+                "ageing": ageing_figures(ageing[location.pk], at_location=at_location),
                 "counts": [
                     {"code": code, "slug": Status(code).slug, "label": DASHBOARD_LABELS[code],
                      "count": getattr(location, name), "url": in_list + Status(code).slug}
@@ -174,34 +200,13 @@ class PackageMovementsView(LoginRequiredMixin, TemplateView):
 
 # --- package list ---------------------------------------------------------------------------
 
-def _package_list(request, *, now: dt.datetime) -> tuple[dict, QuerySet[Package]]:
-    """Read the package list's filters from the query string (``location`` code, ``status``
-    slug, ``blocked`` ``true``/``false``, ``q``, ``sort``) and return them with the list's
-    packages (``package_search``). The list page and its CSV export both read it here.
-    Raises Http404 for a location the user does not work at."""
-    user, params = request.user, request.GET
-    location = None
-    if params.get("location"):
-        location = _get_location_or_404(user, params["location"])
-    filters = {
-        "location": location,
-        "status": _status_from_slug(params.get("status")),
-        "blocked": {"true": True, "false": False}.get(params.get("blocked", "")),
-        "q": params.get("q", "").strip(),
-        "sort": params.get("sort") if params.get("sort") in PACKAGE_SORTS else "in_state",
-        "now": now,
-    }
-    packages = package_search(user=user, location_id=location.pk if location else None,
-                              status=filters["status"], blocked=filters["blocked"], q=filters["q"],
-                              sort=filters["sort"], now=now)
-    return filters, packages
-
-
 class PackageListView(LoginRequiredMixin, TemplateView):
     """The package list: a status slider (the 17 states with counts), search by package
     number, order number, SKU and tracking number, sorting, pagination, time in state and
     late flags. Filters: ``location`` (code), ``status`` (slug), ``blocked`` (``true`` /
-    ``false``), ``q``, ``sort``, ``page``."""
+    ``false``), ``open`` (``true``: open packages only), ``age`` (a key of ``AGE_BUCKETS``:
+    time in the current state), ``late`` (``true`` / ``false``: past ship-by), ``q``,
+    ``sort``, ``page``; an unknown value is ignored."""
 
     template_name = "packages/list.html"
 
@@ -213,25 +218,74 @@ class PackageListView(LoginRequiredMixin, TemplateView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         user, params = self.request.user, self.request.GET
-        filters, packages = _package_list(self.request, now=timezone.now())
-        location, status = filters["location"], filters["status"]
+        filters = _list_filters(user, params)
+        location, status, blocked, q = (filters["location"], filters["status"], filters["blocked"],
+                                        filters["q"])
+        sort = _list_sort(params)
         if location is not None:
             counts = package_counts_by_status(location_id=location.pk)
         else:
             counts = package_counts_by_status_for_user(user=user)
+        now = timezone.now()
+        packages = package_search(user=user, sort=sort, now=now, **_search_kwargs(filters))
         page = Paginator(packages, PACKAGES_PER_PAGE).get_page(params.get("page"))
         context.update(
-            **filters, page_obj=page,
+            location=location, status=status, q=q, sort=sort, page_obj=page, now=now,
+            order_number=filters["order_number"],
+            bulk_actions=_bulk_actions_for(page.object_list, user), bulk_max=BULK_MAX,
             slider=[{"code": code, "slug": Status(code).slug, "label": Status(code).label,
                      "dashboard_label": DASHBOARD_LABELS.get(code, ""), "count": counts[code],
                      "active": status == code}
                     for code in Status.values],
             total_count=sum(counts.values()),
+            blocked=blocked,
             blocked_count=package_blocked_count_for_user(
                 user=user, location_id=location.pk if location else None),
             sorts=[(key, label) for key, (label, _) in PACKAGE_SORTS.items()],
+            open_only=filters["open_only"], age=filters["age"],
+            age_label=AGE_BUCKETS[filters["age"]][0] if filters["age"] else "", late=filters["late"],
         )
         return context
+
+
+def _list_filters(user, params) -> dict:
+    """The package list's filters from ``params`` (GET or the bulk form's POST):
+    ``{"location": StockLocation | None, "status", "blocked", "q", "order_number",
+    "open_only", "age", "late"}``.
+    Raises Http404 for a location the user does not work at."""
+    location = _get_location_or_404(user, params["location"]) if params.get("location") else None
+    return {
+        "location": location,
+        "status": _status_from_slug(params.get("status")),
+        "blocked": {"true": True, "false": False}.get(params.get("blocked", "")),
+        "q": params.get("q", "").strip(),
+        "order_number": params.get("order", "").strip(),
+        "open_only": params.get("open") == "true",
+        "age": params.get("age") if params.get("age") in AGE_BUCKETS else None,
+        "late": {"true": True, "false": False}.get(params.get("late", "")),
+    }
+
+
+def _search_kwargs(filters: dict) -> dict:
+    location = filters["location"]
+    return {"location_id": location.pk if location else None, "status": filters["status"],
+            "blocked": filters["blocked"], "q": filters["q"], "order_number": filters["order_number"],
+            "open_only": filters["open_only"], "age": filters["age"], "late": filters["late"]}
+
+
+def _bulk_actions_for(packages, user) -> list[dict]:
+    """The bulk actions ``user`` may run now on at least one of ``packages`` (the page's
+    rows), in declaration order: ``[{"name", "label", "needs_input"}]``."""
+    allowed = set()
+    for package in packages:
+        allowed.update(package_allowed_actions(package, actor_kind=user_role(user)))
+    return [{"name": name, "label": ACTIONS[name].label, "needs_input": ACTIONS[name].asks_input}
+            for name in BULK_ACTIONS if name in allowed]
+
+
+def _list_sort(params) -> str:
+    """The package list's order from ``params``: a key of ``PACKAGE_SORTS``."""
+    return params.get("sort") if params.get("sort") in PACKAGE_SORTS else "in_state"
 
 
 class PackageExportView(LoginRequiredMixin, View):
@@ -239,8 +293,9 @@ class PackageExportView(LoginRequiredMixin, View):
     (``packages.export``), every row of the list rather than a page of it."""
 
     def get(self, request):
-        now = timezone.now()
-        _, packages = _package_list(request, now=now)
+        user, params, now = request.user, request.GET, timezone.now()
+        packages = package_search(user=user, sort=_list_sort(params), now=now,
+                                  **_search_kwargs(_list_filters(user, params)))
         return csv_response(filename=f"packages-{timezone.localdate(now).isoformat()}.csv",
                             header=PACKAGE_CSV_HEADER,
                             rows=package_csv_rows(packages, zone=timezone.get_current_timezone()))
@@ -344,17 +399,29 @@ def _planning_context(package: Package) -> dict | None:
     }
 
 
-def _waiting_context(package: Package) -> dict | None:
-    """``package_waiting_reason`` with its ISO timestamps turned into datetimes for display."""
-    waiting = package_waiting_reason(package)
-    if waiting is None:
+def _waiting_context(package: Package, *, allowed: list[str], primary: str | None) -> dict | None:
+    """What ``package`` waits for (``WAITS``: who, what, then), the details of
+    ``package_waiting_reason`` (ISO timestamps turned into datetimes), and the actions that
+    answer the wait and are ``allowed`` now (the main button, ``primary``, aside), with the
+    in-place form of ``Wait.form``; None in a state that waits on no one else."""
+    wait = WAITS.get(package.status)
+    details = package_waiting_reason(package)
+    if wait is None and details is None:
         return None
-    waiting = dict(waiting)
+    waiting = dict(details or {})
     if waiting.get("reason"):
         waiting["reason"] = reason_label(waiting["reason"])
     for key in ("last_checked_at", "next_check_at"):
         if waiting.get(key):
             waiting[key] = dt.datetime.fromisoformat(waiting[key])
+    if wait is not None:
+        acts = [name for name in wait.acts if name in allowed and name != primary]
+        waiting.update(
+            who=wait.who, what=wait.what, then=wait.then,
+            actions=[_action_entry(package, name) for name in acts if name != wait.form],
+            form=({**_action_entry(package, wait.form), "form": _form_for(wait.form, package)}
+                  if wait.form in acts else None),
+        )
     return waiting
 
 
@@ -383,7 +450,7 @@ class PackageDetailView(LoginRequiredMixin, TemplateView):
         context = super().get_context_data(**kwargs)
         user = self.request.user
         package = _get_package_or_404(user, kwargs["number"])
-        allowed = package_allowed_actions(package, actor_kind="user")
+        allowed = package_allowed_actions(package, actor_kind=user_role(user))
         primary_name = next((name for name in PRIMARY_ACTIONS if name in allowed), None)
         primary = _action_entry(package, primary_name) if primary_name else None
         if primary is not None and primary_name == "ship":
@@ -409,7 +476,7 @@ class PackageDetailView(LoginRequiredMixin, TemplateView):
             split_into=split_into,
             split_from_visible=package.split_from_id is not None and (
                 visible_ids is None or package.split_from.location_id in visible_ids),
-            waiting=_waiting_context(package),
+            waiting=_waiting_context(package, allowed=allowed, primary=primary_name),
             planning=_planning_context(package),
             transfers=transfer_list_for_package(package_id=package.pk),
             transitions=_transition_rows(package),
@@ -488,7 +555,7 @@ class PackageActionView(LoginRequiredMixin, View):
 
     def get(self, request, number: str, action: str):
         package = self._setup(request, number, action)
-        if action not in package_allowed_actions(package, actor_kind="user"):
+        if action not in package_allowed_actions(package, actor_kind=user_role(request.user)):
             state = (f"blocked ({package.block_reason})" if package.is_blocked and action != "unblock"
                      else Status(package.status).label)
             messages.warning(request, f"{ACTIONS[action].label} is not possible while the package is "
@@ -570,3 +637,187 @@ class PackageWebhookReplayView(LoginRequiredMixin, View):
         count = webhook_replay(delivery_ids=failed)
         messages.success(request, f"{count} failed webhook delivery(ies) queued again.")
         return redirect("packages:detail", number=package.number)
+
+
+# --- scan to open ---------------------------------------------------------------------------
+
+def scanned_code(value: str) -> str:
+    """``value`` without the control characters a scanner may send (Enter, Tab, a GS
+    separator) and without surrounding whitespace."""
+    return "".join(ch for ch in value if unicodedata.category(ch) != "Cc").strip()
+
+
+class PackageFindView(LoginRequiredMixin, View):
+    """``GET /find/?q=``: the top bar's scan field. An exact package number, tracking number
+    (either is what a shipping ticket's barcodes hold) or an order number of one package
+    opens that package; an order of several packages opens the list of that order; anything
+    else opens the list searched with ``q``. Only packages at the user's locations count."""
+
+    def get(self, request):
+        code = scanned_code(request.GET.get("q", ""))
+        list_url = reverse("packages:list")
+        if not code:
+            return redirect(list_url)
+        kind, numbers = package_find_for_user(user=request.user, code=code)
+        if kind == "package" or (kind == "order" and len(numbers) == 1):
+            return redirect("packages:detail", number=numbers[0])
+        if kind == "order":
+            return redirect(f"{list_url}?{urlencode({'order': code})}")
+        messages.info(request, f"No package, order or tracking number is exactly “{code}”: "
+                               "the packages containing it are listed.")
+        return redirect(f"{list_url}?{urlencode({'q': code})}")
+
+
+# --- bulk actions from the package list -----------------------------------------------------
+
+# How a package of a bulk run ended, as the results page groups them (in this order).
+BULK_RESULT_LABELS = {
+    "done": "Done",
+    "not_allowed": "Not allowed from its state",
+    "changed": "Changed meanwhile",
+    "blocked": "Blocked (on hold)",
+    "not_found": "Not found",
+    "failed": "Refused",
+}
+# The session keeps the results of the user's last few bulk runs for the results page.
+BULK_RUNS_SESSION_KEY = "package_bulk_runs"
+BULK_RUNS_KEPT = 5
+
+
+def _list_url(filters: dict) -> str:
+    """The package list with ``filters`` (``_list_filters``' shape) applied."""
+    location, status, blocked = filters["location"], filters["status"], filters["blocked"]
+    query = {key: value for key, value in (
+        ("location", location.code if location else ""), ("status", status.slug if status else ""),
+        ("blocked", "" if blocked is None else str(blocked).lower()), ("q", filters["q"]),
+        ("order", filters["order_number"])) if value}
+    url = reverse("packages:list")
+    return f"{url}?{urlencode(query)}" if query else url
+
+
+def _selected_entries(values: list[str]) -> list[dict] | None:
+    """``[{"number", "version"}]`` from the list's checkboxes (``"<version>:<number>"``), each
+    package once; None when one is malformed."""
+    entries, seen = [], set()
+    for value in values:
+        version, _, number = value.partition(":")
+        if not version.isdigit() or int(version) < 1 or not number:
+            return None
+        if number not in seen:
+            seen.add(number)
+            entries.append({"number": number, "version": int(version)})
+    return entries
+
+
+def _bulk_rows(results: list[dict], user) -> list[dict]:
+    """The results page's rows: ``{"number", "kind", "state", "reason", "link"}`` per package,
+    in the order run. A package changed meanwhile names its last change (1 query)."""
+    changed = [r["number"] for r in results
+               if r["result"] == "failed" and (r["error"] or {}).get("code") == "version_mismatch"]
+    last = package_last_transitions(numbers=changed) if changed else {}
+    rows = []
+    for result in results:
+        error = result["error"] or {}
+        kind, state = result["result"], (result["status"] or {}).get("label", "")
+        reason = error.get("detail", "")
+        if kind == "not_allowed" and error.get("code") == "blocked":
+            kind = "blocked"
+        elif kind == "failed" and error.get("code") == "version_mismatch":
+            kind = "changed"
+            row = last.get(result["number"])
+            if row is not None:
+                state = Status(row.package.status).label
+                who = "you" if row.actor_user_id == user.pk else row.actor
+                reason = (f"Changed meanwhile by {who} ({_action_label(row.action)}): it is now "
+                          f"{state}. Nothing was done; check it and act again if still needed.")
+            else:
+                reason = "Changed meanwhile. Nothing was done; check it and act again if still needed."
+        elif kind == "not_found":
+            reason = "No such package at your locations."
+        rows.append({"number": result["number"], "kind": kind, "state": state, "reason": reason,
+                     "link": kind != "not_found"})
+    return rows
+
+
+class PackageBulkActionView(LoginRequiredMixin, View):
+    """``POST`` (the package list's bulk form): run one action on the selected packages, each
+    only at the version its row showed, or on every package matching the list's filter (read
+    again here, as they are now; at most ``BULK_MAX``), through the bulk path of the API
+    (``packages.bulk.package_bulk_run``) as the operator, within the user's stock locations.
+    An action asking for input shows its form (derived from its input) first. Redirects to
+    the results (``PackageBulkResultsView``)."""
+
+    def post(self, request):
+        filters = _list_filters(request.user, request.POST)
+        list_url = _list_url(filters)
+        action = request.POST.get("action", "")
+        if action not in BULK_ACTIONS:
+            messages.error(request, "Choose an action to run on the selected packages: nothing was done.")
+            return HttpResponseRedirect(list_url)
+        all_matching = request.POST.get("all_matching") == "1"
+        if all_matching:
+            numbers = list(package_search(user=request.user, **_search_kwargs(filters))
+                           .values_list("number", flat=True)[:BULK_MAX + 1])
+            entries = [{"number": number} for number in numbers]
+        else:
+            entries = _selected_entries(request.POST.getlist("selected"))
+            if entries is None:
+                messages.error(request, "The selection was malformed: nothing was done.")
+                return HttpResponseRedirect(list_url)
+        if not entries:
+            messages.warning(request, "No package selected: nothing was done.")
+            return HttpResponseRedirect(list_url)
+        if len(entries) > BULK_MAX:
+            messages.error(request, f"More than {BULK_MAX:,} packages match this filter; at most "
+                                    f"{BULK_MAX:,} can be acted on at once. Narrow the filter "
+                                    "(state, location, hold, search) and run it again: nothing was done.")
+            return HttpResponseRedirect(list_url)
+        spec = ACTIONS[action]
+        inputs = {}
+        form_class = action_form_class(spec) if spec.asks_input else None
+        if form_class is not None:
+            form = form_class(request.POST if "apply" in request.POST else None, prefix="input")
+            if not form.is_bound or not form.is_valid():
+                next(iter(form.fields.values())).widget.attrs["autofocus"] = True
+                return render(request, "packages/bulk_form.html", {
+                    "action": action, "action_label": spec.label, "form": form,
+                    "selected": request.POST.getlist("selected"), "all_matching": all_matching,
+                    "count": len(entries), "filters": filters, "list_url": list_url,
+                }, status=400 if form.is_bound else 200)
+            inputs = form.inputs()
+        results = package_bulk_run(action, [{**entry, **inputs} for entry in entries],
+                                   actor=user_actor(request.user), packages=_user_packages(request.user))
+        # Post/redirect/get: the results are kept in the session, so reloading the results
+        # page shows them again instead of running the action a second time.
+        run_id = uuid.uuid4().hex
+        runs = request.session.get(BULK_RUNS_SESSION_KEY, {})
+        runs[run_id] = {"action": action, "all_matching": all_matching, "list_url": list_url,
+                        "rows": _bulk_rows(results, request.user)}
+        while len(runs) > BULK_RUNS_KEPT:
+            runs.pop(next(iter(runs)))
+        request.session[BULK_RUNS_SESSION_KEY] = runs
+        return redirect("packages:bulk_results", run=run_id)
+
+
+class PackageBulkResultsView(LoginRequiredMixin, TemplateView):
+    """The results of one of the user's last ``BULK_RUNS_KEPT`` bulk runs (kept in the
+    session): counts and one row per package; 404 once it is no longer kept."""
+
+    template_name = "packages/bulk_results.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        run = self.request.session.get(BULK_RUNS_SESSION_KEY, {}).get(kwargs["run"])
+        if run is None:
+            raise Http404("These bulk results are no longer kept")
+        counts = dict.fromkeys(BULK_RESULT_LABELS, 0)
+        for row in run["rows"]:
+            counts[row["kind"]] += 1
+        context.update(
+            action=run["action"], action_label=ACTIONS[run["action"]].label,
+            all_matching=run["all_matching"], list_url=run["list_url"],
+            rows=[{**row, "label": BULK_RESULT_LABELS[row["kind"]]} for row in run["rows"]],
+            counts=[{"kind": kind, "label": label, "count": counts[kind]}
+                    for kind, label in BULK_RESULT_LABELS.items()],
+        )
+        return context

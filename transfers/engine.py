@@ -44,7 +44,7 @@ def _check(transfer: Transfer, action: Action, actor: Actor) -> None:
 def _not_allowed(transfer: Transfer, action: Action, actor: Actor, detail: str | None = None,
                  code: str | None = None, **extra):
     return engine.not_allowed_error(transfer, action, status=transfer_status_dict(transfer.status),
-                                    allowed=transfer_allowed_actions(transfer, actor_kind=actor.kind),
+                                    allowed=transfer_allowed_actions(transfer, actor_kind=actor.role),
                                     detail=detail, code=code, **extra)
 
 

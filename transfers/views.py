@@ -28,7 +28,7 @@ from locations.selectors import (
     user_sees_all_locations,
     visible_location_ids,
 )
-from oms.actions.actors import user_actor
+from oms.actions.actors import user_actor, user_role
 from oms.actions.engine import StaleVersion
 from oms.actions.errors import OmsError
 from oms.actions.forms import action_form_class
@@ -54,7 +54,7 @@ CARDS_PER_PAGE = 48
 TRANSFERS_PER_PAGE = 50
 
 # Actions an operator can run from the browser at all (the declaration's "who": O).
-OPERATOR_ACTIONS = tuple(name for name, action in ACTIONS.items() if action.may_run("user"))
+OPERATOR_ACTIONS = tuple(name for name, action in ACTIONS.items() if action.may_run("staff"))
 
 
 class VersionForm(forms.Form):
@@ -63,11 +63,11 @@ class VersionForm(forms.Form):
     version = forms.IntegerField(min_value=1, widget=forms.HiddenInput)
 
 
-def transfer_actions_for_user(transfer: Transfer, *, visible_ids: set[int] | None) -> list[str]:
-    """Return the actions an operator may run on ``transfer`` now: allowed by its state and
+def transfer_actions_for_user(transfer: Transfer, *, user, visible_ids: set[int] | None) -> list[str]:
+    """Return the actions ``user`` may run on ``transfer`` now: allowed by its state and
     on the end each needs (``Action.side``) among ``visible_ids`` (``visible_location_ids``;
     None: staff, every end)."""
-    return transfer_allowed_actions(transfer, actor_kind="user", location_ids=visible_ids)
+    return transfer_allowed_actions(transfer, actor_kind=user_role(user), location_ids=visible_ids)
 
 
 def _form_for(name: str, transfer: Transfer | None = None, data=None) -> forms.Form | None:
@@ -214,7 +214,7 @@ class TransferDetailView(LoginRequiredMixin, TemplateView):
         actions = [
             {"name": name, "label": ACTIONS[name].label, "form": _form_for(name, transfer),
              "url": reverse("transfers:action", args=[transfer.number, name])}
-            for name in transfer_actions_for_user(transfer, visible_ids=visible_ids)
+            for name in transfer_actions_for_user(transfer, user=user, visible_ids=visible_ids)
         ]
         package_visible = visible_ids is None or transfer.package.location_id in visible_ids
         context.update(

@@ -28,3 +28,45 @@ def test_admin_edit_publishes_updated(client):
     location.refresh_from_db()
     assert location.name == "Store renamed"
     assert OutboxEvent.objects.get().type == "stock_location.updated"
+
+
+def _admin_post(client, location, **fields):
+    client.force_login(get_user_model().objects.create_superuser("boss", "b@example.com", "pw"))
+    return client.post(reverse("admin:locations_stocklocation_change", args=[location.pk]), {
+        "code": location.code, "name": location.name, "city": "", "region": "", "postcode": "",
+        "kind": "store", "is_active": "on", "can_package": "on", **fields})
+
+
+def test_admin_edit_of_the_time_zone_is_saved_and_published(client):
+    location = StockLocation.objects.create(code="S1", name="Store")
+
+    response = _admin_post(client, location, time_zone="America/Sao_Paulo")
+
+    assert response.status_code == 302
+    location.refresh_from_db()
+    assert location.time_zone == "America/Sao_Paulo"
+    assert OutboxEvent.objects.get().payload["stock_location"]["time_zone"] == "America/Sao_Paulo"
+
+
+def test_admin_refuses_a_time_zone_that_is_no_iana_name(client):
+    location = StockLocation.objects.create(code="S1", name="Store", time_zone="Europe/Istanbul")
+
+    response = _admin_post(client, location, time_zone="Sao Paulo")
+
+    assert response.status_code == 200
+    assert "time_zone" in response.context["adminform"].form.errors
+    assert "Sao Paulo is not an IANA time zone name" in response.content.decode()
+    location.refresh_from_db()
+    assert location.time_zone == "Europe/Istanbul"
+    assert not OutboxEvent.objects.exists()
+
+
+def test_a_new_location_takes_the_default_zone_of_the_settings(client, settings):
+    settings.OMS_DEFAULT_LOCATION_TIME_ZONE = "Europe/Istanbul"
+    assert StockLocation.objects.create(code="S2", name="Store").time_zone == "Europe/Istanbul"
+    location = StockLocation.objects.create(code="S1", name="Store", time_zone="Asia/Tokyo")
+
+    _admin_post(client, location, time_zone="")  # blank in the form: the default
+
+    location.refresh_from_db()
+    assert location.time_zone == "Europe/Istanbul"

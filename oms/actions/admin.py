@@ -41,10 +41,10 @@ def make_admin_action(name: str, label: str, noun: str):
 
 
 def admin_actions_for(machine: Machine, noun: str) -> list:
-    """The admin actions of every action an operator may run and that is offered in admin
+    """The admin actions of every action a staff operator may run and that is offered in admin
     (``Action.admin``), in declaration order."""
     return [make_admin_action(name, action.label, noun) for name, action in machine.actions.items()
-            if action.may_run("user") and action.admin]
+            if action.may_run("staff") and action.admin]
 
 
 class EngineActionsMixin:

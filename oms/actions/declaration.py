@@ -15,9 +15,10 @@ from rest_framework import serializers
 
 from oms.actions.inputs import StrictInputSerializer
 
-# Actor.kind -> letter of the "who" column of docs/state-machine.md.
-ACTOR_KIND_LETTER = {"user": "O", "api": "A", "system": "S"}
-WHO_NAMES = {"O": "operator", "A": "integrator", "S": "system"}
+# Actor.role -> the letters of the "who" column of docs/state-machine.md it satisfies: a
+# staff user is an operator too.
+ROLE_LETTERS = {"user": "O", "staff": "OT", "api": "A", "system": "S"}
+WHO_NAMES = {"O": "operator", "T": "staff", "A": "integrator", "S": "system"}
 
 
 class NoInput(StrictInputSerializer):
@@ -49,7 +50,8 @@ class Action:
     Attributes:
         name: the django-fsm transition method's name, e.g. ``"ship"``.
         label: what operators read, e.g. ``"Ship"``.
-        who: who may run it, a subset of ``"OAS"`` (operator, integrator, system).
+        who: who may run it, a subset of ``"OTAS"`` (operator, staff operator, integrator,
+            system).
         input: the body's DRF serializer; its ``validated_data`` are ``run``'s keyword
             arguments (field ``source`` gives the argument's name). The operator form, the
             admin form and the OpenAPI schema are derived from it.
@@ -80,6 +82,9 @@ class Action:
         admin: offered as an admin action on the selected rows (when operators may run it);
             False for an action whose input is each row's own (e.g. a split's assignment of
             the package's items).
+        bulk: offered in the operator's package list for many selected rows, with one input
+            for all of them (when it is offered in admin too); False for an action whose
+            input is each row's own (a tracking number, an invoice, the items reported).
     """
 
     name: str
@@ -98,15 +103,16 @@ class Action:
     event: str = ""
     releases_hold: bool = False
     admin: bool = True
+    bulk: bool = True
 
-    def may_run(self, actor_kind: str) -> bool:
-        """True if an actor of ``actor_kind`` (``user``/``api``/``system``) may run it."""
-        letter = ACTOR_KIND_LETTER.get(actor_kind)
-        return letter is not None and letter in self.who
+    def may_run(self, role: str) -> bool:
+        """True if an actor of ``role`` (``user``/``staff``/``api``/``system``, see
+        ``Actor.role``) may run it."""
+        return any(letter in self.who for letter in ROLE_LETTERS.get(role, ""))
 
     @property
     def who_names(self) -> list[str]:
-        """``["operator", "integrator"]`` for ``who == "OA"``."""
+        """``["operator", "integrator"]`` for ``who == "OA"``; ``"staff"`` for ``T``."""
         return [WHO_NAMES[letter] for letter in self.who]
 
     @property

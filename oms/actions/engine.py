@@ -181,9 +181,9 @@ def _run(machine: Machine, action: Action, obj, entry: Entry, actor: Actor, batc
     if entry.versions is not None and obj.version not in entry.versions:
         raise StaleVersion(f"The {machine.event_prefix} is at version {obj.version}",
                            current_version=obj.version)
-    if not action.may_run(actor.kind):
-        raise ActorNotPermitted(f"'{action.name}' cannot be run by a {actor.kind} actor",
-                                action=action.name)
+    if not action.may_run(actor.role):
+        raise ActorNotPermitted(f"'{action.name}' ({action.label}) may be run only by: "
+                                f"{', '.join(action.who_names)}", action=action.name)
     _check_hold(machine, action, obj, actor)
     machine.check(obj, action, actor)
     transition = getattr(obj, action.name)
@@ -270,7 +270,8 @@ def allowed_actions(machine: Machine, obj, *, actor_kind: str | None = None,
                     check: Callable[[Action], bool] | None = None) -> list[str]:
     """The actions runnable now on ``obj``, in declaration order: allowed from its state
     (and the transitions' conditions) and by its hold (a held row: only the releases; else
-    none of them), switched on (``Machine.enabled``), open to ``actor_kind`` (when given)
+    none of them), switched on (``Machine.enabled``), open to ``actor_kind`` (an actor's
+    ``role``, when given)
     and to ``check`` (when given, e.g. a token's scope side)."""
     available = {t.name for t in obj.get_available_status_transitions()}
     held = machine.held(obj) is not None

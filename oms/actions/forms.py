@@ -51,7 +51,7 @@ def _form_field(field: serializers.Field) -> forms.Field:
     if isinstance(field, serializers.IntegerField):
         return forms.IntegerField(min_value=field.min_value, max_value=field.max_value, **common)
     if isinstance(field, serializers.DateField):
-        return forms.DateField(**common)
+        return forms.DateField(widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"), **common)
     if isinstance(field, serializers.BooleanField):
         return forms.BooleanField(**{**common, "required": False})  # unticked: false
     raise TypeError(f"no form field for {type(field).__name__}")

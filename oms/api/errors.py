@@ -251,28 +251,6 @@ def etag_for(version: int) -> str:
     return f'"{version}"'
 
 
-def if_match_check(request, current_version: int) -> None:
-    """Refuse the request (412 ``version_mismatch``) unless its ``If-Match`` header is absent,
-    ``*``, or lists ``current_version`` (``"7"``, ``W/"7"`` or ``7``).
-
-    Call it after locking the row the version belongs to, so the check and the change see
-    the same version.
-    """
-    header = request.headers.get("If-Match")
-    if header is None:
-        return
-    for tag in (t.strip() for t in header.split(",")):
-        if tag == "*":
-            return
-        if tag.startswith("W/"):
-            tag = tag[2:]
-        if tag.strip('"') == str(current_version):
-            return
-    raise ApiError(412, "version_mismatch",
-                   f"If-Match {header[:100]!r} does not match the current version {current_version}; "
-                   "read the resource again and decide anew.", current_version=current_version)
-
-
 def if_match_refused(request, current_version: int) -> ApiError:
     """The 412 ``version_mismatch`` of a request whose ``If-Match`` names another version than
     the row's ``current_version`` (raise it)."""

@@ -163,6 +163,8 @@ AUTH_PASSWORD_VALIDATORS = [
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
+# IANA zone of a new stock location (operator screens show its times in its zone).
+OMS_DEFAULT_LOCATION_TIME_ZONE = env.str("OMS_DEFAULT_LOCATION_TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True
 

@@ -9,6 +9,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from packages.location_pages import LocationDetailView
+from packages.views import PackageFindView
 from transfers import views as transfer_views
 
 transfer_patterns = (
@@ -32,6 +33,7 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="packages:movements", permanent=False), name="home"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("find/", PackageFindView.as_view(), name="find"),
     path("packages/", include("packages.urls")),
     path("transfers/", include(transfer_patterns)),
     path("locations/", include(location_patterns)),

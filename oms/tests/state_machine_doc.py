@@ -120,3 +120,19 @@ def transfer_spec() -> TransferSpec:
         actions[name][1].update(s for other, (sources, targets) in actions.items()
                                 if targets & origin for s in sources if s not in origin)
     return TransferSpec(states=states, actions=actions, who=who, side=side)
+
+
+@cache
+def package_waits() -> dict[int, tuple[str, str]]:
+    """The "What a package waits for" table: ``{560: ("The brand's invoice integration …",
+    "The invoice of the package: …"), …}``, with each row's label checked against the states."""
+    text = DOC.read_text()
+    states = package_spec().states
+    (rows,) = _tables(_section(text, "What a package waits for"))
+    waits = {}
+    for row in rows:
+        code = int(row["code"])
+        if states.get(code) != row["state"]:
+            raise ValueError(f"{DOC}: waits-for row {code} names state {row['state']!r}")
+        waits[code] = (row["waits for"], row["what"])
+    return waits

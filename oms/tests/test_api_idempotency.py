@@ -195,7 +195,7 @@ def test_interrupted_bulk_resumes_without_acting_twice(monkeypatch):
             raise RuntimeError("worker killed")
         return real(outcome)
 
-    monkeypatch.setattr("packages.api.views.package_bulk_outcome", dies_on_third)
+    monkeypatch.setattr("packages.bulk.package_bulk_outcome", dies_on_third)
     with pytest.raises(RuntimeError):
         client.post(url, body, format="json", HTTP_IDEMPOTENCY_KEY="b")
     assert PackageTransition.objects.filter(action="complete_packaging").count() == 2
@@ -204,7 +204,7 @@ def test_interrupted_bulk_resumes_without_acting_twice(monkeypatch):
     assert response.status_code == 409 and response.json()["code"] == "idempotency_request_in_progress"
     # the lease expires (the worker is gone): the retry resumes where it stopped
     IdempotencyRecord.objects.update(lease_until=None)
-    monkeypatch.setattr("packages.api.views.package_bulk_outcome", real)
+    monkeypatch.setattr("packages.bulk.package_bulk_outcome", real)
     response = client.post(url, body, format="json", HTTP_IDEMPOTENCY_KEY="b")
     assert response.status_code == 200
     assert response.json()["summary"] == {"done": 4, "not_allowed": 0, "not_found": 0, "failed": 0}
@@ -221,9 +221,9 @@ def test_interrupted_bulk_resumes_after_the_last_committed_chunk(monkeypatch):
     body = _bulk([p.number for p in packages])
     monkeypatch.setattr("packages.api.views.BULK_CHUNK_SIZE", 2)
     from oms.actions import engine
-    from packages.api import views
+    from packages import bulk
 
-    real_act, real_publish = views.package_act, engine.events_publish_many
+    real_act, real_publish = bulk.package_act, engine.events_publish_many
     chunks = []
 
     def recording(action, entries, **kwargs):
@@ -235,7 +235,7 @@ def test_interrupted_bulk_resumes_after_the_last_committed_chunk(monkeypatch):
             raise RuntimeError("worker killed")
         return real_publish(events)
 
-    monkeypatch.setattr("packages.api.views.package_act", recording)
+    monkeypatch.setattr("packages.bulk.package_act", recording)
     monkeypatch.setattr("oms.actions.engine.events_publish_many", dies_in_second_chunk)
     with pytest.raises(RuntimeError):
         client.post("/api/v1/packages/actions/ship/", body, format="json", HTTP_IDEMPOTENCY_KEY="b")

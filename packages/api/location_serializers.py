@@ -48,6 +48,9 @@ class LocationOutputSerializer(serializers.Serializer):
     city = serializers.CharField()
     region = serializers.CharField()
     postcode = serializers.CharField()
+    time_zone = serializers.CharField(
+        help_text="IANA time zone name (e.g. America/Sao_Paulo) the operator screens show the "
+                  "location's times in; API times stay UTC.")
     kind = serializers.ChoiceField(choices=StockLocation.Kind.choices)
     is_active = serializers.BooleanField()
     can_package = serializers.BooleanField()

@@ -10,8 +10,15 @@ from rest_framework import serializers
 
 from locations.models import Sku, StockLocation
 from oms.actions.inputs import StrictInputSerializer
-from oms.api.schema import AwareDateTimeField, StrictCharField, UtcDateTimeField, conflict_error_serializer
+from oms.api.schema import (
+    AwareDateTimeField,
+    StrictCharField,
+    StrictIntegerField,
+    UtcDateTimeField,
+    conflict_error_serializer,
+)
 from packages.actions import ACTIONS, MAX_ITEMS, ItemInputSerializer
+from packages.bulk import BULK_MAX
 from packages.creation import ORDER_NUMBER_RE, ItemInput
 from packages.engine import package_allowed_actions
 from packages.events import PACKAGE_LOG_ACTIONS, PackageStatusSerializer
@@ -19,7 +26,6 @@ from packages.models import Brand, Package, PlanningRule, status_dict
 from packages.selectors import package_split_into, package_waiting_reason
 from transfers.models import Status as TransferStatus
 
-BULK_MAX = 1000
 PLANNING_VERDICTS = ["chosen", "no_stock", "full", "excluded", "wrong_kind", "ranked_lower"]
 # The actions an API token may run (each has its endpoint).
 PACKAGE_API_ACTIONS = [name for name, action in ACTIONS.items() if action.may_run("api")]
@@ -401,8 +407,13 @@ def _bulk_serializer(action: str, entry_base: type[StrictInputSerializer]) -> ty
     camel = "".join(part.title() for part in action.split("_"))
     entry = type(f"Bulk{camel}EntrySerializer", (entry_base,), {
         "__module__": __name__,
-        "__doc__": f"One package of a bulk {action}: its ``number`` and the action's fields.",
+        "__doc__": f"One package of a bulk {action}: its ``number``, optionally the ``version`` it "
+                   "must be at, and the action's fields.",
         "number": StrictCharField(max_length=80),
+        "version": StrictIntegerField(
+            min_value=1, required=False,
+            help_text="Act only if the package is still at this version (its `version`, or the "
+                      "`ETag` of a single package): else `failed` with code `version_mismatch`."),
     })
 
     def validate_packages(self, entries):
@@ -438,6 +449,8 @@ class BulkErrorSerializer(PackageConflictErrorSerializer):
     answered with (409, or 400 ``invalid`` naming the ``field``)."""
 
     field = serializers.CharField(required=False, help_text="The field a domain rule refused.")
+    current_version = serializers.IntegerField(
+        required=False, help_text="`version_mismatch`: the version the package is at now.")
 
 
 class BulkResultSerializer(serializers.Serializer):

@@ -19,7 +19,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from locations.models import StockLocation
-from oms.actions.engine import Entry, StaleVersion
+from oms.actions.declaration import WHO_NAMES
+from oms.actions.engine import StaleVersion
 from oms.actions.graph import fsm_actions
 from oms.api.errors import StrictQueryParamsMixin, etag_for, if_match_refused, if_match_versions
 from oms.api.idempotency import idempotent_bulk_chunks, idempotent_call
@@ -47,9 +48,9 @@ from packages.api.serializers import (
     PackageOutputSerializer,
     any_action_field,
 )
-from packages.bulk import BULK_CHUNK_SIZE, package_bulk_outcome, package_bulk_summary
+from packages.bulk import BULK_CHUNK_SIZE, package_bulk_chunk, package_bulk_summary
 from packages.creation import package_create
-from packages.engine import package_act, package_run
+from packages.engine import package_run
 from packages.events import PACKAGE_STATUS_SLUGS, PACKAGE_STATUS_TRANSITIONED
 from packages.models import FINAL_STATES, DenialReason, Package, PackageItem, PackageTransition, Status
 from packages.selectors import brand_list, package_get, package_list
@@ -206,10 +207,8 @@ class PackageBulkActionView(StrictQueryParamsMixin, APIView):
         actor, packages = api_actor(request), visible_packages(request)
 
         def run_chunk(chunk: list[tuple[int, dict]]) -> list[dict]:
-            entries = [Entry(entry["number"], {k: v for k, v in entry.items() if k != "number"})
-                       for _, entry in chunk]
-            outcomes = package_act(self.action_name, entries, actor=actor, packages=packages, key="number")
-            return [package_bulk_outcome(outcome) for outcome in outcomes]
+            return package_bulk_chunk(self.action_name, [entry for _, entry in chunk], actor=actor,
+                                      packages=packages)
 
         def respond(outcomes: list[dict]) -> Response:
             return Response({"action": self.action_name, "summary": package_bulk_summary(outcomes),
@@ -217,13 +216,6 @@ class PackageBulkActionView(StrictQueryParamsMixin, APIView):
 
         return idempotent_bulk_chunks(request, entries=serializer.validated_data["packages"],
                                       run_chunk=run_chunk, respond=respond, chunk_size=BULK_CHUNK_SIZE)
-
-
-_WHO_NAMES = {"O": "operator", "A": "integrator", "S": "system"}
-
-
-def _who(letters: str) -> list[str]:
-    return [_WHO_NAMES[letter] for letter in letters]
 
 
 def _action_doc(name: str) -> str:
@@ -265,7 +257,9 @@ def _make_bulk_view(name: str) -> type[PackageBulkActionView]:
         summary=f"{ACTIONS[name].label} on many packages ({name})",
         description=f"Up to {BULK_CHUNK_SIZE} packages at a time in one transaction; a refused "
                     "package changes nothing. Answers 200 with `done`, `not_allowed` (with the current "
-                    "status), `not_found` or `failed` per package, in request order.\n\n"
+                    "status), `not_found` or `failed` per package, in request order. An entry's "
+                    "optional `version` acts only if the package is still at it (else `failed`, "
+                    "code `version_mismatch`, with `current_version`).\n\n"
                     + _action_doc(name),
         request=ACTION_BULK_INPUT_SERIALIZERS[name], parameters=[IDEMPOTENCY_KEY_PARAMETER],
         responses={200: BulkOutputSerializer},
@@ -336,7 +330,7 @@ class PackageMachineActionSerializer(serializers.Serializer):
 
     name = any_action_field()
     label = serializers.CharField()
-    who = serializers.ListField(child=serializers.ChoiceField(choices=["operator", "integrator", "system"]))
+    who = serializers.ListField(child=serializers.ChoiceField(choices=list(WHO_NAMES.values())))
     switchable = serializers.BooleanField(help_text="Can be switched off per brand.")
     sources = _status_codes()
     targets = _status_codes()
@@ -376,7 +370,7 @@ def package_state_machine() -> dict:
                    for s in Status],
         "actions": [
             {"name": a.name, "label": ACTIONS[a.name].label if a.name in ACTIONS else a.name,
-             "who": _who(ACTIONS[a.name].who) if a.name in ACTIONS else [],
+             "who": ACTIONS[a.name].who_names if a.name in ACTIONS else [],
              "switchable": ACTIONS[a.name].switchable if a.name in ACTIONS else False,
              "sources": [int(s) for s in a.sources], "targets": [int(t) for t in a.targets],
              "conditions": a.conditions,

@@ -5,65 +5,23 @@ printed in the test output). Skipped with the reason when ``/usr/bin/chromium`` 
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 
 from locations.models import OperatorAssignment
 from locations.tests.factories import StockLocationFactory
 from packages.models import Package, PackageTransition, Status
 from packages.tests.helpers import make_package
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-SCREENSHOTS = Path(settings.BASE_DIR) / "var" / "screenshots"
+CHROMIUM = Path("/usr/bin/chromium")  # the ``browser`` fixture (conftest.py) drives it
 
 pytestmark = [
     pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} not installed (apt-get install chromium)"),
     pytest.mark.django_db(transaction=True),
 ]
-
-
-@pytest.fixture(scope="module")
-def browser(request):
-    """One headless Chromium for the module (Playwright's sync API, no browser download)."""
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API runs an event loop in this thread; the ORM calls the tests make
-    # between browser steps are still plain synchronous code.
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    capture = request.config.pluginmanager.get_plugin("capturemanager")
-    with capture.global_and_fixture_disabled():  # shown even with -q and output capture
-        print(f"\nBrowser test screenshots: {SCREENSHOTS}")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-    if previous is None:
-        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    else:
-        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
-
-
-@pytest.fixture
-def screen(request):
-    """``screen(page, "name")`` saves ``var/screenshots/<test>-<n>-<name>.png``."""
-    counter = {"n": 0}
-
-    def shot(page, name: str) -> Path:
-        counter["n"] += 1
-        path = SCREENSHOTS / f"{request.node.name}-{counter['n']:02d}-{name}.png"
-        page.screenshot(path=str(path), full_page=True)
-        return path
-
-    return shot
 
 
 def _operator(django_user_model, username: str, location) -> None:
@@ -208,3 +166,57 @@ def test_stale_form_after_a_concurrent_action_shows_the_conflict(browser, live_s
 
     assert PackageTransition.objects.filter(package=package, action="complete_packaging").count() == 1
     assert Package.objects.get(pk=other.pk).status == Status.CANCELED
+
+
+def test_scanning_a_package_number_into_the_top_bar_opens_the_package(browser, live_server,
+                                                                       django_user_model, screen):
+    here = StockLocationFactory(code="SCAN1", name="Scan DC")
+    _operator(django_user_model, "olivia", here)
+    package = make_package(Status.PENDING, location=here, number="SCAN-0001")
+    make_package(Status.PENDING, location=here, number="SCAN-00010")
+
+    context, page = _login(browser, live_server, "olivia")
+    assert page.evaluate("document.activeElement.id") == "scan"  # focused: the scanner types there
+    page.keyboard.type(package.number)
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"**/packages/{package.number}/")
+    assert page.locator('[data-testid="package-status"]').inner_text() == "Pending"
+    screen(page, "scanned-package-number")
+    context.close()
+
+
+def test_scanning_a_tracking_number_into_the_top_bar_opens_its_package(browser, live_server,
+                                                                       django_user_model, screen):
+    here = StockLocationFactory(code="SCAN2", name="Scan DC 2")
+    _operator(django_user_model, "olivia", here)
+    package = make_package(Status.SHIPPED, location=here, number="SCAN-0002", carrier="Correios",
+                           tracking_number="BR987654321SP")
+
+    context, page = _login(browser, live_server, "olivia")
+    page.goto(f"{live_server.url}/packages/")
+    page.fill("#scan", "BR987654321SP")
+    page.press("#scan", "Enter")
+    page.wait_for_url(f"**/packages/{package.number}/")
+    assert page.locator('[data-testid="package-status"]').inner_text() == "Shipped"
+    screen(page, "scanned-tracking-number")
+    context.close()
+
+
+def test_select_all_on_the_page_and_run_a_bulk_action(browser, live_server, django_user_model, screen):
+    here = StockLocationFactory(code="BULK1", name="Bulk DC")
+    _operator(django_user_model, "olivia", here)
+    packages = [make_package(Status.PENDING, location=here, number=f"BULK-W{i}") for i in range(3)]
+
+    context, page = _login(browser, live_server, "olivia")
+    page.goto(f"{live_server.url}/packages/?location=BULK1&status=pending")
+    page.check('[data-testid="bulk-bar"] [data-select-page]')
+    assert page.locator('input[name="selected"]:checked').count() == 3
+    page.select_option('[data-testid="bulk-action"]', "complete_packaging")
+    screen(page, "bulk-selected")
+    page.click('[data-testid="bulk-run"]')
+    page.wait_for_selector('[data-testid="bulk-results"]')
+    assert page.locator('[data-testid="bulk-results"] tr[data-result="done"]').count() == 3
+    screen(page, "bulk-results")
+    assert set(Package.objects.filter(pk__in=[p.pk for p in packages]).values_list("status", flat=True)) == {
+        Status.PACKAGING_COMPLETED}
+    context.close()

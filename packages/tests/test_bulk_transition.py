@@ -223,7 +223,7 @@ def test_bulk_chunks_split_a_request_and_keep_the_order(monkeypatch):
         calls.append(len(entries))
         return package_act(action, entries, **kwargs)
 
-    monkeypatch.setattr("packages.api.views.package_act", recording)
+    monkeypatch.setattr("packages.bulk.package_act", recording)
     response = client.post("/api/v1/packages/actions/start_preparing/",
                            {"packages": [{"number": p.number} for p in packages]}, format="json")
     assert calls == [3, 3, 3, 1]

@@ -83,6 +83,11 @@ def mix(here, there, elsewhere):
     {"blocked": "false", "sort": "ship_by"},
     {"sort": "number"},
     {"status": "pending", "sort": "recent", "q": "ORD-7"},
+    {"late": "true"},
+    {"late": "false", "location": "THERE"},
+    {"late": "true", "status": "pending", "location": "HERE", "q": "P-HERE"},
+    {"open": "true", "age": "lt1h", "sort": "ship_by"},
+    {"order": "ORD-7"},
 ])
 def test_export_has_exactly_the_rows_of_the_list_in_its_order(op_client, mix, params):
     listed = op_client.get(reverse("packages:list"), params).context["page_obj"].paginator.object_list

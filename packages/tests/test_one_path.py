@@ -1,6 +1,6 @@
 """Every way of running a package action goes through the one engine
 (``oms.actions.engine.act``): the operator screen, the admin action, the single and the
-bulk API, and the automatic re-check."""
+bulk API, the package list's bulk form, and the automatic re-check."""
 
 from __future__ import annotations
 
@@ -94,3 +94,15 @@ def test_nothing_else_saves_a_package_state(monkeypatch):
     assert client.post(f"/api/v1/packages/{package.number}/actions/ship/", SHIP,
                        format="json").status_code == 200
     assert _shipped(package)
+
+
+def test_package_list_bulk_form(client, runs):
+    first, second = make_package(Status.PENDING), make_package(Status.PENDING)
+    user = get_user_model().objects.create_user("olivia", password="pw")
+    OperatorAssignment.objects.create(user=user, location=first.location)
+    OperatorAssignment.objects.create(user=user, location=second.location)
+    client.force_login(user)
+    response = client.post(reverse("packages:bulk_action"), {
+        "action": "start_preparing", "selected": [f"1:{first.number}", f"1:{second.number}"]})
+    assert response.status_code == 302
+    assert runs == [("start_preparing", "user", first.pk), ("start_preparing", "user", second.pk)]

@@ -22,8 +22,8 @@ from packages.tests.spec import ALL_STATES, PACKAGE_ACTIONS, WHO
 
 pytestmark = pytest.mark.django_db
 
-ACTOR_FOR = {"O": Actor("user", "operator"), "A": Actor("api", "integrator"),
-             "S": Actor("system", "system")}
+ACTOR_FOR = {"O": Actor("user", "operator"), "T": Actor("user", "stella", staff=True),
+             "A": Actor("api", "integrator"), "S": Actor("system", "system")}
 
 
 def _actor(action):

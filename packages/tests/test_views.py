@@ -209,12 +209,13 @@ def test_dashboard_query_count_does_not_grow_with_cards(client, django_user_mode
     boss = make_user(django_user_model, "boss", staff=True)
     client.force_login(boss)
     make_package(Status.PENDING, location=StockLocationFactory())
-    # session, user, cards page count, cards, the cards' blocked counts, totals, blocked total
-    with django_assert_num_queries(7):
+    # session, user, cards page count, cards, the cards' blocked counts, their ageing, totals,
+    # blocked total
+    with django_assert_num_queries(8):
         client.get(reverse("packages:movements"))
     for _ in range(30):
         make_package(Status.IN_PROGRESS, location=StockLocationFactory())
-    with django_assert_num_queries(7):
+    with django_assert_num_queries(8):
         response = client.get(reverse("packages:movements"))
     assert len(response.context["cards"]) == 31
 
@@ -225,7 +226,7 @@ def test_operator_dashboard_query_count_is_fixed(op_client, here, django_user_mo
         location = StockLocationFactory()
         OperatorAssignment.objects.create(user=operator, location=location)
         make_package(Status.PENDING, location=location)
-    with django_assert_num_queries(7):
+    with django_assert_num_queries(8):
         response = op_client.get(reverse("packages:movements"))
     assert len(response.context["cards"]) == 4
 
@@ -234,12 +235,12 @@ def test_operator_dashboard_query_count_is_fixed(op_client, here, django_user_mo
 
 def test_location_view_query_count_does_not_grow(op_client, here, django_assert_num_queries):
     make_package(Status.PENDING, location=here)
-    # session, user, location, package counts, blocked count, transfer counts
-    with django_assert_num_queries(6):
+    # session, user, location, package counts, blocked count, ageing, transfer counts
+    with django_assert_num_queries(7):
         op_client.get(reverse("locations:detail", args=["HERE"]))
     for status in Status.values:
         make_package(status, location=here)
-    with django_assert_num_queries(6):
+    with django_assert_num_queries(7):
         response = op_client.get(reverse("locations:detail", args=["HERE"]))
     counts = {c["code"]: c["count"] for c in response.context["package_counts"]}
     assert len(counts) == 17 and counts[Status.PENDING] == 2 and counts[Status.SHIPPED] == 1
@@ -404,7 +405,8 @@ def test_detail_explains_why_it_waits(op_client, here):
                            stock_shortage="short: SKU X needs 2, has 0", stock_checked_at=now,
                            next_stock_check_at=now + dt.timedelta(minutes=30))
     html = op_client.get(detail_url(waiting)).content.decode()
-    assert "Why it waits" in html and "short: SKU X needs 2, has 0" in html and "Next automatic check" in html
+    assert "What it waits for" in html and "short: SKU X needs 2, has 0" in html
+    assert "Next automatic check" in html
     refused = make_package(Status.TO_BE_RESCHEDULED, location=here,
                            denial_reason=DenialReasonFactory(title="No room"))
     assert "No room" in op_client.get(detail_url(refused)).content.decode()
@@ -417,6 +419,29 @@ def test_detail_query_count_does_not_grow_with_items(op_client, here, django_ass
         op_client.get(detail_url(small))
     with django_assert_max_num_queries(len(small_queries)):
         op_client.get(detail_url(big))
+
+
+def test_detail_transfers_name_their_locations_in_a_fixed_number_of_queries(
+        op_client, here, django_assert_max_num_queries):
+    from transfers.models import Status as TransferStatus
+    from transfers.tests.factories import make_transfer
+
+    one = make_package(Status.PENDING_TRANSFER, location=here, quantities=())
+    many = make_package(Status.PENDING_TRANSFER, location=here, quantities=())
+    make_transfer(TransferStatus.WAITING, package=one,
+                  source=StockLocationFactory(code="SRC-0", name="Source Store Zero"))
+    for i in range(4):
+        make_transfer(TransferStatus.WAITING, package=many,
+                      source=StockLocationFactory(code=f"SRC-{i + 1}", name=f"Source Store {i + 1}"))
+    with django_assert_max_num_queries(16) as one_queries:
+        op_client.get(detail_url(one))
+    with django_assert_max_num_queries(len(one_queries)):
+        response = op_client.get(detail_url(many))
+
+    html = response.content.decode()
+    table = html[html.index('data-testid="package-transfers"'):]
+    assert 'title="SRC-3" data-code="SRC-3">Source Store 3</span>' in table
+    assert f'title="HERE" data-code="HERE">{here.name}</span>' in table
 
 
 # --- actions --------------------------------------------------------------------------------

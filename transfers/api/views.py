@@ -17,6 +17,7 @@ from rest_framework import generics, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from oms.actions.declaration import WHO_NAMES
 from oms.actions.engine import StaleVersion
 from oms.actions.graph import fsm_actions
 from oms.api.errors import StrictQueryParamsMixin, etag_for, if_match_refused, if_match_versions
@@ -193,7 +194,7 @@ class TransferMachineActionSerializer(serializers.Serializer):
 
     name = action_field()
     label = serializers.CharField()
-    who = serializers.ListField(child=serializers.ChoiceField(choices=["operator", "integrator", "system"]))
+    who = serializers.ListField(child=serializers.ChoiceField(choices=list(WHO_NAMES.values())))
     side = serializers.ChoiceField(choices=["source", "destination"],
                                    help_text="The stock location whose scope the action needs.")
     sources = _slugs()

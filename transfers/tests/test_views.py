@@ -104,6 +104,26 @@ def test_list_drills_down_by_location_direction_and_state(client, django_user_mo
     assert [t.number for t in search.context["page_obj"].object_list] == [in_transit.number]
 
 
+def test_list_names_the_locations_in_a_fixed_number_of_queries(client, django_user_model, places,
+                                                               django_assert_num_queries):
+    src, dst = places
+    login(client, django_user_model, "boss", staff=True)
+    transfer_to(dst, src)
+    # session, user, page count, rows
+    with django_assert_num_queries(4):
+        client.get(reverse("transfers:list"))
+    for i in range(5):
+        transfer_to(StockLocationFactory(name=f"Destination {i}"), StockLocationFactory(name=f"Source {i}"))
+    with django_assert_num_queries(4):
+        response = client.get(reverse("transfers:list"))
+
+    assert len(response.context["page_obj"].object_list) == 6
+    html = response.content.decode()
+    assert '<td class="small" data-label="From"><span class="location-name code-title" title="SRC" ' \
+           'data-code="SRC">Source</span>' in html
+    assert 'data-code="DST">Dest</span>' in html
+
+
 def test_operator_sees_transfers_touching_their_locations_only(client, django_user_model, places):
     src, dst = places
     login(client, django_user_model, "op", dst)
