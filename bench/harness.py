@@ -236,6 +236,8 @@ def use_database(db_name: str, *, migrate: bool = True) -> str:
     create_database(url, created_by=_command())
     connection = connections["default"]
     connection.close()
+    if connection.alias in getattr(connection, "_connection_pools", {}):
+        connection.close_pool()  # a pool goes on connecting to the database it was opened for
     connection.settings_dict["NAME"] = _server_params(url)[1]
     if migrate:
         migrate_current()

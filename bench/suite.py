@@ -12,7 +12,7 @@ written to ``var/bench/suite-<profile>.json``. A benchmark that fails is a row `
 (the suite goes on, and exits with status 1 at the end).
 
 Databases (``--db PREFIX``, default ``oms_bench``): P1, P2 and P4 use ``<prefix>`` (the
-100k base dataset), P3 ``<prefix>_<size>[_open<k>]``, P5 ``<prefix>_import``, P6
+100k base dataset), P3 ``<prefix>_<size>[_open<k>]``, P5 ``<prefix>_import``, P6 and P7
 ``<prefix>_<packages>`` (P3's database of that size). Each is created and marked by the
 benchmark on first use; an existing unmarked database is refused.
 
@@ -178,12 +178,30 @@ def _p6_rows(r: dict) -> list[Row]:
                 r.get("target_met"))]
 
 
+def _p7_args(profile: str, db: str) -> list[str]:
+    sizes = (10_000, 100_000, 1_000_000) if profile == "issue" else (10_000, 100_000)
+    return ["--db", db, "--sizes", ",".join(str(s) for s in sizes)]
+
+
+def _p7_rows(r: dict) -> list[Row]:
+    small, large = r["sizes"][0], r["sizes"][-1]
+    same = "" if r.get("same_rows_as_copy") else " (rows differ from COPY)"
+    return [
+        Row("P7", f"CSV export peak memory, {small['rows']:,} vs {large['rows']:,} rows{same}",
+            f"{large['traced_peak_mib']:.1f} MiB", f"{small['traced_peak_mib']:.1f} MiB @ {small['rows']:,}",
+            _x(r.get("memory_growth")), f"<= {r['target_growth']}x", r.get("target_met")),
+        Row("P7", f"CSV export of {large['rows']:,} rows vs COPY", f"{large['app_s']:.2f} s",
+            f"{large['copy_s']:.2f} s COPY … TO STDOUT", _x(large.get("ratio")), "reported", None),
+    ]
+
+
 BENCHMARKS = [
     *P1_P2,
     Bench("P3", "bench.p3_dashboard", _p3_args, _p3_rows),
     Bench("P4", "bench.p4_recheck", _p4_args, _p4_rows),
     Bench("P5", "bench.p5_import", _p5_args, _p5_rows),
     Bench("P6", "bench.p6_list", _p6_args, _p6_rows),
+    Bench("P7", "bench.p7_export", _p7_args, _p7_rows),
 ]
 
 
@@ -251,7 +269,7 @@ def main(argv=None) -> None:
     parser.add_argument("--profile", choices=PROFILES, default="default",
                         help="default: a few minutes per benchmark; issue: the issue's sizes (long)")
     parser.add_argument("--db", default="oms_bench", help="database name prefix (see the module doc)")
-    parser.add_argument("--only", default="", help="comma-separated: P1,P2,P3,P4,P5,P6")
+    parser.add_argument("--only", default="", help="comma-separated: P1,P2,P3,P4,P5,P6,P7")
     args = parser.parse_args(argv)
     only = [name.strip().upper() for name in args.only.split(",") if name.strip()]
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")

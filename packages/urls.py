@@ -9,6 +9,7 @@ app_name = "packages"
 urlpatterns = [
     path("", views.PackageListView.as_view(), name="list"),
     path("movements/", views.PackageMovementsView.as_view(), name="movements"),
+    path("export.csv", views.PackageExportView.as_view(), name="export"),
     path("actions/", views.PackageBulkActionView.as_view(), name="bulk_action"),
     path("actions/results/<str:run>/", views.PackageBulkResultsView.as_view(), name="bulk_results"),
     path("<str:number>/", views.PackageDetailView.as_view(), name="detail"),

@@ -41,11 +41,13 @@ from oms.actions.actors import user_actor, user_role
 from oms.actions.engine import ActorNotPermitted, StaleVersion
 from oms.actions.errors import OmsError
 from oms.actions.forms import action_form_class
+from oms.csv_export import csv_response
 from oms.webhooks.delivery import webhook_deliveries_for, webhook_replay
 from packages.actions import ACTIONS, WAITS, reason_label, split_form_grid
 from packages.barcode import code128_svg
 from packages.bulk import BULK_MAX, package_bulk_run
 from packages.engine import package_allowed_actions, package_run
+from packages.export import PACKAGE_CSV_HEADER, package_csv_rows
 from packages.models import DASHBOARD_LABELS, Package, Status
 from packages.selectors import (
     AGE_BUCKETS,
@@ -223,7 +225,7 @@ class PackageListView(LoginRequiredMixin, TemplateView):
         filters = _list_filters(user, params)
         location, status, blocked, q = (filters["location"], filters["status"], filters["blocked"],
                                         filters["q"])
-        sort = params.get("sort") if params.get("sort") in PACKAGE_SORTS else "in_state"
+        sort = _list_sort(params)
         if location is not None:
             counts = package_counts_by_status(location_id=location.pk)
         else:
@@ -283,6 +285,24 @@ def _bulk_actions_for(packages, user) -> list[dict]:
         allowed.update(package_allowed_actions(package, actor_kind=user_role(user)))
     return [{"name": name, "label": ACTIONS[name].label, "needs_input": ACTIONS[name].asks_input}
             for name in BULK_ACTIONS if name in allowed]
+
+
+def _list_sort(params) -> str:
+    """The package list's order from ``params``: a key of ``PACKAGE_SORTS``."""
+    return params.get("sort") if params.get("sort") in PACKAGE_SORTS else "in_state"
+
+
+class PackageExportView(LoginRequiredMixin, View):
+    """``GET``: the package list with the same filters as a streamed CSV attachment
+    (``packages.export``), every row of the list rather than a page of it."""
+
+    def get(self, request):
+        user, params, now = request.user, request.GET, timezone.now()
+        packages = package_search(user=user, sort=_list_sort(params), now=now,
+                                  **_search_kwargs(_list_filters(user, params)))
+        return csv_response(filename=f"packages-{timezone.localdate(now).isoformat()}.csv",
+                            header=PACKAGE_CSV_HEADER,
+                            rows=package_csv_rows(packages, zone=timezone.get_current_timezone()))
 
 
 # --- package detail -------------------------------------------------------------------------

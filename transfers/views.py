@@ -15,8 +15,10 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.paginator import Paginator
+from django.db.models import QuerySet
 from django.http import Http404, HttpResponseRedirect
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views import View
 from django.views.generic import TemplateView
@@ -31,8 +33,10 @@ from oms.actions.actors import user_actor, user_role
 from oms.actions.engine import StaleVersion
 from oms.actions.errors import OmsError
 from oms.actions.forms import action_form_class
+from oms.csv_export import csv_response
 from transfers.actions import ACTIONS
 from transfers.engine import transfer_allowed_actions, transfer_run
+from transfers.export import TRANSFER_CSV_HEADER, transfer_csv_rows
 from transfers.models import Status, Transfer
 from transfers.selectors import (
     DIRECTION_LABELS,
@@ -141,6 +145,26 @@ class TransferMovementsView(LoginRequiredMixin, TemplateView):
         return context
 
 
+def _transfer_list(request) -> tuple[dict, QuerySet[Transfer]]:
+    """Read the transfer list's filters from the query string (``location`` code,
+    ``direction``, ``status`` slug, ``q``, ``sort``) and return them with the list's transfers
+    (``transfer_search``). The list page and its CSV export both read it here. Raises Http404
+    for a location the user does not work at."""
+    user, params = request.user, request.GET
+    location = _get_location_or_404(user, params["location"]) if params.get("location") else None
+    filters = {
+        "location": location,
+        "direction": params.get("direction") if params.get("direction") in DIRECTIONS else None,
+        "status": params.get("status") if params.get("status") in Status.values else None,
+        "q": params.get("q", "").strip(),
+        "sort": params.get("sort") if params.get("sort") in TRANSFER_SORTS else "in_state",
+    }
+    transfers = transfer_search(user=user, location_id=location.pk if location else None,
+                                direction=filters["direction"], status=filters["status"], q=filters["q"],
+                                sort=filters["sort"])
+    return filters, transfers
+
+
 class TransferListView(LoginRequiredMixin, TemplateView):
     """Transfers of one location and direction in one state (the dashboard's drill-down), or
     all visible ones; search by transfer, package, tracking number or SKU; pagination."""
@@ -149,14 +173,9 @@ class TransferListView(LoginRequiredMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        user, params = self.request.user, self.request.GET
-        location = _get_location_or_404(user, params["location"]) if params.get("location") else None
-        direction = params.get("direction") if params.get("direction") in DIRECTIONS else None
-        status = params.get("status") if params.get("status") in Status.values else None
-        q = params.get("q", "").strip()
-        sort = params.get("sort") if params.get("sort") in TRANSFER_SORTS else "in_state"
-        transfers = transfer_search(user=user, location_id=location.pk if location else None,
-                                    direction=direction, status=status, q=q, sort=sort)
+        params = self.request.GET
+        filters, transfers = _transfer_list(self.request)
+        location, direction, status = filters["location"], filters["direction"], filters["status"]
         page = Paginator(transfers, TRANSFERS_PER_PAGE).get_page(params.get("page"))
         counts = transfer_counts_by_direction(location_id=location.pk) if location else None
         slider = None
@@ -164,12 +183,23 @@ class TransferListView(LoginRequiredMixin, TemplateView):
             slider = [{"slug": value, "label": label, "count": counts[direction][value],
                        "active": status == value} for value, label in Status.choices]
         context.update(
-            location=location, direction=direction, direction_label=DIRECTION_LABELS.get(direction, ""),
-            status=status, status_label=Status(status).label if status else "", q=q, sort=sort,
+            **filters, direction_label=DIRECTION_LABELS.get(direction, ""),
+            status_label=Status(status).label if status else "",
             page_obj=page, slider=slider,
             sorts=[(key, label) for key, (label, _order) in TRANSFER_SORTS.items()],
         )
         return context
+
+
+class TransferExportView(LoginRequiredMixin, View):
+    """``GET``: the transfer list with the same filters as a streamed CSV attachment
+    (``transfers.export``), every row of the list rather than a page of it."""
+
+    def get(self, request):
+        _filters, transfers = _transfer_list(request)
+        return csv_response(filename=f"transfers-{timezone.localdate().isoformat()}.csv",
+                            header=TRANSFER_CSV_HEADER,
+                            rows=transfer_csv_rows(transfers, zone=timezone.get_current_timezone()))
 
 
 class TransferDetailView(LoginRequiredMixin, TemplateView):

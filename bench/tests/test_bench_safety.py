@@ -160,3 +160,30 @@ def test_emptying_names_its_tables_and_never_cascades_to_another(bench_database)
             cursor.execute("DROP TABLE bench_outsider")
     reset_tables()
     assert not Brand.objects.exists()
+
+
+@pytest.mark.postgres
+def test_use_database_moves_the_pooled_connection_to_the_new_database(bench_database):
+    original = connection.settings_dict["NAME"]
+    name = f"{original}_switch"[:63]
+    admin = _admin()
+    with admin.cursor() as cur:
+        cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
+
+    def current() -> str:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT current_database()")
+            return cursor.fetchone()[0]
+
+    try:
+        pooled = bool(connection.settings_dict["OPTIONS"].get("pool"))
+        assert current() == original
+        harness.use_database(name, migrate=False)
+        assert current() == name, f"pool: {pooled}"
+    finally:
+        harness.use_database(original, migrate=False)
+        assert current() == original
+        connection.close()
+        with admin.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()

@@ -10,7 +10,17 @@ import os
 import pytest
 from django.db import connection
 
-from bench import actions, p1_actions, p1_inprocess, p3_dashboard, p4_recheck, p5_import, p6_list, suite
+from bench import (
+    actions,
+    p1_actions,
+    p1_inprocess,
+    p3_dashboard,
+    p4_recheck,
+    p5_import,
+    p6_list,
+    p7_export,
+    suite,
+)
 from bench.datagen import DatasetSpec, generate
 from bench.server import api_token, gunicorn_server
 from oms.api.models import ApiToken
@@ -165,6 +175,15 @@ def test_p6_deep_cursor_page_starts_where_it_should(dataset):
     result = p6_list.run(depth=100, repeat=1, quiet=True)
     assert set(result["pages"]) == {"page 1", "page at row 101"}
     assert len(_verdicts("P6", result)) == 1
+
+
+def test_p7_export_streams_the_rows_copy_writes(dataset):
+    result = p7_export.run(prefix=None, repeat=1, quiet=True)
+    [measured] = result["sizes"]
+    assert measured["rows"] == measured["packages"] == 600
+    assert result["same_rows_as_copy"] and measured["traced_peak_mib"] > 0
+    assert measured["app_s"] > 0 and measured["copy_s"] > 0 and measured["queries"] <= 6
+    assert _verdicts("P7", result) == [True, None]
 
 
 def test_p1_in_process_ships_through_the_engine(dataset):

@@ -154,6 +154,9 @@ else:
                         env.bool("DATABASE_SERVER_SIDE_BINDING", default=True))
     _threshold = env.str("DATABASE_PREPARE_THRESHOLD", default="5").strip().lower()
     _options.setdefault("prepare_threshold", None if _threshold in ("", "off") else int(_threshold))
+    # Server-side cursors stay on (no DISABLE_SERVER_SIDE_CURSORS): the CSV exports
+    # (oms.csv_export) read their rows from one inside a transaction, which also keeps it on one
+    # server connection behind pgbouncer in transaction pooling mode.
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -17,6 +17,7 @@ transfer_patterns = (
     [
         path("", transfer_views.TransferListView.as_view(), name="list"),
         path("movements/", transfer_views.TransferMovementsView.as_view(), name="movements"),
+        path("export.csv", transfer_views.TransferExportView.as_view(), name="export"),
         path("<str:number>/", transfer_views.TransferDetailView.as_view(), name="detail"),
         path("<str:number>/actions/<slug:action>/", transfer_views.TransferActionView.as_view(),
              name="action"),
