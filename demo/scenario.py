@@ -51,7 +51,7 @@ class DemoReport:
     @property
     def missing_states(self) -> list[str]:
         """Labels of the package and transfer states nothing is in after the run."""
-        return ([Status(code).label for code in Status.values if not self.status_counts.get(code)]
+        return ([str(Status(code).label) for code in Status.values if not self.status_counts.get(code)]
                 + [f"transfer {TransferStatus(slug).label}" for slug in TransferStatus.values
                    if not self.transfer_counts.get(slug)])
 
