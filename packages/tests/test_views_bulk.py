@@ -67,8 +67,8 @@ def results(response) -> dict[str, tuple[str, str, str]]:
     """``{number: (result kind, state, reason)}`` from the results page."""
     html = response.content.decode()
     rows = re.findall(
-        r'<tr data-package="([^"]+)" data-result="([^"]+)">\s*<td>.*?</td>\s*<td>.*?</td>'
-        r'\s*<td>(.*?)</td>\s*<td class="small">(.*?)</td>',
+        r'<tr data-package="([^"]+)" data-result="([^"]+)">\s*<td[^>]*>.*?</td>\s*<td[^>]*>.*?</td>'
+        r'\s*<td[^>]*>(.*?)</td>\s*<td class="small"[^>]*>(.*?)</td>',
         html,
         re.S,
     )
