@@ -663,6 +663,12 @@ class PackageWebhookReplayView(LoginRequiredMixin, View):
 
 # --- scan to open ---------------------------------------------------------------------------
 
+# The longest scan looked up: more than any package number (80), order or tracking number or
+# SKU code (64) holds, so nothing longer can match; the list's URL with it stays under the
+# 2,048 characters a redirect may have even when each character takes 12 (4 UTF-8 bytes, %XX).
+SCAN_MAX_CHARS = 100
+
+
 def scanned_code(value: str) -> str:
     """``value`` without the control characters a scanner may send (Enter, Tab, a GS
     separator) and without surrounding whitespace."""
@@ -671,22 +677,32 @@ def scanned_code(value: str) -> str:
 
 class PackageFindView(LoginRequiredMixin, View):
     """``GET /find/?q=``: the top bar's scan field. An exact package number, tracking number
-    (either is what a shipping ticket's barcodes hold) or an order number of one package
-    opens that package; an order of several packages opens the list of that order; anything
-    else opens the list searched with ``q``. Only packages at the user's locations count."""
+    (either is what a shipping ticket's barcodes hold) or an order number of one package, in
+    any case, opens that package; an order of several packages opens the list of that order;
+    anything else opens the list searched with ``q``. Only packages at the user's locations
+    count. A scan longer than ``SCAN_MAX_CHARS`` is not looked up (a message says why)."""
 
     def get(self, request):
         code = scanned_code(request.GET.get("q", ""))
         list_url = reverse("packages:list")
         if not code:
             return redirect(list_url)
-        kind, numbers = package_find_for_user(user=request.user, code=code)
+        if len(code) > SCAN_MAX_CHARS:
+            messages.error(request, _("The scanned text is %(length)s characters long; no package, order or "
+                                      "tracking number is longer than %(max)s. Nothing was looked up.")
+                           % {"length": number_format(len(code), force_grouping=True), "max": SCAN_MAX_CHARS})
+            return redirect(list_url)
+        kind, numbers, order_number = package_find_for_user(user=request.user, code=code)
         if kind == "package" or (kind == "order" and len(numbers) == 1):
             return redirect("packages:detail", number=numbers[0])
         if kind == "order":
-            return redirect(f"{list_url}?{urlencode({'order': code})}")
-        messages.info(request, _("No package, order or tracking number is exactly “%(code)s”: "
-                                 "the packages containing it are listed.") % {"code": code})
+            return redirect(f"{list_url}?{urlencode({'order': order_number})}")
+        if package_search(user=request.user, q=code).exists():
+            messages.info(request, _("No package, order or tracking number is exactly “%(code)s”: "
+                                     "the packages containing it are listed.") % {"code": code})
+        else:
+            messages.info(request, _("No package, order or tracking number matches “%(code)s”.")
+                          % {"code": code})
         return redirect(f"{list_url}?{urlencode({'q': code})}")
 
 
