@@ -753,7 +753,8 @@ def _list_url(filters: dict) -> str:
         ("location", location.code if location else ""), ("status", status.slug if status else ""),
         ("blocked", "" if blocked is None else str(blocked).lower()), ("q", filters["q"]),
         ("order", filters["order_number"]), ("open", "true" if filters["open_only"] else ""),
-        ("age", filters["age"] or ""), ("late", "" if filters["late"] is None else str(filters["late"]).lower()),
+        ("age", filters["age"] or ""),
+        ("late", "" if filters["late"] is None else str(filters["late"]).lower()),
     ) if value}
     url = reverse("packages:list")
     return f"{url}?{urlencode(query)}" if query else url
@@ -810,8 +811,8 @@ def _bulk_row_text(row: dict) -> dict:
     state = Status(row["status"]).label if row["status"] else ""
     block_reason = row.get("blocked")
     if state and block_reason is not None:
-        state = (_("%(state)s · blocked: %(reason)s") % {"state": state, "reason": block_reason} if block_reason
-                 else _("%(state)s · blocked") % {"state": state})
+        state = (_("%(state)s · blocked: %(reason)s") % {"state": state, "reason": block_reason}
+                 if block_reason else _("%(state)s · blocked") % {"state": state})
     reason = row["detail"]
     if row["kind"] == "changed":
         change = row["changed"]

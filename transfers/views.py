@@ -188,7 +188,8 @@ class TransferListView(LoginRequiredMixin, TemplateView):
             slider = [{"slug": value, "label": label, "count": counts[direction][value],
                        "active": status == value} for value, label in Status.choices]
         context.update(
-            **filters, invalid_filters=filters["invalid"], direction_label=DIRECTION_LABELS.get(direction, ""),
+            **filters, invalid_filters=filters["invalid"],
+            direction_label=DIRECTION_LABELS.get(direction, ""),
             status_label=Status(status).label if status else "",
             page_obj=page, slider=slider,
             sorts=[(key, label) for key, (label, _order) in TRANSFER_SORTS.items()],

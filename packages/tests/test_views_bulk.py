@@ -393,16 +393,40 @@ def test_results_are_worded_in_the_language_they_are_read_in(op_client, here):
 
 def test_a_full_bulk_selection_with_every_other_field_fits_in_a_post(op_client, here):
     selected = [f"1:NONE-{i:04d}" for i in range(views.BULK_MAX)]
-    filters = {"location": "HERE", "status": "pending", "blocked": "false", "q": "NONE", "order": "O-1",
-               "open": "true", "age": "lt1h", "late": "false", "sort": "in_state", "page": "2"}
-    response = op_client.post(BULK_URL, {"action": "block", "selected": selected, "all_matching": "",
-                                         "apply": "1", "input-reason": "", **filters})
+    filters = {
+        "location": "HERE",
+        "status": "pending",
+        "blocked": "false",
+        "q": "NONE",
+        "order": "O-1",
+        "open": "true",
+        "age": "lt1h",
+        "late": "false",
+        "sort": "in_state",
+        "page": "2",
+    }
+    response = op_client.post(
+        BULK_URL,
+        {
+            "action": "block",
+            "selected": selected,
+            "all_matching": "",
+            "apply": "1",
+            "input-reason": "",
+            **filters,
+        },
+    )
     assert response.status_code == 400 and b'data-testid="bulk-input-form"' in response.content
 
 
 def test_more_fields_than_a_bulk_form_sends_is_the_sites_400_page(op_client, here):
-    response = op_client.post(BULK_URL, {"action": "block", "selected": [
-        f"1:NONE-{i}" for i in range(settings.DATA_UPLOAD_MAX_NUMBER_FIELDS + 1)]})
+    response = op_client.post(
+        BULK_URL,
+        {
+            "action": "block",
+            "selected": [f"1:NONE-{i}" for i in range(settings.DATA_UPLOAD_MAX_NUMBER_FIELDS + 1)],
+        },
+    )
     assert response.status_code == 400
     html = response.content.decode()
     assert "<h1>Bad request</h1>" in html and 'id="scan"' in html  # in the site's layout
@@ -431,12 +455,14 @@ def test_a_bulk_block_shows_the_packages_as_blocked(op_client, operator, here):
     package = make_package(Status.PENDING, location=here)
     selected = [f"1:{package.number}"]
     response = op_client.post(
-        BULK_URL, {"action": "block", "selected": selected, "apply": "1", "input-reason": "stock count"},
+        BULK_URL,
+        {"action": "block", "selected": selected, "apply": "1", "input-reason": "stock count"},
         follow=True,
     )
     assert results(response)[package.number][:2] == ("done", "Pending · blocked: stock count")
     again = op_client.post(
-        BULK_URL, {"action": "block", "selected": selected, "apply": "1", "input-reason": "stock count"},
+        BULK_URL,
+        {"action": "block", "selected": selected, "apply": "1", "input-reason": "stock count"},
         follow=True,
     )
     kind, state, reason = results(again)[package.number]
@@ -444,16 +470,21 @@ def test_a_bulk_block_shows_the_packages_as_blocked(op_client, operator, here):
     assert reason.startswith("Changed meanwhile by you (Block): it is now Pending · blocked: stock count.")
 
 
-@pytest.mark.parametrize("bad", [{"status": "bogus"}, {"age": "bogus"}, {"blocked": "yes"}, {"late": "1"},
-                                 {"open": "yes"}])
+@pytest.mark.parametrize(
+    "bad", [{"status": "bogus"}, {"age": "bogus"}, {"blocked": "yes"}, {"late": "1"}, {"open": "yes"}]
+)
 def test_all_matching_with_a_filter_not_understood_does_nothing(op_client, here, bad):
     packages = [make_package(Status.PENDING, location=here) for _ in range(2)]
-    response = op_client.post(BULK_URL, {"action": "start_preparing", "all_matching": "1", **bad}, follow=True)
+    response = op_client.post(
+        BULK_URL, {"action": "start_preparing", "all_matching": "1", **bad}, follow=True
+    )
     html = response.content.decode()
     assert response.redirect_chain[-1][0].startswith(LIST_URL)
     name = next(iter(bad))
     assert f"not understood: {name}" in html and "nothing was done" in html
-    assert set(Package.objects.filter(pk__in=[p.pk for p in packages]).values_list("version", flat=True)) == {1}
+    assert set(Package.objects.filter(pk__in=[p.pk for p in packages]).values_list("version", flat=True)) == {
+        1
+    }
 
 
 def test_all_matching_keeps_every_filter_through_the_input_form(op_client, here):
