@@ -433,6 +433,13 @@ def package_last_transition(*, package_id: int) -> PackageTransition | None:
     return PackageTransition.objects.filter(package_id=package_id).order_by("-id").first()
 
 
+def package_block_reasons(*, numbers: list[str]) -> dict[str, str]:
+    """Return ``{package number: block reason}`` for the packages numbered ``numbers`` that
+    are blocked now (the reason may be ""). 1 query."""
+    return dict(Package.objects.filter(number__in=numbers, blocked_at__isnull=False)
+                .values_list("number", "block_reason"))
+
+
 def package_last_transitions(*, numbers: list[str]) -> dict[str, PackageTransition]:
     """Return ``{package number: its newest transition-log row}`` for the packages numbered
     ``numbers`` that have one (with ``package`` joined). 1 query."""
@@ -442,17 +449,47 @@ def package_last_transitions(*, numbers: list[str]) -> dict[str, PackageTransiti
     return {row.package.number: row for row in rows}
 
 
-def package_find_for_user(*, user, code: str) -> tuple[str, list[str]]:
-    """Resolve a scanned or typed ``code`` among the packages ``user`` may see, exactly:
-    ``("package", [number])`` for a package number, a tracking number or the content of a
-    shipping ticket's barcode (which encodes those two); ``("order", [number, …])`` for an
-    order number (up to 2: one, or "several"); ``("", [])`` when nothing matches exactly.
+def scan_variants(code: str) -> list[str]:
+    """``code`` as given, upper-cased and lower-cased, each once, in that order: the values an
+    exact look-up tries so that a scanner or keyboard in another case still finds the row."""
+    return list(dict.fromkeys((code, code.upper(), code.lower())))
 
-    Indexed look-ups only (number, tracking number, order number): at most 3 queries.
+
+def package_find_for_user(*, user, code: str) -> tuple[str, list[str], str]:
+    """Resolve a scanned or typed ``code`` among the packages ``user`` may see, exactly but in
+    any case (``scan_variants``; a value in the case given wins over one in another case):
+    ``("package", [number], "")`` for a package number, a tracking number or the content of
+    a shipping ticket's barcode (which encodes those two); ``("order", [number, …],
+    order_number)`` for an order number (up to 2 packages: one, or "several"; the order
+    number as stored); ``("", [], "")`` when nothing matches exactly.
+
+    Indexed look-ups only (``number = ANY(…)`` on the unique number, the tracking number and
+    the order number indexes): at most 3 queries.
     """
     visible = locations_restrict(Package.objects.all(), user=user)
     if not code:
-        return "", []
+        return "", [], ""
+    variants = scan_variants(code)
+    given_first = Case(When(number=code, then=Value(0)), default=Value(1))
+    numbers = list(visible.filter(number__in=variants).order_by(given_first, "number")
+                   .values_list("number", flat=True)[:1])
+    if numbers:
+        return "package", numbers, ""
+    # the index holds the packages with a tracking number only: said explicitly so that a
+    # prepared (generic) plan, which cannot see the value, may use it too
+    given_first = Case(When(tracking_number=code, then=Value(0)), default=Value(1))
+    numbers = list(visible.filter(tracking_number__in=variants).exclude(tracking_number="")
+                   .order_by(given_first, "-id").values_list("number", flat=True)[:1])
+    if numbers:
+        return "package", numbers, ""
+    # ordered so that the first two rows are of the same order whenever it has several packages
+    given_first = Case(When(order_number=code, then=Value(0)), default=Value(1))
+    rows = list(visible.filter(order_number__in=variants).order_by(given_first, "order_number")
+                .values_list("order_number", "number")[:2])
+    if rows:
+        order_number = rows[0][0]
+        return "order", [number for order, number in rows if order == order_number], order_number
+    return "", [], ""
     numbers = list(visible.filter(number=code).values_list("number", flat=True)[:1])
     if numbers:
         return "package", numbers

@@ -55,6 +55,7 @@ from packages.selectors import (
     MOVEMENT_STATES,
     PACKAGE_SORTS,
     package_ageing_by_location,
+    package_block_reasons,
     package_blocked_count_for_user,
     package_blocked_counts,
     package_counts_by_status,
@@ -210,7 +211,8 @@ class PackageListView(LoginRequiredMixin, TemplateView):
     late flags. Filters: ``location`` (code), ``status`` (slug), ``blocked`` (``true`` /
     ``false``), ``open`` (``true``: open packages only), ``age`` (a key of ``AGE_BUCKETS``:
     time in the current state), ``late`` (``true`` / ``false``: past ship-by), ``q``,
-    ``sort``, ``page``; an unknown value is ignored."""
+    ``sort``, ``page``. A filter given a value it does not know is ignored, and the page says
+    so and offers no "select all matching" (nor the export) until it is fixed."""
 
     template_name = "packages/list.html"
 
@@ -248,26 +250,42 @@ class PackageListView(LoginRequiredMixin, TemplateView):
             sorts=[(key, label) for key, (label, _order) in PACKAGE_SORTS.items()],
             open_only=filters["open_only"], age=filters["age"],
             age_label=AGE_BUCKETS[filters["age"]][0] if filters["age"] else "", late=filters["late"],
+            invalid_filters=_invalid_filters_text(filters),
         )
         return context
+
+
+YES_NO = {"true": True, "false": False}
 
 
 def _list_filters(user, params) -> dict:
     """The package list's filters from ``params`` (GET or the bulk form's POST):
     ``{"location": StockLocation | None, "status", "blocked", "q", "order_number",
-    "open_only", "age", "late"}``.
+    "open_only", "age", "late", "invalid"}``; ``invalid``: ``[(parameter, value)]`` for each
+    filter given a value it does not know (that filter is then off).
     Raises Http404 for a location the user does not work at."""
     location = _get_location_or_404(user, params["location"]) if params.get("location") else None
+    understood = {"status": lambda value: _status_from_slug(value) is not None,
+                  "blocked": YES_NO.__contains__, "open": "true".__eq__,
+                  "age": AGE_BUCKETS.__contains__, "late": YES_NO.__contains__}
+    invalid = [(name, params[name]) for name, is_known in understood.items()
+               if params.get(name) and not is_known(params[name])]
     return {
         "location": location,
         "status": _status_from_slug(params.get("status")),
-        "blocked": {"true": True, "false": False}.get(params.get("blocked", "")),
+        "blocked": YES_NO.get(params.get("blocked", "")),
         "q": params.get("q", "").strip(),
         "order_number": params.get("order", "").strip(),
         "open_only": params.get("open") == "true",
         "age": params.get("age") if params.get("age") in AGE_BUCKETS else None,
-        "late": {"true": True, "false": False}.get(params.get("late", "")),
+        "late": YES_NO.get(params.get("late", "")),
+        "invalid": invalid,
     }
+
+
+def _invalid_filters_text(filters: dict) -> str:
+    """``"status=bogus, age=x"``: the filters ``_list_filters`` did not understand ("" if none)."""
+    return ", ".join(f"{name}={value[:40]}" for name, value in filters["invalid"])
 
 
 def _search_kwargs(filters: dict) -> dict:
@@ -298,8 +316,12 @@ class PackageExportView(LoginRequiredMixin, View):
 
     def get(self, request):
         user, params, now = request.user, request.GET, timezone.now()
-        packages = package_search(user=user, sort=_list_sort(params), now=now,
-                                  **_search_kwargs(_list_filters(user, params)))
+        filters = _list_filters(user, params)
+        if filters["invalid"]:
+            return render(request, "400.html", {"detail": _(
+                "Filter not understood: %(filters)s. Nothing was exported: without it the export would "
+                "hold other rows than asked.") % {"filters": _invalid_filters_text(filters)}}, status=400)
+        packages = package_search(user=user, sort=_list_sort(params), now=now, **_search_kwargs(filters))
         return csv_response(filename=f"packages-{timezone.localdate(now).isoformat()}.csv",
                             header=PACKAGE_CSV_HEADER,
                             rows=package_csv_rows(packages, zone=timezone.get_current_timezone()))
@@ -663,6 +685,12 @@ class PackageWebhookReplayView(LoginRequiredMixin, View):
 
 # --- scan to open ---------------------------------------------------------------------------
 
+# The longest scan looked up: more than any package number (80), order or tracking number or
+# SKU code (64) holds, so nothing longer can match; the list's URL with it stays under the
+# 2,048 characters a redirect may have even when each character takes 12 (4 UTF-8 bytes, %XX).
+SCAN_MAX_CHARS = 100
+
+
 def scanned_code(value: str) -> str:
     """``value`` without the control characters a scanner may send (Enter, Tab, a GS
     separator) and without surrounding whitespace."""
@@ -671,22 +699,32 @@ def scanned_code(value: str) -> str:
 
 class PackageFindView(LoginRequiredMixin, View):
     """``GET /find/?q=``: the top bar's scan field. An exact package number, tracking number
-    (either is what a shipping ticket's barcodes hold) or an order number of one package
-    opens that package; an order of several packages opens the list of that order; anything
-    else opens the list searched with ``q``. Only packages at the user's locations count."""
+    (either is what a shipping ticket's barcodes hold) or an order number of one package, in
+    any case, opens that package; an order of several packages opens the list of that order;
+    anything else opens the list searched with ``q``. Only packages at the user's locations
+    count. A scan longer than ``SCAN_MAX_CHARS`` is not looked up (a message says why)."""
 
     def get(self, request):
         code = scanned_code(request.GET.get("q", ""))
         list_url = reverse("packages:list")
         if not code:
             return redirect(list_url)
-        kind, numbers = package_find_for_user(user=request.user, code=code)
+        if len(code) > SCAN_MAX_CHARS:
+            messages.error(request, _("The scanned text is %(length)s characters long; no package, order or "
+                                      "tracking number is longer than %(max)s. Nothing was looked up.")
+                           % {"length": number_format(len(code), force_grouping=True), "max": SCAN_MAX_CHARS})
+            return redirect(list_url)
+        kind, numbers, order_number = package_find_for_user(user=request.user, code=code)
         if kind == "package" or (kind == "order" and len(numbers) == 1):
             return redirect("packages:detail", number=numbers[0])
         if kind == "order":
-            return redirect(f"{list_url}?{urlencode({'order': code})}")
-        messages.info(request, _("No package, order or tracking number is exactly “%(code)s”: "
-                                 "the packages containing it are listed.") % {"code": code})
+            return redirect(f"{list_url}?{urlencode({'order': order_number})}")
+        if package_search(user=request.user, q=code).exists():
+            messages.info(request, _("No package, order or tracking number is exactly “%(code)s”: "
+                                     "the packages containing it are listed.") % {"code": code})
+        else:
+            messages.info(request, _("No package, order or tracking number matches “%(code)s”.")
+                          % {"code": code})
         return redirect(f"{list_url}?{urlencode({'q': code})}")
 
 
@@ -704,6 +742,8 @@ BULK_RESULT_LABELS = {
 # The session keeps the results of the user's last few bulk runs for the results page.
 BULK_RUNS_SESSION_KEY = "package_bulk_runs"
 BULK_RUNS_KEPT = 5
+# Package numbers the bulk input form names before "and N more".
+BULK_FORM_NUMBERS_SHOWN = 20
 
 
 def _list_url(filters: dict) -> str:
@@ -712,7 +752,10 @@ def _list_url(filters: dict) -> str:
     query = {key: value for key, value in (
         ("location", location.code if location else ""), ("status", status.slug if status else ""),
         ("blocked", "" if blocked is None else str(blocked).lower()), ("q", filters["q"]),
-        ("order", filters["order_number"])) if value}
+        ("order", filters["order_number"]), ("open", "true" if filters["open_only"] else ""),
+        ("age", filters["age"] or ""),
+        ("late", "" if filters["late"] is None else str(filters["late"]).lower()),
+    ) if value}
     url = reverse("packages:list")
     return f"{url}?{urlencode(query)}" if query else url
 
@@ -736,10 +779,13 @@ def _bulk_rows(results: list[dict], user) -> list[dict]:
     so the page shows them in the language it is read in): ``{"number", "kind", "status"
     (code or None), "detail" (the engine's English text, as the API gives it), "changed" (the
     last change of a package changed meanwhile: ``{"by_you", "actor", "action"}``, or None),
-    "link"}`` per package, in the order run (1 query for the packages changed meanwhile)."""
+    "blocked" (its block reason now if it is blocked, else None), "link"}`` per package, in
+    the order run (1 query for the packages changed meanwhile, 1 for those blocked)."""
     changed = [r["number"] for r in results
                if r["result"] == "failed" and (r["error"] or {}).get("code") == "version_mismatch"]
     last = package_last_transitions(numbers=changed) if changed else {}
+    found = [r["number"] for r in results if r["result"] != "not_found"]
+    blocked = package_block_reasons(numbers=found) if found else {}
     rows = []
     for result in results:
         error = result["error"] or {}
@@ -754,14 +800,19 @@ def _bulk_rows(results: list[dict], user) -> list[dict]:
                 status = row.package.status
                 change = {"by_you": row.actor_user_id == user.pk, "actor": row.actor, "action": row.action}
         rows.append({"number": result["number"], "kind": kind, "status": status,
-                     "detail": error.get("detail", ""), "changed": change, "link": kind != "not_found"})
+                     "detail": error.get("detail", ""), "changed": change,
+                     "blocked": blocked.get(result["number"]), "link": kind != "not_found"})
     return rows
 
 
 def _bulk_row_text(row: dict) -> dict:
     """A kept row (``_bulk_rows``) for the results page: its result ``label``, ``state`` (the
-    label of its status) and ``reason``, in the current language."""
+    label of its status, and its hold if it is blocked) and ``reason``, in the current language."""
     state = Status(row["status"]).label if row["status"] else ""
+    block_reason = row.get("blocked")
+    if state and block_reason is not None:
+        state = (_("%(state)s · blocked: %(reason)s") % {"state": state, "reason": block_reason}
+                 if block_reason else _("%(state)s · blocked") % {"state": state})
     reason = row["detail"]
     if row["kind"] == "changed":
         change = row["changed"]
@@ -783,7 +834,14 @@ class PackageBulkActionView(LoginRequiredMixin, View):
     again here, as they are now; at most ``BULK_MAX``), through the bulk path of the API
     (``packages.bulk.package_bulk_run``) as the operator, within the user's stock locations.
     An action asking for input shows its form (derived from its input) first. Redirects to
-    the results (``PackageBulkResultsView``)."""
+    the results (``PackageBulkResultsView``). Every package matching a filter the list does
+    not understand is refused (nothing is done). ``GET`` (a reload of the input form) goes
+    back to the list."""
+
+    def get(self, request):
+        messages.info(request, _("Choose the packages and the action again on the list: a bulk form "
+                                 "is not run again by reloading it."))
+        return redirect("packages:list")
 
     def post(self, request):
         filters = _list_filters(request.user, request.POST)
@@ -793,6 +851,11 @@ class PackageBulkActionView(LoginRequiredMixin, View):
             messages.error(request, _("Choose an action to run on the selected packages: nothing was done."))
             return HttpResponseRedirect(list_url)
         all_matching = request.POST.get("all_matching") == "1"
+        if all_matching and filters["invalid"]:
+            messages.error(request, _("Filter not understood: %(filters)s. Fix or remove it before selecting "
+                                      "every package matching the filter: nothing was done.")
+                           % {"filters": _invalid_filters_text(filters)})
+            return HttpResponseRedirect(list_url)
         if all_matching:
             numbers = list(package_search(user=request.user, **_search_kwargs(filters))
                            .values_list("number", flat=True)[:BULK_MAX + 1])
@@ -822,6 +885,8 @@ class PackageBulkActionView(LoginRequiredMixin, View):
                     "action": action, "action_label": spec.label, "form": form,
                     "selected": request.POST.getlist("selected"), "all_matching": all_matching,
                     "count": len(entries), "filters": filters, "list_url": list_url,
+                    "numbers": [entry["number"] for entry in entries[:BULK_FORM_NUMBERS_SHOWN]],
+                    "numbers_more": max(len(entries) - BULK_FORM_NUMBERS_SHOWN, 0),
                 }, status=400 if form.is_bound else 200)
             inputs = form.inputs()
         results = package_bulk_run(action, [{**entry, **inputs} for entry in entries],

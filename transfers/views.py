@@ -17,6 +17,7 @@ from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import Http404, HttpResponseRedirect
+from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -148,11 +149,15 @@ class TransferMovementsView(LoginRequiredMixin, TemplateView):
 def _transfer_list(request) -> tuple[dict, QuerySet[Transfer]]:
     """Read the transfer list's filters from the query string (``location`` code,
     ``direction``, ``status`` slug, ``q``, ``sort``) and return them with the list's transfers
-    (``transfer_search``). The list page and its CSV export both read it here. Raises Http404
-    for a location the user does not work at."""
+    (``transfer_search``). The list page and its CSV export both read it here. ``invalid``:
+    ``"direction=x, status=y"``, the filters given a value they do not know (then off), or "".
+    Raises Http404 for a location the user does not work at."""
     user, params = request.user, request.GET
     location = _get_location_or_404(user, params["location"]) if params.get("location") else None
+    known = {"direction": DIRECTIONS, "status": Status.values}
     filters = {
+        "invalid": ", ".join(f"{name}={params[name][:40]}" for name, values in known.items()
+                             if params.get(name) and params[name] not in values),
         "location": location,
         "direction": params.get("direction") if params.get("direction") in DIRECTIONS else None,
         "status": params.get("status") if params.get("status") in Status.values else None,
@@ -183,7 +188,8 @@ class TransferListView(LoginRequiredMixin, TemplateView):
             slider = [{"slug": value, "label": label, "count": counts[direction][value],
                        "active": status == value} for value, label in Status.choices]
         context.update(
-            **filters, direction_label=DIRECTION_LABELS.get(direction, ""),
+            **filters, invalid_filters=filters["invalid"],
+            direction_label=DIRECTION_LABELS.get(direction, ""),
             status_label=Status(status).label if status else "",
             page_obj=page, slider=slider,
             sorts=[(key, label) for key, (label, _order) in TRANSFER_SORTS.items()],
@@ -196,7 +202,11 @@ class TransferExportView(LoginRequiredMixin, View):
     (``transfers.export``), every row of the list rather than a page of it."""
 
     def get(self, request):
-        _filters, transfers = _transfer_list(request)
+        filters, transfers = _transfer_list(request)
+        if filters["invalid"]:
+            return render(request, "400.html", {"detail": _(
+                "Filter not understood: %(filters)s. Nothing was exported: without it the export would "
+                "hold other rows than asked.") % {"filters": filters["invalid"]}}, status=400)
         return csv_response(filename=f"transfers-{timezone.localdate().isoformat()}.csv",
                             header=TRANSFER_CSV_HEADER,
                             rows=transfer_csv_rows(transfers, zone=timezone.get_current_timezone()))

@@ -255,6 +255,10 @@ API_UNAUTHENTICATED_THROTTLE_RATE = _throttle_rate("API_UNAUTHENTICATED_THROTTLE
 # request_too_large): 1,000 bulk entries (one item each) or stock rows at their longest fit
 # (oms/tests/test_api_errors.py).
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+# The most form or query parameters a request may send (Django's default is 1,000; above it a
+# 400): the package list's bulk form with all BULK_MAX (1,000) rows selected plus its other
+# fields (action, filters, the action's input) fits (packages/tests/test_views_bulk.py).
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 1_100
 SPECTACULAR_SETTINGS = {
     "TITLE": "OMS API",
     "DESCRIPTION": (

@@ -432,10 +432,10 @@ def test_401_and_403_are_json():
     _error(api_client()[0].get("/api/v1/events/"), 403, "permission_denied")
 
 
-def test_too_many_query_parameters_is_a_json_400():
+def test_too_many_query_parameters_is_a_json_400(settings):
     client, _ = api_client()
     client.raise_request_exception = False
-    query = "&".join(f"p{i}=1" for i in range(1100))
+    query = "&".join(f"p{i}=1" for i in range(settings.DATA_UPLOAD_MAX_NUMBER_FIELDS + 1))
     _error(client.get(f"/api/v1/packages/?{query}"), 400, "bad_request")
 
 
@@ -551,3 +551,15 @@ def test_a_chunked_body_is_a_411_not_an_empty_body():
                               content_type="application/json", HTTP_TRANSFER_ENCODING="chunked",
                               CONTENT_LENGTH="")
     assert _error(response, 411, "length_required")
+
+
+def test_too_many_form_fields_outside_the_api_is_the_sites_400_page(settings):
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    client = Client()
+    client.force_login(get_user_model().objects.create_user("olivia"))
+    fields = {f"p{i}": "1" for i in range(settings.DATA_UPLOAD_MAX_NUMBER_FIELDS + 1)}
+    response = client.post("/packages/actions/", fields)
+    assert response.status_code == 400 and response["Content-Type"].startswith("text/html")
+    assert "<h1>Bad request</h1>" in response.content.decode()

@@ -190,3 +190,26 @@ def test_export_times_use_the_zone_active_in_the_view_not_while_streaming(op_cli
         response = op_client.get(EXPORT)
     [row] = read_csv(response)  # read after the request's zone is gone
     assert dt.datetime.fromisoformat(row["created_at"]).utcoffset() == dt.timedelta(hours=-3)
+
+
+@pytest.mark.parametrize("bad", [{"status": "bogus"}, {"age": "bogus"}, {"blocked": "yes"}, {"late": "no"}])
+def test_a_filter_not_understood_exports_nothing(op_client, here, bad):
+    make_package(Status.PENDING, location=here)
+    response = op_client.get(EXPORT, bad)
+    assert response.status_code == 400 and not response.streaming
+    name, value = next(iter(bad.items()))
+    assert f"Filter not understood: {name}={value}. Nothing was exported" in response.content.decode()
+
+
+@pytest.mark.parametrize("bad", [{"status": "bogus"}, {"age": "bogus"}, {"blocked": "yes"},
+                                 {"status": "bogus", "open": "1"}])
+def test_the_list_names_a_filter_not_understood_and_offers_no_select_all_nor_export(op_client, here, bad):
+    make_package(Status.PENDING, location=here)
+    make_package(Status.IN_PROGRESS, location=here)
+    html = op_client.get(reverse("packages:list"), bad).content.decode()
+    warning = html.split('data-testid="invalid-filters"')[1].split("</p>")[0]
+    assert "Filter not understood, ignored: " + ", ".join(f"{k}={v}" for k, v in bad.items()) in warning
+    assert 'name="all_matching"' not in html and 'data-testid="export-csv"' not in html
+    assert html.count('name="selected" value=') == 2  # the rows can still be ticked one by one
+    good = op_client.get(reverse("packages:list"), {"status": "pending"}).content.decode()
+    assert 'data-testid="invalid-filters"' not in good and 'name="all_matching"' in good

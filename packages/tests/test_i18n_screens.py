@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from babel.messages.pofile import read_po
 from django.conf import settings
+from django.urls import reverse
 from django.utils import translation
 
 from locations.models import OperatorAssignment
@@ -226,6 +227,7 @@ def test_turkish_staff_sees_no_english_on_lists_waits_ageing_bulk_transfers_and_
         "TRK-77",
         "NOPE-1",
         "zzz-yok",
+        "status=bogus",
         transfer.destination.code,
         transfer.destination.name,
     ]
@@ -262,11 +264,20 @@ def test_turkish_staff_sees_no_english_on_lists_waits_ageing_bulk_transfers_and_
             f"/locations/{package.location.code}/",
             results.url,
             "/find/?q=zzz-yok",
+            "/find/?q=" + "z" * 101,
+            "/packages/actions/",
+            "/packages/?status=bogus",
+            "/transfers/?status=bogus",
             "/transfers/",
             f"/transfers/{transfer.number}/",
         ),
         data,
     )
+    for export in (reverse("packages:export"), reverse("transfers:export")):
+        refused = client.get(export, {"status": "bogus"}, **lang)
+        assert refused.status_code == 400
+        left = untranslated_texts(html_texts(refused.content.decode()), data)
+        assert left == [], f"{export}: {left}"
     zones = [name for name in time_zone_names() if name not in NEUTRAL]  # data, "UTC" aside
     _scan(client, ("/preferences/",), [*data, *zones])
     shown = client.get(results.url, **lang).content.decode()

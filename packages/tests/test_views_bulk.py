@@ -6,10 +6,13 @@ blocked and not found."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from locations.models import OperatorAssignment
 from locations.tests.factories import StockLocationFactory
@@ -192,7 +195,7 @@ def test_a_blocked_package_is_reported_as_blocked(op_client, operator, here):
         follow=True,
     )
     kind, state, reason = results(response)[package.number]
-    assert (kind, state) == ("blocked", "Pending")
+    assert (kind, state) == ("blocked", "Pending · blocked: fraud check")
     assert "blocked: fraud check" in reason
     assert Package.objects.get(pk=package.pk).version == package.version
 
@@ -383,3 +386,114 @@ def test_results_are_worded_in_the_language_they_are_read_in(op_client, here):
     assert results(turkish)[package.number][:2] == ("done", "Hazırlanıyor")
     assert results(turkish)["NO-SUCH"][2] == "Lokasyonlarınızda böyle bir paket yok."
     assert "<dt>Yapıldı</dt>" in turkish.content.decode()
+
+
+# --- limits, reloads, what the forms and results say ----------------------------------------------
+
+
+def test_a_full_bulk_selection_with_every_other_field_fits_in_a_post(op_client, here):
+    selected = [f"1:NONE-{i:04d}" for i in range(views.BULK_MAX)]
+    filters = {
+        "location": "HERE",
+        "status": "pending",
+        "blocked": "false",
+        "q": "NONE",
+        "order": "O-1",
+        "open": "true",
+        "age": "lt1h",
+        "late": "false",
+        "sort": "in_state",
+        "page": "2",
+    }
+    response = op_client.post(
+        BULK_URL,
+        {
+            "action": "block",
+            "selected": selected,
+            "all_matching": "",
+            "apply": "1",
+            "input-reason": "",
+            **filters,
+        },
+    )
+    assert response.status_code == 400 and b'data-testid="bulk-input-form"' in response.content
+
+
+def test_more_fields_than_a_bulk_form_sends_is_the_sites_400_page(op_client, here):
+    response = op_client.post(
+        BULK_URL,
+        {
+            "action": "block",
+            "selected": [f"1:NONE-{i}" for i in range(settings.DATA_UPLOAD_MAX_NUMBER_FIELDS + 1)],
+        },
+    )
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "<h1>Bad request</h1>" in html and 'id="scan"' in html  # in the site's layout
+    assert "Nothing was done" in html
+
+
+def test_reloading_the_bulk_form_goes_back_to_the_list(op_client):
+    response = op_client.get(BULK_URL, follow=True)
+    assert response.redirect_chain == [(LIST_URL, 302)]
+    assert "Choose the packages and the action again" in response.content.decode()
+
+
+def test_the_bulk_input_form_names_the_packages(op_client, here, monkeypatch):
+    monkeypatch.setattr(views, "BULK_FORM_NUMBERS_SHOWN", 3)
+    packages = [make_package(Status.PENDING, location=here, number=f"NAMED-{i}") for i in range(5)]
+    few = op_client.post(BULK_URL, {"action": "block", "selected": [f"1:{p.number}" for p in packages[:3]]})
+    listed = few.content.decode().split('data-testid="bulk-numbers"')[1].split("</p>")[0]
+    assert [p.number in listed for p in packages] == [True, True, True, False, False]
+    assert "more" not in listed
+    many = op_client.post(BULK_URL, {"action": "block", "all_matching": "1", "location": "HERE"})
+    listed = many.content.decode().split('data-testid="bulk-numbers"')[1].split("</p>")[0]
+    assert sum(p.number in listed for p in packages) == 3 and "and 2 more" in listed
+
+
+def test_a_bulk_block_shows_the_packages_as_blocked(op_client, operator, here):
+    package = make_package(Status.PENDING, location=here)
+    selected = [f"1:{package.number}"]
+    response = op_client.post(
+        BULK_URL,
+        {"action": "block", "selected": selected, "apply": "1", "input-reason": "stock count"},
+        follow=True,
+    )
+    assert results(response)[package.number][:2] == ("done", "Pending · blocked: stock count")
+    again = op_client.post(
+        BULK_URL,
+        {"action": "block", "selected": selected, "apply": "1", "input-reason": "stock count"},
+        follow=True,
+    )
+    kind, state, reason = results(again)[package.number]
+    assert (kind, state) == ("changed", "Pending · blocked: stock count")
+    assert reason.startswith("Changed meanwhile by you (Block): it is now Pending · blocked: stock count.")
+
+
+@pytest.mark.parametrize(
+    "bad", [{"status": "bogus"}, {"age": "bogus"}, {"blocked": "yes"}, {"late": "1"}, {"open": "yes"}]
+)
+def test_all_matching_with_a_filter_not_understood_does_nothing(op_client, here, bad):
+    packages = [make_package(Status.PENDING, location=here) for _ in range(2)]
+    response = op_client.post(
+        BULK_URL, {"action": "start_preparing", "all_matching": "1", **bad}, follow=True
+    )
+    html = response.content.decode()
+    assert response.redirect_chain[-1][0].startswith(LIST_URL)
+    name = next(iter(bad))
+    assert f"not understood: {name}" in html and "nothing was done" in html
+    assert set(Package.objects.filter(pk__in=[p.pk for p in packages]).values_list("version", flat=True)) == {
+        1
+    }
+
+
+def test_all_matching_keeps_every_filter_through_the_input_form(op_client, here):
+    old = make_package(Status.PENDING, location=here, status_changed_at=timezone.now() - timedelta(hours=30))
+    recent = make_package(Status.PENDING, location=here)
+    filters = {"open": "true", "age": "gt24h", "late": "false", "location": "HERE"}
+    form = op_client.post(BULK_URL, {"action": "block", "all_matching": "1", **filters})
+    hidden = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', form.content.decode()))
+    assert {key: hidden.get(key) for key in filters} == filters
+    op_client.post(BULK_URL, {**hidden, "input-reason": "aged"})
+    assert list(Package.objects.filter(blocked_at__isnull=False).values_list("pk", flat=True)) == [old.pk]
+    assert Package.objects.get(pk=recent.pk).blocked_at is None

@@ -9,14 +9,17 @@ from urllib.parse import urlencode
 
 import pytest
 from django.contrib.messages import get_messages
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from locations.models import OperatorAssignment
 from locations.tests.factories import StockLocationFactory
 from packages.barcode import PATTERNS, START_C, STOP, code128_values
 from packages.models import Package, Status
+from packages.selectors import package_find_for_user
 from packages.tests.helpers import make_package
-from packages.views import shipping_ticket_context
+from packages.views import SCAN_MAX_CHARS, shipping_ticket_context
 
 pytestmark = pytest.mark.django_db
 
@@ -161,3 +164,88 @@ def test_the_scan_field_is_on_every_page_and_focused_unless_a_form_asks_for_inpu
     form_page = op_client.get(reverse("packages:action", args=[package.number, "block"])).content.decode()
     assert "autofocus" not in scan.search(form_page).group(0)
     assert f'action="{FIND_URL}"' in form_page
+
+
+# --- any case, long scans, nothing matching ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fields", "scanned"),
+    [
+        ({"tracking_number": "BR000000201SP", "carrier": "ACME"}, "br000000201sp"),
+        ({"number": "3fa85f6457174562b3fc2c963f66afa6"}, "3FA85F6457174562B3FC2C963F66AFA6"),
+        ({"number": "DEMO-TR-0001-1"}, "demo-tr-0001-1"),
+        ({"order_number": "WEB-ORDER-77"}, "web-order-77"),
+    ],
+)
+def test_a_scan_in_another_case_opens_the_package(op_client, here, fields, scanned):
+    package = make_package(Status.SHIPPED, location=here, **fields)
+    assert find(op_client, scanned)["Location"] == detail_url(package)
+
+
+def test_an_order_scanned_in_another_case_lists_that_order(op_client, here):
+    for _ in range(2):
+        make_package(Status.PENDING, location=here, order_number="ORDER-TWO")
+    response = find(op_client, "order-two")
+    assert response["Location"] == f"{LIST_URL}?{urlencode({'order': 'ORDER-TWO'})}"
+
+
+def test_the_exact_case_wins_over_another_case(op_client, here):
+    lower = make_package(Status.PENDING, location=here, number="abc-1")
+    upper = make_package(Status.PENDING, location=here, number="ABC-1")
+    assert find(op_client, "abc-1")["Location"] == detail_url(lower)
+    assert find(op_client, "ABC-1")["Location"] == detail_url(upper)
+
+
+def test_a_miss_costs_three_indexed_look_ups(django_user_model, here, django_assert_num_queries):
+    user = django_user_model.objects.create_user("ines")
+    OperatorAssignment.objects.create(user=user, location=here)
+    make_package(Status.PENDING, location=here, number="PKG-1")
+    with django_assert_num_queries(3):  # number, tracking number, order number
+        assert package_find_for_user(user=user, code="nothing-like-it") == ("", [], "")
+
+
+@pytest.mark.postgres
+def test_each_look_up_in_any_case_reads_its_index(django_user_model, here):
+    user = django_user_model.objects.create_user("ines")
+    OperatorAssignment.objects.create(user=user, location=here)
+    make_package(Status.SHIPPED, location=here, number="PKG-1", tracking_number="TRK-1", carrier="ACME")
+    with CaptureQueriesContext(connection) as captured:
+        package_find_for_user(user=user, code="Nothing-Like-It")
+    look_ups = [q["sql"] for q in captured.captured_queries if "packages_package" in q["sql"]]
+    plans = []
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        for sql in look_ups:
+            cursor.execute("EXPLAIN " + sql)
+            plans.append("\n".join(row[0] for row in cursor.fetchall()))
+    assert len(plans) == 3
+    for plan, index in zip(
+        plans, ("package_number_uniq", "package_tracking_number_idx", "package_order_number_idx"), strict=True
+    ):
+        assert re.search(rf"Index (Only )?Scan using {index}|Bitmap Index Scan on {index}", plan), plan
+
+
+def test_nothing_matching_at_all_says_so(op_client, here):
+    make_package(Status.PENDING, location=here, number="PKG-12345")
+    response = find(op_client, "zz-nowhere")
+    assert response["Location"] == f"{LIST_URL}?{urlencode({'q': 'zz-nowhere'})}"
+    assert [str(m) for m in get_messages(response.wsgi_request)] == [
+        "No package, order or tracking number matches “zz-nowhere”."
+    ]
+
+
+@pytest.mark.parametrize("length", [SCAN_MAX_CHARS + 1, 17_000])
+def test_a_scan_too_long_to_be_any_number_is_refused_without_a_redirect_loop(op_client, length):
+    response = find(op_client, "é" * length)
+    assert response.status_code == 302 and response["Location"] == LIST_URL
+    assert [str(m) for m in get_messages(response.wsgi_request)] == [
+        f"The scanned text is {length:,} characters long; no package, order or tracking number is "
+        f"longer than {SCAN_MAX_CHARS}. Nothing was looked up."
+    ]
+
+
+def test_the_longest_scan_allowed_still_redirects_to_the_search(op_client):
+    code = "😀" * SCAN_MAX_CHARS  # 12 characters each once in the URL
+    response = find(op_client, code)
+    assert response.status_code == 302 and response["Location"] == f"{LIST_URL}?{urlencode({'q': code})}"

@@ -140,3 +140,15 @@ def test_export_times_use_the_zone_active_in_the_view(op_client, places):
         response = op_client.get(EXPORT)
     [row] = read_csv(response)
     assert row["created_at"].endswith("+05:30")
+
+
+@pytest.mark.parametrize("bad", [{"status": "bogus"}, {"direction": "sideways"}])
+def test_a_filter_not_understood_exports_nothing_and_the_list_says_so(op_client, mix, bad):
+    response = op_client.get(EXPORT, bad)
+    assert response.status_code == 400 and not response.streaming
+    name, value = next(iter(bad.items()))
+    assert f"Filter not understood: {name}={value}. Nothing was exported" in response.content.decode()
+    html = op_client.get(reverse("transfers:list"), bad).content.decode()
+    warning = html.split('data-testid="invalid-filters"')[1].split("</p>")[0]
+    assert f"Filter not understood, ignored: {name}={value}" in warning
+    assert 'data-testid="export-csv"' not in html
