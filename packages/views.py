@@ -41,7 +41,7 @@ from oms.actions.actors import user_actor, user_role
 from oms.actions.engine import StaleVersion
 from oms.actions.errors import OmsError
 from oms.actions.forms import action_form_class, input_labels
-from oms.actions.messages import screen_text
+from oms.actions.messages import message_text, screen_text
 from oms.csv_export import csv_response
 from oms.webhooks.delivery import webhook_deliveries_for, webhook_replay
 from packages.actions import ACTIONS, WAITS, reason_label, split_form_grid
@@ -384,9 +384,23 @@ PLANNING_OUTCOME_LABELS = {"placed": gettext_lazy("placed it"),
                            "not_applicable": gettext_lazy("does not apply")}
 
 
+def _said(part: dict, key: str) -> str:
+    """``part[key]``, a sentence of the planning record, in the current language: worded from
+    its ``<key>_message`` (records kept before them: the English sentence)."""
+    said = part.get(f"{key}_message")
+    return message_text(said) if said else part.get(key, "")
+
+
+def _rule_name(rule: dict | None) -> str:
+    """A rule's name; the built-in ones' (no id) in the current language."""
+    if not rule:
+        return ""
+    return _(rule["name"]) if rule.get("id") is None and rule.get("name") else rule.get("name", "")
+
+
 def _planning_context(package: Package) -> dict | None:
-    """The package's planning record (``packages.planning``) with labels for display; None
-    for a package planned before records were kept."""
+    """The package's planning record (``packages.planning``) with labels and its sentences
+    in the current language for display; None for a package planned before records were kept."""
     record = package.planning
     if not isinstance(record, dict) or not record.get("location"):
         return None
@@ -395,11 +409,15 @@ def _planning_context(package: Package) -> dict | None:
     planned_at = record.get("planned_at")
     return {
         **record,
+        "summary": _said(record, "summary"),
+        "rule": {**record["rule"], "name": _rule_name(record["rule"])} if record.get("rule") else None,
         "outcome_label": status.label if status is not None else outcome,
         "planned_at": dt.datetime.fromisoformat(planned_at) if planned_at else None,
         "rules": [
-            {**rule, "outcome_label": PLANNING_OUTCOME_LABELS.get(rule.get("outcome"), rule.get("outcome")),
-             "candidates": [{**c, "verdict_label": PLANNING_VERDICT_LABELS.get(c["verdict"], c["verdict"])}
+            {**rule, "name": _rule_name(rule), "note": _said(rule, "note"),
+             "outcome_label": PLANNING_OUTCOME_LABELS.get(rule.get("outcome"), rule.get("outcome")),
+             "candidates": [{**c, "detail": _said(c, "detail"),
+                             "verdict_label": PLANNING_VERDICT_LABELS.get(c["verdict"], c["verdict"])}
                             for c in rule.get("candidates", [])],
              "passed_over": [{"verdict": PLANNING_VERDICT_LABELS.get(v, v), "count": n}
                              for v, n in rule.get("passed_over", {}).items()]}

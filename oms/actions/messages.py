@@ -1,4 +1,5 @@
-"""The one place a domain error is worded for an operator's screen, in the active language.
+"""The one place a domain error is worded for an operator's screen, in the active language;
+and stored sentences (``message``) worded when they are shown (``message_text``).
 
 The API answers with the error's English ``detail``; a screen words the same error from its
 ``code`` and the structured parts of its body (``extra``: the action's name, the state, the
@@ -11,10 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from django.utils import translation
 from django.utils.translation import gettext as _
 
 from oms.actions.declaration import Action
 from oms.actions.errors import OmsError
+from oms.translation import untranslated
 
 
 def screen_text(
@@ -84,3 +87,30 @@ def screen_text(
     if code == "invalid" and field:
         return _("%(field)s: %(message)s") % {"field": field, "message": text}
     return text
+
+
+def message(text, **params) -> dict:
+    """A sentence to store and word when shown: ``{"text": English template (the msgid of
+    ``text``, a ``gettext_noop``/``gettext_lazy`` text with ``%(name)s`` placeholders),
+    "params"}``. A param is a JSON-safe value, another message or a list of messages (shown
+    joined by "; ")."""
+    return {"text": untranslated(text), "params": params}
+
+
+def message_text(stored: Mapping) -> str:
+    """A stored ``message`` in the active language."""
+    return _(stored["text"]) % {name: _param_text(value) for name, value in stored["params"].items()}
+
+
+def message_english(stored: Mapping) -> str:
+    """A stored ``message`` in English (what the API and the logs say)."""
+    with translation.override(None):
+        return message_text(stored)
+
+
+def _param_text(value):
+    if isinstance(value, Mapping) and "text" in value:
+        return message_text(value)
+    if isinstance(value, list):
+        return "; ".join(str(_param_text(item)) for item in value)
+    return value
