@@ -423,19 +423,23 @@ def _parse_reported(package, items: Mapping[str, int] | Sequence[dict], *, field
         except (KeyError, TypeError):
             raise InvalidInput('items must be [{"sku": str, "quantity": int}, …]', field=field) from None
     if not pairs:
-        raise InvalidInput("Name at least one item and quantity", field=field)
+        raise InvalidInput(_("Name at least one item and quantity"), params={}, field=field)
     held = {item.sku.code: item for item in package.items.all()}
     result: dict[int, int] = {}
     for code, quantity in pairs:
         if code not in held:
-            raise InvalidInput(f"SKU {code} is not in package {package.number}", field=field)
+            raise InvalidInput(_("SKU %(sku)s is not in package %(package)s"),
+                               params={"sku": code, "package": package.number}, field=field)
         if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 1:
-            raise InvalidInput(f"Quantity of SKU {code} must be a whole number >= 1", field=field)
+            raise InvalidInput(_("Quantity of SKU %(sku)s must be a whole number >= 1"), params={"sku": code},
+                               field=field)
         sku_id = held[code].sku_id
         result[sku_id] = result.get(sku_id, 0) + quantity
         if result[sku_id] > held[code].quantity:
-            raise InvalidInput(f"SKU {code}: {result[sku_id]} {verb} but the package holds "
-                               f"{held[code].quantity}", field=field)
+            text = (_("SKU %(sku)s: %(count)s assigned but the package holds %(held)s") if verb == "assigned"
+                    else _("SKU %(sku)s: %(count)s reported but the package holds %(held)s"))
+            raise InvalidInput(text, params={"sku": code, "count": result[sku_id],
+                                             "held": held[code].quantity}, field=field)
     return result
 
 
@@ -494,7 +498,7 @@ def _parse_parts(package, parts) -> list[tuple[StockLocation, dict[int, int]]]:
     location, every unit of the package in exactly one part, not all of them at its own
     location. Raises InvalidInput (field ``parts``)."""
     if not isinstance(parts, Sequence) or isinstance(parts, str) or not parts:
-        raise InvalidInput("Name at least one part: a location and its items", field="parts")
+        raise InvalidInput(_("Name at least one part: a location and its items"), params={}, field="parts")
     by_code: dict[str, dict[int, int]] = {}
     for part in parts:
         try:
@@ -503,22 +507,24 @@ def _parse_parts(package, parts) -> list[tuple[StockLocation, dict[int, int]]]:
             raise InvalidInput('parts must be [{"location": str, "items": [{"sku": str, '
                                '"quantity": int}, …]}, …]', field="parts") from None
         if code in by_code:
-            raise InvalidInput(f"Location {code} is named in two parts: put its items in one",
-                               field="parts")
+            raise InvalidInput(_("Location %(location)s is named in two parts: put its items in one"),
+                               params={"location": code}, field="parts")
         by_code[code] = _parse_reported(package, items, field="parts", verb="assigned")
     for item in package.items.all():
         assigned = sum(lines.get(item.sku_id, 0) for lines in by_code.values())
         if assigned != item.quantity:
-            raise InvalidInput(f"SKU {item.sku.code}: {assigned} of {item.quantity} units assigned; "
-                               "assign every unit exactly once", field="parts")
+            raise InvalidInput(_("SKU %(sku)s: %(assigned)s of %(quantity)s units assigned; assign every "
+                                 "unit exactly once"), params={
+                "sku": item.sku.code, "assigned": assigned, "quantity": item.quantity}, field="parts")
     if list(by_code) == [package.location.code]:
-        raise InvalidInput(f"Every unit stays at {package.location.code}: nothing to split",
-                           field="parts")
+        raise InvalidInput(_("Every unit stays at %(location)s: nothing to split"),
+                           params={"location": package.location.code}, field="parts")
     locations = {location.code: location for location in StockLocation.objects.filter(code__in=list(by_code))}
     for code in by_code:
         location = locations.get(code)
         if location is None or not (location.is_active and location.can_package):
-            raise InvalidInput(f"Location {code} does not exist or cannot package", field="parts")
+            raise InvalidInput(_("Location %(location)s does not exist or cannot package"),
+                               params={"location": code}, field="parts")
     return sorted(((locations[code], lines) for code, lines in by_code.items()),
                   key=lambda part: part[0].pk)
 
@@ -577,8 +583,8 @@ def _report_missing_items(package, actor, *, items) -> Step:
     (at this location only when no other can take it)."""
     missing = _parse_reported(package, items)
     if missing == package_item_lines(package):
-        raise InvalidInput("Every unit of the package is reported missing: use report_missing "
-                           "(Product Not Found), which cancels and replaces it", field="items")
+        raise InvalidInput(_("Every unit of the package is reported missing: use report_missing "
+                             "(Product Not Found), which cancels and replaces it"), params={}, field="items")
     stock.stock_release(location_id=package.location_id, lines=missing)
     stock.stock_write_off(location_id=package.location_id, lines=missing)
     codes = {item.sku_id: item.sku.code for item in package.items.all()}
@@ -598,12 +604,12 @@ def _checked_shipment(carrier: str, tracking_number: str) -> tuple[str, str]:
     """The trimmed carrier and tracking number. Raises InvalidInput (field named)."""
     carrier, tracking_number = (carrier or "").strip(), (tracking_number or "").strip()
     if not carrier:
-        raise InvalidInput("carrier is required", field="carrier")
+        raise InvalidInput(_("carrier is required"), params={}, field="carrier")
     if not tracking_number:
-        raise InvalidInput("tracking_number is required", field="tracking_number")
+        raise InvalidInput(_("tracking_number is required"), params={}, field="tracking_number")
     if not TRACKING_NUMBER_RE.fullmatch(tracking_number):
-        raise InvalidInput("tracking_number must be printable ASCII without spaces (it is printed "
-                           "as a barcode)", field="tracking_number")
+        raise InvalidInput(_("tracking_number must be printable ASCII without spaces (it is printed "
+                             "as a barcode)"), params={}, field="tracking_number")
     return carrier, tracking_number
 
 
@@ -623,7 +629,7 @@ def _attach_invoice(package, actor, *, invoice_number: str, invoice_date: dt.dat
                     invoice_url: str = "") -> Step:
     invoice_number = (invoice_number or "").strip()
     if not invoice_number:
-        raise InvalidInput("invoice_number is required", field="invoice_number")
+        raise InvalidInput(_("invoice_number is required"), params={}, field="invoice_number")
     return Step(transition={"invoice_number": invoice_number, "invoice_date": invoice_date,
                             "invoice_url": invoice_url or ""},
                 payload={"invoice_number": invoice_number,
@@ -651,7 +657,7 @@ def _update_invoice(package, actor, *, invoice_number: str, invoice_date: dt.dat
 def _block(package, actor, *, reason: str) -> Step:
     reason = (reason or "").strip()
     if not reason:
-        raise InvalidInput("reason is required", field="reason")
+        raise InvalidInput(_("reason is required"), params={}, field="reason")
     return Step(transition={"reason": reason, "blocked_by": str(actor)[:150]}, reason=reason)
 
 
@@ -678,7 +684,7 @@ def _unblock(package, actor, *, reason: str = "") -> Step:
 
 def _mark_delivery_failed(package, actor, *, reason: str) -> Step:
     if not (reason or "").strip():
-        raise InvalidInput("reason is required", field="reason")
+        raise InvalidInput(_("reason is required"), params={}, field="reason")
     return Step(reason=reason.strip())
 
 
@@ -693,7 +699,8 @@ def _reschedule(package, actor, *, ledger: _ReschedulingLedger) -> Step:
 def _refuse(package, actor, *, denial_reason_id: int) -> Step:
     reason = DenialReason.objects.filter(pk=denial_reason_id, is_active=True).first()
     if reason is None:
-        raise InvalidInput(f"No active denial reason {denial_reason_id}", field="denial_reason")
+        raise InvalidInput(_("No active denial reason %(id)s"), params={"id": denial_reason_id},
+                           field="denial_reason")
     _release_held_stock(package, package.status)
     return Step(transition={"denial_reason": reason}, reason=reason.title)
 
@@ -701,10 +708,11 @@ def _refuse(package, actor, *, denial_reason_id: int) -> Step:
 def _reassign_location(package, actor, *, location_code: str) -> Step:
     location = StockLocation.objects.filter(code=location_code).first()
     if location is None or not (location.is_active and location.can_package):
-        raise InvalidInput(f"Location {location_code} does not exist or cannot package", field="location")
+        raise InvalidInput(_("Location %(location)s does not exist or cannot package"),
+                           params={"location": location_code}, field="location")
     if location.pk == package.location_id:
-        raise InvalidInput(f"The package is already at {location_code}; choose another location",
-                           field="location")
+        raise InvalidInput(_("The package is already at %(location)s; choose another location"),
+                           params={"location": location_code}, field="location")
     from_location = package.location.code
     package.placed_at = timezone.now()
     placement = package_place(package, package_item_lines(package), actor, locations=[location])
@@ -913,7 +921,8 @@ class Wait:
     once it comes and what the location can do meanwhile (whole sentences, ready for
     translation). ``acts``: the actions that answer the wait, offered beside it when the
     package allows them (the page's main button aside); ``form``: one of them whose form is
-    shown in place.
+    shown in place; ``then_others``: ``then`` for a reader whose role may not run ``form``
+    (its declaration's who), who is shown no form.
     """
 
     who: str
@@ -921,6 +930,7 @@ class Wait:
     then: str
     acts: tuple[str, ...] = ()
     form: str | None = None
+    then_others: str | None = None
 
 
 WAITS: dict[int, Wait] = {
@@ -941,7 +951,9 @@ WAITS: dict[int, Wait] = {
         what=_("The invoice of the package: number, date and document."),
         then=_("The package ships as soon as the invoice is attached. If the integration does not "
                "send it, attach it here."),
-        acts=("attach_invoice",), form="attach_invoice"),
+        acts=("attach_invoice",), form="attach_invoice",
+        then_others=_("The package ships as soon as the invoice is attached. A staff operator can "
+                      "attach it here if the integration does not send it.")),
     Status.READY_FOR_PICKUP: Wait(
         who=_("The customer"),
         what=_("The customer collecting the package at this location."),

@@ -27,30 +27,36 @@ BULK_MAX = 1000
 
 
 def package_bulk_chunk(action: str, entries: Sequence[dict], *, actor: Actor,
-                       packages: QuerySet[Package]) -> list[dict]:
+                       packages: QuerySet[Package], screen: bool = False) -> list[dict]:
     """Run ``action`` through the package engine on ``entries``, in the caller's transaction;
     return one ``package_bulk_outcome`` per entry, in order.
 
     Each entry: ``{"number": str, "version": int (optional: act only if the package is still
     at that version, else ``failed`` with code ``version_mismatch``), **the action's inputs}``.
     ``packages``: the packages the caller may act on (others are ``not_found``).
+    ``screen``: errors as a screen keeps them (``OmsError.as_screen_dict``), not the API's.
     """
     outcomes = package_act(action, [
         Entry(entry["number"], {k: v for k, v in entry.items() if k not in ("number", "version")},
               None if entry.get("version") is None else {entry["version"]})
         for entry in entries], actor=actor, packages=packages, key="number")
-    return [package_bulk_outcome(outcome) for outcome in outcomes]
+    answers = [package_bulk_outcome(outcome) for outcome in outcomes]
+    if screen:
+        for answer, outcome in zip(answers, outcomes, strict=True):
+            if outcome.error is not None:
+                answer["error"] = outcome.error.as_screen_dict()
+    return answers
 
 
 def package_bulk_run(action: str, entries: Sequence[dict], *, actor: Actor,
-                     packages: QuerySet[Package]) -> list[dict]:
+                     packages: QuerySet[Package], screen: bool = False) -> list[dict]:
     """``package_bulk_chunk`` over ``entries``, ``BULK_CHUNK_SIZE`` at a time, one transaction
     per chunk (chunks before a failing one stay committed); the outcomes in entry order."""
     results: list[dict] = []
     for start in range(0, len(entries), BULK_CHUNK_SIZE):
         with transaction.atomic():
             results.extend(package_bulk_chunk(action, entries[start:start + BULK_CHUNK_SIZE],
-                                              actor=actor, packages=packages))
+                                              actor=actor, packages=packages, screen=screen))
     return results
 
 

@@ -40,18 +40,22 @@ rule tried the candidates passed over and why (``no_stock``, ``full``, ``exclude
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from django.db import transaction
 from django.db.models import F, Prefetch
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from locations import services as stock
 from locations.models import Sku, StockLevel, StockLocation
 from locations.services import LocationFull, location_slot_take
 from oms.actions.actors import Actor
 from oms.actions.errors import InsufficientStock, OmsError
+from oms.actions.messages import message
+from oms.translation import untranslated
 from packages.models import Brand, Package, PlanningRule, Status
 from transfers.services import transfers_create_for_package
 
@@ -95,8 +99,9 @@ class Rule:
         return {"id": self.id, "name": self.name}
 
 
-DEFAULT_RULE = Rule(id=None, name="Default: same region first, then the most of the package in stock")
-GIVEN_RULE_NAME = "Location given by the caller"
+DEFAULT_RULE = Rule(id=None, name=gettext_noop(
+    "Default: same region first, then the most of the package in stock"))
+GIVEN_RULE_NAME = gettext_noop("Location given by the caller")
 
 
 @dataclass
@@ -119,6 +124,9 @@ class Candidate:
     def full_text(self) -> str:
         return f"{self.code} is full: {self.open_packages} of {self.max_open_packages} open packages"
 
+    def full_message(self) -> dict:
+        return full_message(self.code, self.open_packages, self.max_open_packages)
+
 
 @dataclass
 class Placement:
@@ -131,6 +139,24 @@ class Placement:
     shortages: list[dict]
     reason: str
     record: dict
+
+
+def full_message(code: str, open_packages: int, max_open_packages: int) -> dict:
+    """``full_text`` as a ``message`` (worded where it is shown)."""
+    return message(gettext_noop("%(location)s is full: %(open)s of %(max)s open packages."),
+                   location=code, open=open_packages, max=max_open_packages)
+
+
+def shortages_message(shortages: Sequence[dict]) -> list[dict]:
+    """One ``message`` per shortage dict (``sku``/``needed``/``available``)."""
+    return [message(gettext_noop("SKU %(sku)s needs %(needed)s, has %(available)s"), **s) for s in shortages]
+
+
+def shortage_message(shortages: Sequence[dict]) -> dict | None:
+    """``shortage_text`` as a ``message``; None without shortages."""
+    if not shortages:
+        return None
+    return message(gettext_noop("short: %(shortages)s"), shortages=shortages_message(shortages))
 
 
 def shortage_text(shortages: Sequence[dict]) -> str:
@@ -178,7 +204,7 @@ class PackagePlanner:
         self.within = frozenset(within) if within is not None else None
         self._instances: dict[int, StockLocation] = {}
         self._locked_shortages: dict[int, list[dict]] = {}
-        self._found_full: dict[int, str] = {}  # candidates found full under lock
+        self._found_full: dict[int, LocationFull] = {}  # candidates found full under lock
         self.exclude = frozenset(exclude_location_ids)
         self.closing_location_id = closing_location_id
         self.given = {location.pk: location for location in locations} if locations is not None else None
@@ -270,6 +296,9 @@ class PackagePlanner:
             return "holds every item"
         return shortage_text(short)
 
+    def _holding_message(self, candidate: Candidate) -> dict:
+        return shortage_message(self._shortages(candidate)) or message(gettext_noop("holds every item"))
+
     # --- writes -----------------------------------------------------------------------------
 
     def place(self, actor: Actor, *, package_row: Callable[[StockLocation], Package],
@@ -290,17 +319,24 @@ class PackagePlanner:
             if not self._applies(rule):
                 record_rules.append({**rule.as_dict(), "outcome": "not_applicable",
                                      "note": f"only for {rule.delivery_type} packages",
+                                     "note_message": message(gettext_noop("only for %(type)s packages"),
+                                                             type=rule.delivery_type),
                                      "candidates": [], "passed_over": {}})
                 continue
             attempt = _RuleAttempt(rule)
             for candidate in self.candidates:
                 if rule.include is not None and candidate.id not in rule.include:
-                    attempt.pass_over(candidate, "not_included", "not on the rule's include list")
+                    attempt.pass_over(candidate, "not_included", "not on the rule's include list",
+                                      message(gettext_noop("not on the rule's include list")))
                 elif candidate.id in rule.exclude:
-                    attempt.pass_over(candidate, "excluded", "on the rule's exclude list")
+                    attempt.pass_over(candidate, "excluded", "on the rule's exclude list",
+                                      message(gettext_noop("on the rule's exclude list")))
                 elif rule.kind and candidate.kind != rule.kind:
                     attempt.pass_over(candidate, "wrong_kind",
-                                      f"a {candidate.kind}; the rule takes {rule.kind}s")
+                                      f"a {candidate.kind}; the rule takes {rule.kind}s",
+                                      message(gettext_noop("%(kind)s; the rule takes only %(rule_kind)s"),
+                                              kind=message(StockLocation.Kind(candidate.kind).label),
+                                              rule_kind=message(StockLocation.Kind(rule.kind).label)))
                 else:
                     attempt.considered.append(candidate)
             attempt.considered.sort(key=self._rank_key(rule))
@@ -308,7 +344,7 @@ class PackagePlanner:
                 fallback = (attempt.considered[0], rule)
             for candidate in attempt.considered:
                 if rule.requires_capacity and candidate.is_full:
-                    attempt.pass_over(candidate, "full", candidate.full_text())
+                    attempt.pass_over(candidate, "full", candidate.full_text(), candidate.full_message())
                 else:
                     attempt.ranked.append(candidate)
             self._try(attempt, actor, package_row, allow_transfers=allow_transfers)
@@ -319,9 +355,11 @@ class PackagePlanner:
                        else "transfers bring the missing units")
                 who = (f"Location {candidate.code} given by the caller" if self.given is not None
                        else f'Rule "{rule.name}" chose {candidate.code}')
+                said = CHOSEN_SUMMARIES[(self.given is not None, status == Status.PENDING)]
                 shortages = [] if status == Status.PENDING else self._shortages_now(candidate)
                 return Placement(status, self._location(candidate), shortages, shortage_text(shortages),
-                                 self._record(rule, candidate.code, status, f"{who}: {how}.", record_rules))
+                                 self._record(rule, candidate.code, status, f"{who}: {how}.", record_rules,
+                                              message(said, location=candidate.code, rule=rule.name)))
         return self._out_of_stock(fallback, record_rules)
 
     def _closing(self, candidate: Candidate) -> int:
@@ -338,7 +376,8 @@ class PackagePlanner:
         rule = attempt.rule
         for candidate in attempt.ranked:
             if self._shortages(candidate) and self.given is None:
-                attempt.fail(candidate, "no_stock", shortage_text(self._shortages(candidate)))
+                attempt.fail(candidate, "no_stock", shortage_text(self._shortages(candidate)),
+                             shortage_message(self._shortages(candidate)))
                 continue
             try:
                 with transaction.atomic():
@@ -347,21 +386,24 @@ class PackagePlanner:
                         location_slot_take(location_id=candidate.id, closing=self._closing(candidate))
             except InsufficientStock as exc:
                 self._locked_shortages[candidate.id] = exc.extra.get("shortages", [])
-                attempt.fail(candidate, "no_stock", shortage_text(self._locked_shortages[candidate.id]))
+                attempt.fail(candidate, "no_stock", shortage_text(self._locked_shortages[candidate.id]),
+                             shortage_message(self._locked_shortages[candidate.id]))
                 continue
             except LocationFull as exc:
-                self._found_full[candidate.id] = exc.detail
-                attempt.fail(candidate, "full", exc.detail)
+                self._found_full[candidate.id] = exc
+                attempt.fail(candidate, "full", exc.detail, _full_error_message(exc))
                 continue
             attempt.chosen, attempt.status = candidate, Status.PENDING
             return
         if not (rule.allow_transfers and allow_transfers):
             if attempt.ranked:
                 attempt.note = "transfers not allowed"
+                attempt.note_message = message(gettext_noop("transfers not allowed"))
             return
         missing_everywhere = self._transfer_shortages()
         if missing_everywhere:
             attempt.note = "transfers cannot bring the rest: " + shortage_text(missing_everywhere)
+            attempt.note_message = _cannot_bring_message(missing_everywhere)
             return
         for candidate in attempt.ranked:
             if attempt.failures.get(candidate.id, ("",))[0] == "full":
@@ -380,10 +422,11 @@ class PackagePlanner:
             except InsufficientStock as exc:
                 attempt.note = ("transfers cannot bring the rest: "
                                 + shortage_text(exc.extra.get("shortages", [])))
+                attempt.note_message = _cannot_bring_message(exc.extra.get("shortages", []))
                 return
             except LocationFull as exc:
-                self._found_full[candidate.id] = exc.detail
-                attempt.fail(candidate, "full", exc.detail)
+                self._found_full[candidate.id] = exc
+                attempt.fail(candidate, "full", exc.detail, _full_error_message(exc))
                 continue
             attempt.chosen, attempt.status = candidate, Status.PENDING_TRANSFER
             return
@@ -400,14 +443,24 @@ class PackagePlanner:
             shortages = [s.as_dict() for s in stock.stock_shortages(location_id=location.pk,
                                                                     lines=self.lines)]
             reason = shortage_text(shortages)
+            reason_message = shortage_message(shortages)
             where = f"{location.code}, the brand's fallback location"
+            where_message = message(gettext_noop("%(location)s, the brand's fallback location"),
+                                    location=location.code)
         elif fallback is not None:
             candidate, rule = fallback
             location = self._location(candidate)
             shortages = self._shortages_now(candidate)
-            reason = (shortage_text(shortages) or self._found_full.get(candidate.id)
+            full = self._found_full.get(candidate.id)
+            reason = (shortage_text(shortages) or (full.detail if full is not None else "")
                       or (candidate.full_text() if candidate.is_full else ""))
+            reason_message = (shortage_message(shortages)
+                              or (_full_error_message(full) if full is not None else None)
+                              or (candidate.full_message() if candidate.is_full else None))
             where = f'{location.code}, the best-ranked candidate of rule "{rule.name}"'
+            where_message = message(
+                gettext_noop('%(location)s, the best-ranked candidate of rule "%(rule)s"'),
+                location=location.code, rule=rule.name)
         else:
             raise NoLocation(f"No stock location can take packages of brand {self.brand.slug}: "
                              "give a location or change the brand's planning rules")
@@ -415,11 +468,15 @@ class PackagePlanner:
             summary = (f"Location {location.code} given by the caller: "
                        f"{reason or 'it cannot take the package now'}; "
                        "the package waits as Product Out of Stock.")
+            said = _given_waits_message(location.code, reason_message, Status.PRODUCT_OUT_OF_STOCK)
             rule_ref = self.rules[0]
         else:
             summary = f"No rule could place the package; it waits as Product Out of Stock at {where}."
+            said = message(gettext_noop("No rule could place the package; it waits as Product Out of "
+                                        "Stock at %(where)s."), where=where_message)
             rule_ref = None
-        record = self._record(rule_ref, location.code, Status.PRODUCT_OUT_OF_STOCK, summary, record_rules)
+        record = self._record(rule_ref, location.code, Status.PRODUCT_OUT_OF_STOCK, summary, record_rules,
+                              said)
         return Placement(Status.PRODUCT_OUT_OF_STOCK, location, shortages, reason, record)
 
     def _location(self, candidate: Candidate) -> StockLocation:
@@ -433,13 +490,14 @@ class PackagePlanner:
     # --- the record -------------------------------------------------------------------------
 
     def _record(self, rule: Rule | None, code: str, status: Status, summary: str,
-                rules: list[dict]) -> dict:
+                rules: list[dict], summary_message: dict) -> dict:
         return {
             "mode": "location_given" if self.given is not None else "rules",
             "rule": rule.as_dict() if rule is not None else None,
             "location": code,
             "outcome": Status(status).slug,
             "summary": summary,
+            "summary_message": summary_message,
             "delivery_region": self.region,
             "planned_at": timezone.now().isoformat(),
             "rules": rules,
@@ -452,34 +510,47 @@ class PackagePlanner:
         listed: list[dict] = []
         counts: dict[str, int] = {}
 
-        def add(candidate: Candidate, verdict: str, detail: str, *, list_it: bool = True) -> None:
+        def add(candidate: Candidate, verdict: str, detail: str, said: dict | None, *,
+                list_it: bool = True) -> None:
             if verdict != "chosen":
                 counts[verdict] = counts.get(verdict, 0) + 1
             if list_it and len(listed) < MAX_LISTED:
-                listed.append({"location": candidate.code, "verdict": verdict, "detail": detail})
+                listed.append({"location": candidate.code, "verdict": verdict, "detail": detail,
+                               "detail_message": said})
 
         chosen, below = attempt.chosen, None
         for candidate in attempt.ranked:
             if candidate is chosen:
-                add(candidate, "chosen", "holds every item" if attempt.status == Status.PENDING
-                    else f"transfers bring the missing units; {self._holding_text(candidate)}")
+                if attempt.status == Status.PENDING:
+                    add(candidate, "chosen", "holds every item", message(gettext_noop("holds every item")))
+                else:
+                    add(candidate, "chosen",
+                        f"transfers bring the missing units; {self._holding_text(candidate)}",
+                        message(gettext_noop("transfers bring the missing units; %(holding)s"),
+                                holding=self._holding_message(candidate)))
                 below = 0
             elif below is None:  # tried before the chosen one (or no one was chosen)
-                add(candidate, *attempt.failures.get(
-                    candidate.id, ("no_stock", self._holding_text(candidate))))
+                add(candidate, *attempt.failures.get(candidate.id, (
+                    "no_stock", self._holding_text(candidate), self._holding_message(candidate))))
             else:
                 below += 1
                 short = attempt.status == Status.PENDING and self._shortages(candidate)
-                add(candidate, "no_stock" if short else "ranked_lower",
-                    shortage_text(short) if short
-                    else f"ranked below {chosen.code}; {self._holding_text(candidate)}",
-                    list_it=below <= LISTED_AFTER_CHOSEN)
+                if short:
+                    add(candidate, "no_stock", shortage_text(short), shortage_message(short),
+                        list_it=below <= LISTED_AFTER_CHOSEN)
+                else:
+                    add(candidate, "ranked_lower",
+                        f"ranked below {chosen.code}; {self._holding_text(candidate)}",
+                        message(gettext_noop("ranked below %(location)s; %(holding)s"),
+                                location=chosen.code, holding=self._holding_message(candidate)),
+                        list_it=below <= LISTED_AFTER_CHOSEN)
         for verdict in ("full", "excluded", "wrong_kind"):  # not_included: not candidates at all
             for candidate in attempt.filtered.get(verdict, []):
-                add(candidate, verdict, attempt.filtered_detail[candidate.id])
+                add(candidate, verdict, *attempt.filtered_detail[candidate.id])
         return {**attempt.rule.as_dict(),
                 "outcome": "placed" if chosen is not None else "placed_nothing",
-                "note": attempt.note, "candidates": listed, "passed_over": counts}
+                "note": attempt.note, "note_message": attempt.note_message,
+                "candidates": listed, "passed_over": counts}
 
 
 @dataclass
@@ -490,33 +561,97 @@ class _RuleAttempt:
     considered: list[Candidate] = field(default_factory=list)  # passed the rule's filters, ranked
     ranked: list[Candidate] = field(default_factory=list)  # of those, with room (as read)
     filtered: dict[str, list[Candidate]] = field(default_factory=dict)  # verdict -> candidates
-    filtered_detail: dict[int, str] = field(default_factory=dict)
-    failures: dict[int, tuple[str, str]] = field(default_factory=dict)  # tried, short or full
+    filtered_detail: dict[int, tuple[str, dict]] = field(default_factory=dict)  # text, message
+    failures: dict[int, tuple[str, str, dict]] = field(default_factory=dict)  # tried, short or full
     chosen: Candidate | None = None
     status: Status | None = None
     note: str = ""
+    note_message: dict | None = None
 
-    def pass_over(self, candidate: Candidate, verdict: str, detail: str) -> None:
+    def pass_over(self, candidate: Candidate, verdict: str, detail: str, said: dict) -> None:
         self.filtered.setdefault(verdict, []).append(candidate)
-        self.filtered_detail[candidate.id] = detail
+        self.filtered_detail[candidate.id] = (detail, said)
 
-    def fail(self, candidate: Candidate, verdict: str, detail: str) -> None:
-        self.failures[candidate.id] = (verdict, detail)
+    def fail(self, candidate: Candidate, verdict: str, detail: str, said: dict | None) -> None:
+        self.failures[candidate.id] = (verdict, detail, said)
+
+
+# The record's summary of a package placed by planning, by (location given, holds every item).
+CHOSEN_SUMMARIES = {
+    (True, True): gettext_noop("Location %(location)s given by the caller: it holds every item."),
+    (True, False): gettext_noop("Location %(location)s given by the caller: transfers bring the "
+                                "missing units."),
+    (False, True): gettext_noop('Rule "%(rule)s" chose %(location)s: it holds every item.'),
+    (False, False): gettext_noop('Rule "%(rule)s" chose %(location)s: transfers bring the missing units.'),
+}
+
+
+def _given_waits_message(code: str, reason: dict | None, status: Status) -> dict:
+    """The summary of a package waiting at the location its creator gave, as a message."""
+    return message(gettext_noop("Location %(location)s given by the caller: %(reason)s; the package "
+                                "waits as %(state)s."), location=code,
+                   reason=reason or message(gettext_noop("it cannot take the package now")),
+                   state=message(Status(status).label))
+
+
+def _shortages_of(reason: str) -> list[dict] | None:
+    """The shortage dicts a ``shortage_text`` was made of (``[]`` for ``""``); None for a text
+    of another shape (or one cut at its length limit)."""
+    if not reason:
+        return []
+    found = [re.fullmatch(r"SKU (\S+) needs (\d+), has (\d+)", part)
+             for part in reason.removeprefix("short: ").split("; ")]
+    if not reason.startswith("short: ") or not all(found):
+        return None
+    return [{"sku": m[1], "needed": int(m[2]), "available": int(m[3])} for m in found]
+
+
+def _full_error_message(exc: LocationFull) -> dict:
+    return full_message(exc.extra["location"], exc.extra["open_packages"], exc.extra["max_open_packages"])
+
+
+def _cannot_bring_message(shortages: Sequence[dict]) -> dict:
+    return message(gettext_noop("transfers cannot bring the rest: %(shortages)s"),
+                   shortages=shortages_message(shortages))
 
 
 def given_location_record(code: str, status: Status, reason: str = "", *, now=None,
                           region: str = "") -> dict:
     """The planning record of a package placed at the location its creator gave, without
-    weighing candidates (bulk creation's set-based path): same shape as ``PackagePlanner``'s."""
+    weighing candidates (bulk creation's set-based path): same shape as ``PackagePlanner``'s.
+    ``reason``: why it waits, a ``shortage_text`` (its shortages are read back from it for
+    the summary's ``message``; another text leaves the record without one)."""
     status = Status(status)
     if status == Status.PENDING:
         summary = f"Location {code} given by the caller: it holds every item."
+        said = message(CHOSEN_SUMMARIES[(True, True)], location=code)
     else:
         summary = (f"Location {code} given by the caller: {reason or 'it cannot take the package now'}; "
-                   f"the package waits as {status.label}.")
+                   f"the package waits as {untranslated(status.label)}.")
+        shortages = _shortages_of(reason)
+        said = (_given_waits_message(code, shortage_message(shortages), status)
+                if shortages is not None else None)
     return {"mode": "location_given", "rule": {"id": None, "name": GIVEN_RULE_NAME},
-            "location": code, "outcome": status.slug, "summary": summary, "delivery_region": region,
+            "location": code, "outcome": status.slug, "summary": summary, "summary_message": said,
+            "delivery_region": region,
             "planned_at": (now or timezone.now()).isoformat(), "rules": []}
+
+
+def planning_explanation(record: dict | None) -> dict | None:
+    """The planning record as the API gives it (``PlanningRecordSerializer``): its English
+    sentences, without the ``*_message`` parts a screen words in its language; None for
+    none."""
+    if not record:
+        return None
+
+    def plain(part: dict) -> dict:
+        return {key: value for key, value in part.items() if not key.endswith("_message")}
+
+    answer = plain(record)
+    if "rules" in answer:
+        answer["rules"] = [{**plain(rule), "candidates": [plain(c) for c in rule.get("candidates", [])]}
+                           for rule in answer["rules"]]
+    return answer
 
 
 def package_place(package: Package, lines: Mapping[int, int], actor: Actor, *,

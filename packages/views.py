@@ -38,9 +38,10 @@ from locations.selectors import (
     visible_location_ids,
 )
 from oms.actions.actors import user_actor, user_role
-from oms.actions.engine import ActorNotPermitted, StaleVersion
+from oms.actions.engine import StaleVersion
 from oms.actions.errors import OmsError
-from oms.actions.forms import action_form_class
+from oms.actions.forms import action_form_class, input_labels
+from oms.actions.messages import message_text, screen_text
 from oms.csv_export import csv_response
 from oms.webhooks.delivery import webhook_deliveries_for, webhook_replay
 from packages.actions import ACTIONS, WAITS, reason_label, split_form_grid
@@ -405,9 +406,23 @@ PLANNING_OUTCOME_LABELS = {"placed": gettext_lazy("placed it"),
                            "not_applicable": gettext_lazy("does not apply")}
 
 
+def _said(part: dict, key: str) -> str:
+    """``part[key]``, a sentence of the planning record, in the current language: worded from
+    its ``<key>_message`` (records kept before them: the English sentence)."""
+    said = part.get(f"{key}_message")
+    return message_text(said) if said else part.get(key, "")
+
+
+def _rule_name(rule: dict | None) -> str:
+    """A rule's name; the built-in ones' (no id) in the current language."""
+    if not rule:
+        return ""
+    return _(rule["name"]) if rule.get("id") is None and rule.get("name") else rule.get("name", "")
+
+
 def _planning_context(package: Package) -> dict | None:
-    """The package's planning record (``packages.planning``) with labels for display; None
-    for a package planned before records were kept."""
+    """The package's planning record (``packages.planning``) with labels and its sentences
+    in the current language for display; None for a package planned before records were kept."""
     record = package.planning
     if not isinstance(record, dict) or not record.get("location"):
         return None
@@ -416,11 +431,15 @@ def _planning_context(package: Package) -> dict | None:
     planned_at = record.get("planned_at")
     return {
         **record,
+        "summary": _said(record, "summary"),
+        "rule": {**record["rule"], "name": _rule_name(record["rule"])} if record.get("rule") else None,
         "outcome_label": status.label if status is not None else outcome,
         "planned_at": dt.datetime.fromisoformat(planned_at) if planned_at else None,
         "rules": [
-            {**rule, "outcome_label": PLANNING_OUTCOME_LABELS.get(rule.get("outcome"), rule.get("outcome")),
-             "candidates": [{**c, "verdict_label": PLANNING_VERDICT_LABELS.get(c["verdict"], c["verdict"])}
+            {**rule, "name": _rule_name(rule), "note": _said(rule, "note"),
+             "outcome_label": PLANNING_OUTCOME_LABELS.get(rule.get("outcome"), rule.get("outcome")),
+             "candidates": [{**c, "detail": _said(c, "detail"),
+                             "verdict_label": PLANNING_VERDICT_LABELS.get(c["verdict"], c["verdict"])}
                             for c in rule.get("candidates", [])],
              "passed_over": [{"verdict": PLANNING_VERDICT_LABELS.get(v, v), "count": n}
                              for v, n in rule.get("passed_over", {}).items()]}
@@ -429,8 +448,10 @@ def _planning_context(package: Package) -> dict | None:
     }
 
 
-def _waiting_context(package: Package, *, allowed: list[str], primary: str | None) -> dict | None:
-    """What ``package`` waits for (``WAITS``: who, what, then), the details of
+def _waiting_context(package: Package, *, allowed: list[str], primary: str | None,
+                     role: str) -> dict | None:
+    """What ``package`` waits for (``WAITS``: who, what, then, worded for a reader of
+    ``role`` (``user_role``): ``then_others`` when it may not run the wait's form), the details of
     ``package_waiting_reason`` (ISO timestamps turned into datetimes, transfer states into
     their labels), and the actions that
     answer the wait and are ``allowed`` now (the main button, ``primary``, aside), with the
@@ -450,8 +471,10 @@ def _waiting_context(package: Package, *, allowed: list[str], primary: str | Non
             waiting[key] = dt.datetime.fromisoformat(waiting[key])
     if wait is not None:
         acts = [name for name in wait.acts if name in allowed and name != primary]
+        may_answer = wait.form is None or ACTIONS[wait.form].may_run(role)
         waiting.update(
-            who=wait.who, what=wait.what, then=wait.then,
+            who=wait.who, what=wait.what,
+            then=wait.then if may_answer or wait.then_others is None else wait.then_others,
             actions=[_action_entry(package, name) for name in acts if name != wait.form],
             form=({**_action_entry(package, wait.form), "form": _form_for(wait.form, package)}
                   if wait.form in acts else None),
@@ -511,7 +534,7 @@ class PackageDetailView(LoginRequiredMixin, TemplateView):
             split_into=split_into,
             split_from_visible=package.split_from_id is not None and (
                 visible_ids is None or package.split_from.location_id in visible_ids),
-            waiting=_waiting_context(package, allowed=allowed, primary=primary_name),
+            waiting=_waiting_context(package, allowed=allowed, primary=primary_name, role=user_role(user)),
             planning=_planning_context(package),
             transfers=transfer_list_for_package(package_id=package.pk),
             transitions=_transition_rows(package),
@@ -592,7 +615,13 @@ class PackageActionView(LoginRequiredMixin, View):
 
     def get(self, request, number: str, action: str):
         package = self._setup(request, number, action)
-        if action not in package_allowed_actions(package, actor_kind=user_role(request.user)):
+        role = user_role(request.user)
+        if action not in package_allowed_actions(package, actor_kind=role):
+            if not ACTIONS[action].may_run(role) and action in package_allowed_actions(package):
+                messages.warning(request, _("%(action)s may be run only by: %(who)s.") % {
+                    "action": ACTIONS[action].label,
+                    "who": ", ".join(_(name) for name in ACTIONS[action].who_names)})
+                return redirect("packages:detail", number=package.number)
             state = (_("blocked (%(reason)s)") % {"reason": package.block_reason}
                      if package.is_blocked and action != "unblock" else Status(package.status).label)
             messages.warning(request, _("%(action)s is not possible while the package is %(state)s.")
@@ -624,7 +653,7 @@ class PackageActionView(LoginRequiredMixin, View):
             messages.warning(request, _conflict_message(current, request.user, action))
             return HttpResponseRedirect(detail_url)
         except OmsError as exc:
-            messages.error(request, _error_text(ACTIONS[action].label, exc))
+            messages.error(request, _error_text(action, exc, form))
             return HttpResponseRedirect(detail_url)
         return self._after_success(request, package, action, result)
 
@@ -660,13 +689,12 @@ def _package_link(package: Package, user) -> str:
                        package.number)
 
 
-def _error_text(label: str, exc: OmsError) -> str:
-    """The refusal as one sentence; a shortage's detail already names each SKU short. An
-    actor refused by the declaration's "who" reads who may run it in their language."""
-    if isinstance(exc, ActorNotPermitted) and exc.extra.get("action") in ACTIONS:
-        who = ", ".join(_(name) for name in ACTIONS[exc.extra["action"]].who_names)
-        return _("%(action)s refused: it may be run only by: %(who)s.") % {"action": label, "who": who}
-    return _("%(action)s refused: %(detail)s") % {"action": label, "detail": exc.detail}
+def _error_text(action: str, exc: OmsError, form=None) -> str:
+    """The refusal as one sentence in the operator's language (``screen_text``); an input
+    error names the ``form``'s field by its label."""
+    return _("%(action)s refused: %(detail)s") % {
+        "action": ACTIONS[action].label, "detail": screen_text(
+            exc, actions=ACTIONS, fields=input_labels(ACTIONS[action], form))}
 
 
 class PackageWebhookReplayView(LoginRequiredMixin, View):
@@ -777,7 +805,8 @@ def _selected_entries(values: list[str]) -> list[dict] | None:
 def _bulk_rows(results: list[dict], user) -> list[dict]:
     """The results of a run as the session keeps them (no text in the operator's language,
     so the page shows them in the language it is read in): ``{"number", "kind", "status"
-    (code or None), "detail" (the engine's English text, as the API gives it), "changed" (the
+    (code or None), "error" (the refusal as ``OmsError.as_screen_dict`` gives it: code, English
+    detail, the structured extras, message and params; None when done), "changed" (the
     last change of a package changed meanwhile: ``{"by_you", "actor", "action"}``, or None),
     "blocked" (its block reason now if it is blocked, else None), "link"}`` per package, in
     the order run (1 query for the packages changed meanwhile, 1 for those blocked)."""
@@ -800,20 +829,23 @@ def _bulk_rows(results: list[dict], user) -> list[dict]:
                 status = row.package.status
                 change = {"by_you": row.actor_user_id == user.pk, "actor": row.actor, "action": row.action}
         rows.append({"number": result["number"], "kind": kind, "status": status,
-                     "detail": error.get("detail", ""), "changed": change,
+                     "error": result["error"], "changed": change,
                      "blocked": blocked.get(result["number"]), "link": kind != "not_found"})
     return rows
 
 
-def _bulk_row_text(row: dict) -> dict:
+def _bulk_row_text(row: dict, fields: dict | None = None) -> dict:
     """A kept row (``_bulk_rows``) for the results page: its result ``label``, ``state`` (the
-    label of its status, and its hold if it is blocked) and ``reason``, in the current language."""
+    label of its status, and its hold if it is blocked) and ``reason``, in the current language
+    (``fields``: the input form's labels, ``{name: label}``)."""
     state = Status(row["status"]).label if row["status"] else ""
     block_reason = row.get("blocked")
     if state and block_reason is not None:
         state = (_("%(state)s · blocked: %(reason)s") % {"state": state, "reason": block_reason}
                  if block_reason else _("%(state)s · blocked") % {"state": state})
-    reason = row["detail"]
+    error = row.get("error")
+    reason = (screen_text(error, actions=ACTIONS, fields=fields) if error
+              else row.get("detail", ""))
     if row["kind"] == "changed":
         change = row["changed"]
         if change is not None:
@@ -890,7 +922,8 @@ class PackageBulkActionView(LoginRequiredMixin, View):
                 }, status=400 if form.is_bound else 200)
             inputs = form.inputs()
         results = package_bulk_run(action, [{**entry, **inputs} for entry in entries],
-                                   actor=user_actor(request.user), packages=_user_packages(request.user))
+                                   actor=user_actor(request.user), packages=_user_packages(request.user),
+                                   screen=True)
         # Post/redirect/get: the results are kept in the session, so reloading the results
         # page shows them again instead of running the action a second time.
         run_id = uuid.uuid4().hex
@@ -917,10 +950,13 @@ class PackageBulkResultsView(LoginRequiredMixin, TemplateView):
         counts = dict.fromkeys(BULK_RESULT_LABELS, 0)
         for row in run["rows"]:
             counts[row["kind"]] += 1
+        spec = ACTIONS[run["action"]]
+        form_class = action_form_class(spec) if spec.asks_input else None
+        fields = input_labels(spec, form_class()) if form_class is not None else None
         context.update(
             action=run["action"], action_label=ACTIONS[run["action"]].label,
             all_matching=run["all_matching"], list_url=run["list_url"],
-            rows=[_bulk_row_text(row) for row in run["rows"]],
+            rows=[_bulk_row_text(row, fields) for row in run["rows"]],
             counts=[{"kind": kind, "label": label, "count": counts[kind]}
                     for kind, label in BULK_RESULT_LABELS.items()],
         )

@@ -33,7 +33,8 @@ from locations.selectors import (
 from oms.actions.actors import user_actor, user_role
 from oms.actions.engine import StaleVersion
 from oms.actions.errors import OmsError
-from oms.actions.forms import action_form_class
+from oms.actions.forms import action_form_class, input_labels
+from oms.actions.messages import screen_text
 from oms.csv_export import csv_response
 from transfers.actions import ACTIONS
 from transfers.engine import transfer_allowed_actions, transfer_run
@@ -271,8 +272,9 @@ class TransferActionView(LoginRequiredMixin, View):
                                         "Nothing was done.") % {"state": Status(current.status).label})
             return HttpResponseRedirect(detail_url)
         except OmsError as exc:
-            messages.error(request, _("%(action)s refused: %(detail)s") % {"action": label,
-                                                                           "detail": exc.detail})
+            fields = input_labels(ACTIONS[action], form)
+            messages.error(request, _("%(action)s refused: %(detail)s") % {
+                "action": label, "detail": screen_text(exc, actions=ACTIONS, fields=fields)})
             return HttpResponseRedirect(detail_url)
         messages.success(request, _("%(action)s: the transfer is now %(state)s.")
                          % {"action": label, "state": Status(result.status).label})

@@ -31,6 +31,7 @@ from typing import Any
 import django_fsm as fsm
 from django.db import models, transaction
 from django.utils import timezone, translation
+from django.utils.translation import gettext_lazy
 
 from oms.actions.actors import Actor, system_actor
 from oms.actions.declaration import Action, Step
@@ -223,7 +224,8 @@ def _check_lengths(obj, action: Action) -> None:
         field = obj._meta.get_field(name)
         value = getattr(obj, field.attname)
         if field.max_length is not None and isinstance(value, str) and len(value) > field.max_length:
-            raise InvalidInput(f"{name} is longer than {field.max_length} characters", field=name)
+            raise InvalidInput(gettext_lazy("%(field)s is longer than %(max)s characters"),
+                               params={"field": name, "max": field.max_length}, field=name)
 
 
 def _write(machine: Machine, action: Action, moved: list, actor: Actor) -> None:

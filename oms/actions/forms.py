@@ -80,3 +80,16 @@ def action_form_class(action: Action, obj=None) -> type[ActionForm] | None:
         return None
     camel = "".join(part.title() for part in action.name.split("_"))
     return type(f"{camel}Form", (ActionForm,), {**fields, "composite": composite})
+
+
+def input_labels(action: Action, form: forms.Form | None) -> dict[str, str]:
+    """``{name: label}`` of ``form`` (``action``'s, as derived here): each field under its form
+    name (the input's ``source``) and under the input's own name, which is what an
+    ``InvalidInput``'s ``field`` names. Empty without a form."""
+    if form is None:
+        return {}
+    labels = {name: field.label for name, field in form.fields.items() if field.label}
+    for name, field in action.input().fields.items():
+        if field.source in labels:
+            labels.setdefault(name, labels[field.source])
+    return labels

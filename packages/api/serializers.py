@@ -23,6 +23,7 @@ from packages.creation import ORDER_NUMBER_RE, ItemInput
 from packages.engine import package_allowed_actions
 from packages.events import PACKAGE_LOG_ACTIONS, PackageStatusSerializer
 from packages.models import Brand, Package, PlanningRule, status_dict
+from packages.planning import planning_explanation
 from packages.selectors import package_split_into, package_waiting_reason
 from transfers.models import Status as TransferStatus
 
@@ -266,7 +267,7 @@ class PackageDetailOutputSerializer(PackageOutputSerializer):
 
     @extend_schema_field(PlanningRecordSerializer(allow_null=True))
     def get_planning(self, package) -> dict | None:
-        return package.planning or None
+        return planning_explanation(package.planning)
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_replacement(self, package) -> str | None:

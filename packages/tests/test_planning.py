@@ -12,7 +12,7 @@ from oms.actions.actors import Actor
 from oms.api.testing import api_client
 from packages.creation import ItemInput, package_create
 from packages.models import Package, PlanningRule, Status
-from packages.planning import DEFAULT_RULE, GIVEN_RULE_NAME, NoLocation
+from packages.planning import DEFAULT_RULE, GIVEN_RULE_NAME, NoLocation, planning_explanation
 from packages.tests.factories import BrandFactory
 from packages.tests.helpers import make_package
 from transfers.models import Transfer
@@ -179,7 +179,7 @@ def test_the_next_rule_places_what_the_first_cannot(world):
     assert (package.location, package.status) == (world["B"], Status.PENDING)
     record = package.planning
     assert record["rule"]["name"] == "then B"
-    first, second = record["rules"]
+    first, second = planning_explanation(record)["rules"]  # the English record the API gives
     assert (first["outcome"], second["outcome"]) == ("placed_nothing", "placed")
     assert first["candidates"] == [{"location": "A", "verdict": "no_stock",
                                     "detail": "short: SKU X needs 1, has 0"}]

@@ -196,7 +196,7 @@ def test_a_blocked_package_is_reported_as_blocked(op_client, operator, here):
     )
     kind, state, reason = results(response)[package.number]
     assert (kind, state) == ("blocked", "Pending · blocked: fraud check")
-    assert "blocked: fraud check" in reason
+    assert "blocked (fraud check)" in reason
     assert Package.objects.get(pk=package.pk).version == package.version
 
 
@@ -207,7 +207,7 @@ def test_not_allowed_from_its_state_names_the_state(op_client, here):
     )
     kind, state, reason = results(response)[package.number]
     assert (kind, state) == ("not_allowed", "Packaging Completed")
-    assert "not allowed while the package is Packaging Completed" in reason
+    assert reason == "Not allowed while it is Packaging Completed."
 
 
 def test_an_action_switched_off_for_the_brand_is_not_allowed(op_client, here):
@@ -217,7 +217,7 @@ def test_an_action_switched_off_for_the_brand_is_not_allowed(op_client, here):
         BULK_URL, {"action": "start_preparing", "selected": [f"1:{package.number}"]}, follow=True
     )
     kind, _, reason = results(response)[package.number]
-    assert kind == "not_allowed" and "switched off for brand quiet" in reason
+    assert kind == "not_allowed" and "switched off for the package" in reason
     assert Package.objects.get(pk=package.pk).status == Status.PENDING
 
 
