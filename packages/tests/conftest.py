@@ -5,6 +5,33 @@ import pytest
 from django.conf import settings
 
 from locations.models import OperatorAssignment
+from locations.tests.factories import StockLocationFactory
+from packages.tests.helpers import make_user
+
+
+@pytest.fixture
+def here():
+    """The stock location the ``operator`` works at (code ``HERE``)."""
+    return StockLocationFactory(code="HERE", name="Here Warehouse")
+
+
+@pytest.fixture
+def elsewhere():
+    """A stock location the ``operator`` does not work at."""
+    return StockLocationFactory(code="ELSEWHERE", name="Elsewhere Store")
+
+
+@pytest.fixture
+def operator(django_user_model, here):
+    """User ``olivia``, an operator at ``here``."""
+    return make_user(django_user_model, "olivia", here)
+
+
+@pytest.fixture
+def op_client(client, operator):
+    """The test client logged in as ``operator``."""
+    client.force_login(operator)
+    return client
 
 
 @pytest.fixture

@@ -7,7 +7,9 @@ of its cancellation request, as the services would have written.
 
 from __future__ import annotations
 
-from locations.models import StockLevel
+from django.urls import reverse
+
+from locations.models import OperatorAssignment, StockLevel
 from locations.tests.factories import SkuFactory, StockLocationFactory
 from packages.models import PICKED_STATES, RESERVING_STATES, Package, PackageItem, PackageTransition, Status
 from packages.tests.factories import BrandFactory
@@ -60,3 +62,16 @@ def split_parts(package, other) -> dict:
         {"location": package.location.code, "items": [{"sku": first.sku.code, "quantity": first.quantity}]},
         {"location": other.code, "items": [{"sku": item.sku.code, "quantity": item.quantity}
                                            for item in rest]}]}
+
+
+def make_user(django_user_model, username: str, *locations, staff: bool = False):
+    """Return a saved user (password ``pw``) working at ``locations``; ``staff`` for staff."""
+    user = django_user_model.objects.create_user(username, password="pw", is_staff=staff)
+    for location in locations:
+        OperatorAssignment.objects.create(user=user, location=location)
+    return user
+
+
+def action_url(package, action: str) -> str:
+    """The operator form URL of ``action`` on ``package``."""
+    return reverse("packages:action", args=[package.number, action])

@@ -20,7 +20,7 @@ from packages.creation import ItemInput, package_create
 from packages.engine import package_run
 from packages.models import PlanningRule, Status
 from packages.tests.factories import BrandFactory
-from packages.tests.helpers import make_package
+from packages.tests.helpers import action_url, make_package
 from packages.tests.test_i18n_screens import html_texts, untranslated_texts
 from transfers.actions import ACTIONS as TRANSFER_ACTIONS
 from transfers.models import Status as TransferStatus
@@ -42,16 +42,6 @@ def operator(django_user_model, here):
     user = django_user_model.objects.create_user("ayse", password="pw")
     OperatorAssignment.objects.create(user=user, location=here)
     return user
-
-
-@pytest.fixture
-def op_client(client, operator):
-    client.force_login(operator)
-    return client
-
-
-def action_url(package, action):
-    return reverse("packages:action", args=[package.number, action])
 
 
 def flashed(response) -> list[str]:

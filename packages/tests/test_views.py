@@ -17,42 +17,15 @@ from oms.events.models import OutboxEvent
 from packages import views
 from packages.models import Package, PackageTransition, Status
 from packages.tests.factories import BrandFactory, DenialReasonFactory
-from packages.tests.helpers import make_package, stock_snapshot
+from packages.tests.helpers import action_url, make_package, make_user, stock_snapshot
 
 pytestmark = pytest.mark.django_db
-
-
-def make_user(django_user_model, username, *locations, staff=False):
-    user = django_user_model.objects.create_user(username, password="pw", is_staff=staff)
-    for location in locations:
-        OperatorAssignment.objects.create(user=user, location=location)
-    return user
 
 
 @pytest.fixture
 def here():
     return StockLocationFactory(code="HERE", name="Here Warehouse", city="Campinas", region="SP",
                                 postcode="13000")
-
-
-@pytest.fixture
-def elsewhere():
-    return StockLocationFactory(code="ELSEWHERE", name="Elsewhere Store")
-
-
-@pytest.fixture
-def operator(django_user_model, here):
-    return make_user(django_user_model, "olivia", here)
-
-
-@pytest.fixture
-def op_client(client, operator):
-    client.force_login(operator)
-    return client
-
-
-def action_url(package, action):
-    return reverse("packages:action", args=[package.number, action])
 
 
 def detail_url(package):

@@ -14,8 +14,6 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from locations.models import OperatorAssignment
-from locations.tests.factories import StockLocationFactory
 from oms.actions.actors import user_actor
 from oms.api.testing import api_client
 from oms.events.models import OutboxEvent
@@ -23,40 +21,12 @@ from packages import bulk, views
 from packages.engine import package_run
 from packages.models import Package, PackageTransition, Status
 from packages.tests.factories import BrandFactory
-from packages.tests.helpers import make_package
+from packages.tests.helpers import make_package, make_user
 
 pytestmark = pytest.mark.django_db
 
 BULK_URL = reverse("packages:bulk_action")
 LIST_URL = reverse("packages:list")
-
-
-def make_user(django_user_model, username, *locations):
-    user = django_user_model.objects.create_user(username, password="pw")
-    for location in locations:
-        OperatorAssignment.objects.create(user=user, location=location)
-    return user
-
-
-@pytest.fixture
-def here():
-    return StockLocationFactory(code="HERE", name="Here Warehouse")
-
-
-@pytest.fixture
-def elsewhere():
-    return StockLocationFactory(code="ELSEWHERE", name="Elsewhere Store")
-
-
-@pytest.fixture
-def operator(django_user_model, here):
-    return make_user(django_user_model, "olivia", here)
-
-
-@pytest.fixture
-def op_client(client, operator):
-    client.force_login(operator)
-    return client
 
 
 def listed_checkboxes(client, **params) -> list[str]:

@@ -10,31 +10,9 @@ from django.urls import reverse
 from locations.models import OperatorAssignment, StockLevel
 from locations.tests.factories import StockLocationFactory
 from packages.models import Package, Status
-from packages.tests.helpers import make_package
+from packages.tests.helpers import action_url, make_package
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def here():
-    return StockLocationFactory(code="HERE", name="Here Warehouse")
-
-
-@pytest.fixture
-def operator(django_user_model, here):
-    user = django_user_model.objects.create_user("olivia", password="pw")
-    OperatorAssignment.objects.create(user=user, location=here)
-    return user
-
-
-@pytest.fixture
-def op_client(client, operator):
-    client.force_login(operator)
-    return client
-
-
-def action_url(package, action):
-    return reverse("packages:action", args=[package.number, action])
 
 
 def detail_url(package):

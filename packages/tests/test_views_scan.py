@@ -14,7 +14,6 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from locations.models import OperatorAssignment
-from locations.tests.factories import StockLocationFactory
 from packages.barcode import PATTERNS, START_C, STOP, code128_values
 from packages.models import Package, Status
 from packages.selectors import package_find_for_user
@@ -25,24 +24,6 @@ pytestmark = pytest.mark.django_db
 
 FIND_URL = reverse("find")
 LIST_URL = reverse("packages:list")
-
-
-@pytest.fixture
-def here():
-    return StockLocationFactory(code="HERE", name="Here Warehouse")
-
-
-@pytest.fixture
-def elsewhere():
-    return StockLocationFactory(code="ELSEWHERE", name="Elsewhere Store")
-
-
-@pytest.fixture
-def op_client(client, django_user_model, here):
-    user = django_user_model.objects.create_user("olivia", password="pw")
-    OperatorAssignment.objects.create(user=user, location=here)
-    client.force_login(user)
-    return client
 
 
 def detail_url(package):

@@ -11,7 +11,6 @@ import pytest
 from django.urls import reverse
 from django.utils import translation
 
-from locations.models import OperatorAssignment
 from locations.tests.factories import StockLocationFactory
 from oms.tests.state_machine_doc import package_waits
 from packages.actions import ACTIONS, WAITS
@@ -28,14 +27,6 @@ INVOICE = {"invoice_number": "NF-77", "invoice_date": "2026-03-02"}
 @pytest.fixture
 def here():
     return StockLocationFactory(code="HERE")
-
-
-@pytest.fixture
-def op_client(client, django_user_model, here):
-    user = django_user_model.objects.create_user("olivia", password="pw")
-    OperatorAssignment.objects.create(user=user, location=here)
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture
