@@ -14,9 +14,8 @@ from django.utils.translation import gettext as _
 from django.views.generic import TemplateView
 
 from locations.models import StockLocation
-from locations.selectors import stock_location_get
 from packages.models import DASHBOARD_LABELS, Status
-from packages.selectors import package_ageing_by_location, package_blocked_counts, package_counts_by_status
+from packages.selectors import location_figures_of, package_counts_by_status, package_location_get_for_user
 from packages.views import ageing_figures
 from transfers.models import Status as TransferStatus
 from transfers.selectors import DIRECTION_LABELS, transfer_counts_by_direction
@@ -24,19 +23,20 @@ from transfers.selectors import DIRECTION_LABELS, transfer_counts_by_direction
 
 class LocationDetailView(LoginRequiredMixin, TemplateView):
     """A location's counts in every package state and transfer state, its blocked packages,
-    and its open packages by time in their state and those past ship-by (5 queries: the
-    location, the package counts, the blocked count, the ageing, the transfer counts). 404
-    for a location the user does not work at."""
+    and its open packages by time in their state and those past ship-by (3 queries: the
+    location with its figures, the package counts, the transfer counts). 404 for a location
+    the user does not work at."""
 
     template_name = "locations/detail.html"
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         try:
-            location = stock_location_get(user=self.request.user, code=kwargs["code"])
+            location = package_location_get_for_user(user=self.request.user, code=kwargs["code"])
         except StockLocation.DoesNotExist:
             raise Http404(_("No such stock location among yours")) from None
         counts = package_counts_by_status(location_id=location.pk)
+        figures = location_figures_of(location)
         transfers = transfer_counts_by_direction(location_id=location.pk)
         context.update(
             location=location,
@@ -46,10 +46,9 @@ class LocationDetailView(LoginRequiredMixin, TemplateView):
                 for code in Status.values
             ],
             package_total=sum(counts.values()),
-            blocked_count=package_blocked_counts(location_ids=[location.pk])[location.pk],
+            blocked_count=figures["blocked"],
             ageing=ageing_figures(
-                package_ageing_by_location(location_ids=[location.pk])[location.pk],
-                at_location=f"{reverse('packages:list')}?location={quote(location.code, safe='/')}"),
+                figures, at_location=f"{reverse('packages:list')}?location={quote(location.code, safe='/')}"),
             transfer_counts=[
                 {"key": direction, "label": DIRECTION_LABELS[direction],
                  "counts": [{"slug": value, "label": label, "count": transfers[direction][value]}

@@ -82,14 +82,6 @@ def package_counts_by_status(*, location_id: int | None = None) -> dict[int, int
     return {code: counts.get(code, 0) for code in Status.values}
 
 
-def package_blocked_counts(*, location_ids: list[int]) -> dict[int, int]:
-    """Return ``{location_id: blocked packages}`` for ``location_ids`` (zeros included).
-    1 query, read from the ``package_blocked_idx`` partial index."""
-    counts = dict(Package.objects.filter(location_id__in=location_ids, blocked_at__isnull=False)
-                  .values_list("location_id").annotate(n=Count("*")).order_by())
-    return {location_id: counts.get(location_id, 0) for location_id in location_ids}
-
-
 def package_waiting_reason(package: Package) -> dict | None:
     """Explain why ``package`` waits where it waits, or None when it does not wait.
 
@@ -194,24 +186,61 @@ def package_late_q(*, now: dt.datetime) -> Q:
     return Q(ship_by__lt=now, status__in=list(BEFORE_HANDOVER_STATES))
 
 
+# The figures every location dashboard shows beside its counts, in this order: its blocked
+# packages (in any state), its open packages by time in their state (``AGE_BUCKETS``) and
+# those past ship-by (``package_late_q``).
+LOCATION_FIGURES = ("blocked", *AGE_BUCKETS, "late")
+
+
+def _count_at_location(condition: Q) -> Subquery:
+    """The number of packages meeting ``condition`` at the outer query's location, as an
+    annotation of a ``StockLocation`` queryset (a correlated count; None when none: wrapped
+    in a function, it would be grouped by and computed for every joined row)."""
+    return Subquery(Package.objects.filter(condition, location=OuterRef("pk")).values("location")
+                    .annotate(n=Count("*")).values("n"))
+
+
+def location_figures(*, now: dt.datetime | None = None) -> dict[str, Subquery]:
+    """``LOCATION_FIGURES`` at ``now`` as annotations of a ``StockLocation`` queryset (read
+    them with ``location_figures_of``). Each is a correlated count read from a partial
+    index alone (``package_blocked_idx``, ``package_ageing_idx``), so it costs a few index
+    pages per location; on a sorted and sliced queryset PostgreSQL computes them after the
+    sort, for the rows up to the slice's end only."""
+    now = now or timezone.now()
+    # said explicitly so that the planner reads package_ageing_idx, whose condition it is
+    ageing = Q(status__in=sorted(AGEING_STATES))
+    open_packages = ageing & Q(status__in=sorted(OPEN_PACKAGE_STATES))
+    return {
+        "blocked": _count_at_location(Q(blocked_at__isnull=False)),
+        **{age: _count_at_location(open_packages & package_age_q(age, now=now)) for age in AGE_BUCKETS},
+        "late": _count_at_location(ageing & package_late_q(now=now)),
+    }
+
+
+def location_figures_of(location: StockLocation) -> dict[str, int]:
+    """``{"blocked": n, "lt1h": n, "1-4h": n, "4-24h": n, "gt24h": n, "late": n}`` of a
+    location annotated with ``location_figures``."""
+    return {name: getattr(location, name) or 0 for name in LOCATION_FIGURES}
+
+
 def package_ageing_by_location(*, location_ids: list[int], now: dt.datetime | None = None
                                ) -> dict[int, dict[str, int]]:
     """Return ``{location_id: {"lt1h": n, "1-4h": n, "4-24h": n, "gt24h": n, "late": n}}``
-    for ``location_ids`` (zeros included): the open packages by time in their current state
-    (``AGE_BUCKETS``) and the packages past ship-by (``package_late_q``) at ``now``.
-    1 query, grouped by location, read from the ``package_ageing_idx`` partial index alone."""
-    now = now or timezone.now()
-    open_q = Q(status__in=sorted(OPEN_PACKAGE_STATES))
-    # counted on "status", a column of the index (a count of "pk" would read the table)
-    counts = {age: Count("status", filter=open_q & package_age_q(age, now=now)) for age in AGE_BUCKETS}
-    rows = (Package.objects.filter(location_id__in=location_ids, status__in=sorted(AGEING_STATES))
-            .values("location_id").annotate(**counts, late=Count("status", filter=package_late_q(now=now)))
-            .order_by())
-    empty = dict.fromkeys([*AGE_BUCKETS, "late"], 0)
-    result = {location_id: dict(empty) for location_id in location_ids}
-    for row in rows:
-        result[row.pop("location_id")] = row
+    for ``location_ids`` (zeros included): the ageing of ``location_figures`` at ``now``.
+    1 query."""
+    figures = location_figures(now=now)
+    del figures["blocked"]
+    result = {location_id: dict.fromkeys(figures, 0) for location_id in location_ids}
+    rows = StockLocation.objects.filter(pk__in=location_ids).order_by().annotate(**figures)
+    for row in rows.values("pk", *figures):
+        result[row["pk"]] = {name: row[name] or 0 for name in figures}
     return result
+
+
+def package_location_get_for_user(*, user, code: str, now: dt.datetime | None = None) -> StockLocation:
+    """``stock_location_get``'s location annotated with ``location_figures`` at ``now``
+    (1 query). Raises ``StockLocation.DoesNotExist`` as it does."""
+    return stock_location_list(user=user).annotate(**location_figures(now=now)).get(code=code)
 
 
 # Package list orders: label and order_by.
@@ -256,17 +285,22 @@ def _movement_locations(*, user, q: str = "", include_empty: bool = False) -> Qu
 
 
 def package_location_movements(*, user, q: str = "", sort: str = "waiting",
-                               include_empty: bool = False) -> QuerySet[StockLocation]:
+                               include_empty: bool = False, now: dt.datetime | None = None
+                               ) -> QuerySet[StockLocation]:
     """Return the Package Location Movements cards: visible stock locations annotated with
     ``waiting``, ``preparing``, ``waiting_transfer``, ``ready_to_package`` (package counts in
-    Pending, In Progress, Pending Transfer, Ready to Packaging) and ``open_total`` (their sum).
+    Pending, In Progress, Pending Transfer, Ready to Packaging), ``open_total`` (their sum)
+    and ``location_figures`` at ``now`` (blocked, ageing, late).
 
     ``q`` searches code, name and city (contains) and region (exact); ``sort`` is a key of
     ``MOVEMENT_SORTS`` (unknown keys fall back to ``"waiting"``: most Pending first).
     Locations without any package are left out unless ``include_empty``. The counts come
     from one grouped query over the four states only (a filtered join read from the
     ``package_open_work_idx`` index alone: the counts name ``status``, which it holds), so a
-    page of cards costs one query whatever its size. Count the cards with
+    page of cards costs one query whatever its size. The figures are correlated counts
+    beside that grouping, not in it: grouped, they would join every location's packages in
+    ten states (and read the table for ``blocked_at``); sliced, they are computed for the
+    page's locations (and those before it) after the sort. Count the cards with
     ``package_movement_location_count`` (the same locations without the join).
     """
     locations = _movement_locations(user=user, q=q, include_empty=include_empty).annotate(
@@ -277,7 +311,7 @@ def package_location_movements(*, user, q: str = "", sort: str = "waiting",
               for code, name in MOVEMENT_STATES.items()}
     ordering = MOVEMENT_SORTS.get(sort, MOVEMENT_SORTS["waiting"])[1]
     return (locations.annotate(**counts, open_total=Count("open_work__status"))
-            .order_by(*ordering))
+            .annotate(**location_figures(now=now)).order_by(*ordering))
 
 
 def package_movement_location_count(*, user, q: str = "", include_empty: bool = False) -> int:
@@ -286,25 +320,30 @@ def package_movement_location_count(*, user, q: str = "", include_empty: bool = 
     return _movement_locations(user=user, q=q, include_empty=include_empty).count()
 
 
+# The blocked packages' row among the totals' rows by state (no state has this code).
+BLOCKED_KEY = 0
+
+
 def package_movement_totals(*, user, q: str = "", include_empty: bool = False) -> dict[str, int]:
     """Return the sums of the cards' counts over every location the search finds
-    (``{"waiting": n, …, "open_total": n, "blocked": n}``). 2 queries: the open packages
-    of the visible locations (of those ``q`` finds, if given) on the
-    ``package_open_work_idx`` index, the blocked ones (in any state) on
-    ``package_blocked_idx``. ``include_empty`` changes no sum (a location with an open
-    package has a package); it is accepted for symmetry with the cards."""
+    (``{"waiting": n, …, "open_total": n, "blocked": n}``). 1 query, the union of the open
+    packages of the visible locations (of those ``q`` finds, if given) by state, on the
+    ``package_open_work_idx`` index, and the count of the blocked ones (in any state) on
+    ``package_blocked_idx`` (one condition for both would read the table). ``include_empty``
+    changes no sum (a location with an open package has a package); it is accepted for
+    symmetry with the cards."""
     def restrict(packages):
         packages = locations_restrict(packages, user=user)
         if (q or "").strip():
             packages = packages.filter(location__in=_movement_locations(
                 user=user, q=q, include_empty=True).order_by().values("pk"))
-        return packages
+        return packages.order_by()
 
-    counts = {name: Count("status", filter=Q(status=code)) for code, name in MOVEMENT_STATES.items()}
-    totals = restrict(Package.objects.filter(status__in=list(MOVEMENT_STATES))).aggregate(
-        **counts, open_total=Count("*"))
-    totals["blocked"] = restrict(Package.objects.filter(blocked_at__isnull=False)).count()
-    return totals
+    by_state = restrict(Package.objects.filter(status__in=list(MOVEMENT_STATES))).values_list("status")
+    blocked = restrict(Package.objects.filter(blocked_at__isnull=False)).values_list(Value(BLOCKED_KEY))
+    counts = dict(by_state.annotate(n=Count("*")).union(blocked.annotate(n=Count("*")), all=True))
+    totals = {name: counts.get(code, 0) for code, name in MOVEMENT_STATES.items()}
+    return {**totals, "open_total": sum(totals.values()), "blocked": counts.get(BLOCKED_KEY, 0)}
 
 
 def package_blocked_count_for_user(*, user, location_id: int | None = None) -> int:

@@ -55,10 +55,9 @@ from packages.selectors import (
     MOVEMENT_SORTS,
     MOVEMENT_STATES,
     PACKAGE_SORTS,
-    package_ageing_by_location,
+    location_figures_of,
     package_block_reasons,
     package_blocked_count_for_user,
-    package_blocked_counts,
     package_counts_by_status,
     package_counts_by_status_for_user,
     package_find_for_user,
@@ -129,7 +128,7 @@ def _is_partial(request, target: str) -> bool:
 # --- Package Location Movements -----------------------------------------------------------
 
 def ageing_figures(counts: dict[str, int], *, at_location: str) -> dict:
-    """A location's ageing (``package_ageing_by_location``) as figures linking to the list
+    """A location's ageing (``location_figures_of``) as figures linking to the list
     filtered the same way: ``{"ages": [{"key", "label", "count", "url"}], "late": n,
     "late_url": url}``. ``at_location``: the list's URL for the location (with a query)."""
     return {
@@ -145,8 +144,8 @@ class PackageMovementsView(LoginRequiredMixin, TemplateView):
     """Package Location Movements: a card per visible stock location with its Waiting,
     Preparing, Waiting Transfer Operations and Ready to Package counts and its blocked
     packages, its open packages by time in their state and those past ship-by; search, sort
-    and pagination. One aggregate query for the cards, one for their blocked counts, one for
-    their ageing, two for the totals, one page count."""
+    and pagination. One aggregate query for the cards with their figures, one for the
+    totals, one page count."""
 
     template_name = "packages/movements.html"
 
@@ -171,20 +170,18 @@ class PackageMovementsView(LoginRequiredMixin, TemplateView):
         # links built here, not by {% url %} per count: 6 reverse() per card were a third
         # of the page's rendering
         list_url = reverse("packages:list")
-        page_ids = [location.pk for location in page.object_list]
-        blocked = package_blocked_counts(location_ids=page_ids)
-        ageing = package_ageing_by_location(location_ids=page_ids)
         cards = []
         for location in page.object_list:
             at_location = f"{list_url}?location={quote(location.code, safe='/')}"
             in_list = f"{at_location}&status="
+            figures = location_figures_of(location)
             cards.append({
                 "location": location,
                 "url": reverse("locations:detail", args=[location.code]),
                 "open_total": location.open_total,
-                "blocked": blocked[location.pk],
+                "blocked": figures["blocked"],
                 "blocked_url": f"{at_location}&blocked=true",
-                "ageing": ageing_figures(ageing[location.pk], at_location=at_location),
+                "ageing": ageing_figures(figures, at_location=at_location),
                 "counts": [
                     {"code": code, "slug": Status(code).slug, "label": DASHBOARD_LABELS[code],
                      "count": getattr(location, name), "url": in_list + Status(code).slug}
