@@ -22,15 +22,15 @@ def elsewhere():
 
 
 @pytest.fixture
-def operator(django_user_model, here):
-    """User ``olivia``, an operator at ``here``."""
+def op_user(django_user_model, here):
+    """User ``olivia``, an operator at ``here`` (the root conftest's ``operator`` is an actor)."""
     return make_user(django_user_model, "olivia", here)
 
 
 @pytest.fixture
-def op_client(client, operator):
-    """The test client logged in as ``operator``."""
-    client.force_login(operator)
+def op_client(client, op_user):
+    """The test client logged in as ``op_user``."""
+    client.force_login(op_user)
     return client
 
 

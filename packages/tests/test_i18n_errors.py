@@ -38,7 +38,7 @@ def here():
 
 
 @pytest.fixture
-def operator(django_user_model, here):
+def op_user(django_user_model, here):
     user = django_user_model.objects.create_user("ayse", password="pw")
     OperatorAssignment.objects.create(user=user, location=here)
     return user
@@ -72,9 +72,9 @@ def test_a_state_refusal_reads_in_turkish_with_the_labels(op_client, here):
     turkish(message, action="block", state=Status.DELIVERY_ATTEMPTED)
 
 
-def test_a_hold_refusal_reads_in_turkish_with_its_reason(op_client, operator, here):
+def test_a_hold_refusal_reads_in_turkish_with_its_reason(op_client, op_user, here):
     package = make_package(Status.IN_PROGRESS, location=here)
-    package = package_run("block", package_id=package.pk, actor=user_actor(operator), reason="denetim")
+    package = package_run("block", package_id=package.pk, actor=user_actor(op_user), reason="denetim")
     response = op_client.post(
         action_url(package, "complete_packaging"), {"version": package.version}, follow=True, **TR
     )

@@ -60,7 +60,7 @@ def test_root_redirects_to_package_movements(op_client):
     assert response.status_code == 302 and response.url == reverse("packages:movements")
 
 
-def test_login_page_logs_in_and_lands_on_the_dashboard(client, operator):
+def test_login_page_logs_in_and_lands_on_the_dashboard(client, op_user):
     page = client.get(reverse("login"))
     assert page.status_code == 200 and b'name="csrfmiddlewaretoken"' in page.content
     response = client.post(reverse("login"), {"username": "olivia", "password": "pw"})
@@ -194,10 +194,10 @@ def test_dashboard_query_count_does_not_grow_with_cards(client, django_user_mode
 
 
 def test_operator_dashboard_query_count_is_fixed(op_client, here, django_user_model,
-                                                 django_assert_num_queries, operator):
+                                                 django_assert_num_queries, op_user):
     for _ in range(3):
         location = StockLocationFactory()
-        OperatorAssignment.objects.create(user=operator, location=location)
+        OperatorAssignment.objects.create(user=op_user, location=location)
         make_package(Status.PENDING, location=location)
     with django_assert_num_queries(5):
         response = op_client.get(reverse("packages:movements"))
@@ -489,12 +489,12 @@ def test_a_change_between_the_page_read_and_the_action_is_a_conflict(op_client, 
     assert Package.objects.get(pk=package.pk).version == 2
 
 
-def test_conflict_message_names_someone_else(client, django_user_model, here, operator):
+def test_conflict_message_names_someone_else(client, django_user_model, here, op_user):
     package = make_package(Status.PENDING, location=here)
     colleague = make_user(django_user_model, "carl", here)
     client.force_login(colleague)
     client.post(action_url(package, "start_preparing"), {"version": 1})
-    client.force_login(operator)
+    client.force_login(op_user)
     response = client.post(action_url(package, "start_preparing"), {"version": 1}, follow=True)
     expected = "Someone else changed this package (user:carl: Start Preparing): it is now In Progress"
     assert any(m.startswith(expected) for m in messages_of(response))
@@ -537,12 +537,12 @@ def test_post_without_version_does_nothing(op_client, here):
     assert any("no package version" in m for m in messages_of(response))
 
 
-def test_actions_need_csrf(client, operator, here):
+def test_actions_need_csrf(client, op_user, here):
     from django.test import Client
 
     package = make_package(Status.PENDING, location=here)
     strict = Client(enforce_csrf_checks=True)
-    strict.force_login(operator)
+    strict.force_login(op_user)
     response = strict.post(action_url(package, "complete_packaging"), {"version": 1})
     assert response.status_code == 403 and b"Form expired" in response.content
     package.refresh_from_db()

@@ -156,9 +156,9 @@ def test_the_list_offers_select_all_matching_without_versions(op_client, here):
 # --- refusals ---------------------------------------------------------------------------------
 
 
-def test_a_blocked_package_is_reported_as_blocked(op_client, operator, here):
+def test_a_blocked_package_is_reported_as_blocked(op_client, op_user, here):
     package = make_package(Status.PENDING, location=here)
-    package = package_run("block", package_id=package.pk, actor=user_actor(operator), reason="fraud check")
+    package = package_run("block", package_id=package.pk, actor=user_actor(op_user), reason="fraud check")
     response = op_client.post(
         BULK_URL,
         {"action": "complete_packaging", "selected": [f"{package.version}:{package.number}"]},
@@ -293,10 +293,10 @@ def test_results_are_kept_per_session_for_the_last_few_runs(op_client, client, d
     )
 
 
-def test_the_bulk_form_is_csrf_protected(operator, here):
+def test_the_bulk_form_is_csrf_protected(op_user, here):
     package = make_package(Status.PENDING, location=here)
     client = Client(enforce_csrf_checks=True)
-    client.force_login(operator)
+    client.force_login(op_user)
     response = client.post(BULK_URL, {"action": "start_preparing", "selected": [f"1:{package.number}"]})
     assert response.status_code == 403
     assert Package.objects.get(pk=package.pk).version == 1
@@ -421,7 +421,7 @@ def test_the_bulk_input_form_names_the_packages(op_client, here, monkeypatch):
     assert sum(p.number in listed for p in packages) == 3 and "and 2 more" in listed
 
 
-def test_a_bulk_block_shows_the_packages_as_blocked(op_client, operator, here):
+def test_a_bulk_block_shows_the_packages_as_blocked(op_client, op_user, here):
     package = make_package(Status.PENDING, location=here)
     selected = [f"1:{package.number}"]
     response = op_client.post(

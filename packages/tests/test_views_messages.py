@@ -54,10 +54,10 @@ def test_replacement_in_the_flash_message_links_to_its_page(op_client, here):
 
 @pytest.mark.parametrize("works_there", [True, False])
 def test_split_off_packages_in_the_flash_message_link_only_where_the_user_works(
-        op_client, operator, here, works_there):
+        op_client, op_user, here, works_there):
     elsewhere = StockLocationFactory(code="ELSEWHERE")
     if works_there:
-        OperatorAssignment.objects.create(user=operator, location=elsewhere)
+        OperatorAssignment.objects.create(user=op_user, location=elsewhere)
     package = make_package(Status.PENDING, location=here, quantities=(2,), on_hand=3)
     item = package.items.get()
     StockLevel.objects.create(location=elsewhere, sku=item.sku, on_hand=5)
@@ -107,13 +107,13 @@ def test_stale_repeat_of_the_same_click_says_it_was_done_once(op_client, here):
 
 
 def test_stale_click_after_a_colleague_names_them_and_this_clicks_action(
-        client, django_user_model, here, operator):
+        client, django_user_model, here, op_user):
     package = make_package(Status.PENDING, location=here)
     colleague = django_user_model.objects.create_user("carl")
     OperatorAssignment.objects.create(user=colleague, location=here)
     client.force_login(colleague)
     client.post(action_url(package, "start_preparing"), {"version": 1})
-    client.force_login(operator)
+    client.force_login(op_user)
 
     response = client.post(action_url(package, "complete_packaging"), {"version": 1}, follow=True)
 
@@ -124,7 +124,7 @@ def test_stale_click_after_a_colleague_names_them_and_this_clicks_action(
 
 
 def test_stale_click_of_the_action_a_colleague_already_ran_says_nothing_was_done_twice(
-        client, django_user_model, here, operator):
+        client, django_user_model, here, op_user):
     # Regression: it said "Start Preparing was not run; act again if still needed" although
     # the colleague had just run it.
     package = make_package(Status.PENDING, location=here)
@@ -132,7 +132,7 @@ def test_stale_click_of_the_action_a_colleague_already_ran_says_nothing_was_done
     OperatorAssignment.objects.create(user=colleague, location=here)
     client.force_login(colleague)
     client.post(action_url(package, "start_preparing"), {"version": 1})
-    client.force_login(operator)
+    client.force_login(op_user)
 
     response = client.post(action_url(package, "start_preparing"), {"version": 1}, follow=True)
 
