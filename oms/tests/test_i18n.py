@@ -22,6 +22,7 @@ from oms.api.testing import api_client
 from oms.preferences.middleware import OperatorPreferenceMiddleware
 from oms.preferences.models import OperatorPreference
 from oms.preferences.session import SESSION_KEY
+from oms.translation import untranslated
 from packages.models import Status, status_dict
 from packages.tests.helpers import make_package
 from transfers.models import Status as TransferStatus
@@ -244,3 +245,11 @@ def test_applying_stored_preferences_costs_no_query(django_assert_num_queries):
     client.get(reverse("preferences"))  # warm the session row and the user
     with django_assert_num_queries(3):  # session, user, the form's preference: none for the middleware
         client.get(reverse("preferences"))
+
+
+@pytest.mark.parametrize("language", [None, "en", "en-us", "tr"])
+def test_untranslated_gives_the_english_source_whatever_is_active(language):
+    with translation.override(language):
+        assert untranslated(Status.PENDING.label) == "Pending"
+        assert untranslated("plain") == "plain"
+        assert translation.get_language() == language
