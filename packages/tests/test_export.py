@@ -25,18 +25,8 @@ EXPORT = reverse("packages:export")
 
 
 @pytest.fixture
-def here():
-    return StockLocationFactory(code="HERE", name="Here Warehouse")
-
-
-@pytest.fixture
 def there():
     return StockLocationFactory(code="THERE", name="There Store")
-
-
-@pytest.fixture
-def elsewhere():
-    return StockLocationFactory(code="ELSEWHERE", name="Elsewhere Store")
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from django.urls import reverse
 from locations.models import OperatorAssignment, StockLevel
 from locations.tests.factories import StockLocationFactory
 from packages.models import Package, Status
-from packages.tests.helpers import action_url, make_package
+from packages.tests.helpers import action_url, make_package, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -106,13 +106,16 @@ def test_stale_repeat_of_the_same_click_says_it_was_done_once(op_client, here):
                        "Nothing was done a second time.")
 
 
+def colleague_starts(client, django_user_model, here, package):
+    """User ``carl``, also at ``here``, runs Start Preparing on ``package`` in the browser."""
+    client.force_login(make_user(django_user_model, "carl", here))
+    client.post(action_url(package, "start_preparing"), {"version": 1})
+
+
 def test_stale_click_after_a_colleague_names_them_and_this_clicks_action(
         client, django_user_model, here, op_user):
     package = make_package(Status.PENDING, location=here)
-    colleague = django_user_model.objects.create_user("carl")
-    OperatorAssignment.objects.create(user=colleague, location=here)
-    client.force_login(colleague)
-    client.post(action_url(package, "start_preparing"), {"version": 1})
+    colleague_starts(client, django_user_model, here, package)
     client.force_login(op_user)
 
     response = client.post(action_url(package, "complete_packaging"), {"version": 1}, follow=True)
@@ -128,10 +131,7 @@ def test_stale_click_of_the_action_a_colleague_already_ran_says_nothing_was_done
     # Regression: it said "Start Preparing was not run; act again if still needed" although
     # the colleague had just run it.
     package = make_package(Status.PENDING, location=here)
-    colleague = django_user_model.objects.create_user("carl")
-    OperatorAssignment.objects.create(user=colleague, location=here)
-    client.force_login(colleague)
-    client.post(action_url(package, "start_preparing"), {"version": 1})
+    colleague_starts(client, django_user_model, here, package)
     client.force_login(op_user)
 
     response = client.post(action_url(package, "start_preparing"), {"version": 1}, follow=True)
